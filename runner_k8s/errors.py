@@ -1,0 +1,38 @@
+"""The one error family: library code raises these, only the CLI layer prints them."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of every script."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+class RunnerError(Exception):
+    """Base class: a problem the user can fix; the message says what and how."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+
+class UsageError(RunnerError):
+    """A flag value or a list given on the command line is invalid."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InputError(RunnerError):
+    """An input file (service config, key file, account folder) is missing or invalid."""
+
+
+class OutputExistsError(RunnerError):
+    """An output would replace something that already exists."""
+
+
+class CheckError(RunnerError):
+    """A material check failed (wrong password, key not matching its certificate...)."""

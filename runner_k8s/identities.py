@@ -1,0 +1,99 @@
+"""The verbs of create_account.py and create_syncthing_config.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from .accounts import Account, KmsFlavour, new_account
+from .cli import Runtime
+from .errors import InputError, RunnerError
+from .files import PRIVATE_DIR, Dir, File, PlanItems, secret_file, write_outputs
+from .keystore import ACCOUNT_ID, password_from_key_file, render_kms_db
+from .syncthing import SyncIdentity, new_identity
+
+KEY_FILE = "key_file"
+KEY_ID = "key_id"
+KMS_DB = "kms.db"
+NODE_ADDRESS = "node_address"
+CERT_PEM = "cert.pem"
+KEY_PEM = "key.pem"
+
+
+def read_key_file(path: Path) -> tuple[bytes, str]:
+    """The key file's bytes and the password the kms would read from it."""
+    hint = f"write the password into it first, e.g. echo 'my password' > {path}"
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"key file {path} does not exist; {hint}") from None
+    except IsADirectoryError:
+        raise InputError(f"key file {path} is a directory; pass the password file with --key_file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read key file {path}: {exc.strerror}") from None
+    try:
+        password = password_from_key_file(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"key file {path} is not UTF-8 text; {hint}") from None
+    if not password:
+        raise InputError(f"key file {path} holds no password (it is empty or only whitespace); {hint}")
+    return raw, password
+
+
+def plan_account(account: Account, password: str, key_file_bytes: bytes | None, folder: str) -> PlanItems:
+    """The account folder as the kms left it: kms.db, key_id, node_address (and the key file)."""
+    yield folder, Dir(PRIVATE_DIR)
+    yield f"{folder}/{KMS_DB}", secret_file(render_kms_db(account, password))
+    yield f"{folder}/{KEY_ID}", File(str(ACCOUNT_ID).encode())
+    yield f"{folder}/{NODE_ADDRESS}", File(account.address.encode())
+    if key_file_bytes is not None:
+        yield f"{folder}/{KEY_FILE}", secret_file(key_file_bytes)
+
+
+def create_account(*, key_file: Path, flavour: KmsFlavour, output_dir: Path, runtime: Runtime) -> Account:
+    """Make an account from the password in key_file; move key_file into the account's folder."""
+    raw, password = read_key_file(key_file)
+    account = new_account(flavour, runtime.randbytes)
+    folder = account.address
+    write_outputs(
+        output_dir,
+        [folder],
+        plan_account(account, password, raw, folder),
+        force=False,
+        hint="nothing was changed; run create_account.py again for a new account",
+    )
+    try:
+        os.unlink(key_file)
+    except OSError as exc:
+        raise RunnerError(
+            f"the account is in {output_dir / folder}, but {key_file} could not be removed: {exc.strerror}"
+        ) from exc
+    runtime.say(f"kms create output: key_id:{ACCOUNT_ID},address:{account.address}")
+    return account
+
+
+def plan_identity(identity: SyncIdentity, folder: str) -> PlanItems:
+    """A syncthing identity folder: cert.pem and key.pem (0600)."""
+    yield folder, Dir(PRIVATE_DIR)
+    yield f"{folder}/{CERT_PEM}", File(identity.cert_pem)
+    yield f"{folder}/{KEY_PEM}", secret_file(identity.key_pem)
+
+
+def utc_now(runtime: Runtime) -> dt.datetime:
+    """The runtime clock as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(runtime.clock(), tz=dt.UTC)
+
+
+def create_syncthing_identity(*, output_dir: Path, runtime: Runtime) -> SyncIdentity:
+    """Make a syncthing identity in a folder named by its device ID."""
+    identity = new_identity(runtime.randbytes, utc_now(runtime))
+    write_outputs(
+        output_dir,
+        [identity.device_id],
+        plan_identity(identity, identity.device_id),
+        force=False,
+        hint="nothing was changed; run create_syncthing_config.py again for a new identity",
+    )
+    runtime.say(f"device_id: {identity.device_id}")
+    return identity

@@ -1,0 +1,84 @@
+"""Shared fixtures: a fixed clock and random source, the syncthing binary, script runners."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from runner_k8s.cli import Runtime
+
+REPO = Path(__file__).resolve().parent.parent
+FIXED_NOW = 1_700_000_000.123  # 2023-11-14T22:13:20.123Z
+
+
+class DeterministicRandom:
+    """A reproducible byte stream (SHAKE-256 of a seed and a counter): fixed keys for golden tests."""
+
+    def __init__(self, seed: str) -> None:
+        self.seed = seed.encode()
+        self.counter = 0
+
+    def __call__(self, size: int) -> bytes:
+        self.counter += 1
+        return hashlib.shake_256(self.seed + self.counter.to_bytes(8, "big")).digest(size)
+
+
+def fixed_runtime(seed: str = "runner_k8s tests", now: float = FIXED_NOW) -> Runtime:
+    return Runtime(clock=lambda: now, randbytes=DeterministicRandom(seed), stdout=io.StringIO())
+
+
+def output_of(runtime: Runtime) -> str:
+    stream = runtime.stdout
+    assert isinstance(stream, io.StringIO)
+    return stream.getvalue()
+
+
+@dataclass
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_script(script: str, *args: str, cwd: Path, env: dict[str, str] | None = None) -> Completed:
+    """Run one of the four scripts as a user would: a subprocess in `cwd`."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+        check=False,
+    )
+    return Completed(result.returncode, result.stdout, result.stderr)
+
+
+def tree_snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under root with its bytes (None for directories)."""
+    snapshot: dict[str, bytes | None] = {}
+    for path in sorted(root.rglob("*")):
+        snapshot[str(path.relative_to(root))] = None if path.is_dir() else path.read_bytes()
+    return snapshot
+
+
+@pytest.fixture(scope="session")
+def syncthing() -> str:
+    path = shutil.which("syncthing")
+    if path is None:
+        pytest.fail("the syncthing binary is required: apt-get install -y syncthing")
+    return path
+
+
+@pytest.fixture
+def script() -> Callable[..., Completed]:
+    return run_script
