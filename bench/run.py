@@ -43,8 +43,17 @@ def _key_file(work: Path) -> None:
 def _local(nodes: int, repeat: int) -> Case:
     return Case(
         "create_k8s_config.py",
-        ("local_cluster", "--kms_password", "bench", "--pvc_name", "local-pvc", "--peers_count", str(nodes),
-         "--node_port_range", "30000-40000"),
+        (
+            "local_cluster",
+            "--kms_password",
+            "bench",
+            "--pvc_name",
+            "local-pvc",
+            "--peers_count",
+            str(nodes),
+            "--node_port_range",
+            "30000-40000",
+        ),
         repeat,
     )
 
@@ -93,8 +102,11 @@ def main() -> int:
         results = [run_once(case) for _ in range(args.repeat or case.repeat)]
         times = [seconds for seconds, _ in results]
         peak = max(rss for _, rss in results) / 1024
-        print(f"{name:<12} {len(times):>4} {statistics.median(times):>9.3f} {min(times):>7.3f} {max(times):>7.3f} "
-              f"{peak:>9.1f}", flush=True)
+        print(
+            f"{name:<12} {len(times):>4} {statistics.median(times):>9.3f} {min(times):>7.3f} {max(times):>7.3f} "
+            f"{peak:>9.1f}",
+            flush=True,
+        )
     return 0
 
 

@@ -139,6 +139,11 @@ def run(
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted; nothing was written", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader of our summary went away (`| head`): the outputs are complete; stay quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return int(ExitCode.OK)
     return int(ExitCode.OK)
 
 

@@ -82,3 +82,17 @@ def syncthing() -> str:
 @pytest.fixture
 def script() -> Callable[..., Completed]:
     return run_script
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/ from the current output instead of comparing with it",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))

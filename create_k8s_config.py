@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Generate the node folders and Kubernetes YAML of a CITA-Cloud chain."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from runner_k8s import cli
+from runner_k8s.chain import local_cluster
+from runner_k8s.spec import DEFAULT_NODE_PORT_RANGE, build_local_spec
+
+LOCAL_CLUSTER = "local_cluster"
+
+
+def add_chain_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags both subcommands share."""
+    parser.add_argument(
+        "--block_delay_number",
+        type=cli.non_negative_int,
+        default=0,
+        help="The block delay number of chain (default: 0).",
+    )
+    parser.add_argument(
+        "--chain_name",
+        default="test-chain",
+        help="The name of chain: a folder name and part of every object name, so lowercase "
+        "letters, digits and '-', starting with a letter (default: test-chain). "
+        "Must be unique among the chains of one cluster.",
+    )
+    cli.add_service_config_flag(parser)
+    cli.add_bool_flag(parser, "--need_monitor", default=False, help="Add the two monitor exporters to every node")
+    cli.add_bool_flag(parser, "--need_debug", default=False, help="Add a netcat debug container on port 9999")
+    cli.add_bool_flag(parser, "--enable_tls", default=True, help="Encrypt the p2p network (network_p2p v5 needs it)")
+    parser.add_argument(
+        "--state_db_user",
+        default="citacloud",
+        help="User of state db (CouchDB, only for executor_chaincode_ext; default: citacloud).",
+    )
+    parser.add_argument(
+        "--state_db_password",
+        default="citacloud",
+        help="Password of state db (only for executor_chaincode_ext; default: citacloud).",
+    )
+    cli.add_work_dir_flag(parser)
+    cli.add_force_flag(parser)
+
+
+def add_local_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
+    """The local_cluster subcommand: every node in one cluster, NodePort services."""
+    parser = subparsers.add_parser(
+        LOCAL_CLUSTER,
+        help="Create a chain whose nodes all run in one Kubernetes cluster.",
+        description="Create a chain whose nodes all run in one Kubernetes cluster: writes "
+        "cita-cloud/<chain>/node<i>/, <chain>.yaml and <chain>-admin/ into --work_dir.",
+    )
+    add_chain_flags(parser)
+    parser.add_argument("--peers_count", type=cli.positive_int, default=2, help="Count of peers (default: 2).")
+    parser.add_argument(
+        "--kms_password", required=True, help="Password of kms, shared by every node and the super admin (required)."
+    )
+    parser.add_argument(
+        "--node_port",
+        type=cli.non_negative_int,
+        default=30004,
+        help="The node port of rpc; the NodePorts of node i follow it (default: 30004).",
+    )
+    parser.add_argument(
+        "--node_port_range",
+        default=DEFAULT_NODE_PORT_RANGE,
+        help="The cluster's NodePort range (kube-apiserver --service-node-port-range); every "
+        f"NodePort must fall in it (default: {DEFAULT_NODE_PORT_RANGE}).",
+    )
+    parser.add_argument(
+        "--pvc_name", required=True, help="Name of persistentVolumeClaim holding the node folders (required)."
+    )
+    parser.set_defaults(handler=_local_cluster)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of create_k8s_config.py."""
+    parser = cli.Parser(
+        prog="create_k8s_config.py",
+        description="Generate the node folders and Kubernetes YAML of a CITA-Cloud chain.",
+    )
+    subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
+    add_local_cluster(subparsers)
+    return parser
+
+
+def _local_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    spec = build_local_spec(
+        chain_name=args.chain_name,
+        block_delay_number=args.block_delay_number,
+        peers_count=args.peers_count,
+        kms_password=args.kms_password,
+        state_db_user=args.state_db_user,
+        state_db_password=args.state_db_password,
+        service_config=args.service_config or cli.default_service_config(),
+        node_port=args.node_port,
+        node_port_range=args.node_port_range,
+        need_monitor=args.need_monitor,
+        need_debug=args.need_debug,
+        pvc_name=args.pvc_name,
+        enable_tls=args.enable_tls,
+    )
+    local_cluster(spec, work_dir=args.work_dir, force=args.force, runtime=runtime)
+
+
+def _dispatch(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    args.handler(args, runtime)
+
+
+def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
+    """Run create_k8s_config.py; return the exit code."""
+    return cli.run(build_parser(), argv, _dispatch, runtime)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Generate the PersistentVolume and PersistentVolumeClaim that hold the node folders."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from runner_k8s import cli
+from runner_k8s.volumes import local_pvc, nfs_pvc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of create_pvc.py."""
+    parser = cli.Parser(
+        prog="create_pvc.py",
+        description="Generate the PV/PVC that hold the chain's node folders: a directory on the cluster's "
+        "nodes (local_pvc) or an NFS export (nfs_pvc).",
+    )
+    subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
+    local = subparsers.add_parser(
+        "local_pvc",
+        help="A directory on the cluster's nodes (writes local-pvc.yaml).",
+        description="Write local-pvc.yaml: StorageClass local-storage, PV local-pv, PVC local-pvc.",
+    )
+    local.add_argument(
+        "--data_dir",
+        default="/home/docker/cita-cloud-datadir",
+        help="Root data dir where store data of each node: an absolute path that exists on every "
+        "listed node (default: /home/docker/cita-cloud-datadir).",
+    )
+    local.add_argument(
+        "--node_list",
+        type=cli.comma_list,
+        default=["minikube"],
+        help="Host name list of nodes of k8s cluster, comma-separated, as `kubectl get nodes` "
+        "shows them (default: minikube).",
+    )
+    cli.add_work_dir_flag(local)
+    cli.add_force_flag(local)
+    local.set_defaults(handler=_local_pvc)
+    nfs = subparsers.add_parser(
+        "nfs_pvc",
+        help="An NFS export (writes nfs-pvc.yaml).",
+        description="Write nfs-pvc.yaml: PV nfs-pv and PVC nfs-pvc bound to it.",
+    )
+    nfs.add_argument("--nfs_server", required=True, help="Address of nfs server: an IP or DNS name (required).")
+    nfs.add_argument("--nfs_path", required=True, help="Path of nfs server: the exported directory (required).")
+    cli.add_work_dir_flag(nfs)
+    cli.add_force_flag(nfs)
+    nfs.set_defaults(handler=_nfs_pvc)
+    return parser
+
+
+def _local_pvc(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    local_pvc(
+        data_dir=args.data_dir, node_list=args.node_list, work_dir=args.work_dir, force=args.force, runtime=runtime
+    )
+
+
+def _nfs_pvc(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    nfs_pvc(
+        nfs_server=args.nfs_server, nfs_path=args.nfs_path, work_dir=args.work_dir, force=args.force, runtime=runtime
+    )
+
+
+def _dispatch(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    args.handler(args, runtime)
+
+
+def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
+    """Run create_pvc.py; return the exit code."""
+    return cli.run(build_parser(), argv, _dispatch, runtime)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

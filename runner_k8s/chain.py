@@ -1,0 +1,168 @@
+"""The verbs of create_k8s_config.py: plan a whole chain, write it at once, summarise it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import names
+from .accounts import Account, new_account, new_network_key
+from .cli import Runtime
+from .files import PlanItems, ensure_free, secret_file, write_outputs
+from .identities import plan_account, utc_now
+from .k8s import Manifest, render_yaml
+from .keystore import ACCOUNT_ID, render_kms_db
+from .manifests import NODE_PORT, NodePod, local_manifests
+from .nodefiles import (
+    ChainFiles,
+    NodeKeys,
+    Peer,
+    plan_node,
+    render_controller_config,
+    render_genesis,
+    render_init_sys_config,
+)
+from .ports import ContainerPort
+from .spec import LocalClusterSpec
+from .syncthing import SyncDevice, SyncIdentity, new_identity, render_config_xml
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """What the summary says about one node."""
+
+    index: int
+    address: str
+    device_id: str
+    where: str
+
+
+def force_hint(chain: str) -> str:
+    """How to get past existing outputs."""
+    return f"choose another --chain_name or --work_dir, or pass --force to replace every output of {chain!r}"
+
+
+def shared_files(
+    chain: str,
+    *,
+    timestamp_ms: int,
+    admin: str,
+    validators: Sequence[str],
+    block_delay_number: int,
+    devices: Sequence[SyncDevice],
+    enable_tls: bool,
+) -> ChainFiles:
+    """The files every node of the chain holds identically."""
+    return ChainFiles(
+        genesis=render_genesis(timestamp_ms),
+        init_sys_config=render_init_sys_config(chain, admin, validators),
+        controller_config=render_controller_config(block_delay_number),
+        config_xml=render_config_xml(chain, devices),
+        enable_tls=enable_tls,
+    )
+
+
+def generated_keys(account: Account, password: str, identity: SyncIdentity) -> NodeKeys:
+    """A node's key files, all made here."""
+    return NodeKeys(
+        key_id=str(ACCOUNT_ID).encode(),
+        node_address=account.address.encode(),
+        kms_db=render_kms_db(account, password),
+        cert_pem=identity.cert_pem,
+        key_pem=identity.key_pem,
+    )
+
+
+def local_cluster(spec: LocalClusterSpec, *, work_dir: Path, force: bool, runtime: Runtime) -> None:
+    """Write every node folder, `<chain>.yaml` and `<chain>-admin/` of a single-cluster chain."""
+    chain, count = spec.chain_name, spec.peers_count
+    roots = [names.chain_dir(chain), names.chain_yaml(chain), names.admin_dir(chain)]
+    ensure_free(work_dir, roots, force=force, hint=force_hint(chain))
+    flavour, password, rand = spec.services.kms_flavour, spec.kms_password, runtime.randbytes
+    now = utc_now(runtime)
+    admin = new_account(flavour, rand)
+    accounts = [new_account(flavour, rand) for _ in range(count)]
+    identities = [new_identity(rand, now) for _ in range(count)]
+    network_keys = [new_network_key(rand) for _ in range(count)]
+    hosts = [names.node_name(chain, index) for index in range(count)]
+    shared = shared_files(
+        chain,
+        timestamp_ms=int(runtime.clock() * 1000),
+        admin=admin.address,
+        validators=[account.address for account in accounts],
+        block_delay_number=spec.block_delay_number,
+        devices=[
+            SyncDevice(identity.device_id, host, host, int(ContainerPort.SYNC))
+            for identity, host in zip(identities, hosts, strict=True)
+        ],
+        enable_tls=spec.enable_tls,
+    )
+    pods = [
+        NodePod(
+            chain,
+            index,
+            spec.services,
+            spec.pvc_name,
+            names.kms_secret(chain),
+            spec.need_monitor,
+            spec.need_debug,
+            spec.state_db_user,
+            spec.state_db_password,
+        )
+        for index in range(count)
+    ]
+    manifests = list(local_manifests(pods, kms_password=password, node_port=spec.node_port, network_keys=network_keys))
+
+    def plan() -> PlanItems:
+        for index in range(count):
+            peers = [Peer(host, int(ContainerPort.P2P)) for other, host in enumerate(hosts) if other != index]
+            yield from plan_node(
+                chain, index, shared, peers, generated_keys(accounts[index], password, identities[index])
+            )
+        yield names.chain_yaml(chain), secret_file(render_yaml(manifests))
+        yield from plan_account(admin, password, None, names.admin_dir(chain))
+
+    write_outputs(work_dir, roots, plan(), force=force, hint=force_hint(chain))
+    reports = [
+        NodeReport(index, accounts[index].address, identities[index].device_id, hosts[index]) for index in range(count)
+    ]
+    for line in local_summary(spec, work_dir, admin.address, reports, manifests):
+        runtime.say(line)
+
+
+def port_table(manifests: Sequence[Manifest]) -> list[str]:
+    """`<service>  <port>:<nodePort>/TCP,...` for every NodePort Service, as `kubectl get svc` shows them."""
+    rows = [
+        (doc["metadata"]["name"], ",".join(f"{p['port']}:{p['nodePort']}/TCP" for p in doc["spec"]["ports"]))
+        for doc in manifests
+        if doc["kind"] == "Service" and doc["spec"]["type"] == NODE_PORT
+    ]
+    width = max(len(name) for name, _ in rows)
+    return [f"  {name:<{width}}  {ports}" for name, ports in rows]
+
+
+def local_summary(
+    spec: LocalClusterSpec, work_dir: Path, admin: str, nodes: Sequence[NodeReport], manifests: Sequence[Manifest]
+) -> Iterator[str]:
+    """The lines printed after a local_cluster run. Never a password or a key."""
+    chain = spec.chain_name
+    yield f"Chain {chain}: {len(nodes)} node(s), kms {spec.services.kms_flavour.value}, written in {work_dir}"
+    outputs = [
+        (f"{names.chain_dir(chain)}/", "node folders: copy the cita-cloud/ tree onto the cluster storage"),
+        (names.chain_yaml(chain), "Secrets, Services, Deployments (mode 0600: it holds the kms password)"),
+        (f"{names.admin_dir(chain)}/", "the super admin's account: keep it off the cluster storage"),
+    ]
+    width = max(len(path) for path, _ in outputs)
+    for path, what in outputs:
+        yield f"  {path:<{width}}  {what}"
+    yield f"Super admin: {admin}"
+    yield "Nodes:"
+    for node in nodes:
+        yield f"  node{node.index}  {node.address}  {node.where}  syncthing {node.device_id}"
+    yield "NodePorts (service  port:nodePort/TCP):"
+    yield from port_table(manifests)
+    yield "Next (minikube):"
+    yield "  minikube ssh -- mkdir -p cita-cloud-datadir"
+    yield "  scp -i ~/.minikube/machines/minikube/id_rsa -r cita-cloud docker@$(minikube ip):~/cita-cloud-datadir/"
+    yield f"  kubectl apply -f {names.chain_yaml(chain)}"

@@ -1,0 +1,304 @@
+"""The CITA-Cloud composition: which objects a chain gets (contracts.md §6). A table drives the containers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from . import names
+from .k8s import (
+    Manifest,
+    build_container,
+    build_deployment,
+    build_secret,
+    build_service,
+    container_port,
+    pvc_volume,
+    secret_volume,
+    service_port,
+    volume_mount,
+)
+from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Slot, external_port
+from .spec import ExecutorKind, ServiceConfig, pull_policy
+
+DATA_VOLUME = "datadir"
+KMS_VOLUME = "kms-key"
+NETWORK_VOLUME = "network-key"
+DATA_PATH = "/data"
+SYNC_PATH = "/var/syncthing"
+KMS_KEY_FILE = "key_file"
+NETWORK_KEY_FILE = "network-key"
+SYNCTHING_IMAGE = "syncthing/syncthing:1.16"
+DEBUG_IMAGE = "subfuzion/netcat"
+COUCHDB_IMAGE = "couchdb"
+COUCHDB_PATH = "/opt/couchdb/data"
+PROCESS_EXPORTER_IMAGE = "citacloud/monitor-process-exporter:0.4.1"
+CITACLOUD_EXPORTER_IMAGE = "citacloud/monitor-citacloud-exporter:0.1.1"
+LB_ID_ANNOTATION = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id"
+LB_OVERRIDE_ANNOTATION = "service.beta.kubernetes.io/alicloud-loadbalancer-force-override-listeners"
+CLUSTER_IP = "ClusterIP"
+NODE_PORT = "NodePort"
+LOAD_BALANCER = "LoadBalancer"
+
+
+@dataclass(frozen=True)
+class ServiceShape:
+    """What a micro-service's container needs beyond its image and command."""
+
+    ports: tuple[tuple[str, ContainerPort], ...]
+    secret_volume: str | None = None
+    secret_path: str | None = None
+
+
+SERVICE_SHAPES = {
+    "network": ServiceShape(
+        (("p2p", ContainerPort.P2P), ("network", ContainerPort.NETWORK)), NETWORK_VOLUME, "/network"
+    ),
+    "consensus": ServiceShape((("consensus", ContainerPort.CONSENSUS),)),
+    "executor": ServiceShape((("executor", ContainerPort.EXECUTOR),)),
+    "storage": ServiceShape((("storage", ContainerPort.STORAGE),)),
+    "controller": ServiceShape((("controller", ContainerPort.CONTROLLER),)),
+    "kms": ServiceShape((("kms", ContainerPort.KMS),), KMS_VOLUME, "/kms"),
+}
+CHAINCODE_PORTS = (("chaincode", ContainerPort.CHAINCODE), ("eventhub", ContainerPort.EVENTHUB))
+
+
+@dataclass(frozen=True)
+class NodePod:
+    """The inputs of one node's Deployment."""
+
+    chain: str
+    index: int
+    services: ServiceConfig
+    pvc_name: str
+    kms_secret: str
+    need_monitor: bool
+    need_debug: bool
+    state_db_user: str
+    state_db_password: str
+
+    def __repr__(self) -> str:
+        return f"NodePod(chain={self.chain!r}, index={self.index})"
+
+    @property
+    def name(self) -> str:
+        """The node's Deployment name and pod label."""
+        return names.node_name(self.chain, self.index)
+
+    @property
+    def data_dir(self) -> str:
+        """The subPath of the node folder on the PVC."""
+        return names.node_dir(self.chain, self.index)
+
+
+def node_labels(chain: str, index: int) -> dict[str, str]:
+    """Labels of a node's Deployment and pods."""
+    return {"node_name": names.node_name(chain, index), "chain_name": chain}
+
+
+def node_selector(chain: str, index: int) -> dict[str, str]:
+    """Selects one node's pod."""
+    return {"node_name": names.node_name(chain, index)}
+
+
+def _data_mount(pod: NodePod, path: str = DATA_PATH, sub_dir: str | None = None) -> Manifest:
+    sub_path = pod.data_dir if sub_dir is None else f"{pod.data_dir}/{sub_dir}"
+    return volume_mount(DATA_VOLUME, path, sub_path)
+
+
+def _ports(pairs: Sequence[tuple[str, ContainerPort]]) -> list[Manifest]:
+    return [container_port(name, int(port)) for name, port in pairs]
+
+
+def _service_container(pod: NodePod, name: str) -> Manifest:
+    service = pod.services.get(name)
+    shape = SERVICE_SHAPES[name]
+    ports = list(shape.ports)
+    cmd = service.cmd
+    if name == "executor" and pod.services.executor_kind.is_chaincode:
+        ports += CHAINCODE_PORTS
+    if name == "executor" and pod.services.executor_kind is ExecutorKind.CHAINCODE_EXT:
+        cmd += f" --couchdb-username {pod.state_db_user} --couchdb-password {pod.state_db_password}"
+    mounts = [_data_mount(pod)]
+    if shape.secret_volume is not None and shape.secret_path is not None:
+        mounts.append(volume_mount(shape.secret_volume, shape.secret_path, read_only=True))
+    return build_container(
+        name,
+        service.image,
+        pull_policy=pull_policy(service.image),
+        command=["sh", "-c", cmd],
+        working_dir=DATA_PATH,
+        ports=_ports(ports),
+        mounts=mounts,
+    )
+
+
+def build_node_containers(pod: NodePod) -> list[Manifest]:
+    """The containers of a node's pod, in the order of contracts.md §6."""
+    containers: list[Manifest] = []
+    if pod.need_debug:
+        containers.append(
+            build_container(
+                "debug",
+                DEBUG_IMAGE,
+                pull_policy=pull_policy(DEBUG_IMAGE),
+                args=["-vlk", str(int(ContainerPort.DEBUG))],
+                ports=_ports([("debug", ContainerPort.DEBUG)]),
+                mounts=[_data_mount(pod)],
+            )
+        )
+    containers.append(
+        build_container(
+            "syncthing",
+            SYNCTHING_IMAGE,
+            pull_policy=pull_policy(SYNCTHING_IMAGE),
+            ports=_ports([("sync", ContainerPort.SYNC), ("gui", ContainerPort.SYNC_GUI)]),
+            mounts=[_data_mount(pod, SYNC_PATH)],
+            env={"PUID": "0", "PGID": "0"},
+        )
+    )
+    containers += [_service_container(pod, service.name) for service in pod.services.services]
+    if pod.services.executor_kind is ExecutorKind.CHAINCODE_EXT:
+        containers.append(
+            build_container(
+                "couchdb",
+                COUCHDB_IMAGE,
+                pull_policy=pull_policy(COUCHDB_IMAGE),
+                ports=_ports([("couchdb", ContainerPort.COUCHDB)]),
+                mounts=[_data_mount(pod, COUCHDB_PATH, "state-data")],
+                env={"COUCHDB_USER": pod.state_db_user, "COUCHDB_PASSWORD": pod.state_db_password},
+            )
+        )
+    if pod.need_monitor:
+        containers.append(
+            build_container(
+                "monitor-process",
+                PROCESS_EXPORTER_IMAGE,
+                pull_policy=pull_policy(PROCESS_EXPORTER_IMAGE),
+                args=["--procfs", "/proc", "--config.path", "/config/process_list.yml"],
+                working_dir=DATA_PATH,
+                ports=_ports([("process", ContainerPort.PROCESS)]),
+                mounts=[_data_mount(pod)],
+            )
+        )
+        containers.append(
+            build_container(
+                "monitor-citacloud",
+                CITACLOUD_EXPORTER_IMAGE,
+                pull_policy=pull_policy(CITACLOUD_EXPORTER_IMAGE),
+                args=[
+                    "--node-grpc-host",
+                    "localhost",
+                    "--node-grpc-port",
+                    str(int(ContainerPort.CONTROLLER)),
+                    "--node-data-folder",
+                    ".",
+                ],
+                working_dir=DATA_PATH,
+                ports=_ports([("exporter", ContainerPort.EXPORTER)]),
+                mounts=[_data_mount(pod)],
+            )
+        )
+    return containers
+
+
+def build_node_deployment(pod: NodePod) -> Manifest:
+    """A node's Deployment: its containers, the two Secrets and the PVC as volumes."""
+    volumes = [
+        secret_volume(KMS_VOLUME, pod.kms_secret),
+        secret_volume(NETWORK_VOLUME, names.network_secret(pod.chain, pod.index)),
+        pvc_volume(DATA_VOLUME, pod.pvc_name),
+    ]
+    return build_deployment(
+        pod.name,
+        node_labels(pod.chain, pod.index),
+        node_selector(pod.chain, pod.index),
+        build_node_containers(pod),
+        volumes,
+    )
+
+
+def build_kms_secret(name: str, password: str) -> Manifest:
+    """The kms password Secret, mounted as /kms/key_file."""
+    return build_secret(name, {KMS_KEY_FILE: password.encode("utf-8")})
+
+
+def build_network_secret(chain: str, index: int, network_key: str) -> Manifest:
+    """A node's network key Secret, mounted as /network/network-key."""
+    return build_secret(names.network_secret(chain, index), {NETWORK_KEY_FILE: network_key.encode("ascii")})
+
+
+def _slot_port(slot: Slot, external: int, service_type: str) -> Manifest:
+    if service_type == NODE_PORT:
+        return service_port(slot.port_name, slot.target, slot.target, external)
+    return service_port(slot.port_name, external, slot.target)
+
+
+def local_manifests(
+    pods: Sequence[NodePod], *, kms_password: str, node_port: int, network_keys: Sequence[str]
+) -> Iterator[Manifest]:
+    """Every object of a single-cluster chain, in the documented order."""
+    chain = pods[0].chain
+    yield build_kms_secret(names.kms_secret(chain), kms_password)
+    rpc = external_port(LOCAL_LAYOUT, node_port, Slot.RPC)
+    yield build_service(
+        names.rpc_service(chain), NODE_PORT, [_slot_port(Slot.RPC, rpc, NODE_PORT)], {"chain_name": chain}
+    )
+    for pod, network_key in zip(pods, network_keys, strict=True):
+        index = pod.index
+        yield build_network_secret(chain, index, network_key)
+        yield build_service(
+            names.node_name(chain, index),
+            CLUSTER_IP,
+            [
+                service_port("network", int(ContainerPort.P2P), int(ContainerPort.P2P)),
+                service_port("syncthing", int(ContainerPort.SYNC), int(ContainerPort.SYNC)),
+                service_port("gui", int(ContainerPort.SYNC_GUI), int(ContainerPort.SYNC_GUI)),
+            ],
+            node_selector(chain, index),
+        )
+        yield build_node_deployment(pod)
+        if pod.need_monitor:
+            yield _node_port_service(names.monitor_service(chain, index), pod, node_port, (Slot.PROCESS, Slot.EXPORTER))
+        executor_slots = (
+            (Slot.CALL, Slot.CHAINCODE, Slot.EVENTHUB) if pod.services.executor_kind.is_chaincode else (Slot.CALL,)
+        )
+        yield _node_port_service(names.executor_service(chain, index), pod, node_port, executor_slots)
+
+
+def _node_port_service(name: str, pod: NodePod, base: int, slots: Sequence[Slot]) -> Manifest:
+    ports = [_slot_port(slot, external_port(LOCAL_LAYOUT, base, slot, pod.index), NODE_PORT) for slot in slots]
+    return build_service(name, NODE_PORT, ports, node_selector(pod.chain, pod.index))
+
+
+def multi_slots(pod: NodePod) -> list[Slot]:
+    """The LoadBalancer ports a node exposes: the always-on ones plus those whose feature is on."""
+    slots = [Slot.NETWORK, Slot.SYNC, Slot.RPC, Slot.CALL]
+    if pod.need_monitor:
+        slots += [Slot.PROCESS, Slot.EXPORTER]
+    if pod.services.executor_kind.is_chaincode:
+        slots += [Slot.CHAINCODE, Slot.EVENTHUB]
+    if pod.need_debug:
+        slots.append(Slot.DEBUG)
+    return slots
+
+
+def multi_node_manifests(
+    pod: NodePod, *, kms_password: str, network_key: str, base: int, lb_token: str
+) -> list[Manifest]:
+    """The objects of one node of a multi-cluster chain (its own YAML file)."""
+    ports = [
+        _slot_port(slot, external_port(MULTI_LAYOUT, base, slot, pod.index), LOAD_BALANCER) for slot in multi_slots(pod)
+    ]
+    return [
+        build_kms_secret(pod.kms_secret, kms_password),
+        build_network_secret(pod.chain, pod.index, network_key),
+        build_node_deployment(pod),
+        build_service(
+            names.lb_service(pod.chain, pod.index),
+            LOAD_BALANCER,
+            ports,
+            node_selector(pod.chain, pod.index),
+            annotations={LB_ID_ANNOTATION: lb_token, LB_OVERRIDE_ANNOTATION: "true"},
+        ),
+    ]
