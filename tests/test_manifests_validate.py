@@ -51,15 +51,16 @@ def manifests(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         "chaincode": ["--need_monitor", "--service_config", "CHAINCODE"],
         "chaincode-ext": ["--need_debug", "--service_config", "CHAINCODE_EXT"],
     }
-    for name, extra in variants.items():
+    for name, flags in variants.items():
         work = root / name
         work.mkdir()
+        args = list(flags)
         for marker, text in (("CHAINCODE", CHAINCODE), ("CHAINCODE_EXT", CHAINCODE_EXT)):
-            if marker in extra:
+            if marker in args:
                 config = work / f"{marker}.toml"
                 config.write_text(text)
-                extra = [str(config) if item == marker else item for item in extra]
-        make_local_chain(work, *extra, "--chain_name", name)
+                args = [str(config) if item == marker else item for item in args]
+        make_local_chain(work, *args, "--chain_name", name)
         files.append(work / f"{name}.yaml")
     pvc_dir = root / "pvc"
     assert create_pvc.main(["local_pvc", "--work_dir", str(pvc_dir)], fixed_runtime()) == 0
