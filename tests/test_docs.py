@@ -1,0 +1,55 @@
+"""Help is part of the product: every subcommand and flag has help text and is in the README."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+import pytest
+
+import create_account
+import create_k8s_config
+import create_pvc
+import create_syncthing_config
+from tests.conftest import REPO
+
+PARSERS = {
+    "create_account.py": create_account.build_parser,
+    "create_syncthing_config.py": create_syncthing_config.build_parser,
+    "create_k8s_config.py": create_k8s_config.build_parser,
+    "create_pvc.py": create_pvc.build_parser,
+}
+READMES = ["README.md"]
+
+
+def flags(parser: argparse.ArgumentParser, where: str) -> Iterator[tuple[str, str, str | None]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"{where} {name}", name, sub.description
+                yield from flags(sub, f"{where} {name}")
+        elif action.option_strings and "--help" not in action.option_strings:
+            yield where, action.option_strings[0], action.help
+
+
+ALL_FLAGS = [item for script, build in PARSERS.items() for item in flags(build(), script)]
+
+
+@pytest.mark.parametrize(("where", "flag", "help_text"), ALL_FLAGS, ids=[f"{w} {f}" for w, f, _ in ALL_FLAGS])
+def test_flag_has_help_and_is_documented(where: str, flag: str, help_text: str | None):
+    assert help_text and len(help_text) > 10, f"{where} {flag} needs help text"
+    documented = f"`{flag}`" if flag.startswith("--") else flag
+    for readme in READMES:
+        assert documented in (REPO / readme).read_text(), f"{readme} does not document {where} {flag}"
+
+
+def test_readme_quick_start_commands_are_the_ones_ci_runs():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("```", 1)[0].strip() for block in quick.split("```sh\n")[1:]]
+    assert len(blocks) == 2
+    main_job, tests = blocks
+    assert "./create_k8s_config.py local_cluster" in main_job
+    for step in tests.split(" && "):
+        assert step in ci, f"CI must run {step!r}"
