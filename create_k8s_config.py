@@ -5,12 +5,25 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from runner_k8s import cli
-from runner_k8s.chain import local_cluster
-from runner_k8s.spec import DEFAULT_NODE_PORT_RANGE, build_local_spec
+from runner_k8s.chain import local_cluster, multi_cluster
+from runner_k8s.spec import DEFAULT_NODE_PORT_RANGE, build_local_spec, build_multi_spec
 
 LOCAL_CLUSTER = "local_cluster"
+MULTI_CLUSTER = "multi_cluster"
+MULTI_LISTS = {
+    "--authorities": "Authorities (addresses) list: node i's account address, made by create_account.py.",
+    "--nodes": "Node network ip list: the external IP (or DNS name) of each node's cluster LoadBalancer.",
+    "--lbs_tokens": "The token list of LBS: each cluster's LoadBalancer id (e.g. Alibaba Cloud lb-xxxx).",
+    "--sync_device_ids": "Device id list of syncthings, made by create_syncthing_config.py.",
+    "--kms_passwords": "Password list of kms: the password of each authority's account. A password cannot "
+    "contain a comma.",
+    "--node_ports": "The list of start port of Nodeport: node i reserves 9 consecutive LoadBalancer ports "
+    "from its entry.",
+    "--pvc_names": "The list of persistentVolumeClaim names, one per cluster (lowercase, digits, '-').",
+}
 
 
 def add_chain_flags(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +98,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
     add_local_cluster(subparsers)
+    add_multi_cluster(subparsers)
     return parser
+
+
+def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
+    """The multi_cluster subcommand: one node per cluster, LoadBalancer services."""
+    parser = subparsers.add_parser(
+        MULTI_CLUSTER,
+        help="Create a chain with one node per Kubernetes cluster.",
+        description="Create a chain with one node per Kubernetes cluster from accounts and syncthing identities "
+        "made beforehand: writes cita-cloud/<chain>/node<i>/ and <chain>-<i>.yaml into --work_dir. All lists "
+        "are comma-separated, in the same node order.",
+    )
+    add_chain_flags(parser)
+    parser.add_argument(
+        "--timestamp",
+        type=cli.non_negative_int,
+        default=None,
+        help="Timestamp of genesis block, in milliseconds since the epoch (default: now).",
+    )
+    parser.add_argument(
+        "--super_admin", required=True, help="Address of super admin, made by create_account.py (required)."
+    )
+    for flag, text in MULTI_LISTS.items():
+        parser.add_argument(flag, type=cli.comma_list, required=True, help=f"{text} (required)")
+    parser.add_argument(
+        "--accounts_dir",
+        type=Path,
+        default=Path("."),
+        help="Where create_account.py left the account folders (0x...): each authority's kms.db, "
+        "key_id and node_address are checked and copied from there (default: .).",
+    )
+    parser.add_argument(
+        "--syncthing_dir",
+        type=Path,
+        default=Path("."),
+        help="Where create_syncthing_config.py left the device folders: each device's cert.pem "
+        "and key.pem are checked and copied from there (default: .).",
+    )
+    parser.set_defaults(handler=_multi_cluster)
+
+
+def _multi_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    spec = build_multi_spec(
+        chain_name=args.chain_name,
+        block_delay_number=args.block_delay_number,
+        service_config=args.service_config or cli.default_service_config(),
+        need_monitor=args.need_monitor,
+        need_debug=args.need_debug,
+        timestamp_ms=args.timestamp,
+        super_admin=args.super_admin,
+        authorities=args.authorities,
+        nodes=args.nodes,
+        lbs_tokens=args.lbs_tokens,
+        sync_device_ids=args.sync_device_ids,
+        kms_passwords=args.kms_passwords,
+        node_ports=args.node_ports,
+        pvc_names=args.pvc_names,
+        state_db_user=args.state_db_user,
+        state_db_password=args.state_db_password,
+        enable_tls=args.enable_tls,
+        accounts_dir=args.accounts_dir,
+        syncthing_dir=args.syncthing_dir,
+    )
+    multi_cluster(spec, work_dir=args.work_dir, force=args.force, runtime=runtime)
 
 
 def _local_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from . import names
 from .accounts import Account, new_account, new_network_key
+from .archives import NodeMaterials, load_node_materials
 from .cli import Runtime
 from .files import PlanItems, ensure_free, secret_file, write_outputs
 from .identities import plan_account, utc_now
 from .k8s import Manifest, render_yaml
 from .keystore import ACCOUNT_ID, render_kms_db
-from .manifests import NODE_PORT, NodePod, local_manifests
+from .manifests import NODE_PORT, NodePod, local_manifests, multi_node_manifests, multi_slots
 from .nodefiles import (
     ChainFiles,
     NodeKeys,
@@ -23,8 +24,8 @@ from .nodefiles import (
     render_genesis,
     render_init_sys_config,
 )
-from .ports import ContainerPort
-from .spec import LocalClusterSpec
+from .ports import MULTI_LAYOUT, ContainerPort, Slot, external_port
+from .spec import LocalClusterSpec, MultiClusterSpec
 from .syncthing import SyncDevice, SyncIdentity, new_identity, render_config_xml
 
 
@@ -166,3 +167,111 @@ def local_summary(
     yield "  minikube ssh -- mkdir -p cita-cloud-datadir"
     yield "  scp -i ~/.minikube/machines/minikube/id_rsa -r cita-cloud docker@$(minikube ip):~/cita-cloud-datadir/"
     yield f"  kubectl apply -f {names.chain_yaml(chain)}"
+
+
+def multi_cluster(spec: MultiClusterSpec, *, work_dir: Path, force: bool, runtime: Runtime) -> None:
+    """Write every node folder and one `<chain>-<i>.yaml` per node of a one-node-per-cluster chain."""
+    chain, nodes = spec.chain_name, spec.nodes
+    roots = [names.chain_dir(chain), *(names.node_yaml(chain, node.index) for node in nodes)]
+    ensure_free(work_dir, roots, force=force, hint=force_hint(chain))
+    materials = [
+        load_node_materials(
+            node,
+            names.node_dir(chain, node.index),
+            accounts_dir=spec.accounts_dir,
+            syncthing_dir=spec.syncthing_dir,
+            flavour=spec.services.kms_flavour,
+        )
+        for node in nodes
+    ]
+    network_keys = [new_network_key(runtime.randbytes) for _ in nodes]
+    timestamp_ms = spec.timestamp_ms if spec.timestamp_ms is not None else int(runtime.clock() * 1000)
+    shared = shared_files(
+        chain,
+        timestamp_ms=timestamp_ms,
+        admin=spec.super_admin,
+        validators=[node.authority for node in nodes],
+        block_delay_number=spec.block_delay_number,
+        devices=[
+            SyncDevice(node.device_id, node.host, node.host, external_port(MULTI_LAYOUT, node.base_port, Slot.SYNC))
+            for node in nodes
+        ],
+        enable_tls=spec.enable_tls,
+    )
+    pods = [
+        NodePod(
+            chain,
+            node.index,
+            spec.services,
+            node.pvc_name,
+            names.kms_secret(chain, node.index),
+            spec.need_monitor,
+            spec.need_debug,
+            spec.state_db_user,
+            spec.state_db_password,
+        )
+        for node in nodes
+    ]
+
+    def plan() -> PlanItems:
+        for node, pod, found, network_key in zip(nodes, pods, materials, network_keys, strict=True):
+            peers = [
+                Peer(other.host, external_port(MULTI_LAYOUT, other.base_port, Slot.NETWORK))
+                for other in nodes
+                if other.index != node.index
+            ]
+            yield from plan_node(chain, node.index, shared, peers, found.keys)
+            manifests = multi_node_manifests(
+                pod,
+                kms_password=node.kms_password,
+                network_key=network_key,
+                base=node.base_port,
+                lb_token=node.lb_token,
+            )
+            yield names.node_yaml(chain, node.index), secret_file(render_yaml(manifests))
+
+    write_outputs(work_dir, roots, plan(), force=force, hint=force_hint(chain))
+    for line in multi_summary(spec, work_dir, pods, materials):
+        runtime.say(line)
+
+
+def port_plan(pod: NodePod, base: int) -> str:
+    """`network 30000, sync 30001, ...` for the ports in use, then the reserved ones."""
+    used = multi_slots(pod)
+    on = ", ".join(f"{slot.port_name} {external_port(MULTI_LAYOUT, base, slot)}" for slot in used)
+    off = [
+        f"{slot.port_name} {external_port(MULTI_LAYOUT, base, slot)}"
+        for slot in MULTI_LAYOUT.offsets
+        if slot not in used
+    ]
+    return on + (f" (reserved: {', '.join(off)})" if off else "")
+
+
+def multi_summary(
+    spec: MultiClusterSpec, work_dir: Path, pods: Sequence[NodePod], materials: Sequence[NodeMaterials]
+) -> Iterator[str]:
+    """The lines printed after a multi_cluster run. Never a password or a key."""
+    chain = spec.chain_name
+    yield (
+        f"Chain {chain}: {len(spec.nodes)} node(s), one per cluster, kms {spec.services.kms_flavour.value}, "
+        f"written in {work_dir}"
+    )
+    yield f"  {names.chain_dir(chain)}/  node folders"
+    for node in spec.nodes:
+        what = "Secrets, Deployment and LoadBalancer Service (mode 0600)"
+        yield f"  {names.node_yaml(chain, node.index)}  node{node.index}'s {what}"
+    yield f"Super admin: {spec.super_admin}"
+    yield "Nodes (address, IP, LoadBalancer ports):"
+    for node, pod in zip(spec.nodes, pods, strict=True):
+        yield f"  node{node.index}  {node.authority}  {node.host}  {port_plan(pod, node.base_port)}"
+    pending = [copy for found in materials for copy in found.pending]
+    if pending:
+        yield "Still to copy by hand (the node cannot start without them):"
+        for copy in pending:
+            yield f"  cp {' '.join(str(copy.source / name) for name in copy.files)} {copy.destination}"
+    else:
+        yield "Every account and syncthing identity was checked and copied: the node folders are complete."
+    yield "Next, in each node's own cluster:"
+    node_path = f"{names.chain_dir(chain)}/node<i>"
+    yield f"  copy {node_path} onto that cluster's storage at the same path ({node_path})"
+    yield f"  kubectl apply -f {chain}-<i>.yaml"

@@ -67,8 +67,10 @@ def add_bool_flag(parser: argparse.ArgumentParser, name: str, *, default: bool, 
 def comma_list(text: str) -> list[str]:
     """Split a comma-separated list; every item must be non-empty."""
     items = [item.strip() for item in text.split(",")]
-    if any(not item for item in items):
-        raise argparse.ArgumentTypeError(f"{text!r} has an empty item: separate values with single commas")
+    for number, item in enumerate(items, start=1):
+        if not item:
+            # The list may hold passwords: name the position, never echo the value.
+            raise argparse.ArgumentTypeError(f"item {number} of the list is empty: separate values with single commas")
     return items
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from . import names
-from .accounts import KmsFlavour
+from .accounts import KmsFlavour, is_address
 from .errors import InputError, UsageError
-from .ports import LOCAL_LAYOUT, NODE_PORT_RANGE, Layout, Slot, external_port, highest_port
+from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, NODE_PORT_RANGE, PORT_RANGE, Layout, Slot, external_port, highest_port
+from .syncthing import parse_device_id
 
 SERVICE_NAMES = ("network", "consensus", "executor", "storage", "controller", "kms")
 SERVICE_FIELDS = ("name", "docker_image", "cmd")
@@ -265,3 +268,174 @@ def build_local_spec(
 
 
 DEFAULT_NODE_PORT_RANGE = f"{NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[-1]}"
+
+
+def check_host(host: str, flag: str) -> str:
+    """An IP address or a DNS name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not names.is_dns_subdomain(host.lower()):
+            raise UsageError(f"{flag} entry {host!r} is neither an IP address nor a DNS name") from None
+    return host
+
+
+def check_address(text: str, flag: str) -> str:
+    """An account address, `0x` + 40 hex digits; returned lowercase as the kms prints it."""
+    if not is_address(text):
+        raise UsageError(f"{flag} {text!r} is not an address: expected 0x followed by 40 hex digits")
+    return "0x" + text[2:].lower()
+
+
+def check_same_length(lists: Mapping[str, Sequence[str]]) -> int:
+    """Every list has one entry per node: name every list whose length differs, in one message."""
+    lengths = {flag: len(items) for flag, items in lists.items()}
+    common, _ = Counter(lengths.values()).most_common(1)[0]
+    odd = [f"{flag} has {length}" for flag, length in lengths.items() if length != common]
+    if odd:
+        raise UsageError(
+            f"every list needs one entry per node, but {', '.join(odd)} while the others have {common}; "
+            "give each list in the same node order"
+        )
+    return common
+
+
+def _no_duplicates(items: Sequence[str], flag: str) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item in seen:
+            raise UsageError(f"{flag} lists {item} twice; every node needs its own")
+        seen.add(item)
+
+
+@dataclass(frozen=True)
+class MultiNode:
+    """One node of a multi-cluster chain: who it is, where it runs, how it is reached."""
+
+    index: int
+    authority: str
+    host: str
+    lb_token: str
+    device_id: str
+    kms_password: str
+    base_port: int
+    pvc_name: str
+
+    def __repr__(self) -> str:
+        return f"MultiNode(index={self.index}, authority={self.authority}, host={self.host})"
+
+
+@dataclass(frozen=True)
+class MultiClusterSpec:
+    """Everything multi_cluster needs, checked."""
+
+    chain_name: str
+    block_delay_number: int
+    services: ServiceConfig
+    need_monitor: bool
+    need_debug: bool
+    timestamp_ms: int | None
+    super_admin: str
+    nodes: tuple[MultiNode, ...]
+    state_db_user: str
+    state_db_password: str
+    enable_tls: bool
+    accounts_dir: Path
+    syncthing_dir: Path
+
+    def __repr__(self) -> str:
+        return f"MultiClusterSpec(chain_name={self.chain_name!r}, nodes={len(self.nodes)})"
+
+
+def build_multi_spec(
+    *,
+    chain_name: str,
+    block_delay_number: int,
+    service_config: Path,
+    need_monitor: bool,
+    need_debug: bool,
+    timestamp_ms: int | None,
+    super_admin: str,
+    authorities: Sequence[str],
+    nodes: Sequence[str],
+    lbs_tokens: Sequence[str],
+    sync_device_ids: Sequence[str],
+    kms_passwords: Sequence[str],
+    node_ports: Sequence[str],
+    pvc_names: Sequence[str],
+    state_db_user: str,
+    state_db_password: str,
+    enable_tls: bool,
+    accounts_dir: Path,
+    syncthing_dir: Path,
+) -> MultiClusterSpec:
+    """Check every multi_cluster input; raise on the first problem."""
+    count = check_same_length(
+        {
+            "--authorities": authorities,
+            "--nodes": nodes,
+            "--lbs_tokens": lbs_tokens,
+            "--sync_device_ids": sync_device_ids,
+            "--kms_passwords": kms_passwords,
+            "--node_ports": node_ports,
+            "--pvc_names": pvc_names,
+        }
+    )
+    check_chain_name(chain_name, count)
+    admin = check_address(super_admin, "--super_admin")
+    addresses = [check_address(item, "--authorities entry") for item in authorities]
+    _no_duplicates(addresses, "--authorities")
+    device_ids = []
+    for item in sync_device_ids:
+        try:
+            device_ids.append(parse_device_id(item))
+        except ValueError as exc:
+            raise UsageError(f"--sync_device_ids: {exc}") from None
+    _no_duplicates(device_ids, "--sync_device_ids")
+    hosts = [check_host(item, "--nodes") for item in nodes]
+    bases = [_check_base_port(item) for item in node_ports]
+    _no_duplicates([f"{host}:{base}" for host, base in zip(hosts, bases, strict=True)], "--nodes with --node_ports")
+    for number, password in enumerate(kms_passwords):
+        check_password(password, f"--kms_passwords entry {number + 1}")
+    claims = [check_pvc_name(item, "--pvc_names entry") for item in pvc_names]
+    services = load_service_config(service_config)
+    if services.executor_kind is ExecutorKind.CHAINCODE_EXT:
+        check_password(state_db_user, "--state_db_user")
+        check_password(state_db_password, "--state_db_password")
+    return MultiClusterSpec(
+        chain_name=chain_name,
+        block_delay_number=block_delay_number,
+        services=services,
+        need_monitor=need_monitor,
+        need_debug=need_debug,
+        timestamp_ms=timestamp_ms,
+        super_admin=admin,
+        nodes=tuple(
+            MultiNode(
+                index,
+                addresses[index],
+                hosts[index],
+                lbs_tokens[index],
+                device_ids[index],
+                kms_passwords[index],
+                bases[index],
+                claims[index],
+            )
+            for index in range(count)
+        ),
+        state_db_user=state_db_user,
+        state_db_password=state_db_password,
+        enable_tls=enable_tls,
+        accounts_dir=accounts_dir,
+        syncthing_dir=syncthing_dir,
+    )
+
+
+def _check_base_port(text: str) -> int:
+    span = MULTI_LAYOUT.span - 1
+    if not text.isdigit() or int(text) not in PORT_RANGE or int(text) + span not in PORT_RANGE:
+        raise UsageError(
+            f"--node_ports entry {text!r} must be a whole number from 1 to {PORT_RANGE[-1] - span}: "
+            f"each node reserves {MULTI_LAYOUT.span} consecutive ports from it"
+        )
+    return int(text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -11,6 +10,7 @@ from .cli import Runtime
 from .errors import UsageError
 from .files import File, write_outputs
 from .k8s import Manifest, build_persistent_volume, build_pvc, build_storage_class, render_yaml
+from .spec import check_host
 
 LOCAL_STORAGE_CLASS = "local-storage"
 LOCAL_PV, LOCAL_PVC, LOCAL_YAML = "local-pv", "local-pvc", "local-pvc.yaml"
@@ -28,16 +28,6 @@ def check_absolute_path(path: str, flag: str) -> str:
     if not pure.is_absolute() or ".." in pure.parts:
         raise UsageError(f"{flag} {path!r} must be an absolute path on the node, like /home/docker/cita-cloud-datadir")
     return str(pure)
-
-
-def check_host(host: str, flag: str) -> str:
-    """An IP address or a DNS name."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if not names.is_dns_subdomain(host.lower()):
-            raise UsageError(f"{flag} {host!r} is neither an IP address nor a DNS name") from None
-    return host
 
 
 def plan_local_pvc(data_dir: str, node_list: Sequence[str]) -> list[Manifest]:

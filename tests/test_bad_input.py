@@ -65,7 +65,7 @@ PVC_CASES: dict[str, tuple[list[str], int, str]] = {
     "nfs relative path": (["nfs_pvc", "--nfs_server", "1.2.3.4", "--nfs_path", "data"], 2, "absolute path"),
     "nfs bad server": (["nfs_pvc", "--nfs_server", "bad host!", "--nfs_path", "/d"], 2, "neither an IP"),
     "local relative dir": (["local_pvc", "--data_dir", "relative/dir"], 2, "absolute path"),
-    "local empty node": (["local_pvc", "--node_list", "a,,b"], 2, "empty item"),
+    "local empty node": (["local_pvc", "--node_list", "a,,b"], 2, "item 2 of the list is empty"),
     "local bad node": (["local_pvc", "--node_list", "Node_1"], 2, "not a node hostname"),
 }
 
