@@ -19,7 +19,7 @@ PARSERS = {
     "create_k8s_config.py": create_k8s_config.build_parser,
     "create_pvc.py": create_pvc.build_parser,
 }
-READMES = ["README.md"]
+READMES = ["README.md", "README.zh-CN.md"]
 
 
 def flags(parser: argparse.ArgumentParser, where: str) -> Iterator[tuple[str, str, str | None]]:
@@ -53,3 +53,19 @@ def test_readme_quick_start_commands_are_the_ones_ci_runs():
     assert "./create_k8s_config.py local_cluster" in main_job
     for step in tests.split(" && "):
         assert step in ci, f"CI must run {step!r}"
+
+
+def test_chinese_readme_keeps_step_with_the_english_one():
+    english, chinese = ((REPO / name).read_text() for name in READMES)
+
+    def outline(text: str) -> list[str]:
+        return [line.split(" ", 1)[0] for line in text.splitlines() if line.startswith("#")]
+
+    def quick_start_commands(text: str) -> list[str]:
+        return [block.split("```", 1)[0] for block in text.split("```sh\n")[1:3]]
+
+    assert outline(english) == outline(chinese), "the two READMEs must have the same sections"
+    assert len(quick_start_commands(english)) == 2
+    assert quick_start_commands(english) == quick_start_commands(chinese)
+    for name in ("create_k8s_config.py multi_cluster", "kubectl apply -f test-chain.yaml", "--update-golden"):
+        assert name in english and name in chinese
