@@ -61,7 +61,7 @@ def load_account(folder: Path, node: MultiNode, flavour: KmsFlavour) -> tuple[by
     stored = load_kms_db(folder / KMS_DB, int(key_id_text))
     if stored.flavour is not flavour:
         raise CheckError(
-            f"{where}: {folder / KMS_DB} is a {stored.flavour.value} account but the service config's kms is "
+            f"{where}: {folder / KMS_DB} is an {stored.flavour.value} account but the service config's kms is "
             f"{flavour.value}; make the account with create_account.py --kms_type {flavour.value}"
         )
     account = unlock(

@@ -279,7 +279,7 @@ def test_eth_account_with_sm_kms(materials: Materials):
     address = result.stdout.rsplit(":", 1)[1].strip()
     shutil.move(str(folder / address), str(materials.root / address))
     authorities = ",".join([address, *materials.authorities[1:]])
-    assert_refused(materials, materials.argv(authorities=authorities), "is a eth account but", 1)
+    assert_refused(materials, materials.argv(authorities=authorities), "is an eth account but", 1)
 
 
 def test_mismatched_lists_are_named_in_one_message(materials: Materials):
