@@ -184,13 +184,9 @@ def _local_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
     local_cluster(spec, work_dir=args.work_dir, force=args.force, runtime=runtime)
 
 
-def _dispatch(args: argparse.Namespace, runtime: cli.Runtime) -> None:
-    args.handler(args, runtime)
-
-
 def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
     """Run create_k8s_config.py; return the exit code."""
-    return cli.run(build_parser(), argv, _dispatch, runtime)
+    return cli.run(build_parser(), argv, cli.dispatch, runtime)
 
 
 if __name__ == "__main__":

@@ -64,13 +64,9 @@ def _nfs_pvc(args: argparse.Namespace, runtime: cli.Runtime) -> None:
     )
 
 
-def _dispatch(args: argparse.Namespace, runtime: cli.Runtime) -> None:
-    args.handler(args, runtime)
-
-
 def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
     """Run create_pvc.py; return the exit code."""
-    return cli.run(build_parser(), argv, _dispatch, runtime)
+    return cli.run(build_parser(), argv, cli.dispatch, runtime)
 
 
 if __name__ == "__main__":

@@ -149,9 +149,9 @@ def run(
     return int(ExitCode.OK)
 
 
-def prog_name(path: str) -> str:
-    """The script's file name, as users typed it."""
-    return os.path.basename(path)
+def dispatch(args: argparse.Namespace, runtime: Runtime) -> None:
+    """Run the handler a subcommand's parser set with `set_defaults(handler=...)`."""
+    args.handler(args, runtime)
 
 
 def _one_line(message: str) -> str:

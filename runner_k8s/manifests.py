@@ -64,6 +64,54 @@ CHAINCODE_PORTS = (("chaincode", ContainerPort.CHAINCODE), ("eventhub", Containe
 
 
 @dataclass(frozen=True)
+class Sidecar:
+    """A container beside the six services: fixed image, ports, arguments and where the node folder goes."""
+
+    name: str
+    image: str
+    ports: tuple[tuple[str, ContainerPort], ...]
+    args: tuple[str, ...] | None = None
+    working_dir: str | None = None
+    mount_path: str = DATA_PATH
+    sub_dir: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+
+DEBUG = Sidecar("debug", DEBUG_IMAGE, (("debug", ContainerPort.DEBUG),), args=("-vlk", str(int(ContainerPort.DEBUG))))
+SYNCTHING = Sidecar(
+    "syncthing",
+    SYNCTHING_IMAGE,
+    (("sync", ContainerPort.SYNC), ("gui", ContainerPort.SYNC_GUI)),
+    mount_path=SYNC_PATH,
+    env=(("PUID", "0"), ("PGID", "0")),
+)
+COUCHDB = Sidecar(
+    "couchdb", COUCHDB_IMAGE, (("couchdb", ContainerPort.COUCHDB),), mount_path=COUCHDB_PATH, sub_dir="state-data"
+)
+MONITOR_PROCESS = Sidecar(
+    "monitor-process",
+    PROCESS_EXPORTER_IMAGE,
+    (("process", ContainerPort.PROCESS),),
+    args=("--procfs", "/proc", "--config.path", "/config/process_list.yml"),
+    working_dir=DATA_PATH,
+)
+MONITOR_CITACLOUD = Sidecar(
+    "monitor-citacloud",
+    CITACLOUD_EXPORTER_IMAGE,
+    (("exporter", ContainerPort.EXPORTER),),
+    args=(
+        "--node-grpc-host",
+        "localhost",
+        "--node-grpc-port",
+        str(int(ContainerPort.CONTROLLER)),
+        "--node-data-folder",
+        ".",
+    ),
+    working_dir=DATA_PATH,
+)
+
+
+@dataclass(frozen=True)
 class NodePod:
     """The inputs of one node's Deployment."""
 
@@ -102,6 +150,7 @@ def node_selector(chain: str, index: int) -> dict[str, str]:
 
 
 def _data_mount(pod: NodePod, path: str = DATA_PATH, sub_dir: str | None = None) -> Manifest:
+    """The node folder (or a folder inside it) mounted at `path`."""
     sub_path = pod.data_dir if sub_dir is None else f"{pod.data_dir}/{sub_dir}"
     return volume_mount(DATA_VOLUME, path, sub_path)
 
@@ -133,72 +182,31 @@ def _service_container(pod: NodePod, name: str) -> Manifest:
     )
 
 
+def _sidecar(pod: NodePod, sidecar: Sidecar, env: dict[str, str] | None = None) -> Manifest:
+    return build_container(
+        sidecar.name,
+        sidecar.image,
+        pull_policy=pull_policy(sidecar.image),
+        args=sidecar.args,
+        working_dir=sidecar.working_dir,
+        ports=_ports(sidecar.ports),
+        mounts=[_data_mount(pod, sidecar.mount_path, sidecar.sub_dir)],
+        env={**dict(sidecar.env), **(env or {})},
+    )
+
+
 def build_node_containers(pod: NodePod) -> list[Manifest]:
     """The containers of a node's pod, in the order of contracts.md §6."""
     containers: list[Manifest] = []
     if pod.need_debug:
-        containers.append(
-            build_container(
-                "debug",
-                DEBUG_IMAGE,
-                pull_policy=pull_policy(DEBUG_IMAGE),
-                args=["-vlk", str(int(ContainerPort.DEBUG))],
-                ports=_ports([("debug", ContainerPort.DEBUG)]),
-                mounts=[_data_mount(pod)],
-            )
-        )
-    containers.append(
-        build_container(
-            "syncthing",
-            SYNCTHING_IMAGE,
-            pull_policy=pull_policy(SYNCTHING_IMAGE),
-            ports=_ports([("sync", ContainerPort.SYNC), ("gui", ContainerPort.SYNC_GUI)]),
-            mounts=[_data_mount(pod, SYNC_PATH)],
-            env={"PUID": "0", "PGID": "0"},
-        )
-    )
+        containers.append(_sidecar(pod, DEBUG))
+    containers.append(_sidecar(pod, SYNCTHING))
     containers += [_service_container(pod, service.name) for service in pod.services.services]
     if pod.services.executor_kind is ExecutorKind.CHAINCODE_EXT:
-        containers.append(
-            build_container(
-                "couchdb",
-                COUCHDB_IMAGE,
-                pull_policy=pull_policy(COUCHDB_IMAGE),
-                ports=_ports([("couchdb", ContainerPort.COUCHDB)]),
-                mounts=[_data_mount(pod, COUCHDB_PATH, "state-data")],
-                env={"COUCHDB_USER": pod.state_db_user, "COUCHDB_PASSWORD": pod.state_db_password},
-            )
-        )
+        credentials = {"COUCHDB_USER": pod.state_db_user, "COUCHDB_PASSWORD": pod.state_db_password}
+        containers.append(_sidecar(pod, COUCHDB, credentials))
     if pod.need_monitor:
-        containers.append(
-            build_container(
-                "monitor-process",
-                PROCESS_EXPORTER_IMAGE,
-                pull_policy=pull_policy(PROCESS_EXPORTER_IMAGE),
-                args=["--procfs", "/proc", "--config.path", "/config/process_list.yml"],
-                working_dir=DATA_PATH,
-                ports=_ports([("process", ContainerPort.PROCESS)]),
-                mounts=[_data_mount(pod)],
-            )
-        )
-        containers.append(
-            build_container(
-                "monitor-citacloud",
-                CITACLOUD_EXPORTER_IMAGE,
-                pull_policy=pull_policy(CITACLOUD_EXPORTER_IMAGE),
-                args=[
-                    "--node-grpc-host",
-                    "localhost",
-                    "--node-grpc-port",
-                    str(int(ContainerPort.CONTROLLER)),
-                    "--node-data-folder",
-                    ".",
-                ],
-                working_dir=DATA_PATH,
-                ports=_ports([("exporter", ContainerPort.EXPORTER)]),
-                mounts=[_data_mount(pod)],
-            )
-        )
+        containers += [_sidecar(pod, MONITOR_PROCESS), _sidecar(pod, MONITOR_CITACLOUD)]
     return containers
 
 
