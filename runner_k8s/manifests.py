@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -167,7 +168,8 @@ def _service_container(pod: NodePod, name: str) -> Manifest:
     if name == "executor" and pod.services.executor_kind.is_chaincode:
         ports += CHAINCODE_PORTS
     if name == "executor" and pod.services.executor_kind is ExecutorKind.CHAINCODE_EXT:
-        cmd += f" --couchdb-username {pod.state_db_user} --couchdb-password {pod.state_db_password}"
+        # `sh -c` runs the command: quote the credentials so no character in them is read by the shell.
+        cmd += f" --couchdb-username {shlex.quote(pod.state_db_user)} --couchdb-password {shlex.quote(pod.state_db_password)}"
     mounts = [_data_mount(pod)]
     if shape.secret_volume is not None and shape.secret_path is not None:
         mounts.append(volume_mount(shape.secret_volume, shape.secret_path, read_only=True))

@@ -239,3 +239,21 @@ def test_interrupted_force_run_keeps_the_old_chain(tmp_path: Path, monkeypatch: 
     )
     assert code == 130
     assert tree_snapshot(tmp_path) == before
+
+
+def test_state_db_credentials_are_shell_quoted(tmp_path: Path):
+    config = tmp_path / "ext.toml"
+    config.write_text(
+        (Path(create_k8s_config.__file__).parent / "service-config.toml")
+        .read_text()
+        .replace("citacloud/executor_evm:v5.0.0", "citacloud/executor_chaincode_ext")
+    )
+    make_local_chain(
+        tmp_path, "--peers_count", "1", "--service_config", str(config), "--state_db_password", "a b;rm -rf /"
+    )
+    deployment = next(d for d in load_documents(tmp_path / f"{CHAIN}.yaml") if d["kind"] == "Deployment")
+    executor = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "executor")
+    import shlex
+
+    words = shlex.split(executor["command"][2])
+    assert words[-2:] == ["--couchdb-password", "a b;rm -rf /"]
