@@ -169,7 +169,8 @@ def _service_container(pod: NodePod, name: str) -> Manifest:
         ports += CHAINCODE_PORTS
     if name == "executor" and pod.services.executor_kind is ExecutorKind.CHAINCODE_EXT:
         # `sh -c` runs the command: quote the credentials so no character in them is read by the shell.
-        cmd += f" --couchdb-username {shlex.quote(pod.state_db_user)} --couchdb-password {shlex.quote(pod.state_db_password)}"
+        user, password = shlex.quote(pod.state_db_user), shlex.quote(pod.state_db_password)
+        cmd += f" --couchdb-username {user} --couchdb-password {password}"
     mounts = [_data_mount(pod)]
     if shape.secret_volume is not None and shape.secret_path is not None:
         mounts.append(volume_mount(shape.secret_volume, shape.secret_path, read_only=True))
