@@ -132,6 +132,13 @@ def local_cluster(spec: LocalClusterSpec, *, work_dir: Path, force: bool, runtim
         runtime.say(line)
 
 
+def aligned(rows: Sequence[tuple[str, str]]) -> Iterator[str]:
+    """Two indented columns, the first padded to its widest entry."""
+    width = max(len(left) for left, _ in rows)
+    for left, right in rows:
+        yield f"  {left:<{width}}  {right}"
+
+
 def port_table(manifests: Sequence[Manifest]) -> list[str]:
     """`<service>  <port>:<nodePort>/TCP,...` for every NodePort Service, as `kubectl get svc` shows them."""
     rows = [
@@ -139,8 +146,7 @@ def port_table(manifests: Sequence[Manifest]) -> list[str]:
         for doc in manifests
         if doc["kind"] == "Service" and doc["spec"]["type"] == NODE_PORT
     ]
-    width = max(len(name) for name, _ in rows)
-    return [f"  {name:<{width}}  {ports}" for name, ports in rows]
+    return list(aligned(rows))
 
 
 def local_summary(
@@ -154,9 +160,7 @@ def local_summary(
         (names.chain_yaml(chain), "Secrets, Services, Deployments (mode 0600: it holds the kms password)"),
         (f"{names.admin_dir(chain)}/", "the super admin's account: keep it off the cluster storage"),
     ]
-    width = max(len(path) for path, _ in outputs)
-    for path, what in outputs:
-        yield f"  {path:<{width}}  {what}"
+    yield from aligned(outputs)
     yield f"Super admin: {admin}"
     yield "Nodes:"
     for node in nodes:
@@ -256,10 +260,12 @@ def multi_summary(
         f"Chain {chain}: {len(spec.nodes)} node(s), one per cluster, kms {spec.services.kms_flavour.value}, "
         f"written in {work_dir}"
     )
-    yield f"  {names.chain_dir(chain)}/  node folders"
-    for node in spec.nodes:
-        what = "Secrets, Deployment and LoadBalancer Service (mode 0600)"
-        yield f"  {names.node_yaml(chain, node.index)}  node{node.index}'s {what}"
+    outputs = [(f"{names.chain_dir(chain)}/", "node folders: node<i>/ goes onto cluster i's storage")]
+    outputs += [
+        (names.node_yaml(chain, node.index), f"node{node.index}'s Secrets, Deployment, LoadBalancer Service (0600)")
+        for node in spec.nodes
+    ]
+    yield from aligned(outputs)
     yield f"Super admin: {spec.super_admin}"
     yield "Nodes (address, IP, LoadBalancer ports):"
     for node, pod in zip(spec.nodes, pods, strict=True):

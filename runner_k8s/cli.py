@@ -139,7 +139,7 @@ def run(
         print(f"{parser.prog}: error: {_one_line(str(exc))}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; nothing was written", file=sys.stderr)
+        print(f"{parser.prog}: interrupted; no partial output was left behind", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         # The reader of our summary went away (`| head`): the outputs are complete; stay quiet.

@@ -123,3 +123,31 @@ def test_sm2_edge_scalars_stay_on_curve():
     for secret in (1, 2, SM2_N - 2):
         account = account_from_secret(KmsFlavour.SM, secret)
         assert account.public == gmssl_sm2_public(secret)
+
+
+class Scripted:
+    """A random source that returns the given blocks in turn."""
+
+    def __init__(self, *blocks: bytes) -> None:
+        self.blocks = list(blocks)
+
+    def __call__(self, size: int) -> bytes:
+        block = self.blocks.pop(0)
+        assert len(block) == size
+        return block
+
+
+def test_network_key_rejects_zero_and_values_past_the_order():
+    from runner_k8s.accounts import new_network_key
+
+    key = new_network_key(Scripted(bytes(32), SECP256K1_ORDER.to_bytes(32, "big"), b"\x01" * 32))
+    assert key == "0x" + "01" * 32
+
+
+def test_sm2_secret_stays_below_n_minus_one():
+    from runner_k8s.accounts import new_account
+
+    n_minus_1 = (SM2_N - 1).to_bytes(32, "big")
+    account = new_account(KmsFlavour.SM, Scripted(n_minus_1, (SM2_N - 2).to_bytes(32, "big")))
+    assert account.secret == SM2_N - 2
+    assert account.public == gmssl_sm2_public(SM2_N - 2)

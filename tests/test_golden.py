@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+import create_account
 import create_k8s_config
 import create_pvc
+import create_syncthing_config
 from tests.conftest import REPO, fixed_runtime, output_of
 
 GOLDEN = REPO / "tests" / "golden"
@@ -34,6 +36,46 @@ def chaincode_config(work: Path) -> list[str]:
     path = work.parent / "chaincode-service-config.toml"
     path.write_text(CHAINCODE_CONFIG)
     return ["--service_config", str(path)]
+
+
+def multi_seed_example(work: Path) -> list[str]:
+    """The seed README's multi_cluster example with real values: keys made by our own scripts."""
+    addresses = []
+    for number, password in enumerate(["password", "password0", "password1", "password2"]):
+        (work / "key_file").write_text(password + "\n")
+        runtime = fixed_runtime(seed=f"account {number}")
+        assert create_account.main(["--output_dir", str(work), "--key_file", str(work / "key_file")], runtime) == 0
+        addresses.append(output_of(runtime).strip().rsplit(":", 1)[1])
+    device_ids = []
+    for number in range(3):
+        runtime = fixed_runtime(seed=f"identity {number}")
+        assert create_syncthing_config.main(["--output_dir", str(work)], runtime) == 0
+        device_ids.append(output_of(runtime).strip().removeprefix("device_id: "))
+    return [
+        "multi_cluster",
+        "--work_dir",
+        str(work),
+        "--accounts_dir",
+        str(work),
+        "--syncthing_dir",
+        str(work),
+        "--super_admin",
+        addresses[0],
+        "--authorities",
+        ",".join(addresses[1:]),
+        "--nodes",
+        "192.0.2.10,192.0.2.11,192.0.2.12",
+        "--lbs_tokens",
+        "lb-hddhfjg1234,lb-hddhfjg2234,lb-hddhfjg3234",
+        "--sync_device_ids",
+        ",".join(device_ids),
+        "--kms_passwords",
+        "password0,password1,password2",
+        "--node_ports",
+        "30000,30000,30000",
+        "--pvc_names",
+        "cluster0-pvc,cluster1-pvc,cluster2-pvc",
+    ]
 
 
 CASES: dict[str, tuple[Callable[..., int], Callable[[Path], list[str]]]] = {
@@ -63,6 +105,7 @@ CASES: dict[str, tuple[Callable[..., int], Callable[[Path], list[str]]]] = {
             *chaincode_config(work),
         ],
     ),
+    "multi-seed-example": (create_k8s_config.main, multi_seed_example),
     "pvc-local": (create_pvc.main, lambda work: ["local_pvc", "--work_dir", str(work)]),
     "pvc-nfs": (
         create_pvc.main,
