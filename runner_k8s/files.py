@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -67,42 +68,69 @@ def write_outputs(
     """Stage every entry beside its target, then move each root into place: all or nothing.
 
     `roots` are paths relative to work_dir (`cita-cloud/test-chain`, `test-chain.yaml`); every
-    entry must lie in one of them. Existing roots are replaced only with `force`, and then all
-    together; on any failure the old ones come back and nothing new stays.
+    entry must lie in one of them. Each root is staged in a hidden folder in its own parent
+    directory, so the final rename never crosses a filesystem (`cita-cloud/` may be a mount).
+    Existing roots are replaced only with `force`, and then all together; on any failure the old
+    ones come back, nothing new stays, and parent directories this call created are removed.
     """
     ensure_free(work_dir, roots, force=force, hint=hint)
+    created: list[Path] = []
+    stagings: dict[Path, Path] = {}
+    done = False
     try:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=work_dir))
-    except OSError as exc:
-        raise RunnerError(f"cannot write in {work_dir}: {exc.strerror}; choose a writable --work_dir") from exc
-    try:
-        _stage(staging / "new", roots, items)
+        for root in roots:
+            parent = (work_dir / root).parent
+            if parent not in stagings:
+                created += _make_dirs(parent)
+                stagings[parent] = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
+        staged = {root: stagings[(work_dir / root).parent] / "new" / PurePosixPath(root).name for root in roots}
+        _stage(staged, items)
         ensure_free(work_dir, roots, force=force, hint=hint)
-        _swap_in(work_dir, staging, roots)
+        _swap_in(work_dir, staged)
+        done = True
     except OSError as exc:
-        raise RunnerError(f"cannot write {exc.filename or work_dir}: {exc.strerror}; nothing was written") from exc
+        where = exc.filename or work_dir
+        raise RunnerError(
+            f"cannot write {where}: {exc.strerror}; nothing was written, choose a writable --work_dir"
+        ) from exc
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        for staging in stagings.values():
+            shutil.rmtree(staging, ignore_errors=True)
+        if not done:
+            for directory in reversed(created):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
 
 
-def _root_of(path: str, roots: Sequence[str]) -> str:
-    parts = PurePosixPath(path).parts
-    if not parts or PurePosixPath(path).is_absolute() or ".." in parts or "." in parts:
+def _make_dirs(path: Path) -> list[Path]:
+    """Create `path` and its missing parents; return the ones created (outermost first)."""
+    missing = [parent for parent in [path, *path.parents] if not parent.exists()]
+    missing.reverse()
+    for directory in missing:
+        directory.mkdir()
+    return missing
+
+
+def _root_of(path: str, roots: Sequence[str]) -> tuple[str, PurePosixPath]:
+    pure = PurePosixPath(path)
+    if not pure.parts or pure.is_absolute() or ".." in pure.parts or "." in pure.parts:
         raise ValueError(f"planned path {path!r} is not a plain relative path")
     for root in roots:
         root_parts = PurePosixPath(root).parts
-        if parts[: len(root_parts)] == root_parts:
-            return root
+        if pure.parts[: len(root_parts)] == root_parts:
+            return root, PurePosixPath(*pure.parts[len(root_parts) :]) if len(pure.parts) > len(
+                root_parts
+            ) else PurePosixPath()
     raise ValueError(f"planned path {path!r} lies outside the outputs {list(roots)}")
 
 
-def _stage(new: Path, roots: Sequence[str], items: PlanItems) -> None:
-    new.mkdir()
+def _stage(staged: dict[str, Path], items: PlanItems) -> None:
+    for target in staged.values():
+        target.parent.mkdir(exist_ok=True)
     dir_modes: dict[Path, int] = {}
     for rel, entry in items:
-        _root_of(rel, roots)
-        target = new / rel
+        root, rest = _root_of(rel, list(staged))
+        target = staged[root] / rest
         if isinstance(entry, Dir):
             target.mkdir(parents=True, exist_ok=True)
             dir_modes[target] = entry.mode
@@ -115,25 +143,24 @@ def _stage(new: Path, roots: Sequence[str], items: PlanItems) -> None:
     # Deepest first, so a private directory never blocks setting a mode below it.
     for path in sorted(dir_modes, key=lambda p: len(p.parts), reverse=True):
         os.chmod(path, dir_modes[path])
-    for root in roots:
-        if not os.path.lexists(new / root):
+    for root, target in staged.items():
+        if not os.path.lexists(target):
             raise ValueError(f"the plan wrote nothing for the output {root!r}")
 
 
-def _swap_in(work_dir: Path, staging: Path, roots: Sequence[str]) -> None:
-    old = staging / "old"
-    old.mkdir()
+def _swap_in(work_dir: Path, staged: dict[str, Path]) -> None:
     moved_aside: list[tuple[Path, Path]] = []
     placed: list[Path] = []
     try:
-        for index, root in enumerate(roots):
+        for root, new in staged.items():
             target = work_dir / root
-            target.parent.mkdir(parents=True, exist_ok=True)
             if os.path.lexists(target):
-                aside = old / str(index)
+                aside = new.parent.parent / "old"
+                aside.mkdir(exist_ok=True)
+                aside = aside / target.name
                 os.rename(target, aside)
                 moved_aside.append((aside, target))
-            os.rename(staging / "new" / root, target)
+            os.rename(new, target)
             placed.append(target)
     except BaseException:
         for target in placed:

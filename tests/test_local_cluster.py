@@ -257,3 +257,16 @@ def test_state_db_credentials_are_shell_quoted(tmp_path: Path):
 
     words = shlex.split(executor["command"][2])
     assert words[-2:] == ["--couchdb-password", "a b;rm -rf /"]
+
+
+def test_cita_cloud_may_be_a_link_to_other_storage(tmp_path: Path):
+    """Staging happens beside each target, so cita-cloud/ can point at a mounted volume."""
+    storage = tmp_path / "mounted-volume"
+    storage.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "cita-cloud").symlink_to(storage)
+    make_local_chain(work, "--peers_count", "1")
+    assert (storage / CHAIN / "node0" / "kms.db").is_file()
+    assert [p.name for p in storage.iterdir()] == [CHAIN], "no staging folder may remain"
+    assert sorted(p.name for p in work.iterdir()) == ["cita-cloud", f"{CHAIN}-admin", f"{CHAIN}.yaml"]
