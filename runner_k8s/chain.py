@@ -101,15 +101,15 @@ def local_cluster(spec: LocalClusterSpec, *, work_dir: Path, force: bool, runtim
     )
     pods = [
         NodePod(
-            chain,
-            index,
-            spec.services,
-            spec.pvc_name,
-            names.kms_secret(chain),
-            spec.need_monitor,
-            spec.need_debug,
-            spec.state_db_user,
-            spec.state_db_password,
+            chain=chain,
+            index=index,
+            services=spec.services,
+            pvc_name=spec.pvc_name,
+            kms_secret=names.kms_secret(chain),
+            need_monitor=spec.need_monitor,
+            need_debug=spec.need_debug,
+            state_db_user=spec.state_db_user,
+            state_db_password=spec.state_db_password,
         )
         for index in range(count)
     ]
@@ -204,15 +204,15 @@ def multi_cluster(spec: MultiClusterSpec, *, work_dir: Path, force: bool, runtim
     )
     pods = [
         NodePod(
-            chain,
-            node.index,
-            spec.services,
-            node.pvc_name,
-            names.kms_secret(chain, node.index),
-            spec.need_monitor,
-            spec.need_debug,
-            spec.state_db_user,
-            spec.state_db_password,
+            chain=chain,
+            index=node.index,
+            services=spec.services,
+            pvc_name=node.pvc_name,
+            kms_secret=names.kms_secret(chain, node.index),
+            need_monitor=spec.need_monitor,
+            need_debug=spec.need_debug,
+            state_db_user=spec.state_db_user,
+            state_db_password=spec.state_db_password,
         )
         for node in nodes
     ]
