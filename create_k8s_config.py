@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from runner_k8s import cli
 from runner_k8s.chain import local_cluster, multi_cluster
@@ -57,6 +58,20 @@ def add_chain_flags(parser: argparse.ArgumentParser) -> None:
     )
     cli.add_work_dir_flag(parser)
     cli.add_force_flag(parser)
+
+
+def shared_chain_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The values of the flags add_chain_flags defines, as spec keyword arguments."""
+    return {
+        "chain_name": args.chain_name,
+        "block_delay_number": args.block_delay_number,
+        "service_config": args.service_config or cli.default_service_config(),
+        "need_monitor": args.need_monitor,
+        "need_debug": args.need_debug,
+        "enable_tls": args.enable_tls,
+        "state_db_user": args.state_db_user,
+        "state_db_password": args.state_db_password,
+    }
 
 
 def add_local_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
@@ -142,11 +157,7 @@ def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
 
 def _multi_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
     spec = build_multi_spec(
-        chain_name=args.chain_name,
-        block_delay_number=args.block_delay_number,
-        service_config=args.service_config or cli.default_service_config(),
-        need_monitor=args.need_monitor,
-        need_debug=args.need_debug,
+        **shared_chain_args(args),
         timestamp_ms=args.timestamp,
         super_admin=args.super_admin,
         authorities=args.authorities,
@@ -156,9 +167,6 @@ def _multi_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
         kms_passwords=args.kms_passwords,
         node_ports=args.node_ports,
         pvc_names=args.pvc_names,
-        state_db_user=args.state_db_user,
-        state_db_password=args.state_db_password,
-        enable_tls=args.enable_tls,
         accounts_dir=args.accounts_dir,
         syncthing_dir=args.syncthing_dir,
     )
@@ -167,19 +175,12 @@ def _multi_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
 
 def _local_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
     spec = build_local_spec(
-        chain_name=args.chain_name,
-        block_delay_number=args.block_delay_number,
+        **shared_chain_args(args),
         peers_count=args.peers_count,
         kms_password=args.kms_password,
-        state_db_user=args.state_db_user,
-        state_db_password=args.state_db_password,
-        service_config=args.service_config or cli.default_service_config(),
         node_port=args.node_port,
         node_port_range=args.node_port_range,
-        need_monitor=args.need_monitor,
-        need_debug=args.need_debug,
         pvc_name=args.pvc_name,
-        enable_tls=args.enable_tls,
     )
     local_cluster(spec, work_dir=args.work_dir, force=args.force, runtime=runtime)
 
