@@ -190,6 +190,10 @@ def test_monitor_debug_ports_keep_their_slots(materials: Materials):
     }
     network = read_toml(node_dir(materials, 1) / "network-config.toml")
     assert network["peers"] == [{"ip": IPS[0], "port": 31000}, {"ip": IPS[2], "port": 33000}]
+    for version in OLDEST_AND_NEWEST:
+        files = [materials.root / f"test-chain-{index}.yaml" for index in range(3)]
+        checked = validate(files, version)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_missing_folders_are_listed_for_the_user(materials: Materials, tmp_path: Path):
