@@ -14,7 +14,7 @@ from .files import PlanItems, ensure_free, secret_file, write_outputs
 from .identities import plan_account, utc_now
 from .k8s import Manifest, render_yaml
 from .keystore import ACCOUNT_ID, render_kms_db
-from .manifests import NODE_PORT, NodePod, local_manifests, multi_node_manifests, multi_slots
+from .manifests import NODE_PORT, NodePod, local_manifests, multi_node_manifests
 from .nodefiles import (
     ChainFiles,
     NodeKeys,
@@ -241,7 +241,7 @@ def multi_cluster(spec: MultiClusterSpec, *, work_dir: Path, force: bool, runtim
 
 def port_plan(pod: NodePod, base: int) -> str:
     """`network 30000, sync 30001, ...` for the ports in use, then the reserved ones."""
-    used = multi_slots(pod)
+    used = pod.slots_in_use(MULTI_LAYOUT)
     on = ", ".join(f"{slot.port_name} {external_port(MULTI_LAYOUT, base, slot)}" for slot in used)
     off = [
         f"{slot.port_name} {external_port(MULTI_LAYOUT, base, slot)}"

@@ -19,7 +19,7 @@ from .k8s import (
     service_port,
     volume_mount,
 )
-from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Slot, external_port
+from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Layout, Slot, external_port, slots_in_use
 from .spec import ExecutorKind, ServiceConfig, pull_policy
 
 DATA_VOLUME = "datadir"
@@ -133,6 +133,15 @@ class NodePod:
     def name(self) -> str:
         """The node's Deployment name and pod label."""
         return names.node_name(self.chain, self.index)
+
+    def slots_in_use(self, layout: Layout) -> list[Slot]:
+        """The external ports this node exposes under `layout`."""
+        return slots_in_use(
+            layout,
+            monitor=self.need_monitor,
+            chaincode=self.services.executor_kind.is_chaincode,
+            debug=self.need_debug,
+        )
 
     @property
     def data_dir(self) -> str:
@@ -269,11 +278,11 @@ def local_manifests(
             node_selector(chain, index),
         )
         yield build_node_deployment(pod)
-        if pod.need_monitor:
-            yield _node_port_service(names.monitor_service(chain, index), pod, node_port, (Slot.PROCESS, Slot.EXPORTER))
-        executor_slots = (
-            (Slot.CALL, Slot.CHAINCODE, Slot.EVENTHUB) if pod.services.executor_kind.is_chaincode else (Slot.CALL,)
-        )
+        used = pod.slots_in_use(LOCAL_LAYOUT)
+        monitor_slots = [slot for slot in (Slot.PROCESS, Slot.EXPORTER) if slot in used]
+        if monitor_slots:
+            yield _node_port_service(names.monitor_service(chain, index), pod, node_port, monitor_slots)
+        executor_slots = [slot for slot in (Slot.CALL, Slot.CHAINCODE, Slot.EVENTHUB) if slot in used]
         yield _node_port_service(names.executor_service(chain, index), pod, node_port, executor_slots)
 
 
@@ -282,24 +291,13 @@ def _node_port_service(name: str, pod: NodePod, base: int, slots: Sequence[Slot]
     return build_service(name, NODE_PORT, ports, node_selector(pod.chain, pod.index))
 
 
-def multi_slots(pod: NodePod) -> list[Slot]:
-    """The LoadBalancer ports a node exposes: the always-on ones plus those whose feature is on."""
-    slots = [Slot.NETWORK, Slot.SYNC, Slot.RPC, Slot.CALL]
-    if pod.need_monitor:
-        slots += [Slot.PROCESS, Slot.EXPORTER]
-    if pod.services.executor_kind.is_chaincode:
-        slots += [Slot.CHAINCODE, Slot.EVENTHUB]
-    if pod.need_debug:
-        slots.append(Slot.DEBUG)
-    return slots
-
-
 def multi_node_manifests(
     pod: NodePod, *, kms_password: str, network_key: str, base: int, lb_token: str
 ) -> list[Manifest]:
     """The objects of one node of a multi-cluster chain (its own YAML file)."""
     ports = [
-        _slot_port(slot, external_port(MULTI_LAYOUT, base, slot, pod.index), LOAD_BALANCER) for slot in multi_slots(pod)
+        _slot_port(slot, external_port(MULTI_LAYOUT, base, slot, pod.index), LOAD_BALANCER)
+        for slot in pod.slots_in_use(MULTI_LAYOUT)
     ]
     return [
         build_kms_secret(pod.kms_secret, kms_password),

@@ -91,6 +91,40 @@ MULTI_LAYOUT = Layout(
     node_stride=0,
 )
 
+
+class Feature(Enum):
+    """What must be switched on for a slot's port to be exposed."""
+
+    ALWAYS = "always"
+    MONITOR = "monitor"
+    CHAINCODE = "chaincode"
+    DEBUG = "debug"
+
+
+SLOT_FEATURE = {
+    Slot.NETWORK: Feature.ALWAYS,
+    Slot.SYNC: Feature.ALWAYS,
+    Slot.RPC: Feature.ALWAYS,
+    Slot.CALL: Feature.ALWAYS,
+    Slot.PROCESS: Feature.MONITOR,
+    Slot.EXPORTER: Feature.MONITOR,
+    Slot.CHAINCODE: Feature.CHAINCODE,
+    Slot.EVENTHUB: Feature.CHAINCODE,
+    Slot.DEBUG: Feature.DEBUG,
+}
+
+
+def slots_in_use(layout: Layout, *, monitor: bool, chaincode: bool, debug: bool) -> list[Slot]:
+    """The slots of `layout` whose feature is on, in layout order; the others stay reserved."""
+    on = {Feature.ALWAYS}
+    on |= {
+        feature
+        for feature, wanted in ((Feature.MONITOR, monitor), (Feature.CHAINCODE, chaincode), (Feature.DEBUG, debug))
+        if wanted
+    }
+    return [slot for slot in layout.offsets if SLOT_FEATURE[slot] in on]
+
+
 NODE_PORT_RANGE = range(30000, 32768)
 PORT_RANGE = range(1, 65536)
 

@@ -13,7 +13,17 @@ from pathlib import Path
 from . import names
 from .accounts import KmsFlavour, is_address
 from .errors import InputError, UsageError
-from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, NODE_PORT_RANGE, PORT_RANGE, Layout, Slot, external_port, highest_port
+from .ports import (
+    LOCAL_LAYOUT,
+    MULTI_LAYOUT,
+    NODE_PORT_RANGE,
+    PORT_RANGE,
+    Layout,
+    Slot,
+    external_port,
+    highest_port,
+    slots_in_use,
+)
 from .syncthing import parse_device_id
 
 SERVICE_NAMES = ("network", "consensus", "executor", "storage", "controller", "kms")
@@ -217,12 +227,14 @@ class LocalClusterSpec:
     @property
     def used_slots(self) -> tuple[Slot, ...]:
         """The NodePorts this chain actually exposes (the others stay reserved)."""
-        slots = [Slot.RPC, Slot.CALL]
-        if self.need_monitor:
-            slots += [Slot.PROCESS, Slot.EXPORTER]
-        if self.services.executor_kind.is_chaincode:
-            slots += [Slot.CHAINCODE, Slot.EVENTHUB]
-        return tuple(slots)
+        return tuple(
+            slots_in_use(
+                LOCAL_LAYOUT,
+                monitor=self.need_monitor,
+                chaincode=self.services.executor_kind.is_chaincode,
+                debug=self.need_debug,
+            )
+        )
 
 
 def build_local_spec(

@@ -100,3 +100,17 @@ def test_multi_lb_ports_in_their_slots(base, monitor, debug, chaincode):
     assert (base + 8 in [p["port"] for p in ports]) is debug
     assert (base + 4 in [p["port"] for p in ports]) is monitor
     assert list(yaml.safe_load_all(render_yaml(documents))) == documents
+
+
+def test_slots_in_use_follow_their_feature():
+    from runner_k8s.ports import slots_in_use
+
+    assert slots_in_use(LOCAL_LAYOUT, monitor=False, chaincode=False, debug=True) == [Slot.RPC, Slot.CALL]
+    assert slots_in_use(LOCAL_LAYOUT, monitor=True, chaincode=True, debug=False) == list(LOCAL_LAYOUT.offsets)
+    assert slots_in_use(MULTI_LAYOUT, monitor=False, chaincode=False, debug=True) == [
+        Slot.NETWORK,
+        Slot.SYNC,
+        Slot.RPC,
+        Slot.CALL,
+        Slot.DEBUG,
+    ]
