@@ -1,0 +1,405 @@
+"""A fake kubelet for the live tests: the pods of our YAML on one Linux host.
+
+Each workload (Deployment or StatefulSet, one replica) becomes a pod with its own network namespace
+(a veth on a bridge this harness makes, one address per pod) and a hosts file that maps every Service
+name of the YAML to the address of the pod it selects. Each container runs in its own mount namespace
+(tests/live/podinit.py) where every volumeMount is mounted as the YAML says: the PVC (with its
+subPath) from a folder that stands for the cluster storage, a Secret as a read-only tmpfs of its
+decoded keys. The container's command, args, env and workingDir come from the YAML; the program is
+the one the image names, taken from the CITA_CLOUD_BIN folder (syncthing from Debian's package).
+LoadBalancer Services get their address (the pod's) and a port forwarder in the pod's namespace.
+
+Only what this harness makes is touched: its namespaces, its bridge, its processes, its scratch dir.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+PODINIT = HERE / "podinit.py"
+LBPROXY = HERE / "lbproxy.py"
+WORKLOADS = ("Deployment", "StatefulSet")
+STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# The program each CITA-Cloud image runs, and the file in CITA_CLOUD_BIN that stands for it.
+CITA_IMAGES = {
+    "network_p2p": ("network", "network"),
+    "consensus_raft": ("consensus", "consensus"),
+    "executor_evm": ("executor", "executor"),
+    "storage_sqlite": ("storage", "storage"),
+    "controller": ("controller", "controller"),
+    "kms_sm": ("kms", "kms_sm"),
+    "kms_eth": ("kms", "kms_eth"),
+}
+
+
+@dataclass(frozen=True)
+class ImageDefaults:
+    """What an image brings that the YAML does not say: its entrypoint and environment."""
+
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+# syncthing/syncthing:1.x: ENV HOME, PUID/PGID, STGUIADDRESS=0.0.0.0:8384; ENTRYPOINT syncthing -home ...
+SYNCTHING_DEFAULTS = ImageDefaults(
+    entrypoint=("syncthing", "-home", "/var/syncthing/config"),
+    env=(("HOME", "/var/syncthing"), ("PUID", "1000"), ("PGID", "1000"), ("STGUIADDRESS", "0.0.0.0:8384")),
+)
+
+
+class HarnessError(Exception):
+    """The YAML asks for something this harness cannot run, or a pod could not be set up."""
+
+
+def image_repository(image: str) -> str:
+    """`registry:5000/citacloud/kms_sm:v5.0.0@sha256:…` → `kms_sm`."""
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return name.split(":", 1)[0]
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes' `$(VAR)` expansion in command and args (`$$(VAR)` stays literal)."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0).startswith("$$"):
+            return match.group(0)[1:]
+        name = match.group(1)
+        return env.get(name, match.group(0))
+
+    return re.sub(r"\$?\$\(([A-Za-z_][A-Za-z0-9_]*)\)", replace, text)
+
+
+def run(*argv: str) -> None:
+    """Run an `ip` command; fail loudly."""
+    subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30)
+
+
+def used_subnets() -> set[int]:
+    """Third octets of 10.254.x.0/24 networks that already have a route here."""
+    routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True, check=True).stdout
+    return {int(octet) for octet in re.findall(r"10\.254\.(\d+)\.", routes)}
+
+
+@dataclass
+class Container:
+    """One container ready to start."""
+
+    name: str
+    spec_file: Path
+    log: Path
+
+
+@dataclass
+class Pod:
+    """One workload's pod."""
+
+    name: str
+    labels: dict[str, str]
+    address: str
+    netns: str
+    containers: list[Container] = field(default_factory=list)
+    forwards: list[tuple[int, int]] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def selected_by(self, selector: Mapping[str, str]) -> bool:
+        """Whether a Service or workload selector picks this pod."""
+        return all(self.labels.get(key) == value for key, value in selector.items())
+
+
+class Cluster:
+    """The pods of one or more YAML files on this host. Use as a context manager: it always cleans up."""
+
+    def __init__(self, scratch: Path, bin_dir: Path) -> None:
+        self.scratch = scratch
+        self.bin_dir = bin_dir
+        self.tag = secrets.token_hex(3)
+        taken = used_subnets()
+        free = [octet for octet in range(10, 250) if octet not in taken]
+        if not free:
+            raise HarnessError("no free 10.254.x.0/24 subnet")
+        self.octet = free[int.from_bytes(os.urandom(2), "big") % len(free)]
+        self.bridge = f"rk8s{self.tag}"
+        self.pods: dict[str, Pod] = {}
+        self.netns: list[str] = []
+        self._bridge_up = False
+        self.notes: list[str] = []
+
+    # --- addresses -------------------------------------------------------------------------------
+    def address(self, index: int) -> str:
+        """The address of the index-th pod (also what a test passes as a multi_cluster node IP)."""
+        return f"10.254.{self.octet}.{10 + index}"
+
+    @property
+    def gateway(self) -> str:
+        """The bridge's address on this host: how the test reaches the pods."""
+        return f"10.254.{self.octet}.1"
+
+    def __enter__(self) -> Cluster:
+        run("ip", "link", "add", self.bridge, "type", "bridge")
+        self._bridge_up = True
+        run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
+        run("ip", "link", "set", self.bridge, "up")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every process, delete every namespace and the bridge."""
+        for pod in self.pods.values():
+            self.stop_pod(pod.name)
+        for name in self.netns:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+        self.netns.clear()
+        if self._bridge_up:
+            subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
+            self._bridge_up = False
+
+    # --- loading the YAML ------------------------------------------------------------------------
+    def load(
+        self, yaml_files: Iterable[Path], storage: Mapping[str, Path], addresses: Mapping[str, str] | None = None
+    ) -> None:
+        """Create a pod per workload of the files; `storage` maps a PVC name to its folder.
+
+        `addresses` maps a workload name to its pod address (multi_cluster: the node's IP, which the
+        cloud would give its LoadBalancer); the others get the next free address.
+        """
+        documents = [doc for path in yaml_files for doc in yaml.safe_load_all(path.read_text()) if doc]
+        secrets_by_name = {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == "Secret"}
+        services = [doc for doc in documents if doc["kind"] == "Service"]
+        workloads = [doc for doc in documents if doc["kind"] in WORKLOADS]
+        wanted = dict(addresses or {})
+        for workload in workloads:
+            name = workload["metadata"]["name"]
+            spec = workload["spec"]
+            if spec.get("replicas", 1) != 1:
+                raise HarnessError(f"{name}: replicas {spec.get('replicas')} (the harness runs one pod)")
+            labels = dict(spec["template"]["metadata"]["labels"])
+            if not all(labels.get(k) == v for k, v in spec["selector"]["matchLabels"].items()):
+                raise HarnessError(f"{name}: selector does not select its own pod template")
+            address = wanted.pop(name, None) or self.address(len(self.pods))
+            pod = Pod(name, labels, address, f"rk8s{self.tag}-{len(self.pods)}")
+            self.pods[name] = pod
+        if wanted:
+            raise HarnessError(f"no workload named {sorted(wanted)}")
+        hosts = self._hosts_entries(services)
+        for workload in workloads:
+            pod = self.pods[workload["metadata"]["name"]]
+            self._setup_netns(pod)
+            hosts_file = self.scratch / pod.name / "hosts"
+            hosts_file.parent.mkdir(parents=True, exist_ok=True)
+            lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost", f"{pod.address}\t{pod.name}"]
+            lines += [f"{address}\t{name}" for name, address in hosts.items()]
+            hosts_file.write_text("\n".join(lines) + "\n")
+            pod_spec = workload["spec"]["template"]["spec"]
+            volumes = {volume["name"]: volume for volume in pod_spec.get("volumes", [])}
+            for container in pod_spec["containers"]:
+                pod.containers.append(
+                    self._prepare_container(pod, container, volumes, secrets_by_name, storage, hosts_file)
+                )
+        for service in services:
+            if service["spec"].get("type") != "LoadBalancer":
+                continue
+            for pod in self.pods.values():
+                if pod.selected_by(service["spec"]["selector"]):
+                    pod.forwards += [(port["port"], port["targetPort"]) for port in service["spec"]["ports"]]
+
+    def _hosts_entries(self, services: list[dict[str, Any]]) -> dict[str, str]:
+        entries: dict[str, str] = {}
+        for service in services:
+            selector = service["spec"].get("selector", {})
+            chosen = [pod for pod in self.pods.values() if pod.selected_by(selector)]
+            if not chosen:
+                self.notes.append(f"Service {service['metadata']['name']} selects no pod")
+                continue
+            entries[service["metadata"]["name"]] = chosen[0].address
+        return entries
+
+    def _setup_netns(self, pod: Pod) -> None:
+        host_side = f"rkv{self.tag}{len(self.netns)}"
+        run("ip", "netns", "add", pod.netns)
+        self.netns.append(pod.netns)
+        run("ip", "link", "add", host_side, "type", "veth", "peer", "name", "eth0", "netns", pod.netns)
+        run("ip", "link", "set", host_side, "master", self.bridge)
+        run("ip", "link", "set", host_side, "up")
+        inside = ("ip", "netns", "exec", pod.netns, "ip")
+        run(*inside, "addr", "add", f"{pod.address}/24", "dev", "eth0")
+        run(*inside, "link", "set", "eth0", "up")
+        run(*inside, "link", "set", "lo", "up")
+        run(*inside, "route", "add", "default", "via", self.gateway)
+
+    def _prepare_container(
+        self,
+        pod: Pod,
+        container: dict[str, Any],
+        volumes: Mapping[str, dict[str, Any]],
+        secrets_by_name: Mapping[str, dict[str, Any]],
+        storage: Mapping[str, Path],
+        hosts_file: Path,
+    ) -> Container:
+        name = container["name"]
+        work = self.scratch / pod.name / name
+        (work / "root").mkdir(parents=True)
+        program_dir = work / "bin"
+        program_dir.mkdir()
+        defaults = self._image(container["image"], program_dir)
+        env = {"PATH": f"{program_dir}:{STANDARD_PATH}", "HOSTNAME": pod.name, "HOME": "/root"}
+        env.update(dict(defaults.env))
+        for item in container.get("env", []):
+            env[item["name"]] = self._env_value(item, secrets_by_name)
+        command = container.get("command")
+        args = container.get("args")
+        argv = list(command) if command else list(defaults.entrypoint)
+        if args is not None:
+            argv += list(args)
+        elif not command:
+            argv += list(defaults.cmd)
+        argv = [expand(part, env) for part in argv]
+        if not argv:
+            raise HarnessError(f"{pod.name}/{name}: nothing to run")
+        mounts = [self._mount(pod, mount, volumes, secrets_by_name, storage) for mount in container["volumeMounts"]]
+        spec = {
+            "root": str(work / "root"),
+            "mounts": mounts,
+            "hosts": str(hosts_file),
+            "working_dir": container.get("workingDir", "/"),
+            "argv": argv,
+            "env": env,
+        }
+        spec_file = work / "spec.json"
+        spec_file.write_text(json.dumps(spec))
+        spec_file.chmod(0o600)
+        return Container(name, spec_file, self.scratch / pod.name / f"{name}.log")
+
+    def _image(self, image: str, program_dir: Path) -> ImageDefaults:
+        repository = image_repository(image)
+        if repository in CITA_IMAGES:
+            program, built = CITA_IMAGES[repository]
+            binary = self.bin_dir / built
+            if not binary.is_file():
+                raise HarnessError(f"{image}: {binary} not found (CITA_CLOUD_BIN holds the built services)")
+            (program_dir / program).symlink_to(binary)
+            return ImageDefaults()
+        if repository == "syncthing":
+            found = shutil.which("syncthing")
+            if found is None:
+                raise HarnessError("syncthing is not installed (apt-get install -y syncthing)")
+            (program_dir / "syncthing").symlink_to(found)
+            return SYNCTHING_DEFAULTS
+        raise HarnessError(f"the harness cannot run the image {image}")
+
+    @staticmethod
+    def _env_value(item: dict[str, Any], secrets_by_name: Mapping[str, dict[str, Any]]) -> str:
+        if "value" in item:
+            return str(item["value"])
+        ref = item["valueFrom"]["secretKeyRef"]
+        secret = secrets_by_name[ref["name"]]
+        return base64.b64decode(secret["data"][ref["key"]]).decode()
+
+    @staticmethod
+    def _mount(
+        pod: Pod,
+        mount: dict[str, Any],
+        volumes: Mapping[str, dict[str, Any]],
+        secrets_by_name: Mapping[str, dict[str, Any]],
+        storage: Mapping[str, Path],
+    ) -> dict[str, Any]:
+        volume = volumes[mount["name"]]
+        read_only = bool(mount.get("readOnly", False))
+        if "secret" in volume:
+            secret_name = volume["secret"]["secretName"]
+            if secret_name not in secrets_by_name:
+                raise HarnessError(f"{pod.name}: Secret {secret_name} is not in the YAML")
+            return {"path": mount["mountPath"], "secret": secrets_by_name[secret_name]["data"]}
+        if "persistentVolumeClaim" in volume:
+            claim = volume["persistentVolumeClaim"]["claimName"]
+            if claim not in storage:
+                raise HarnessError(f"{pod.name}: no storage for the PVC {claim}")
+            source = storage[claim] / mount.get("subPath", "")
+            # The kubelet creates a missing subPath as an empty folder; so does this harness.
+            source.mkdir(parents=True, exist_ok=True)
+            return {"path": mount["mountPath"], "source": str(source), "read_only": read_only}
+        raise HarnessError(f"{pod.name}: unsupported volume {volume}")
+
+    # --- running ---------------------------------------------------------------------------------
+    def start_pod(self, name: str) -> None:
+        """Start every container of the pod (and its LoadBalancer forwarder)."""
+        pod = self.pods[name]
+        if pod.forwards:
+            pairs = [f"{port}:{target}" for port, target in pod.forwards]
+            log = (self.scratch / pod.name / "lbproxy.log").open("ab")
+            pod.processes.append(
+                subprocess.Popen(
+                    ["ip", "netns", "exec", pod.netns, sys.executable, str(LBPROXY), *pairs],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        for container in pod.containers:
+            log = container.log.open("ab")
+            argv = ["ip", "netns", "exec", pod.netns, "unshare", "--mount", "--propagation", "private"]
+            argv += [sys.executable, str(PODINIT), str(container.spec_file)]
+            pod.processes.append(
+                subprocess.Popen(
+                    argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                )
+            )
+
+    def start(self) -> None:
+        """Start every pod."""
+        for name in self.pods:
+            self.start_pod(name)
+
+    def stop_pod(self, name: str, grace: float = 10.0) -> None:
+        """SIGTERM every process group of the pod, then SIGKILL what is left after `grace` seconds."""
+        pod = self.pods[name]
+        for process in pod.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in pod.processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        pod.processes.clear()
+
+    def exited(self) -> list[str]:
+        """`pod/container (exit code)` for every container process that has ended."""
+        ended = []
+        for pod in self.pods.values():
+            for container, process in zip(pod.containers, pod.processes[-len(pod.containers) :], strict=False):
+                code = process.poll()
+                if code is not None:
+                    ended.append(f"{pod.name}/{container.name} (exit {code})")
+        return ended
+
+    def logs(self) -> dict[str, str]:
+        """Every container's captured output, by `pod/container`."""
+        return {
+            f"{pod.name}/{container.name}": container.log.read_text(errors="replace") if container.log.exists() else ""
+            for pod in self.pods.values()
+            for container in pod.containers
+        }

@@ -1,0 +1,136 @@
+"""Container start-up for the live harness: runs inside a pod's network namespace and its own mount namespace.
+
+Usage: ip netns exec NS unshare --mount --propagation private python3 podinit.py SPEC.json
+
+It builds the container's root: a tmpfs whose top-level entries are bind mounts of the host's, then
+mounts each volume where the container spec says (a host folder with an optional subPath, or a
+Secret's decoded keys on a tmpfs), puts the pod's hosts file at /etc/hosts, chroots there, changes to
+the working directory and execs the command. Every mount lives in this private mount namespace only
+and disappears with the container's last process: nothing is created outside the spec's scratch dir.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import json
+import os
+import sys
+from pathlib import Path
+
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+
+
+def mount(source: str | None, target: Path, fstype: str | None, flags: int, data: str | None = None) -> None:
+    """The mount(2) system call; raises OSError with the target on failure."""
+    result = _libc.mount(
+        source.encode() if source else None,
+        str(target).encode(),
+        fstype.encode() if fstype else None,
+        flags,
+        data.encode() if data else None,
+    )
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
+
+
+def bind(host: Path, target: Path, *, read_only: bool = False) -> None:
+    """Bind `host` (file or directory, recursively) onto `target`, which must exist and be of its kind."""
+    mount(str(host), target, None, MS_BIND | MS_REC)
+    if read_only:
+        mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+
+def mirror(host_dir: Path, into: Path) -> None:
+    """Fill the (tmpfs) directory `into` with bind mounts of every entry of `host_dir`."""
+    for entry in os.scandir(host_dir):
+        target = into / entry.name
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+        elif entry.is_dir():
+            target.mkdir()
+            bind(Path(entry.path), target)
+        else:
+            target.touch()
+            bind(Path(entry.path), target)
+
+
+class RootFs:
+    """A container root made of bind mounts of the host's root, shadowed where a mount point is missing."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.shadowed: set[Path] = set()
+        mount("tmpfs", root, "tmpfs", 0, "mode=0755")
+        mirror(Path("/"), root)
+        self.shadowed.add(Path("/"))
+
+    def make_mount_point(self, path: str, *, is_dir: bool) -> Path:
+        """The path inside the root where `path` will be mounted, created without touching the host."""
+        inner = Path(path)
+        parts = inner.parts[1:]
+        host = Path("/")
+        for position, part in enumerate(parts):
+            child_host = host / part
+            child = self.root / child_host.relative_to("/")
+            last = position == len(parts) - 1
+            if not os.path.lexists(child):
+                self._shadow(host)
+                if last and not is_dir:
+                    child.touch()
+                else:
+                    child.mkdir()
+            host = child_host
+        return self.root / inner.relative_to("/")
+
+    def _shadow(self, host: Path) -> None:
+        """Replace the bind mount of `host` in the root with a tmpfs holding binds of its entries."""
+        if host in self.shadowed:
+            return
+        target = self.root / host.relative_to("/")
+        mount("tmpfs", target, "tmpfs", 0, "mode=0755")
+        mirror(host, target)
+        self.shadowed.add(host)
+
+
+def mount_secret(target: Path, files: dict[str, str]) -> None:
+    """A read-only tmpfs at `target` holding each key of a Secret as a file (values base64, as in `data`)."""
+    mount("tmpfs", target, "tmpfs", 0, "mode=0755")
+    for name, value in files.items():
+        path = target / name
+        path.write_bytes(base64.b64decode(value))
+        path.chmod(0o644)
+    mount(None, target, None, MS_REMOUNT | MS_RDONLY)
+
+
+def main(spec_path: str) -> None:
+    """Set up the container's mounts and exec its command."""
+    spec = json.loads(Path(spec_path).read_text())
+    mount(None, Path("/"), None, MS_REC | MS_PRIVATE)
+    root = RootFs(Path(spec["root"]))
+    for volume in spec["mounts"]:
+        if "secret" in volume:
+            target = root.make_mount_point(volume["path"], is_dir=True)
+            mount_secret(target, volume["secret"])
+            continue
+        source = Path(volume["source"])
+        target = root.make_mount_point(volume["path"], is_dir=source.is_dir())
+        bind(source, target, read_only=volume["read_only"])
+    hosts = root.make_mount_point("/etc/hosts", is_dir=False)
+    bind(Path(spec["hosts"]), hosts, read_only=True)
+    os.chroot(root.root)
+    os.chdir(spec["working_dir"])
+    argv = spec["argv"]
+    os.execvpe(argv[0], argv, spec["env"])  # noqa: S606 - the container's own command
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,396 @@
+"""Live tests: the real CITA-Cloud v5.0.0 services boot a chain from our output (tests/live/kubelet.py).
+
+They need the services built from their sources in a folder named by CITA_CLOUD_BIN (files network,
+consensus, executor, storage, controller, kms_sm, kms_eth), root (network and mount namespaces),
+iproute2, util-linux's unshare and Debian's syncthing. Without CITA_CLOUD_BIN they are skipped.
+Run them with `CITA_CLOUD_BIN=/path/to/bin python3 -m pytest -m live`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import socket
+import time
+import tomllib
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from gmssl import sm2
+
+from tests.chains import load_documents
+from tests.conftest import run_script
+from tests.independent import check_kms_db
+from tests.live.kubelet import Cluster
+from tests.live.rpc import Controller, Transaction, raw_transaction
+from tests.test_crypto_primitives import gmssl_sm2_public, gmssl_sm3
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+PASSWORD = "live-test-pass"
+RPC_PORT = 50004
+BOOT_HEIGHT = 10
+PANIC = re.compile(r"panicked")
+
+
+def live_bin_dir() -> Path:
+    """The folder of built services, or skip saying why."""
+    folder = os.environ.get("CITA_CLOUD_BIN")
+    if not folder:
+        pytest.skip("live tests need CITA_CLOUD_BIN: a folder with the v5.0.0 services built from source")
+    if os.geteuid() != 0:
+        pytest.skip("live tests need root for network and mount namespaces")
+    for tool in ("ip", "unshare", "syncthing"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"live tests need {tool}")
+    return Path(folder)
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float, cluster: Cluster, interval: float = 1.0) -> None:
+    """Poll `check` until it holds; on time-out fail with what ended and each log's tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(interval)
+    tails = "\n".join(f"--- {name}\n{text[-1500:]}" for name, text in cluster.logs().items())
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; ended: {cluster.exited()}\n{tails}")
+
+
+def heights(controllers: dict[str, Controller]) -> dict[str, int]:
+    """Each node's latest block number."""
+    return {name: controller.block_number() for name, controller in controllers.items()}
+
+
+def safe_heights(controllers: dict[str, Controller]) -> dict[str, int]:
+    """Like heights(), with -1 for a node that does not answer (yet)."""
+    found = {}
+    for name, controller in controllers.items():
+        try:
+            found[name] = controller.block_number()
+        except grpc.RpcError:
+            found[name] = -1
+    return found
+
+
+def service_log_panics(cluster: Cluster, storage: Path) -> list[str]:
+    """Lines that report a panic, in container output and in the services' own log files."""
+    found = [
+        f"{name}: {line}" for name, text in cluster.logs().items() for line in text.splitlines() if PANIC.search(line)
+    ]
+    for log in storage.rglob("logs/*.log"):
+        found += [f"{log}: {line}" for line in log.read_text(errors="replace").splitlines() if PANIC.search(line)]
+    return found
+
+
+def listening(address: str, port: int) -> bool:
+    """Whether something accepts TCP connections at address:port."""
+    try:
+        with socket.create_connection((address, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class LiveChain:
+    """A running chain: the cluster, its storage, each node's controller client and the inputs used."""
+
+    cluster: Cluster
+    work: Path
+    storage: Path
+    chain: str
+    controllers: dict[str, Controller]
+    documents: list[dict[str, Any]]
+
+
+def boot_local_chain(tmp: Path, bin_dir: Path, chain: str, *extra: str) -> Generator[LiveChain, None, None]:
+    """Generate a local_cluster chain with our script, copy cita-cloud/ to the 'storage', start its pods."""
+    work = tmp / "work"
+    work.mkdir()
+    result = run_script(
+        "create_k8s_config.py",
+        "local_cluster",
+        "--chain_name",
+        chain,
+        "--kms_password",
+        PASSWORD,
+        "--pvc_name",
+        "local-pvc",
+        *extra,
+        cwd=work,
+    )
+    assert result.returncode == 0, result.stderr
+    storage = tmp / "storage"
+    shutil.copytree(work / "cita-cloud", storage / "cita-cloud", symlinks=True)
+    yaml_path = work / f"{chain}.yaml"
+    with Cluster(tmp / "pods", bin_dir) as cluster:
+        cluster.load([yaml_path], {"local-pvc": storage})
+        cluster.start()
+        controllers = {name: Controller(f"{pod.address}:{RPC_PORT}") for name, pod in cluster.pods.items()}
+        try:
+            yield LiveChain(cluster, work, storage, chain, controllers, load_documents(yaml_path))
+        finally:
+            for controller in controllers.values():
+                controller.close()
+
+
+@pytest.fixture(scope="module")
+def sm_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveChain]:
+    """The default local_cluster chain (kms_sm, TLS on), three nodes, running for the whole module."""
+    bin_dir = live_bin_dir()
+    yield from boot_local_chain(tmp_path_factory.mktemp("live-sm"), bin_dir, "live-sm", "--peers_count", "3")
+
+
+def test_every_node_reaches_height_10_with_identical_blocks(sm_chain: LiveChain):
+    cluster, controllers = sm_chain.cluster, sm_chain.controllers
+    wait_until(
+        f"every node at height >= {BOOT_HEIGHT}",
+        lambda: min(heights(controllers).values()) >= BOOT_HEIGHT,
+        timeout=300,
+        cluster=cluster,
+    )
+    reached = heights(controllers)
+    for height in range(1, min(reached.values()) + 1):
+        hashes = {name: controller.block_hash(height) for name, controller in controllers.items()}
+        assert len(set(hashes.values())) == 1, f"height {height}: {hashes}"
+        assert len(next(iter(hashes.values()))) == 32
+
+
+def test_controllers_run_the_generated_system_config(sm_chain: LiveChain):
+    node0 = sm_chain.storage / "cita-cloud" / sm_chain.chain / "node0"
+    init = tomllib.loads((node0 / "init_sys_config.toml").read_text())
+    expected_chain_id = hashlib.sha256(sm_chain.chain.encode()).digest()
+    for name, controller in sm_chain.controllers.items():
+        config = controller.system_config()
+        assert config.chain_id == expected_chain_id, name
+        assert "0x" + config.admin.hex() == init["admin"], name
+        assert ["0x" + v.hex() for v in config.validators] == init["validators"], name
+        assert config.block_interval == 6, name
+        assert controller.peer_count() == len(sm_chain.controllers) - 1, name
+
+
+def test_every_service_port_of_the_yaml_is_listening(sm_chain: LiveChain):
+    """Each Service's targetPort answers on the pod it selects: no port in the YAML points nowhere."""
+    cluster = sm_chain.cluster
+    for document in sm_chain.documents:
+        if document["kind"] != "Service":
+            continue
+        selector = document["spec"]["selector"]
+        pods = [pod for pod in cluster.pods.values() if pod.selected_by(selector)]
+        assert pods, f"Service {document['metadata']['name']} selects no pod"
+        for pod in pods:
+            for port in document["spec"]["ports"]:
+                target = port["targetPort"]
+                assert listening(pod.address, target), f"{document['metadata']['name']}: {pod.name}:{target} closed"
+
+
+def admin_signer(chain: LiveChain) -> tuple[int, bytes, bytes]:
+    """The super admin's secret, public key (64 bytes) and address, read with independent tools."""
+    admin_dir = chain.work / f"{chain.chain}-admin"
+    address = (admin_dir / "node_address").read_text()
+    secret = check_kms_db(admin_dir / "kms.db", PASSWORD, address)
+    public = gmssl_sm2_public(secret)
+    return secret, public, bytes.fromhex(address[2:])
+
+
+def sign_sm2(secret: int, public: bytes, tx_hash: bytes) -> bytes:
+    """SM2 signature (Z with the default ID, SM3) by gmssl, laid out as kms_sm does: r ‖ s ‖ pubkey."""
+    signer = sm2.CryptSM2(private_key=f"{secret:064x}", public_key=public.hex())
+    signature = bytes.fromhex(signer.sign_with_sm3(tx_hash))
+    assert len(signature) == 64
+    return signature + public
+
+
+def test_a_transaction_signed_by_the_super_admin_lands_on_every_node(sm_chain: LiveChain):
+    controllers, cluster = sm_chain.controllers, sm_chain.cluster
+    wait_until("height >= 1 everywhere", lambda: min(heights(controllers).values()) >= 1, 300, cluster)
+    secret, public, sender = admin_signer(sm_chain)
+    entry = next(iter(controllers.values()))
+    transaction = Transaction(
+        to=bytes.fromhex("00" * 19 + "01"),
+        nonce=os.urandom(8).hex(),
+        quota=3_000_000,
+        valid_until_block=entry.block_number() + 50,
+        data=b"stored by the runner_k8s live test",
+        value=bytes(32),
+        chain_id=hashlib.sha256(sm_chain.chain.encode()).digest(),
+    )
+    tx_hash = gmssl_sm3(transaction.encode())
+    signature = sign_sm2(secret, public, tx_hash)
+    accepted = entry.send_raw_transaction(raw_transaction(transaction, tx_hash, signature, sender))
+    assert accepted == tx_hash
+
+    def included_everywhere() -> bool:
+        for controller in controllers.values():
+            height = controller.transaction_block_number(tx_hash)
+            if tx_hash not in controller.block_tx_hashes(height):
+                return False
+        return True
+
+    wait_until("the transaction in a block on every node", included_everywhere, 120, cluster)
+    heights_seen = {controller.transaction_block_number(tx_hash) for controller in controllers.values()}
+    assert len(heights_seen) == 1
+
+
+def test_a_stopped_node_catches_up_after_restart(sm_chain: LiveChain):
+    cluster, controllers = sm_chain.cluster, sm_chain.controllers
+    victim = f"{sm_chain.chain}-2"
+    others = {name: c for name, c in controllers.items() if name != victim}
+    wait_until("height >= 2 everywhere", lambda: min(heights(controllers).values()) >= 2, 300, cluster)
+    cluster.stop_pod(victim)
+    stopped_at = min(heights(others).values())
+    wait_until(
+        "the other two nodes keep producing blocks",
+        lambda: min(heights(others).values()) >= stopped_at + 3,
+        120,
+        cluster,
+    )
+    cluster.start_pod(victim)
+    target = max(heights(others).values())
+    wait_until(
+        f"{victim} catches up to height {target}",
+        lambda: safe_heights({victim: controllers[victim]})[victim] >= target,
+        240,
+        cluster,
+    )
+
+
+def test_no_service_logged_a_panic(sm_chain: LiveChain):
+    assert service_log_panics(sm_chain.cluster, sm_chain.storage) == []
+    assert sm_chain.cluster.exited() == []
+
+
+def wait_for_common_chain(chain: LiveChain, height: int, timeout: float) -> None:
+    """Every node at `height` or above, with the same block hash at every height up to it."""
+    controllers = chain.controllers
+    wait_until(
+        f"every node at height >= {height}",
+        lambda: min(heights(controllers).values()) >= height,
+        timeout,
+        chain.cluster,
+    )
+    for level in range(1, height + 1):
+        hashes = {name: controller.block_hash(level) for name, controller in controllers.items()}
+        assert len(set(hashes.values())) == 1, f"height {level}: {hashes}"
+
+
+@pytest.fixture(scope="module")
+def multi_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveChain]:
+    """multi_cluster with accounts and identities made beforehand by our scripts; one 'cluster' per node.
+
+    Each node's LoadBalancer address is its pod's address; the LoadBalancer Service's ports are
+    forwarded to the container ports inside the pod, so the peers reach each other exactly by the IPs
+    and base ports the YAML and the TOML name.
+    """
+    from tests.test_multi_cluster import PASSWORDS, make_account, make_identity
+
+    bin_dir = live_bin_dir()
+    tmp = tmp_path_factory.mktemp("live-multi")
+    work = tmp / "work"
+    work.mkdir()
+    chain = "live-multi"
+    admin = make_account(work, "admin-password")
+    authorities = [make_account(work, password) for password in PASSWORDS]
+    device_ids = [make_identity(work) for _ in PASSWORDS]
+    with Cluster(tmp / "pods", bin_dir) as cluster:
+        ips = [cluster.address(index) for index in range(len(PASSWORDS))]
+        result = run_script(
+            "create_k8s_config.py",
+            "multi_cluster",
+            "--chain_name",
+            chain,
+            "--super_admin",
+            admin,
+            "--authorities",
+            ",".join(authorities),
+            "--nodes",
+            ",".join(ips),
+            "--lbs_tokens",
+            "lb-0,lb-1,lb-2",
+            "--sync_device_ids",
+            ",".join(device_ids),
+            "--kms_passwords",
+            ",".join(PASSWORDS),
+            "--node_ports",
+            "30000,31000,32000",
+            "--pvc_names",
+            "cluster0-pvc,cluster1-pvc,cluster2-pvc",
+            cwd=work,
+        )
+        assert result.returncode == 0, result.stderr
+        yaml_files = sorted(work.glob("*.yaml"))
+        assert len(yaml_files) == len(PASSWORDS), yaml_files
+        storage: dict[str, Path] = {}
+        for index in range(len(PASSWORDS)):
+            root = tmp / f"storage{index}"
+            node = Path("cita-cloud") / chain / f"node{index}"
+            shutil.copytree(work / node, root / node, symlinks=True)
+            storage[f"cluster{index}-pvc"] = root
+        documents = [doc for path in yaml_files for doc in load_documents(path)]
+        workloads = sorted(doc["metadata"]["name"] for doc in documents if doc["kind"] in ("Deployment", "StatefulSet"))
+        cluster.load(yaml_files, storage, addresses=dict(zip(workloads, ips, strict=True)))
+        cluster.start()
+        controllers = {name: Controller(f"{pod.address}:{RPC_PORT}") for name, pod in cluster.pods.items()}
+        try:
+            yield LiveChain(cluster, work, tmp, chain, controllers, documents)
+        finally:
+            for controller in controllers.values():
+                controller.close()
+
+
+def test_multi_cluster_nodes_reach_each_other_by_the_addresses_in_the_yaml(multi_chain: LiveChain):
+    wait_for_common_chain(multi_chain, 5, timeout=300)
+    for name, controller in multi_chain.controllers.items():
+        assert controller.peer_count() == len(multi_chain.controllers) - 1, name
+    assert service_log_panics(multi_chain.cluster, multi_chain.storage) == []
+
+
+ETH_SERVICE_CONFIG = """
+[[services]]
+name = "network"
+docker_image = "citacloud/network_p2p:v5.0.0"
+cmd = "network run -p 50000 -k /network/network-key"
+[[services]]
+name = "consensus"
+docker_image = "citacloud/consensus_raft:v5.0.0"
+cmd = "consensus run -p 50001"
+[[services]]
+name = "executor"
+docker_image = "citacloud/executor_evm:v5.0.0"
+cmd = "executor run -p 50002"
+[[services]]
+name = "storage"
+docker_image = "citacloud/storage_sqlite:v5.0.0"
+cmd = "storage run -p 50003"
+[[services]]
+name = "controller"
+docker_image = "citacloud/controller:v5.0.0"
+cmd = "controller run -p 50004"
+[[services]]
+name = "kms"
+docker_image = "citacloud/kms_eth:v5.0.0"
+cmd = "kms run -p 50005 -k /kms/key_file"
+"""
+
+
+def test_eth_chain_with_kms_eth_produces_blocks(tmp_path: Path):
+    bin_dir = live_bin_dir()
+    config = tmp_path / "eth-service-config.toml"
+    config.write_text(ETH_SERVICE_CONFIG)
+    chains = boot_local_chain(tmp_path, bin_dir, "live-eth", "--peers_count", "2", "--service_config", str(config))
+    chain = next(chains)
+    try:
+        wait_for_common_chain(chain, 5, timeout=300)
+        assert service_log_panics(chain.cluster, chain.storage) == []
+    finally:
+        chains.close()
