@@ -12,13 +12,9 @@ import hashlib
 import os
 import re
 import shutil
-import socket
-import time
 import tomllib
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -29,12 +25,11 @@ from tests.conftest import run_script
 from tests.independent import check_kms_db
 from tests.live.kubelet import Cluster
 from tests.live.rpc import Controller, Transaction, raw_transaction
+from tests.live.runs import PASSWORD, RPC_PORT, LiveChain, boot_local_chain, closed_service_ports, wait_until
 from tests.test_crypto_primitives import gmssl_sm2_public, gmssl_sm3
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
-PASSWORD = "live-test-pass"
-RPC_PORT = 50004
 BOOT_HEIGHT = 10
 PANIC = re.compile(r"panicked")
 
@@ -50,20 +45,6 @@ def live_bin_dir() -> Path:
         if shutil.which(tool) is None:
             pytest.skip(f"live tests need {tool}")
     return Path(folder)
-
-
-def wait_until(what: str, check: Callable[[], bool], timeout: float, cluster: Cluster, interval: float = 1.0) -> None:
-    """Poll `check` until it holds; on time-out fail with what ended and each log's tail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except grpc.RpcError:
-            pass
-        time.sleep(interval)
-    tails = "\n".join(f"--- {name}\n{text[-1500:]}" for name, text in cluster.logs().items())
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; ended: {cluster.exited()}\n{tails}")
 
 
 def heights(controllers: dict[str, Controller]) -> dict[str, int]:
@@ -90,58 +71,6 @@ def service_log_panics(cluster: Cluster, storage: Path) -> list[str]:
     for log in storage.rglob("logs/*.log"):
         found += [f"{log}: {line}" for line in log.read_text(errors="replace").splitlines() if PANIC.search(line)]
     return found
-
-
-def listening(address: str, port: int) -> bool:
-    """Whether something accepts TCP connections at address:port."""
-    try:
-        with socket.create_connection((address, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-@dataclass
-class LiveChain:
-    """A running chain: the cluster, its storage, each node's controller client and the inputs used."""
-
-    cluster: Cluster
-    work: Path
-    storage: Path
-    chain: str
-    controllers: dict[str, Controller]
-    documents: list[dict[str, Any]]
-
-
-def boot_local_chain(tmp: Path, bin_dir: Path, chain: str, *extra: str) -> Generator[LiveChain, None, None]:
-    """Generate a local_cluster chain with our script, copy cita-cloud/ to the 'storage', start its pods."""
-    work = tmp / "work"
-    work.mkdir()
-    result = run_script(
-        "create_k8s_config.py",
-        "local_cluster",
-        "--chain_name",
-        chain,
-        "--kms_password",
-        PASSWORD,
-        "--pvc_name",
-        "local-pvc",
-        *extra,
-        cwd=work,
-    )
-    assert result.returncode == 0, result.stderr
-    storage = tmp / "storage"
-    shutil.copytree(work / "cita-cloud", storage / "cita-cloud", symlinks=True)
-    yaml_path = work / f"{chain}.yaml"
-    with Cluster(tmp / "pods", bin_dir) as cluster:
-        cluster.load([yaml_path], {"local-pvc": storage})
-        cluster.start()
-        controllers = {name: Controller(f"{pod.address}:{RPC_PORT}") for name, pod in cluster.pods.items()}
-        try:
-            yield LiveChain(cluster, work, storage, chain, controllers, load_documents(yaml_path))
-        finally:
-            for controller in controllers.values():
-                controller.close()
 
 
 @pytest.fixture(scope="module")
@@ -181,17 +110,7 @@ def test_controllers_run_the_generated_system_config(sm_chain: LiveChain):
 
 def test_every_service_port_of_the_yaml_is_listening(sm_chain: LiveChain):
     """Each Service's targetPort answers on the pod it selects: no port in the YAML points nowhere."""
-    cluster = sm_chain.cluster
-    for document in sm_chain.documents:
-        if document["kind"] != "Service":
-            continue
-        selector = document["spec"]["selector"]
-        pods = [pod for pod in cluster.pods.values() if pod.selected_by(selector)]
-        assert pods, f"Service {document['metadata']['name']} selects no pod"
-        for pod in pods:
-            for port in document["spec"]["ports"]:
-                target = port["targetPort"]
-                assert listening(pod.address, target), f"{document['metadata']['name']}: {pod.name}:{target} closed"
+    assert closed_service_ports(sm_chain) == []
 
 
 def admin_signer(chain: LiveChain) -> tuple[int, bytes, bytes]:

@@ -1,0 +1,107 @@
+"""Running a generated chain in the fake kubelet: boot it, wait on it, look at its Services."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.chains import load_documents
+from tests.conftest import run_script
+from tests.live.kubelet import Cluster
+from tests.live.rpc import Controller
+
+PASSWORD = "live-test-pass"
+RPC_PORT = 50004
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float, cluster: Cluster, interval: float = 1.0) -> None:
+    """Poll `check` until it holds; on time-out fail with what ended and each log's tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(interval)
+    tails = "\n".join(f"--- {name}\n{text[-1500:]}" for name, text in cluster.logs().items())
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; ended: {cluster.exited()}\n{tails}")
+
+
+def listening(address: str, port: int) -> bool:
+    """Whether something accepts TCP connections at address:port."""
+    try:
+        with socket.create_connection((address, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class LiveChain:
+    """A running chain: the cluster, its storage, each node's controller client and the inputs used."""
+
+    cluster: Cluster
+    work: Path
+    storage: Path
+    chain: str
+    controllers: dict[str, Controller]
+    documents: list[dict[str, Any]]
+
+
+def boot_local_chain(tmp: Path, bin_dir: Path, chain: str, *extra: str) -> Generator[LiveChain, None, None]:
+    """Generate a local_cluster chain with our script, copy cita-cloud/ to the 'storage', start its pods."""
+    work = tmp / "work"
+    work.mkdir()
+    result = run_script(
+        "create_k8s_config.py",
+        "local_cluster",
+        "--chain_name",
+        chain,
+        "--kms_password",
+        PASSWORD,
+        "--pvc_name",
+        "local-pvc",
+        *extra,
+        cwd=work,
+    )
+    assert result.returncode == 0, result.stderr
+    storage = tmp / "storage"
+    shutil.copytree(work / "cita-cloud", storage / "cita-cloud", symlinks=True)
+    yaml_path = work / f"{chain}.yaml"
+    with Cluster(tmp / "pods", bin_dir) as cluster:
+        cluster.load([yaml_path], {"local-pvc": storage})
+        cluster.start()
+        controllers = {name: Controller(f"{pod.address}:{RPC_PORT}") for name, pod in cluster.pods.items()}
+        try:
+            yield LiveChain(cluster, work, storage, chain, controllers, load_documents(yaml_path))
+        finally:
+            for controller in controllers.values():
+                controller.close()
+
+
+def closed_service_ports(chain: LiveChain) -> list[str]:
+    """`service: pod:targetPort` for every Service port of the YAML that nothing answers on the pod it selects."""
+    closed = []
+    for document in chain.documents:
+        if document["kind"] != "Service":
+            continue
+        name = document["metadata"]["name"]
+        pods = [pod for pod in chain.cluster.pods.values() if pod.selected_by(document["spec"]["selector"])]
+        if not pods:
+            closed.append(f"{name}: selects no pod")
+        closed += [
+            f"{name}: {pod.name}:{port['targetPort']}"
+            for pod in pods
+            for port in document["spec"]["ports"]
+            if not listening(pod.address, port["targetPort"])
+        ]
+    return closed

@@ -1,0 +1,154 @@
+"""Pods from our YAML in the fake kubelet, with probe programs in place of the six services.
+
+This runs everywhere the live harness can (root, iproute2, unshare), without the real services: each
+service's program is a probe that records what it finds where the real one looks (its working
+directory, the files contracts.md §2 says it reads, the key file its `-k` names, the peers of
+network-config.toml as the pod resolves them) and listens on the ports the real one would. The real
+syncthing runs as it is. So a wrong mount, subPath, Secret key, working directory, host name or port
+in the YAML fails here, in CI, before anyone boots the real services (tests/test_live.py does that).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.live.runs import PASSWORD, LiveChain, boot_local_chain, closed_service_ports, wait_until
+
+pytestmark = pytest.mark.slow
+
+CHAIN = "probe-chain"
+NODES = 3
+
+# What each v5.0.0 service reads from its working directory at start-up (contracts.md §2).
+READS = {
+    "network": {"network-config.toml", "network-log4rs.yaml"},
+    "consensus": {"consensus-config.toml", "node_address"},
+    "executor": {"executor-log4rs.yaml"},
+    "storage": {"storage-log4rs.yaml"},
+    "controller": {
+        "controller-config.toml",
+        "genesis.toml",
+        "init_sys_config.toml",
+        "key_id",
+        "node_address",
+        "controller-log4rs.yaml",
+        "txs",
+        "proposals",
+        "blocks",
+    },
+    "kms": {"kms.db", "kms-log4rs.yaml"},
+}
+BUILT_NAMES = {"network", "consensus", "executor", "storage", "controller", "kms_sm", "kms_eth"}
+
+PROBE = """#!{python}
+import json, os, socket, sys, time, tomllib
+name = os.path.basename(sys.argv[0])
+args = sys.argv[1:]
+report = {{"cwd": os.getcwd(), "args": args, "files": sorted(os.listdir("."))}}
+ports = [int(args[args.index("-p") + 1])]
+if "-k" in args:
+    with open(args[args.index("-k") + 1]) as stream:
+        report["key_file"] = stream.read()
+if name == "network":
+    with open("network-config.toml", "rb") as stream:
+        config = tomllib.load(stream)
+    report["peers"] = {{peer["ip"]: socket.gethostbyname(peer["ip"]) for peer in config["peers"]}}
+    ports.append(config["port"])
+listeners = []
+for port in ports:
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("0.0.0.0", port))
+    listener.listen(16)
+    listeners.append(listener)
+with open(f".probe-{{name}}.json", "w") as stream:
+    json.dump(report, stream)
+while True:
+    time.sleep(3600)
+"""
+
+
+def harness_available() -> None:
+    """Skip unless this machine lets us make network namespaces (root, iproute2, unshare)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("unshare") is None:
+        pytest.skip("the pod harness needs root, iproute2 and unshare")
+    probe = f"rk8s-check-{os.getpid()}"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make network namespaces here: {made.stderr.decode().strip()}")
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def probed_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveChain]:
+    harness_available()
+    tmp = tmp_path_factory.mktemp("pods")
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    for name in BUILT_NAMES:
+        program = bin_dir / name
+        program.write_text(PROBE.format(python=sys.executable))
+        program.chmod(0o755)
+    chains = boot_local_chain(tmp, bin_dir, CHAIN, "--peers_count", str(NODES))
+    chain = next(chains)
+    try:
+        yield chain
+    finally:
+        chains.close()
+
+
+def probe_reports(chain: LiveChain, node: int) -> dict[str, dict[str, object]]:
+    folder = chain.storage / "cita-cloud" / CHAIN / f"node{node}"
+    return {service: json.loads((folder / f".probe-{service}.json").read_text()) for service in READS}
+
+
+def all_probes_reported(chain: LiveChain) -> bool:
+    folder = chain.storage / "cita-cloud" / CHAIN
+    return all(
+        (folder / f"node{node}" / f".probe-{service}.json").exists() for node in range(NODES) for service in READS
+    )
+
+
+def test_every_service_finds_its_files_in_its_working_directory(probed_chain: LiveChain):
+    wait_until("every probe to report", lambda: all_probes_reported(probed_chain), 60, probed_chain.cluster, 0.5)
+    for node in range(NODES):
+        for service, report in probe_reports(probed_chain, node).items():
+            assert report["cwd"] == "/data", (node, service)
+            files = set(report["files"])  # type: ignore[call-overload]
+            assert READS[service] <= files, (node, service, READS[service] - files)
+
+
+def test_key_files_come_from_the_secrets(probed_chain: LiveChain):
+    wait_until("every probe to report", lambda: all_probes_reported(probed_chain), 60, probed_chain.cluster, 0.5)
+    network_keys = set()
+    for node in range(NODES):
+        reports = probe_reports(probed_chain, node)
+        assert reports["kms"]["key_file"] == PASSWORD
+        network_key = reports["network"]["key_file"]
+        assert isinstance(network_key, str)
+        assert re.fullmatch(r"0x[0-9a-f]{64}", network_key), "the network key is 0x + 64 hex digits"
+        network_keys.add(network_key)
+    assert len(network_keys) == NODES, "every node has its own network key"
+
+
+def test_peers_resolve_to_the_pods_of_the_other_nodes(probed_chain: LiveChain):
+    wait_until("every probe to report", lambda: all_probes_reported(probed_chain), 60, probed_chain.cluster, 0.5)
+    addresses = {f"{CHAIN}-{node}": probed_chain.cluster.pods[f"{CHAIN}-{node}"].address for node in range(NODES)}
+    for node in range(NODES):
+        peers = probe_reports(probed_chain, node)["network"]["peers"]
+        expected = {name: address for name, address in addresses.items() if name != f"{CHAIN}-{node}"}
+        assert peers == expected, node
+
+
+def test_every_service_port_answers_on_the_pod_it_selects(probed_chain: LiveChain):
+    wait_until("every probe to report", lambda: all_probes_reported(probed_chain), 60, probed_chain.cluster, 0.5)
+    wait_until("syncthing to listen", lambda: closed_service_ports(probed_chain) == [], 60, probed_chain.cluster, 0.5)
+    assert closed_service_ports(probed_chain) == []
