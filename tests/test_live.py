@@ -87,6 +87,7 @@ def test_every_node_reaches_height_10_with_identical_blocks(sm_chain: LiveChain)
         lambda: min(heights(controllers).values()) >= BOOT_HEIGHT,
         timeout=300,
         cluster=cluster,
+        state=lambda: safe_heights(controllers),
     )
     reached = heights(controllers)
     for height in range(1, min(reached.values()) + 1):
@@ -132,7 +133,13 @@ def sign_sm2(secret: int, public: bytes, tx_hash: bytes) -> bytes:
 
 def test_a_transaction_signed_by_the_super_admin_lands_on_every_node(sm_chain: LiveChain):
     controllers, cluster = sm_chain.controllers, sm_chain.cluster
-    wait_until("height >= 1 everywhere", lambda: min(heights(controllers).values()) >= 1, 300, cluster)
+    wait_until(
+        "height >= 1 everywhere",
+        lambda: min(heights(controllers).values()) >= 1,
+        300,
+        cluster,
+        state=lambda: safe_heights(controllers),
+    )
     secret, public, sender = admin_signer(sm_chain)
     entry = next(iter(controllers.values()))
     transaction = Transaction(
@@ -156,7 +163,13 @@ def test_a_transaction_signed_by_the_super_admin_lands_on_every_node(sm_chain: L
                 return False
         return True
 
-    wait_until("the transaction in a block on every node", included_everywhere, 120, cluster)
+    wait_until(
+        "the transaction in a block on every node",
+        included_everywhere,
+        120,
+        cluster,
+        state=lambda: safe_heights(controllers),
+    )
     heights_seen = {controller.transaction_block_number(tx_hash) for controller in controllers.values()}
     assert len(heights_seen) == 1
 
@@ -165,7 +178,13 @@ def test_a_stopped_node_catches_up_after_restart(sm_chain: LiveChain):
     cluster, controllers = sm_chain.cluster, sm_chain.controllers
     victim = f"{sm_chain.chain}-2"
     others = {name: c for name, c in controllers.items() if name != victim}
-    wait_until("height >= 2 everywhere", lambda: min(heights(controllers).values()) >= 2, 300, cluster)
+    wait_until(
+        "height >= 2 everywhere",
+        lambda: min(heights(controllers).values()) >= 2,
+        300,
+        cluster,
+        state=lambda: safe_heights(controllers),
+    )
     cluster.stop_pod(victim)
     stopped_at = min(heights(others).values())
     wait_until(
@@ -173,6 +192,7 @@ def test_a_stopped_node_catches_up_after_restart(sm_chain: LiveChain):
         lambda: min(heights(others).values()) >= stopped_at + 3,
         120,
         cluster,
+        state=lambda: safe_heights(controllers),
     )
     cluster.start_pod(victim)
     target = max(heights(others).values())
@@ -181,6 +201,7 @@ def test_a_stopped_node_catches_up_after_restart(sm_chain: LiveChain):
         lambda: safe_heights({victim: controllers[victim]})[victim] >= target,
         240,
         cluster,
+        state=lambda: safe_heights(controllers),
     )
 
 
@@ -197,6 +218,7 @@ def wait_for_common_chain(chain: LiveChain, height: int, timeout: float) -> None
         lambda: min(heights(controllers).values()) >= height,
         timeout,
         chain.cluster,
+        state=lambda: safe_heights(controllers),
     )
     for level in range(1, height + 1):
         hashes = {name: controller.block_hash(level) for name, controller in controllers.items()}

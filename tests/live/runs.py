@@ -22,18 +22,29 @@ PASSWORD = "live-test-pass"
 RPC_PORT = 50004
 
 
-def wait_until(what: str, check: Callable[[], bool], timeout: float, cluster: Cluster, interval: float = 1.0) -> None:
-    """Poll `check` until it holds; on time-out fail with what ended and each log's tail."""
+def wait_until(
+    what: str,
+    check: Callable[[], bool],
+    timeout: float,
+    cluster: Cluster,
+    interval: float = 1.0,
+    state: Callable[[], object] | None = None,
+) -> None:
+    """Poll `check` until it holds; on time-out fail saying what was seen, what ended, and where the logs are."""
     deadline = time.monotonic() + timeout
+    last_error = ""
     while time.monotonic() < deadline:
         try:
             if check():
                 return
-        except grpc.RpcError:
-            pass
+        except grpc.RpcError as error:
+            last_error = f"{error.code()}: {error.details()}"
         time.sleep(interval)
-    tails = "\n".join(f"--- {name}\n{text[-1500:]}" for name, text in cluster.logs().items())
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; ended: {cluster.exited()}\n{tails}")
+    seen = state() if state is not None else None
+    pytest.fail(
+        f"timed out after {timeout:.0f}s waiting for {what}; state {seen}; last RPC error {last_error!r}; "
+        f"ended: {cluster.exited()}; container output in {cluster.scratch}"
+    )
 
 
 def listening(address: str, port: int) -> bool:
