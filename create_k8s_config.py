@@ -21,9 +21,10 @@ MULTI_LISTS = {
     "--sync_device_ids": "Device id list of syncthings, made by create_syncthing_config.py.",
     "--kms_passwords": "Password list of kms: the password of each authority's account. A password cannot "
     "contain a comma.",
-    "--node_ports": "The list of start port of Nodeport: node i reserves 9 consecutive LoadBalancer ports "
-    "from its entry.",
-    "--pvc_names": "The list of persistentVolumeClaim names, one per cluster (lowercase, digits, '-').",
+    "--node_ports": "The list of first LoadBalancer ports: node i's LoadBalancer uses its entry and the next "
+    "eight ports (network, sync, rpc, call, then ports reserved for optional features).",
+    "--pvc_names": "The list of persistentVolumeClaim names, one per cluster: lowercase letters, digits, '-' and "
+    "'.' (create them with create_pvc.py --pvc_name).",
 }
 
 
@@ -58,6 +59,7 @@ def add_chain_flags(parser: argparse.ArgumentParser) -> None:
     )
     cli.add_work_dir_flag(parser)
     cli.add_force_flag(parser)
+    cli.add_output_flags(parser)
 
 
 def shared_chain_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -170,7 +172,9 @@ def _multi_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
         accounts_dir=args.accounts_dir,
         syncthing_dir=args.syncthing_dir,
     )
-    multi_cluster(spec, work_dir=args.work_dir, force=args.force, runtime=runtime)
+    multi_cluster(
+        spec, work_dir=args.work_dir, force=args.force, runtime=runtime, dry_run=args.dry_run, as_json=args.json
+    )
 
 
 def _local_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
@@ -182,7 +186,9 @@ def _local_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
         node_port_range=args.node_port_range,
         pvc_name=args.pvc_name,
     )
-    local_cluster(spec, work_dir=args.work_dir, force=args.force, runtime=runtime)
+    local_cluster(
+        spec, work_dir=args.work_dir, force=args.force, runtime=runtime, dry_run=args.dry_run, as_json=args.json
+    )
 
 
 def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:

@@ -65,7 +65,7 @@ def load_account(folder: Path, node: MultiNode, flavour: KmsFlavour) -> tuple[by
             f"{flavour.value}; make the account with create_account.py --kms_type {flavour.value}"
         )
     account = unlock(
-        stored, node.kms_password, where=f"{where}: {folder / KMS_DB} with --kms_passwords entry {node.index + 1}"
+        stored, node.kms_password, where=f"{where}: {folder / KMS_DB} with --kms_passwords entry {node.index}"
     )
     if account.address != node.authority:
         raise CheckError(f"{where}: {folder / KMS_DB} holds account {account.address}, not {node.authority}")

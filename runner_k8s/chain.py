@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import names
 from .accounts import Account, new_account, new_network_key
 from .archives import NodeMaterials, load_node_materials
-from .cli import Runtime
-from .files import PlanItems, ensure_free, secret_file, write_outputs
+from .cli import Runtime, shell_quote, shown_path
+from .files import Dir, PlanItems, ensure_free, existing_outputs, secret_file, write_outputs
 from .identities import plan_account, utc_now
 from .k8s import Manifest, render_yaml
 from .keystore import ACCOUNT_ID, render_kms_db
-from .manifests import NODE_PORT, NodePod, local_manifests, multi_node_manifests
+from .manifests import LOAD_BALANCER, NODE_PORT, NodePod, local_manifests, multi_node_manifests
+from .nextsteps import local_next_steps, multi_next_steps
 from .nodefiles import (
     ChainFiles,
     NodeKeys,
@@ -75,11 +76,20 @@ def generated_keys(account: Account, password: str, identity: SyncIdentity) -> N
     )
 
 
-def local_cluster(spec: LocalClusterSpec, *, work_dir: Path, force: bool, runtime: Runtime) -> None:
+def local_cluster(
+    spec: LocalClusterSpec,
+    *,
+    work_dir: Path,
+    force: bool,
+    runtime: Runtime,
+    dry_run: bool = False,
+    as_json: bool = False,
+) -> None:
     """Write every node folder, `<chain>.yaml` and `<chain>-admin/` of a single-cluster chain."""
     chain, count = spec.chain_name, spec.peers_count
     roots = [names.chain_dir(chain), names.chain_yaml(chain), names.admin_dir(chain)]
     ensure_free(work_dir, roots, force=force, hint=force_hint(chain))
+    replaced = existing_outputs(work_dir, roots)
     flavour, password, rand = spec.services.kms_flavour, spec.kms_password, runtime.randbytes
     now = utc_now(runtime)
     admin = new_account(flavour, rand)
@@ -116,19 +126,28 @@ def local_cluster(spec: LocalClusterSpec, *, work_dir: Path, force: bool, runtim
     manifests = list(local_manifests(pods, kms_password=password, node_port=spec.node_port, network_keys=network_keys))
 
     def plan() -> PlanItems:
+        progress = runtime.progress("writing node folders", count)
         for index in range(count):
             peers = [Peer(host, int(ContainerPort.P2P)) for other, host in enumerate(hosts) if other != index]
             yield from plan_node(
                 chain, index, shared, peers, generated_keys(accounts[index], password, identities[index])
             )
+            progress.advance(index + 1)
         yield names.chain_yaml(chain), secret_file(render_yaml(manifests))
         yield from plan_account(admin, password, None, names.admin_dir(chain))
 
+    if dry_run:
+        report_plan(runtime, chain, work_dir, roots, replaced, plan(), {names.chain_yaml(chain): manifests}, as_json)
+        return
     write_outputs(work_dir, roots, plan(), force=force, hint=force_hint(chain))
     reports = [
         NodeReport(index, accounts[index].address, identities[index].device_id, hosts[index]) for index in range(count)
     ]
-    for line in local_summary(spec, work_dir, admin.address, reports, manifests):
+    steps = local_next_steps(chain, spec.pvc_name, work_dir, replaced=bool(replaced))
+    if as_json:
+        runtime.say_json(local_report(spec, work_dir, admin.address, reports, manifests, steps))
+        return
+    for line in local_summary(spec, work_dir, admin.address, reports, manifests, steps):
         runtime.say(line)
 
 
@@ -150,34 +169,164 @@ def port_table(manifests: Sequence[Manifest]) -> list[str]:
 
 
 def local_summary(
-    spec: LocalClusterSpec, work_dir: Path, admin: str, nodes: Sequence[NodeReport], manifests: Sequence[Manifest]
+    spec: LocalClusterSpec,
+    work_dir: Path,
+    admin: str,
+    nodes: Sequence[NodeReport],
+    manifests: Sequence[Manifest],
+    next_steps: Sequence[str],
 ) -> Iterator[str]:
     """The lines printed after a local_cluster run. Never a password or a key."""
     chain = spec.chain_name
     yield f"Chain {chain}: {len(nodes)} node(s), kms {spec.services.kms_flavour.value}, written in {work_dir}"
     outputs = [
-        (f"{names.chain_dir(chain)}/", "node folders: copy the cita-cloud/ tree onto the cluster storage"),
+        (f"{names.chain_dir(chain)}/", "node folders: copy them onto the storage of the claim " + spec.pvc_name),
         (names.chain_yaml(chain), "Secrets, Services, Deployments (mode 0600: it holds the kms password)"),
         (f"{names.admin_dir(chain)}/", "the super admin's account: keep it off the cluster storage"),
     ]
-    yield from aligned(outputs)
+    yield from aligned([(shown_path(work_dir, path), text) for path, text in outputs])
     yield f"Super admin: {admin}"
     yield "Nodes:"
     for node in nodes:
         yield f"  node{node.index}  {node.address}  {node.where}  syncthing {node.device_id}"
     yield "NodePorts (service  port:nodePort/TCP):"
     yield from port_table(manifests)
-    yield "Next (minikube):"
-    yield "  minikube ssh -- mkdir -p cita-cloud-datadir"
-    yield "  scp -i ~/.minikube/machines/minikube/id_rsa -r cita-cloud docker@$(minikube ip):~/cita-cloud-datadir/"
-    yield f"  kubectl apply -f {names.chain_yaml(chain)}"
+    yield "Next:"
+    for step in next_steps:
+        yield f"  {step}"
 
 
-def multi_cluster(spec: MultiClusterSpec, *, work_dir: Path, force: bool, runtime: Runtime) -> None:
+def node_ports(manifests: Sequence[Manifest]) -> list[dict[str, object]]:
+    """Every NodePort of the chain's Services, for --json."""
+    return [
+        {"service": doc["metadata"]["name"], "name": p["name"], "port": p["port"], "node_port": p["nodePort"]}
+        for doc in manifests
+        if doc["kind"] == "Service" and doc["spec"]["type"] == NODE_PORT
+        for p in doc["spec"]["ports"]
+    ]
+
+
+def local_report(
+    spec: LocalClusterSpec,
+    work_dir: Path,
+    admin: str,
+    nodes: Sequence[NodeReport],
+    manifests: Sequence[Manifest],
+    next_steps: Sequence[str],
+) -> dict[str, object]:
+    """The --json summary of a local_cluster run: addresses, device IDs, ports, files. No secret."""
+    chain = spec.chain_name
+    return {
+        "chain": chain,
+        "kind": "local_cluster",
+        "kms": spec.services.kms_flavour.value,
+        "work_dir": str(work_dir),
+        "files": [
+            shown_path(work_dir, path)
+            for path in (names.chain_dir(chain), names.chain_yaml(chain), names.admin_dir(chain))
+        ],
+        "super_admin": admin,
+        "pvc_name": spec.pvc_name,
+        "nodes": [
+            {
+                "index": node.index,
+                "name": node.where,
+                "address": node.address,
+                "device_id": node.device_id,
+                "folder": shown_path(work_dir, names.node_dir(chain, node.index)),
+            }
+            for node in nodes
+        ],
+        "node_ports": node_ports(manifests),
+        "next": list(next_steps),
+    }
+
+
+def report_plan(
+    runtime: Runtime,
+    chain: str,
+    work_dir: Path,
+    roots: Sequence[str],
+    replaced: Sequence[str],
+    items: PlanItems,
+    manifests: Mapping[str, Sequence[Manifest]],
+    as_json: bool,
+) -> None:
+    """--dry_run: what would be written (files, objects, ports), having checked everything. Writes nothing."""
+    entries = [(path, entry) for path, entry in items]
+    files = [
+        {
+            "path": shown_path(work_dir, path),
+            "type": "dir" if isinstance(entry, Dir) else "file",
+            "mode": f"{entry.mode:04o}",
+            **({} if isinstance(entry, Dir) else {"size": len(entry.data)}),
+        }
+        for path, entry in entries
+    ]
+    objects = [
+        {"file": shown_path(work_dir, name), "kind": doc["kind"], "name": doc["metadata"]["name"]}
+        for name, docs in manifests.items()
+        for doc in docs
+    ]
+    ports = [port for docs in manifests.values() for port in service_ports(docs)]
+    if as_json:
+        runtime.say_json(
+            {
+                "dry_run": True,
+                "chain": chain,
+                "work_dir": str(work_dir),
+                "replaces": [shown_path(work_dir, root) for root in replaced],
+                "files": files,
+                "objects": objects,
+                "ports": ports,
+            }
+        )
+        return
+    runtime.say(f"Dry run of chain {chain} in {work_dir}: every input checked, nothing written.")
+    if replaced:
+        runtime.say(f"--force would replace: {', '.join(shown_path(work_dir, root) for root in replaced)}")
+    runtime.say(f"Files ({sum(item['type'] == 'file' for item in files)}) and directories (mode, path):")
+    for item in files:
+        suffix = "/" if item["type"] == "dir" else ""
+        runtime.say(f"  {item['mode']}  {item['path']}{suffix}")
+    runtime.say(f"Kubernetes objects ({len(objects)}):")
+    for obj in objects:
+        runtime.say(f"  {obj['file']}: {obj['kind']} {obj['name']}")
+    runtime.say("Service ports (service  port -> exposed/TCP):")
+    rows = [(str(port["service"]), f"{port['name']} {port['port']} -> {port['exposed']}") for port in ports]
+    for line in aligned(rows) if rows else []:
+        runtime.say(line)
+
+
+def service_ports(manifests: Sequence[Manifest]) -> list[dict[str, object]]:
+    """The NodePort and LoadBalancer ports of every Service (ClusterIP ports stay inside the cluster)."""
+    rows: list[dict[str, object]] = []
+    for doc in manifests:
+        if doc["kind"] != "Service":
+            continue
+        for p in doc["spec"]["ports"]:
+            exposed = p.get("nodePort", p["port"]) if doc["spec"].get("type") in (NODE_PORT, LOAD_BALANCER) else None
+            if exposed is not None:
+                rows.append(
+                    {"service": doc["metadata"]["name"], "name": p["name"], "port": p["targetPort"], "exposed": exposed}
+                )
+    return rows
+
+
+def multi_cluster(
+    spec: MultiClusterSpec,
+    *,
+    work_dir: Path,
+    force: bool,
+    runtime: Runtime,
+    dry_run: bool = False,
+    as_json: bool = False,
+) -> None:
     """Write every node folder and one `<chain>-<i>.yaml` per node of a one-node-per-cluster chain."""
     chain, nodes = spec.chain_name, spec.nodes
     roots = [names.chain_dir(chain), *(names.node_yaml(chain, node.index) for node in nodes)]
     ensure_free(work_dir, roots, force=force, hint=force_hint(chain))
+    replaced = existing_outputs(work_dir, roots)
     materials = [
         load_node_materials(
             node,
@@ -217,25 +366,37 @@ def multi_cluster(spec: MultiClusterSpec, *, work_dir: Path, force: bool, runtim
         for node in nodes
     ]
 
+    node_manifests = {
+        names.node_yaml(chain, node.index): multi_node_manifests(
+            pod,
+            kms_password=node.kms_password,
+            network_key=network_key,
+            base=node.base_port,
+            lb_token=node.lb_token,
+        )
+        for node, pod, network_key in zip(nodes, pods, network_keys, strict=True)
+    }
+
     def plan() -> PlanItems:
-        for node, pod, found, network_key in zip(nodes, pods, materials, network_keys, strict=True):
+        for node, found in zip(nodes, materials, strict=True):
             peers = [
                 Peer(other.host, external_port(MULTI_LAYOUT, other.base_port, Slot.NETWORK))
                 for other in nodes
                 if other.index != node.index
             ]
             yield from plan_node(chain, node.index, shared, peers, found.keys)
-            manifests = multi_node_manifests(
-                pod,
-                kms_password=node.kms_password,
-                network_key=network_key,
-                base=node.base_port,
-                lb_token=node.lb_token,
-            )
-            yield names.node_yaml(chain, node.index), secret_file(render_yaml(manifests))
+            file_name = names.node_yaml(chain, node.index)
+            yield file_name, secret_file(render_yaml(node_manifests[file_name]))
 
+    if dry_run:
+        report_plan(runtime, chain, work_dir, roots, replaced, plan(), node_manifests, as_json)
+        return
     write_outputs(work_dir, roots, plan(), force=force, hint=force_hint(chain))
-    for line in multi_summary(spec, work_dir, pods, materials):
+    steps = multi_next_steps(chain, [node.pvc_name for node in nodes], work_dir, replaced=bool(replaced))
+    if as_json:
+        runtime.say_json(multi_report(spec, work_dir, pods, materials, steps))
+        return
+    for line in multi_summary(spec, work_dir, pods, materials, steps):
         runtime.say(line)
 
 
@@ -251,8 +412,68 @@ def port_plan(pod: NodePod, base: int) -> str:
     return on + (f" (reserved: {', '.join(off)})" if off else "")
 
 
+def pending_copies(work_dir: Path, materials: Sequence[NodeMaterials]) -> list[str]:
+    """`cp` commands for the key files multi_cluster did not find, paths as seen from the current directory."""
+    return [
+        f"cp {' '.join(shell_quote(str(copy.source / name)) for name in copy.files)} "
+        f"{shell_quote(shown_path(work_dir, copy.destination))}"
+        for found in materials
+        for copy in found.pending
+    ]
+
+
+def multi_report(
+    spec: MultiClusterSpec,
+    work_dir: Path,
+    pods: Sequence[NodePod],
+    materials: Sequence[NodeMaterials],
+    next_steps: Sequence[tuple[int, Sequence[str]]],
+) -> dict[str, object]:
+    """The --json summary of a multi_cluster run: addresses, device IDs, ports, files. No secret."""
+    chain = spec.chain_name
+    steps = dict(next_steps)
+    nodes = []
+    for node, pod in zip(spec.nodes, pods, strict=True):
+        used = pod.slots_in_use(MULTI_LAYOUT)
+        nodes.append(
+            {
+                "index": node.index,
+                "address": node.authority,
+                "host": node.host,
+                "device_id": node.device_id,
+                "pvc_name": node.pvc_name,
+                "folder": shown_path(work_dir, names.node_dir(chain, node.index)),
+                "yaml": shown_path(work_dir, names.node_yaml(chain, node.index)),
+                "ports": {slot.port_name: external_port(MULTI_LAYOUT, node.base_port, slot) for slot in used},
+                "reserved_ports": {
+                    slot.port_name: external_port(MULTI_LAYOUT, node.base_port, slot)
+                    for slot in MULTI_LAYOUT.offsets
+                    if slot not in used
+                },
+                "next": list(steps.get(node.index, [])),
+            }
+        )
+    return {
+        "chain": chain,
+        "kind": "multi_cluster",
+        "kms": spec.services.kms_flavour.value,
+        "work_dir": str(work_dir),
+        "files": [
+            shown_path(work_dir, names.chain_dir(chain)),
+            *(shown_path(work_dir, names.node_yaml(chain, node.index)) for node in spec.nodes),
+        ],
+        "super_admin": spec.super_admin,
+        "nodes": nodes,
+        "still_to_copy": pending_copies(work_dir, materials),
+    }
+
+
 def multi_summary(
-    spec: MultiClusterSpec, work_dir: Path, pods: Sequence[NodePod], materials: Sequence[NodeMaterials]
+    spec: MultiClusterSpec,
+    work_dir: Path,
+    pods: Sequence[NodePod],
+    materials: Sequence[NodeMaterials],
+    next_steps: Sequence[tuple[int, Sequence[str]]],
 ) -> Iterator[str]:
     """The lines printed after a multi_cluster run. Never a password or a key."""
     chain = spec.chain_name
@@ -265,19 +486,19 @@ def multi_summary(
         (names.node_yaml(chain, node.index), f"node{node.index}'s Secrets, Deployment, LoadBalancer Service (0600)")
         for node in spec.nodes
     ]
-    yield from aligned(outputs)
+    yield from aligned([(shown_path(work_dir, path), text) for path, text in outputs])
     yield f"Super admin: {spec.super_admin}"
     yield "Nodes (address, IP, LoadBalancer ports):"
     for node, pod in zip(spec.nodes, pods, strict=True):
         yield f"  node{node.index}  {node.authority}  {node.host}  {port_plan(pod, node.base_port)}"
-    pending = [copy for found in materials for copy in found.pending]
+    pending = pending_copies(work_dir, materials)
     if pending:
         yield "Still to copy by hand (the node cannot start without them):"
-        for copy in pending:
-            yield f"  cp {' '.join(str(copy.source / name) for name in copy.files)} {copy.destination}"
+        for command in pending:
+            yield f"  {command}"
     else:
         yield "Every account and syncthing identity was checked and copied: the node folders are complete."
-    yield "Next, in each node's own cluster:"
-    node_path = f"{names.chain_dir(chain)}/node<i>"
-    yield f"  copy {node_path} onto that cluster's storage at the same path ({node_path})"
-    yield f"  kubectl apply -f {chain}-<i>.yaml"
+    for index, steps in next_steps:
+        yield f"Next, in node{index}'s cluster:"
+        for step in steps:
+            yield f"  {step}"

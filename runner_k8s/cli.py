@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
 import os
 import secrets
+import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn, TextIO
@@ -27,10 +30,49 @@ class Runtime:
     clock: Callable[[], float] = time.time
     randbytes: Callable[[int], bytes] = secrets.token_bytes
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
 
     def say(self, line: str = "") -> None:
         """Print one line of the summary."""
         print(line, file=self.stdout)
+
+    def say_json(self, data: object) -> None:
+        """Print the summary as one JSON document (for scripts)."""
+        print(json.dumps(data, indent=2), file=self.stdout)
+
+    def progress(self, label: str, total: int) -> Progress:
+        """A progress counter on stderr, shown only for large runs on a terminal."""
+        shown = total >= PROGRESS_MIN_STEPS and _is_terminal(self.stderr)
+        return Progress(self.stderr if shown else None, label, total)
+
+
+PROGRESS_MIN_STEPS = 50  # nodes: smaller chains finish before a counter is worth reading
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Progress:
+    """`label 120/1000` rewritten in place on a terminal; silent when `stream` is None."""
+
+    def __init__(self, stream: TextIO | None, label: str, total: int) -> None:
+        self.stream, self.label, self.total = stream, label, total
+        self.shown = -1
+
+    def advance(self, done: int) -> None:
+        """Report that `done` of `total` steps are finished (redrawn at most once per percent)."""
+        if self.stream is None:
+            return
+        percent = done * 100 // max(self.total, 1)
+        if percent != self.shown or done == self.total:
+            self.shown = percent
+            end = "\n" if done >= self.total else ""
+            self.stream.write(f"\r{self.label} {done}/{self.total}{end}")
+            self.stream.flush()
 
 
 class Parser(argparse.ArgumentParser):
@@ -67,10 +109,13 @@ def add_bool_flag(parser: argparse.ArgumentParser, name: str, *, default: bool, 
 def comma_list(text: str) -> list[str]:
     """Split a comma-separated list; every item must be non-empty."""
     items = [item.strip() for item in text.split(",")]
-    for number, item in enumerate(items, start=1):
+    for number, item in enumerate(items):
         if not item:
             # The list may hold passwords: name the position, never echo the value.
-            raise argparse.ArgumentTypeError(f"item {number} of the list is empty: separate values with single commas")
+            raise argparse.ArgumentTypeError(
+                f"entry {number} of the list is empty (entries count from 0, like nodes): "
+                "separate values with single commas"
+            )
     return items
 
 
@@ -97,6 +142,16 @@ def default_service_config() -> Path:
     """service-config.toml in the current directory, else the one shipped with the scripts."""
     local = Path(SERVICE_CONFIG_NAME)
     return local if local.exists() else SHIPPED_DIR / SERVICE_CONFIG_NAME
+
+
+def shown_path(work_dir: Path, relative: str) -> str:
+    """An output's path as the user can paste it from the directory they ran the script in."""
+    return relative if work_dir == Path(".") else str(work_dir / relative)
+
+
+def shell_quote(text: str) -> str:
+    """One shell word (paths in the printed next steps can hold spaces)."""
+    return shlex.quote(text)
 
 
 def add_service_config_flag(parser: argparse.ArgumentParser) -> None:
@@ -133,7 +188,7 @@ def run(
     """Parse argv, run the handler, and turn every RunnerError into one line on stderr."""
     runtime = runtime or Runtime()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(respell_argv(parser, sys.argv[1:] if argv is None else argv))
         handler(args, runtime)
     except RunnerError as exc:
         print(f"{parser.prog}: error: {_one_line(str(exc))}", file=sys.stderr)
@@ -147,6 +202,83 @@ def run(
         os.dup2(devnull, sys.stdout.fileno())
         return int(ExitCode.OK)
     return int(ExitCode.OK)
+
+
+def add_output_flags(parser: argparse.ArgumentParser, *, dry_run: bool = True) -> None:
+    """--dry_run (check and show the plan, write nothing) and --json (the summary for scripts)."""
+    if dry_run:
+        parser.add_argument(
+            "--dry_run",
+            action="store_true",
+            help="Check every input and print what would be written (files, Kubernetes objects, ports), "
+            "then stop: nothing is written.",
+        )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="Print the summary as one JSON document on stdout (never a password or a private key).",
+    )
+
+
+def respell_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """Accept `--kms-password` as `--kms_password`; stop at an unknown flag or subcommand with a suggestion."""
+    spelled: list[str] = []
+    expects_value = False
+    for position, token in enumerate(argv):
+        if token == "--":
+            return spelled + list(argv[position:])
+        if expects_value:
+            spelled.append(token)
+            expects_value = False
+            continue
+        if token.startswith("--") and len(token) > 2:
+            name, equals, value = token.partition("=")
+            action = _flag_action(parser, name)
+            spelled.append(action.option_strings[0] + equals + value if name != action.option_strings[0] else token)
+            # The next token is this flag's value even if it looks like a flag (argparse decides then).
+            expects_value = not equals and action.nargs is None
+            continue
+        commands = _subcommands(parser)
+        if commands and not token.startswith("-"):
+            command = token if token in commands else token.replace("-", "_")
+            if command not in commands:
+                raise UsageError(
+                    f"unknown subcommand {token!r}{did_you_mean(command, commands)} "
+                    f"(the subcommands are {', '.join(commands)}; see {parser.prog} --help)"
+                )
+            return [*spelled, command, *respell_argv(commands[command], argv[position + 1 :])]
+        spelled.append(token)
+    return spelled
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean X?` for the closest choice, or nothing."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _flag_action(parser: argparse.ArgumentParser, name: str) -> argparse.Action:
+    """The action a `--flag` names: exactly, with `-` for `_`, or by a unique prefix (as argparse allows)."""
+    actions = parser._option_string_actions
+    underscored = "--" + name[2:].replace("-", "_")
+    for candidate in (name, underscored):
+        if candidate in actions:
+            return actions[candidate]
+    long_flags = sorted(flag for flag in actions if flag.startswith("--"))
+    matches = {actions[flag] for flag in long_flags if flag.startswith(underscored)} if parser.allow_abbrev else set()
+    if len(matches) == 1:
+        return matches.pop()
+    if matches:
+        options = ", ".join(flag for flag in long_flags if flag.startswith(underscored))
+        raise UsageError(f"{name} is ambiguous: it could be {options} (see {parser.prog} --help)")
+    raise UsageError(f"unknown flag {name}{did_you_mean(underscored, long_flags)} (see {parser.prog} --help)")
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
 
 
 def dispatch(args: argparse.Namespace, runtime: Runtime) -> None:

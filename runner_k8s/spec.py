@@ -107,7 +107,7 @@ def parse_service_config(data: dict[str, object], where: str) -> ServiceConfig:
     if not isinstance(entries, list) or not entries:
         raise InputError(f"{where} has no [[services]] entries; list the six services {', '.join(SERVICE_NAMES)}")
     found: dict[str, Service] = {}
-    for number, entry in enumerate(entries, start=1):
+    for number, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise InputError(f"{where}: services entry {number} is not a table; write it as [[services]]")
         for field in SERVICE_FIELDS:
@@ -199,7 +199,7 @@ def check_node_ports(layout: Layout, base: int, node_count: int, used: Sequence[
                         "use fewer nodes or widen --node_port_range to the cluster's --service-node-port-range"
                     )
                 raise UsageError(
-                    f"NodePort {port} ({slot.port_name} of node {index}) is outside {low}-{high}; "
+                    f"NodePort {port} ({slot.port_name} of node{index}) is outside {low}-{high}; "
                     f"use a --node_port between {low} and {high - span}"
                 )
 
@@ -288,7 +288,7 @@ def check_host(host: str, flag: str) -> str:
         ipaddress.ip_address(host)
     except ValueError:
         if not names.is_dns_subdomain(host.lower()):
-            raise UsageError(f"{flag} entry {host!r} is neither an IP address nor a DNS name") from None
+            raise UsageError(f"{flag} {host!r} is neither an IP address nor a DNS name") from None
     return host
 
 
@@ -395,21 +395,21 @@ def build_multi_spec(
     )
     check_chain_name(chain_name, count)
     admin = check_address(super_admin, "--super_admin")
-    addresses = [check_address(item, "--authorities entry") for item in authorities]
+    addresses = [check_address(item, f"--authorities entry {number}") for number, item in enumerate(authorities)]
     _no_duplicates(addresses, "--authorities")
     device_ids = []
-    for item in sync_device_ids:
+    for number, item in enumerate(sync_device_ids):
         try:
             device_ids.append(parse_device_id(item))
         except ValueError as exc:
-            raise UsageError(f"--sync_device_ids: {exc}") from None
+            raise UsageError(f"--sync_device_ids entry {number}: {exc}") from None
     _no_duplicates(device_ids, "--sync_device_ids")
-    hosts = [check_host(item, "--nodes") for item in nodes]
-    bases = [_check_base_port(item) for item in node_ports]
+    hosts = [check_host(item, f"--nodes entry {number}") for number, item in enumerate(nodes)]
+    bases = [_check_base_port(item, number) for number, item in enumerate(node_ports)]
     _no_duplicates([f"{host}:{base}" for host, base in zip(hosts, bases, strict=True)], "--nodes with --node_ports")
     for number, password in enumerate(kms_passwords):
-        check_password(password, f"--kms_passwords entry {number + 1}")
-    claims = [check_pvc_name(item, "--pvc_names entry") for item in pvc_names]
+        check_password(password, f"--kms_passwords entry {number}")
+    claims = [check_pvc_name(item, f"--pvc_names entry {number}") for number, item in enumerate(pvc_names)]
     services = load_service_config(service_config)
     if services.executor_kind is ExecutorKind.CHAINCODE_EXT:
         check_password(state_db_user, "--state_db_user")
@@ -443,11 +443,11 @@ def build_multi_spec(
     )
 
 
-def _check_base_port(text: str) -> int:
+def _check_base_port(text: str, number: int) -> int:
     span = MULTI_LAYOUT.span - 1
     if not text.isdigit() or int(text) not in PORT_RANGE or int(text) + span not in PORT_RANGE:
         raise UsageError(
-            f"--node_ports entry {text!r} must be a whole number from 1 to {PORT_RANGE[-1] - span}: "
+            f"--node_ports entry {number} ({text!r}) must be a whole number from 1 to {PORT_RANGE[-1] - span}: "
             f"each node reserves {MULTI_LAYOUT.span} consecutive ports from it"
         )
     return int(text)

@@ -42,7 +42,7 @@ LOCAL_CASES: dict[str, tuple[list[str], int, str]] = {
     "no password": (["local_cluster", "--pvc_name", "p"], 2, "required: --kms_password"),
     "no pvc": (["local_cluster", "--kms_password", "pw"], 2, "required: --pvc_name"),
     "no subcommand": ([], 2, "required"),
-    "unknown subcommand": (["cluster"], 2, "invalid choice"),
+    "unknown subcommand": (["cluster"], 2, "unknown subcommand 'cluster'"),
     "uppercase chain": ([*BASE, "--chain_name", "Test_Chain"], 2, "'test-chain'"),
     "path in chain": ([*BASE, "--chain_name", "../evil"], 2, "is not valid"),
     "long chain": ([*BASE, "--chain_name", "a" * 60], 2, "too long"),
@@ -65,7 +65,7 @@ PVC_CASES: dict[str, tuple[list[str], int, str]] = {
     "nfs relative path": (["nfs_pvc", "--nfs_server", "1.2.3.4", "--nfs_path", "data"], 2, "absolute path"),
     "nfs bad server": (["nfs_pvc", "--nfs_server", "bad host!", "--nfs_path", "/d"], 2, "neither an IP"),
     "local relative dir": (["local_pvc", "--data_dir", "relative/dir"], 2, "absolute path"),
-    "local empty node": (["local_pvc", "--node_list", "a,,b"], 2, "item 2 of the list is empty"),
+    "local empty node": (["local_pvc", "--node_list", "a,,b"], 2, "entry 1 of the list is empty"),
     "local bad node": (["local_pvc", "--node_list", "Node_1"], 2, "not a node hostname"),
 }
 

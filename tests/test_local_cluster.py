@@ -148,12 +148,12 @@ def test_deployment_shape(chain3):
 
 
 def test_summary_port_table_matches_the_original_layout(chain3):
-    _, summary = chain3
+    work, summary = chain3
     assert f"{CHAIN}-node-port" in summary and "50004:30004/TCP" in summary
     assert "9256:30005/TCP,9349:30006/TCP" in summary
     assert "9256:30015/TCP,9349:30016/TCP" in summary
     assert "50002:30009/TCP" in summary and "50002:30019/TCP" in summary
-    assert "kubectl apply -f test-chain.yaml" in summary
+    assert f"kubectl apply -f {work / 'test-chain.yaml'}" in summary
 
 
 @pytest.mark.parametrize(

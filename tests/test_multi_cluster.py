@@ -242,7 +242,7 @@ def test_wrong_password_names_node_and_file(materials: Materials):
     assert_refused(
         materials,
         materials.argv(kms_passwords="password0,password9,password2"),
-        f"node1: {materials.authorities[1]}/kms.db with --kms_passwords entry 2: the password does not open",
+        f"node1: {materials.authorities[1]}/kms.db with --kms_passwords entry 1: the password does not open",
         1,
     )
 
@@ -296,10 +296,10 @@ def test_mismatched_lists_are_named_in_one_message(materials: Materials):
     [
         ({"sync_device_ids": "BAD,BAD2,BAD3"}, "not a syncthing device ID"),
         ({"super_admin": "0x1234"}, "--super_admin '0x1234' is not an address"),
-        ({"node_ports": "30000,65530,30000"}, "--node_ports entry '65530'"),
-        ({"node_ports": "30000,x,30000"}, "--node_ports entry 'x'"),
+        ({"node_ports": "30000,65530,30000"}, "--node_ports entry 1 ('65530')"),
+        ({"node_ports": "30000,x,30000"}, "--node_ports entry 1 ('x')"),
         ({"nodes": "192.0.2.10,bad host!,192.0.2.12"}, "neither an IP address nor a DNS name"),
-        ({"kms_passwords": "password0,,password2"}, "item 2 of the list is empty"),
+        ({"kms_passwords": "password0,,password2"}, "entry 1 of the list is empty"),
     ],
 )
 def test_bad_list_values(materials: Materials, override: dict[str, str], message: str):
