@@ -2,11 +2,16 @@
 """Time whole runs of the scripts (interpreter start included) and report peak memory.
 
     python3 bench/run.py                 # every case
-    python3 bench/run.py account sync    # some cases
+    python3 bench/run.py account-sm sync # some cases
     python3 bench/run.py --repeat 9 local-4
 
-Each run is a fresh process in a fresh temp directory; the figure is the median wall time of the
-runs and the largest peak RSS any of them reached (from wait4's rusage of that child).
+Each run is a fresh process in a fresh directory on a tmpfs (/dev/shm unless --scratch says
+otherwise: reusing a folder of deleted files skews large runs); the figure is the median wall time
+of the runs and the largest peak RSS any of them reached (from wait4's rusage of that child).
+
+The targets are checked against baselines measured in the same run: `pass` (a bare
+`python -c pass`) for the two small scripts (within 8x), and bench/floor.py's irreducible work
+for local-100 and local-1000 (within 1.5x).
 """
 
 from __future__ import annotations
@@ -24,16 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SCRATCH = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
 
 
 @dataclass(frozen=True)
 class Case:
     """A benchmark: a script, its arguments, a setup step and how many runs by default."""
 
-    script: str
+    script: str | None  # None: `python -c pass`
     args: tuple[str, ...]
     repeat: int
     setup: Callable[[Path], None] = lambda work: None
+    floor_of: int | None = None  # nodes: bench/floor.py's measure instead of a script
 
 
 def _key_file(work: Path) -> None:
@@ -59,23 +66,35 @@ def _local(nodes: int, repeat: int) -> Case:
 
 
 CASES: dict[str, Case] = {
+    "pass": Case(None, ("-c", "pass"), 9),
     "account-sm": Case("create_account.py", ("--kms_type", "sm"), 9, _key_file),
     "account-eth": Case("create_account.py", ("--kms_type", "eth"), 9, _key_file),
     "sync": Case("create_syncthing_config.py", (), 9),
     "local-4": _local(4, 7),
     "local-100": _local(100, 3),
     "local-1000": _local(1000, 1),
+    "floor-100": Case(None, (), 3, floor_of=100),
+    "floor-1000": Case(None, (), 1, floor_of=1000),
 }
+# (case, baseline, allowed ratio): the issue's targets
+TARGETS = [
+    ("account-sm", "pass", 8.0),
+    ("account-eth", "pass", 8.0),
+    ("sync", "pass", 8.0),
+    ("local-100", "floor-100", 1.5),
+    ("local-1000", "floor-1000", 1.5),
+]
 
 
-def run_once(case: Case) -> tuple[float, int]:
+def run_once(case: Case, scratch: Path | None) -> tuple[float, int]:
     """One fresh process: (seconds, peak RSS in KiB)."""
-    work = Path(tempfile.mkdtemp(prefix="runner-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="runner-bench-", dir=scratch))
     try:
         case.setup(work)
+        command = [sys.executable, *([str(REPO / case.script)] if case.script else []), *case.args]
         start = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, str(REPO / case.script), *case.args],
+            command,
             cwd=work,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -91,22 +110,46 @@ def run_once(case: Case) -> tuple[float, int]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def run_floor(nodes: int, runs: int, scratch: Path | None) -> list[tuple[float, int]]:
+    """bench/floor.py's irreducible work for a chain of `nodes` (its sample is made untimed)."""
+    sys.path.insert(0, str(REPO))
+    from bench import floor
+
+    work = Path(tempfile.mkdtemp(prefix="runner-bench-floor-"))
+    try:
+        sample = floor.sample_chain(nodes, work)
+        return [(floor.measure(sample, scratch or work), 0) for _ in range(runs)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cases", nargs="*", choices=[[], *CASES], default=[], help="cases to run (default: all)")
     parser.add_argument("--repeat", type=int, default=None, help="runs per case (default: per case)")
+    parser.add_argument("--scratch", type=Path, default=DEFAULT_SCRATCH, help="a tmpfs for the outputs")
     args = parser.parse_args()
     print(f"{'case':<12} {'runs':>4} {'median s':>9} {'min s':>7} {'max s':>7} {'peak MiB':>9}")
+    medians: dict[str, float] = {}
     for name in args.cases or list(CASES):
         case = CASES[name]
-        results = [run_once(case) for _ in range(args.repeat or case.repeat)]
+        runs = args.repeat or case.repeat
+        if case.floor_of is not None:
+            results = run_floor(case.floor_of, runs, args.scratch)
+        else:
+            results = [run_once(case, args.scratch) for _ in range(runs)]
         times = [seconds for seconds, _ in results]
         peak = max(rss for _, rss in results) / 1024
+        medians[name] = statistics.median(times)
         print(
-            f"{name:<12} {len(times):>4} {statistics.median(times):>9.3f} {min(times):>7.3f} {max(times):>7.3f} "
-            f"{peak:>9.1f}",
+            f"{name:<12} {len(times):>4} {medians[name]:>9.3f} {min(times):>7.3f} {max(times):>7.3f} {peak:>9.1f}",
             flush=True,
         )
+    for name, baseline, allowed in TARGETS:
+        if name in medians and baseline in medians:
+            ratio = medians[name] / medians[baseline]
+            verdict = "ok" if ratio <= allowed else "MISSED"
+            print(f"target {name} / {baseline}: {ratio:.2f}x (allowed {allowed}x) {verdict}")
     return 0
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from Crypto.Hash import keccak
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 
 RandBytes = Callable[[int], bytes]
 
@@ -25,6 +24,10 @@ SM2_G = (
 )
 
 Point = tuple[int, int] | None
+Jacobian = tuple[int, int, int]  # (X, Y, Z) stands for (X/Z², Y/Z³); Z = 0 is the point at infinity
+INFINITY: Jacobian = (1, 1, 0)
+WINDOW_BITS = 4  # fixed-base table: 64 windows of 15 points, built once per process (a few ms)
+TABLE_WORTH_IT = 8  # keys: below this, plain double-and-add is cheaper than building the table
 
 
 class KmsFlavour(StrEnum):
@@ -36,6 +39,8 @@ class KmsFlavour(StrEnum):
 
 def keccak256(data: bytes) -> bytes:
     """Ethereum's Keccak-256 (original padding, not NIST SHA3-256)."""
+    from Crypto.Hash import keccak  # noqa: PLC0415 - only eth accounts need it; it costs start-up time
+
     return keccak.new(digest_bits=256, data=data).digest()
 
 
@@ -51,45 +56,137 @@ def flavour_hash(flavour: KmsFlavour, data: bytes) -> bytes:
     return sm3(data) if flavour is KmsFlavour.SM else keccak256(data)
 
 
-def _sm2_add(p: Point, q: Point) -> Point:
-    if p is None:
-        return q
-    if q is None:
-        return p
-    (x1, y1), (x2, y2) = p, q
-    if x1 == x2:
-        if (y1 + y2) % SM2_P == 0:
-            return None
-        slope = (3 * x1 * x1 + SM2_A) * pow(2 * y1, -1, SM2_P) % SM2_P
-    else:
-        slope = (y2 - y1) * pow(x2 - x1, -1, SM2_P) % SM2_P
-    x3 = (slope * slope - x1 - x2) % SM2_P
-    return x3, (slope * (x1 - x3) - y1) % SM2_P
+def _double(point: Jacobian) -> Jacobian:
+    """2P in Jacobian coordinates, using a = -3 (dbl-2001-b)."""
+    x1, y1, z1 = point
+    if z1 == 0 or y1 == 0:
+        return INFINITY
+    p = SM2_P
+    delta = z1 * z1 % p
+    gamma = y1 * y1 % p
+    beta = x1 * gamma % p
+    alpha = 3 * (x1 - delta) * (x1 + delta) % p
+    x3 = (alpha * alpha - 8 * beta) % p
+    z3 = ((y1 + z1) * (y1 + z1) - gamma - delta) % p
+    y3 = (alpha * (4 * beta - x3) - 8 * gamma * gamma) % p
+    return x3, y3, z3
+
+
+def _add_affine(point: Jacobian, x2: int, y2: int) -> Jacobian:
+    """P + (x2, y2) with P Jacobian and the other point affine (madd-2007-bl)."""
+    x1, y1, z1 = point
+    if z1 == 0:
+        return x2, y2, 1
+    p = SM2_P
+    z1z1 = z1 * z1 % p
+    h = (x2 * z1z1 - x1) % p
+    r = 2 * (y2 * z1 * z1z1 - y1) % p
+    if h == 0:
+        return _double(point) if r == 0 else INFINITY
+    hh = h * h % p
+    i = 4 * hh % p
+    j = h * i % p
+    v = x1 * i % p
+    x3 = (r * r - j - 2 * v) % p
+    y3 = (r * (v - x3) - 2 * y1 * j) % p
+    z3 = ((z1 + h) * (z1 + h) - z1z1 - hh) % p
+    return x3, y3, z3
+
+
+def _to_affine(point: Jacobian) -> Point:
+    x, y, z = point
+    if z == 0:
+        return None
+    z_inv = pow(z, -1, SM2_P)
+    z_inv2 = z_inv * z_inv % SM2_P
+    return x * z_inv2 % SM2_P, y * z_inv2 * z_inv % SM2_P
+
+
+def _batch_to_affine(points: Sequence[Jacobian]) -> list[tuple[int, int]]:
+    """Many Jacobian points (none at infinity) to affine with one inversion (Montgomery's trick)."""
+    p = SM2_P
+    prefix = [1]
+    for _, _, z in points:
+        prefix.append(prefix[-1] * z % p)
+    inverse = pow(prefix[-1], -1, p)
+    result: list[tuple[int, int]] = [(0, 0)] * len(points)
+    for index in range(len(points) - 1, -1, -1):
+        x, y, z = points[index]
+        z_inv = inverse * prefix[index] % p
+        inverse = inverse * z % p
+        z_inv2 = z_inv * z_inv % p
+        result[index] = (x * z_inv2 % p, y * z_inv2 * z_inv % p)
+    return result
 
 
 def sm2_multiply(scalar: int, point: Point = SM2_G) -> Point:
-    """Scalar multiplication on sm2p256v1 (affine double-and-add).
+    """Scalar multiplication on sm2p256v1: Jacobian double-and-add, one inversion at the end.
 
     No library we can depend on offers SM2 points. This runs offline on the operator's machine
     to make keys once, so its timing is not observable by an attacker.
     """
-    result: Point = None
-    addend = point
+    if point is None:
+        return None
+    x2, y2 = point
+    result = INFINITY
+    for bit in bin(scalar % SM2_N)[2:]:
+        result = _double(result)
+        if bit == "1":
+            result = _add_affine(result, x2, y2)
+    return _to_affine(result)
+
+
+@functools.cache
+def _generator_table() -> tuple[tuple[tuple[int, int], ...], ...]:
+    """table[w][d - 1] = d·16^w·G for every 4-bit window w and digit d in 1..15 (affine)."""
+    windows = (SM2_N.bit_length() + WINDOW_BITS - 1) // WINDOW_BITS
+    jacobian_bases: list[Jacobian] = [(*SM2_G, 1)]
+    for _ in range(windows - 1):
+        base = jacobian_bases[-1]
+        for _ in range(WINDOW_BITS):
+            base = _double(base)
+        jacobian_bases.append(base)
+    rows: list[Jacobian] = []
+    for bx, by in _batch_to_affine(jacobian_bases):
+        multiple: Jacobian = (bx, by, 1)
+        for _ in range(2**WINDOW_BITS - 1):
+            rows.append(multiple)
+            multiple = _add_affine(multiple, bx, by)
+    flat = _batch_to_affine(rows)
+    width = 2**WINDOW_BITS - 1
+    return tuple(tuple(flat[w * width : (w + 1) * width]) for w in range(windows))
+
+
+def sm2_multiply_generator(scalar: int) -> Point:
+    """scalar·G from the fixed-base table: one mixed addition per non-zero 4-bit window, no doubling."""
+    table = _generator_table()
+    result = INFINITY
+    scalar %= SM2_N
+    window = 0
     while scalar:
-        if scalar & 1:
-            result = _sm2_add(result, addend)
-        addend = _sm2_add(addend, addend)
-        scalar >>= 1
-    return result
+        digit = scalar & (2**WINDOW_BITS - 1)
+        if digit:
+            x, y = table[window][digit - 1]
+            result = _add_affine(result, x, y)
+        scalar >>= WINDOW_BITS
+        window += 1
+    return _to_affine(result)
+
+
+def prepare_sm2_table() -> None:
+    """Build the fixed-base table now (before worker processes fork, so they share it)."""
+    _generator_table()
 
 
 def _secp256k1_public(secret: int) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415 - eth accounts only
+
     numbers = ec.derive_private_key(secret, ec.SECP256K1()).public_key().public_numbers()
     return numbers.x.to_bytes(32, "big") + numbers.y.to_bytes(32, "big")
 
 
 def _sm2_public(secret: int) -> bytes:
-    point = sm2_multiply(secret)
+    point = sm2_multiply_generator(secret) if _generator_table.cache_info().currsize else sm2_multiply(secret)
     assert point is not None, "a secret in [1, n-2] never gives the point at infinity"
     return point[0].to_bytes(32, "big") + point[1].to_bytes(32, "big")
 

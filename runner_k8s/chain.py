@@ -7,17 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import names
-from .accounts import Account, new_account, new_network_key
+from .accounts import account_from_secret, new_network_key, random_scalar, secret_range
 from .archives import NodeMaterials, load_node_materials
 from .cli import Runtime, shell_quote, shown_path
 from .files import Dir, PlanItems, ensure_free, existing_outputs, secret_file, write_outputs
 from .identities import plan_account, utc_now
 from .k8s import Manifest, render_yaml
-from .keystore import ACCOUNT_ID, render_kms_db
+from .keygen import MadeKeys, draw_node_secrets, make_node_keys
+from .keystore import ACCOUNT_ID
 from .manifests import LOAD_BALANCER, NODE_PORT, NodePod, local_manifests, multi_node_manifests
 from .nextsteps import local_next_steps, multi_next_steps
 from .nodefiles import (
     ChainFiles,
+    NetworkConfigs,
     NodeKeys,
     Peer,
     plan_node,
@@ -27,7 +29,7 @@ from .nodefiles import (
 )
 from .ports import MULTI_LAYOUT, ContainerPort, Slot, external_port
 from .spec import LocalClusterSpec, MultiClusterSpec
-from .syncthing import SyncDevice, SyncIdentity, new_identity, render_config_xml
+from .syncthing import SyncDevice, render_config_xml
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,14 @@ def shared_files(
     )
 
 
-def generated_keys(account: Account, password: str, identity: SyncIdentity) -> NodeKeys:
+def generated_keys(keys: MadeKeys) -> NodeKeys:
     """A node's key files, all made here."""
     return NodeKeys(
         key_id=str(ACCOUNT_ID).encode(),
-        node_address=account.address.encode(),
-        kms_db=render_kms_db(account, password),
-        cert_pem=identity.cert_pem,
-        key_pem=identity.key_pem,
+        node_address=keys.account.address.encode(),
+        kms_db=keys.kms_db,
+        cert_pem=keys.identity.cert_pem,
+        key_pem=keys.identity.key_pem,
     )
 
 
@@ -92,10 +94,13 @@ def local_cluster(
     replaced = existing_outputs(work_dir, roots)
     flavour, password, rand = spec.services.kms_flavour, spec.kms_password, runtime.randbytes
     now = utc_now(runtime)
-    admin = new_account(flavour, rand)
-    accounts = [new_account(flavour, rand) for _ in range(count)]
-    identities = [new_identity(rand, now) for _ in range(count)]
+    admin_secret = random_scalar(secret_range(flavour), rand)
+    secrets = draw_node_secrets(flavour, rand, count)
     network_keys = [new_network_key(rand) for _ in range(count)]
+    made = make_node_keys(flavour, password, now, secrets, runtime.progress("making keys", count).advance)
+    admin = account_from_secret(flavour, admin_secret)
+    accounts = [keys.account for keys in made]
+    identities = [keys.identity for keys in made]
     hosts = [names.node_name(chain, index) for index in range(count)]
     shared = shared_files(
         chain,
@@ -125,13 +130,12 @@ def local_cluster(
     ]
     manifests = list(local_manifests(pods, kms_password=password, node_port=spec.node_port, network_keys=network_keys))
 
+    network = NetworkConfigs(spec.enable_tls, [Peer(host, int(ContainerPort.P2P)) for host in hosts])
+
     def plan() -> PlanItems:
         progress = runtime.progress("writing node folders", count)
-        for index in range(count):
-            peers = [Peer(host, int(ContainerPort.P2P)) for other, host in enumerate(hosts) if other != index]
-            yield from plan_node(
-                chain, index, shared, peers, generated_keys(accounts[index], password, identities[index])
-            )
+        for index, keys in enumerate(made):
+            yield from plan_node(chain, index, shared, (), generated_keys(keys), network_config=network.for_node(index))
             progress.advance(index + 1)
         yield names.chain_yaml(chain), secret_file(render_yaml(manifests))
         yield from plan_account(admin, password, None, names.admin_dir(chain))
@@ -377,14 +381,13 @@ def multi_cluster(
         for node, pod, network_key in zip(nodes, pods, network_keys, strict=True)
     }
 
+    network = NetworkConfigs(
+        spec.enable_tls, [Peer(node.host, external_port(MULTI_LAYOUT, node.base_port, Slot.NETWORK)) for node in nodes]
+    )
+
     def plan() -> PlanItems:
         for node, found in zip(nodes, materials, strict=True):
-            peers = [
-                Peer(other.host, external_port(MULTI_LAYOUT, other.base_port, Slot.NETWORK))
-                for other in nodes
-                if other.index != node.index
-            ]
-            yield from plan_node(chain, node.index, shared, peers, found.keys)
+            yield from plan_node(chain, node.index, shared, (), found.keys, network_config=network.for_node(node.index))
             file_name = names.node_yaml(chain, node.index)
             yield file_name, secret_file(render_yaml(node_manifests[file_name]))
 

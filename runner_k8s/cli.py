@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
-import json
 import os
 import secrets
 import shlex
@@ -38,6 +36,8 @@ class Runtime:
 
     def say_json(self, data: object) -> None:
         """Print the summary as one JSON document (for scripts)."""
+        import json  # noqa: PLC0415 - only --json needs it
+
         print(json.dumps(data, indent=2), file=self.stdout)
 
     def progress(self, label: str, total: int) -> Progress:
@@ -253,6 +253,8 @@ def respell_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[s
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`; did you mean X?` for the closest choice, or nothing."""
+    import difflib  # noqa: PLC0415 - only a mistyped command line needs it
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]}?" if close else ""
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .accounts import Account, KmsFlavour, new_account
 from .cli import Runtime
 from .errors import InputError, RunnerError
 from .files import PRIVATE_DIR, Dir, File, PlanItems, secret_file, write_outputs
 from .keystore import ACCOUNT_ID, password_from_key_file, render_kms_db
-from .syncthing import SyncIdentity, new_identity
+
+if TYPE_CHECKING:  # create_account.py does not load the X.509 machinery
+    from .syncthing import SyncIdentity
 
 KEY_FILE = "key_file"
 KEY_ID = "key_id"
@@ -87,6 +90,8 @@ def utc_now(runtime: Runtime) -> dt.datetime:
 
 def create_syncthing_identity(*, output_dir: Path, runtime: Runtime) -> SyncIdentity:
     """Make a syncthing identity in a folder named by its device ID."""
+    from .syncthing import new_identity  # noqa: PLC0415 - see TYPE_CHECKING above
+
     identity = new_identity(runtime.randbytes, utc_now(runtime))
     write_outputs(
         output_dir,

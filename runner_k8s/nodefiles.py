@@ -73,14 +73,35 @@ def render_toml(data: dict[str, object]) -> bytes:
     return tomli_w.dumps(data).encode("utf-8")
 
 
+@functools.cache
+def _network_head(enable_tls: bool, has_peers: bool) -> bytes:
+    head: dict[str, object] = {"enable_tls": enable_tls, "port": int(ContainerPort.P2P)}
+    if not has_peers:
+        head["peers"] = []
+    return render_toml(head)
+
+
+@functools.cache
+def _peer_table(peer: Peer) -> bytes:
+    # tomli_w would inline short tables; the services' examples and our contract use [[peers]].
+    return ("\n[[peers]]\n" + tomli_w.dumps({"ip": peer.host, "port": peer.port})).encode("utf-8")
+
+
 def render_network_config(enable_tls: bool, peers: Sequence[Peer]) -> bytes:
     """network-config.toml: top-level keys first, then one [[peers]] table per other node."""
-    head: dict[str, object] = {"enable_tls": enable_tls, "port": int(ContainerPort.P2P)}
-    if not peers:
-        head["peers"] = []
-    # tomli_w would inline short tables; the services' examples and our contract use [[peers]].
-    tables = "".join("\n[[peers]]\n" + tomli_w.dumps({"ip": peer.host, "port": peer.port}) for peer in peers)
-    return render_toml(head) + tables.encode("utf-8")
+    return _network_head(enable_tls, bool(peers)) + b"".join(_peer_table(peer) for peer in peers)
+
+
+class NetworkConfigs:
+    """Every node's network-config.toml: each peer table rendered once, node i gets all but its own."""
+
+    def __init__(self, enable_tls: bool, nodes: Sequence[Peer]) -> None:
+        self.head = _network_head(enable_tls, len(nodes) > 1)
+        self.tables = [_peer_table(peer) for peer in nodes]
+
+    def for_node(self, index: int) -> bytes:
+        """The file of node `index`: the same bytes as render_network_config with every other node."""
+        return b"".join([self.head, *self.tables[:index], *self.tables[index + 1 :]])
 
 
 def render_consensus_config(node_id: int) -> bytes:
@@ -132,11 +153,24 @@ def render_log4rs(service: str) -> bytes:
     return Template(LOG4RS_TEMPLATE.read_text(encoding="utf-8")).substitute(service=service).encode("utf-8")
 
 
-def plan_node(chain_name: str, index: int, shared: ChainFiles, peers: Sequence[Peer], keys: NodeKeys) -> PlanItems:
-    """Every file and directory of node `index`, as {relative path: entry} pairs."""
+def plan_node(
+    chain_name: str,
+    index: int,
+    shared: ChainFiles,
+    peers: Sequence[Peer],
+    keys: NodeKeys,
+    *,
+    network_config: bytes | None = None,
+) -> PlanItems:
+    """Every file and directory of node `index`, as {relative path: entry} pairs.
+
+    `network_config`, when given, is the node's network-config.toml already rendered (and `peers` unused).
+    """
     root = names.node_dir(chain_name, index)
     yield root, Dir()
-    yield f"{root}/network-config.toml", File(render_network_config(shared.enable_tls, peers))
+    if network_config is None:
+        network_config = render_network_config(shared.enable_tls, peers)
+    yield f"{root}/network-config.toml", File(network_config)
     yield f"{root}/consensus-config.toml", File(render_consensus_config(index))
     yield f"{root}/controller-config.toml", File(shared.controller_config)
     yield f"{root}/genesis.toml", File(shared.genesis)

@@ -85,18 +85,24 @@ def parse_device_id(text: str) -> str:
     return "-".join(compact[i : i + 7] for i in range(0, 56, 7))
 
 
-def _p384_key(randbytes: RandBytes) -> ec.EllipticCurvePrivateKey:
+def draw_identity(randbytes: RandBytes) -> tuple[int, int]:
+    """The random part of an identity, in the order it is drawn: the P-384 private scalar, then the serial."""
     while True:
         candidate = int.from_bytes(randbytes(48), "big")
         if 1 <= candidate < P384_ORDER:
-            return ec.derive_private_key(candidate, ec.SECP384R1())
+            break
+    return candidate, int.from_bytes(randbytes(8), "big") >> 1 or 1
 
 
 def new_identity(randbytes: RandBytes, now: dt.datetime) -> SyncIdentity:
     """A P-384 key and self-signed certificate with the fields syncthing 1.x writes."""
-    key = _p384_key(randbytes)
+    return identity_from(*draw_identity(randbytes), now)
+
+
+def identity_from(secret: int, serial: int, now: dt.datetime) -> SyncIdentity:
+    """The identity of a given P-384 private scalar and certificate serial (no randomness here)."""
+    key = ec.derive_private_key(secret, ec.SECP384R1())
     not_before = dt.datetime(now.year, now.month, now.day, tzinfo=dt.UTC)
-    serial = int.from_bytes(randbytes(8), "big") >> 1 or 1
     builder = (
         x509.CertificateBuilder()
         .subject_name(NAME)
