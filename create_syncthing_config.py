@@ -1,34 +1,20 @@
 #!/usr/bin/env python3
-"""Create a syncthing identity (cert.pem, key.pem) in a folder named by its device ID."""
+"""Create a syncthing identity (cert.pem, key.pem) in a folder named by its device ID.
 
-from __future__ import annotations
+A thin shim: the command lives in runner_k8s/scripts/create_syncthing_config.py (pip installs it as
+create_syncthing_config.py).
+This file must stay parseable by old Pythons, so that they get one clear line instead of a traceback.
+"""
 
-import argparse
-from collections.abc import Sequence
+import sys
 
-from runner_k8s import cli
-from runner_k8s.identities import create_syncthing_identity
+from runner_k8s.launch import require_runtime
 
+require_runtime("create_syncthing_config.py")
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of create_syncthing_config.py."""
-    parser = cli.Parser(
-        prog="create_syncthing_config.py",
-        description="Create a syncthing identity (ECDSA P-384 key and certificate, as syncthing makes them) "
-        "in a new folder named by its device ID, and print the device ID.",
-    )
-    cli.add_work_dir_flag(parser, "--output_dir")
-    return parser
+from runner_k8s.scripts.create_syncthing_config import build_parser, main  # noqa: E402 - only once the runtime is known to fit
 
-
-def _run(args: argparse.Namespace, runtime: cli.Runtime) -> None:
-    create_syncthing_identity(output_dir=args.output_dir, runtime=runtime)
-
-
-def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
-    """Run create_syncthing_config.py; return the exit code."""
-    return cli.run(build_parser(), argv, _run, runtime)
-
+__all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -17,7 +17,7 @@ from .errors import ExitCode, RunnerError, UsageError
 
 TRUE_WORDS = frozenset({"true", "yes", "1", "on"})
 FALSE_WORDS = frozenset({"false", "no", "0", "off"})
-SHIPPED_DIR = Path(__file__).resolve().parent.parent
+SHIPPED_DIR = Path(__file__).resolve().parent  # the package: installed or in the repository
 SERVICE_CONFIG_NAME = "service-config.toml"
 
 
@@ -161,7 +161,7 @@ def add_service_config_flag(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help=f"Config file about service information (default: ./{SERVICE_CONFIG_NAME} if present, "
-        "else the one shipped beside the scripts).",
+        "else the one shipped with runner_k8s).",
     )
 
 

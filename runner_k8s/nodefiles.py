@@ -16,7 +16,7 @@ from .files import Dir, File, PlanItems, secret_file
 from .ports import ContainerPort
 from .spec import SERVICE_NAMES
 
-LOG4RS_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "log4rs.yaml"
+LOG4RS_TEMPLATE = Path(__file__).resolve().parent / "templates" / "log4rs.yaml"
 PREVHASH = "0x" + "0" * 64
 BLOCK_INTERVAL = 6
 SYSTEM_CONFIG_VERSION = 0

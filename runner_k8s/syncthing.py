@@ -19,7 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .accounts import RandBytes
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "syncthing-config.xml"
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "syncthing-config.xml"
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 P384_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973
 LIFETIME = dt.timedelta(days=20 * 365)

@@ -210,13 +210,14 @@ def test_an_interrupted_run_leaves_no_half_chain(tmp_path: Path, monkeypatch: py
     calls = {"n": 0}
     real = runner_k8s.keystore.render_kms_db
 
-    def interrupt_on_third(*args, **kwargs):
+    def interrupt_on_first(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 1:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("runner_k8s.chain.render_kms_db", interrupt_on_third)
+    # The admin's kms.db is rendered while the plan is being written, after every node folder.
+    monkeypatch.setattr("runner_k8s.identities.render_kms_db", interrupt_on_first)
     code = create_k8s_config.main(
         ["local_cluster", "--kms_password", "x", "--pvc_name", "p", "--peers_count", "4", "--work_dir", str(tmp_path)],
         fixed_runtime(),
@@ -232,7 +233,7 @@ def test_interrupted_force_run_keeps_the_old_chain(tmp_path: Path, monkeypatch: 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("runner_k8s.chain.render_kms_db", interrupt)
+    monkeypatch.setattr("runner_k8s.identities.render_kms_db", interrupt)
     code = create_k8s_config.main(
         ["local_cluster", "--kms_password", "x", "--pvc_name", "p", "--force", "--work_dir", str(tmp_path)],
         fixed_runtime(),

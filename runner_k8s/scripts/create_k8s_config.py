@@ -1,0 +1,199 @@
+"""Generate the node folders and Kubernetes YAML of a CITA-Cloud chain."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from runner_k8s import cli
+from runner_k8s.chain import local_cluster, multi_cluster
+from runner_k8s.spec import DEFAULT_NODE_PORT_RANGE, build_local_spec, build_multi_spec
+
+LOCAL_CLUSTER = "local_cluster"
+MULTI_CLUSTER = "multi_cluster"
+MULTI_LISTS = {
+    "--authorities": "Authorities (addresses) list: node i's account address, made by create_account.py.",
+    "--nodes": "Node network ip list: the external IP (or DNS name) of each node's cluster LoadBalancer.",
+    "--lbs_tokens": "The token list of LBS: each cluster's LoadBalancer id (e.g. Alibaba Cloud lb-xxxx).",
+    "--sync_device_ids": "Device id list of syncthings, made by create_syncthing_config.py.",
+    "--kms_passwords": "Password list of kms: the password of each authority's account. A password cannot "
+    "contain a comma.",
+    "--node_ports": "The list of first LoadBalancer ports: node i's LoadBalancer uses its entry and the next "
+    "eight ports (network, sync, rpc, call, then ports reserved for optional features).",
+    "--pvc_names": "The list of persistentVolumeClaim names, one per cluster: lowercase letters, digits, '-' and "
+    "'.' (create them with create_pvc.py --pvc_name).",
+}
+
+
+def add_chain_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags both subcommands share."""
+    parser.add_argument(
+        "--block_delay_number",
+        type=cli.non_negative_int,
+        default=0,
+        help="The block delay number of chain (default: 0).",
+    )
+    parser.add_argument(
+        "--chain_name",
+        default="test-chain",
+        help="The name of chain: a folder name and part of every object name, so lowercase "
+        "letters, digits and '-', starting with a letter (default: test-chain). "
+        "Must be unique among the chains of one cluster.",
+    )
+    cli.add_service_config_flag(parser)
+    cli.add_bool_flag(parser, "--need_monitor", default=False, help="Add the two monitor exporters to every node")
+    cli.add_bool_flag(parser, "--need_debug", default=False, help="Add a netcat debug container on port 9999")
+    cli.add_bool_flag(parser, "--enable_tls", default=True, help="Encrypt the p2p network (network_p2p v5 needs it)")
+    parser.add_argument(
+        "--state_db_user",
+        default="citacloud",
+        help="User of state db (CouchDB, only for executor_chaincode_ext; default: citacloud).",
+    )
+    parser.add_argument(
+        "--state_db_password",
+        default="citacloud",
+        help="Password of state db (only for executor_chaincode_ext; default: citacloud).",
+    )
+    cli.add_work_dir_flag(parser)
+    cli.add_force_flag(parser)
+    cli.add_output_flags(parser)
+
+
+def shared_chain_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The values of the flags add_chain_flags defines, as spec keyword arguments."""
+    return {
+        "chain_name": args.chain_name,
+        "block_delay_number": args.block_delay_number,
+        "service_config": args.service_config or cli.default_service_config(),
+        "need_monitor": args.need_monitor,
+        "need_debug": args.need_debug,
+        "enable_tls": args.enable_tls,
+        "state_db_user": args.state_db_user,
+        "state_db_password": args.state_db_password,
+    }
+
+
+def add_local_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
+    """The local_cluster subcommand: every node in one cluster, NodePort services."""
+    parser = subparsers.add_parser(
+        LOCAL_CLUSTER,
+        help="Create a chain whose nodes all run in one Kubernetes cluster.",
+        description="Create a chain whose nodes all run in one Kubernetes cluster: writes "
+        "cita-cloud/<chain>/node<i>/, <chain>.yaml and <chain>-admin/ into --work_dir.",
+    )
+    add_chain_flags(parser)
+    parser.add_argument("--peers_count", type=cli.positive_int, default=2, help="Count of peers (default: 2).")
+    parser.add_argument(
+        "--kms_password", required=True, help="Password of kms, shared by every node and the super admin (required)."
+    )
+    parser.add_argument(
+        "--node_port",
+        type=cli.non_negative_int,
+        default=30004,
+        help="The node port of rpc; the NodePorts of node i follow it (default: 30004).",
+    )
+    parser.add_argument(
+        "--node_port_range",
+        default=DEFAULT_NODE_PORT_RANGE,
+        help="The cluster's NodePort range (kube-apiserver --service-node-port-range); every "
+        f"NodePort must fall in it (default: {DEFAULT_NODE_PORT_RANGE}).",
+    )
+    parser.add_argument(
+        "--pvc_name", required=True, help="Name of persistentVolumeClaim holding the node folders (required)."
+    )
+    parser.set_defaults(handler=_local_cluster)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of create_k8s_config.py."""
+    parser = cli.Parser(
+        prog="create_k8s_config.py",
+        description="Generate the node folders and Kubernetes YAML of a CITA-Cloud chain.",
+    )
+    subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
+    add_local_cluster(subparsers)
+    add_multi_cluster(subparsers)
+    return parser
+
+
+def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
+    """The multi_cluster subcommand: one node per cluster, LoadBalancer services."""
+    parser = subparsers.add_parser(
+        MULTI_CLUSTER,
+        help="Create a chain with one node per Kubernetes cluster.",
+        description="Create a chain with one node per Kubernetes cluster from accounts and syncthing identities "
+        "made beforehand: writes cita-cloud/<chain>/node<i>/ and <chain>-<i>.yaml into --work_dir. All lists "
+        "are comma-separated, in the same node order.",
+    )
+    add_chain_flags(parser)
+    parser.add_argument(
+        "--timestamp",
+        type=cli.non_negative_int,
+        default=None,
+        help="Timestamp of genesis block, in milliseconds since the epoch (default: now).",
+    )
+    parser.add_argument(
+        "--super_admin", required=True, help="Address of super admin, made by create_account.py (required)."
+    )
+    for flag, text in MULTI_LISTS.items():
+        parser.add_argument(flag, type=cli.comma_list, required=True, help=f"{text} (required)")
+    parser.add_argument(
+        "--accounts_dir",
+        type=Path,
+        default=Path("."),
+        help="Where create_account.py left the account folders (0x...): each authority's kms.db, "
+        "key_id and node_address are checked and copied from there (default: .).",
+    )
+    parser.add_argument(
+        "--syncthing_dir",
+        type=Path,
+        default=Path("."),
+        help="Where create_syncthing_config.py left the device folders: each device's cert.pem "
+        "and key.pem are checked and copied from there (default: .).",
+    )
+    parser.set_defaults(handler=_multi_cluster)
+
+
+def _multi_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    spec = build_multi_spec(
+        **shared_chain_args(args),
+        timestamp_ms=args.timestamp,
+        super_admin=args.super_admin,
+        authorities=args.authorities,
+        nodes=args.nodes,
+        lbs_tokens=args.lbs_tokens,
+        sync_device_ids=args.sync_device_ids,
+        kms_passwords=args.kms_passwords,
+        node_ports=args.node_ports,
+        pvc_names=args.pvc_names,
+        accounts_dir=args.accounts_dir,
+        syncthing_dir=args.syncthing_dir,
+    )
+    multi_cluster(
+        spec, work_dir=args.work_dir, force=args.force, runtime=runtime, dry_run=args.dry_run, as_json=args.json
+    )
+
+
+def _local_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    spec = build_local_spec(
+        **shared_chain_args(args),
+        peers_count=args.peers_count,
+        kms_password=args.kms_password,
+        node_port=args.node_port,
+        node_port_range=args.node_port_range,
+        pvc_name=args.pvc_name,
+    )
+    local_cluster(
+        spec, work_dir=args.work_dir, force=args.force, runtime=runtime, dry_run=args.dry_run, as_json=args.json
+    )
+
+
+def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
+    """Run create_k8s_config.py; return the exit code."""
+    return cli.run(build_parser(), argv, cli.dispatch, runtime)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

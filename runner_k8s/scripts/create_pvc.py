@@ -1,0 +1,102 @@
+"""Generate the PersistentVolume and PersistentVolumeClaim that hold the node folders."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from runner_k8s import cli
+from runner_k8s.volumes import DEFAULT_DATA_DIR, LOCAL_PVC, NFS_PVC, local_pvc, nfs_pvc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of create_pvc.py."""
+    parser = cli.Parser(
+        prog="create_pvc.py",
+        description="Generate the PV/PVC that hold the chain's node folders: a directory on the cluster's "
+        "nodes (local_pvc) or an NFS export (nfs_pvc).",
+    )
+    subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
+    local = subparsers.add_parser(
+        "local_pvc",
+        help="A directory on the cluster's nodes (writes local-pvc.yaml).",
+        description="Write <pvc_name>.yaml (default local-pvc.yaml): StorageClass local-storage, "
+        "PV <name>-pv (local-pv) and the claim <pvc_name> (local-pvc).",
+    )
+    local.add_argument(
+        "--data_dir",
+        default=DEFAULT_DATA_DIR,
+        help="Root data dir where store data of each node: an absolute path that exists on every "
+        f"listed node (default: {DEFAULT_DATA_DIR}).",
+    )
+    local.add_argument(
+        "--node_list",
+        type=cli.comma_list,
+        default=["minikube"],
+        help="Host name list of nodes of k8s cluster, comma-separated, as `kubectl get nodes` "
+        "shows them (default: minikube).",
+    )
+    add_pvc_name_flag(local, LOCAL_PVC)
+    cli.add_work_dir_flag(local)
+    cli.add_force_flag(local)
+    cli.add_output_flags(local)
+    local.set_defaults(handler=_local_pvc)
+    nfs = subparsers.add_parser(
+        "nfs_pvc",
+        help="An NFS export (writes nfs-pvc.yaml).",
+        description="Write <pvc_name>.yaml (default nfs-pvc.yaml): PV <name>-pv (nfs-pv) and the claim "
+        "<pvc_name> (nfs-pvc) bound to it.",
+    )
+    nfs.add_argument("--nfs_server", required=True, help="Address of nfs server: an IP or DNS name (required).")
+    nfs.add_argument("--nfs_path", required=True, help="Path of nfs server: the exported directory (required).")
+    add_pvc_name_flag(nfs, NFS_PVC)
+    cli.add_work_dir_flag(nfs)
+    cli.add_force_flag(nfs)
+    cli.add_output_flags(nfs)
+    nfs.set_defaults(handler=_nfs_pvc)
+    return parser
+
+
+def add_pvc_name_flag(parser: argparse.ArgumentParser, default: str) -> None:
+    """--pvc_name: the claim's name, which also names the PV and the file."""
+    parser.add_argument(
+        "--pvc_name",
+        default=default,
+        help="Name of the PersistentVolumeClaim: lowercase letters, digits, '-' and '.'. The file is "
+        f"<pvc_name>.yaml and the PV is named to match (<name>-pv) (default: {default}).",
+    )
+
+
+def _local_pvc(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    local_pvc(
+        data_dir=args.data_dir,
+        node_list=args.node_list,
+        pvc_name=args.pvc_name,
+        work_dir=args.work_dir,
+        force=args.force,
+        runtime=runtime,
+        dry_run=args.dry_run,
+        as_json=args.json,
+    )
+
+
+def _nfs_pvc(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    nfs_pvc(
+        nfs_server=args.nfs_server,
+        nfs_path=args.nfs_path,
+        pvc_name=args.pvc_name,
+        work_dir=args.work_dir,
+        force=args.force,
+        runtime=runtime,
+        dry_run=args.dry_run,
+        as_json=args.json,
+    )
+
+
+def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
+    """Run create_pvc.py; return the exit code."""
+    return cli.run(build_parser(), argv, cli.dispatch, runtime)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
