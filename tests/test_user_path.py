@@ -273,3 +273,30 @@ def test_a_large_chain_on_a_terminal_shows_progress_on_stderr_only(tmp_path: Pat
     assert f"{PROGRESS_MIN_STEPS}/{PROGRESS_MIN_STEPS}\n" in terminal.getvalue()
     assert "\r" not in stdout.getvalue()
     assert len(load_documents(tmp_path / "test-chain.yaml")) > PROGRESS_MIN_STEPS
+
+
+def test_multi_cluster_dry_run_and_json(tmp_path: Path):
+    from tests.test_golden import multi_seed_example
+
+    argv = multi_seed_example(tmp_path)
+    before = tree_snapshot(tmp_path)
+    runtime = fixed_runtime()
+    assert create_k8s_config.main([*argv, "--dry_run", "--json"], runtime) == 0
+    assert tree_snapshot(tmp_path) == before
+    plan = json.loads(output_of(runtime))
+    objects = {(obj["file"], obj["kind"], obj["name"]) for obj in plan["objects"]}
+    assert (str(tmp_path / "test-chain-2.yaml"), "Service", "all-test-chain-2") in objects
+    assert {port["exposed"] for port in plan["ports"]} == {30000, 30001, 30002, 30003}
+
+    runtime = fixed_runtime()
+    assert create_k8s_config.main([*argv, "--json"], runtime) == 0
+    summary = json.loads(output_of(runtime))
+    authorities = argv[argv.index("--authorities") + 1].split(",")
+    assert [node["address"] for node in summary["nodes"]] == authorities
+    for node in summary["nodes"]:
+        assert node["ports"] == {"network": 30000, "sync": 30001, "rpc": 30002, "call": 30003}
+        assert (Path(node["folder"]) / "node_address").read_text() == node["address"]
+        assert node["next"][-1] == f"kubectl apply -f {node['yaml']}"
+    assert summary["still_to_copy"] == []
+    out = output_of(runtime)
+    assert not any(password in out for password in ("password0", "password1", "password2"))
