@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .accounts import KmsFlavour
 from .errors import CheckError
-from .keystore import load_kms_db, unlock
+from .keystore import SQLITE_INTEGER_MAX, load_kms_db, unlock
 from .nodefiles import CERT_PEM, KEY_ID, KEY_PEM, KMS_DB, NODE_ADDRESS, NodeKeys
+from .reading import read_bounded
 from .spec import MultiNode
 from .syncthing import verify_identity
 
 ACCOUNT_FILES = (KMS_DB, KEY_ID, NODE_ADDRESS)
+KEY_FILE_MAX_BYTES = 1 << 20  # a kms.db with one account is a few KiB; the other files are smaller still
 IDENTITY_FILES = (CERT_PEM, KEY_PEM)
 
 
@@ -37,7 +40,7 @@ def _read(folder: Path, name: str, node: str) -> bytes:
     path = folder / name
     expected = IDENTITY_FILES if name in IDENTITY_FILES else ACCOUNT_FILES
     try:
-        return path.read_bytes()
+        return read_bounded(path, KEY_FILE_MAX_BYTES, f"{node}:")
     except FileNotFoundError:
         raise CheckError(f"{node}: {path} is missing; {folder} must hold {', '.join(expected)}") from None
     except OSError as exc:
@@ -56,8 +59,11 @@ def load_account(folder: Path, node: MultiNode, flavour: KmsFlavour) -> tuple[by
             f"not the authority {node.authority} (without a trailing newline); is this the right account folder?"
         )
     key_id_text = key_id_bytes.decode(errors="replace")
-    if not key_id_text.isdigit():
-        raise CheckError(f"{where}: {folder / KEY_ID} must hold the account id digits only, no newline")
+    if not re.fullmatch(r"[0-9]{1,19}", key_id_text) or int(key_id_text) > SQLITE_INTEGER_MAX:
+        raise CheckError(
+            f"{where}: {folder / KEY_ID} must hold the account id (digits 0-9 only, at most {SQLITE_INTEGER_MAX}, "
+            "no newline)"
+        )
     stored = load_kms_db(folder / KMS_DB, int(key_id_text))
     if stored.flavour is not flavour:
         raise CheckError(

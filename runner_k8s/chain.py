@@ -10,7 +10,7 @@ from . import names
 from .accounts import account_from_secret, new_network_key, random_scalar, secret_range
 from .archives import NodeMaterials, load_node_materials
 from .cli import Runtime, shell_quote, shown_path
-from .files import Dir, PlanItems, ensure_free, existing_outputs, secret_file, write_outputs
+from .files import ensure_free, existing_outputs, write_outputs
 from .identities import plan_account, utc_now
 from .k8s import Manifest, render_yaml
 from .keygen import MadeKeys, draw_node_secrets, make_node_keys
@@ -27,6 +27,7 @@ from .nodefiles import (
     render_genesis,
     render_init_sys_config,
 )
+from .plan import Dir, PlanItems, secret_file
 from .ports import MULTI_LAYOUT, ContainerPort, Slot, external_port
 from .spec import LocalClusterSpec, MultiClusterSpec
 from .syncthing import SyncDevice, render_config_xml

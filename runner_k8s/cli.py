@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
+import re
 import secrets
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -13,10 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from .errors import ExitCode, RunnerError, UsageError
+from . import files
+from .errors import ExitCode, RunnerError, Stopped, UsageError
 
 TRUE_WORDS = frozenset({"true", "yes", "1", "on"})
 FALSE_WORDS = frozenset({"false", "no", "0", "off"})
+ASCII_DIGITS = re.compile(r"[0-9]+")
+U64_MAX = 2**64 - 1
 SHIPPED_DIR = Path(__file__).resolve().parent  # the package: installed or in the repository
 SERVICE_CONFIG_NAME = "service-config.toml"
 
@@ -32,18 +39,37 @@ class Runtime:
 
     def say(self, line: str = "") -> None:
         """Print one line of the summary."""
-        print(line, file=self.stdout)
+        try:
+            print(line, file=self.stdout)
+        except OSError as exc:
+            raise SummaryLost(exc) from exc
 
     def say_json(self, data: object) -> None:
         """Print the summary as one JSON document (for scripts)."""
         import json  # noqa: PLC0415 - only --json needs it
 
-        print(json.dumps(data, indent=2), file=self.stdout)
+        self.say(json.dumps(data, indent=2))
+
+    def flush(self) -> None:
+        """Push the summary out before the run reports success."""
+        try:
+            if self.stdout is not None:
+                self.stdout.flush()
+        except OSError as exc:
+            raise SummaryLost(exc) from exc
 
     def progress(self, label: str, total: int) -> Progress:
         """A progress counter on stderr, shown only for large runs on a terminal."""
         shown = total >= PROGRESS_MIN_STEPS and _is_terminal(self.stderr)
         return Progress(self.stderr if shown else None, label, total)
+
+
+class SummaryLost(Exception):
+    """stdout failed (its reader went away, its disk is full) after the outputs were written."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 PROGRESS_MIN_STEPS = 50  # nodes: smaller chains finish before a counter is worth reading
@@ -71,8 +97,9 @@ class Progress:
         if percent != self.shown or done == self.total:
             self.shown = percent
             end = "\n" if done >= self.total else ""
-            self.stream.write(f"\r{self.label} {done}/{self.total}{end}")
-            self.stream.flush()
+            with contextlib.suppress(OSError, ValueError):  # a closed or full stderr only loses the counter
+                self.stream.write(f"\r{self.label} {done}/{self.total}{end}")
+                self.stream.flush()
 
 
 class Parser(argparse.ArgumentParser):
@@ -106,9 +133,9 @@ def add_bool_flag(parser: argparse.ArgumentParser, name: str, *, default: bool, 
     )
 
 
-def comma_list(text: str) -> list[str]:
+def comma_list(text: str, *, strip: bool = True) -> list[str]:
     """Split a comma-separated list; every item must be non-empty."""
-    items = [item.strip() for item in text.split(",")]
+    items = [item.strip() if strip else item for item in text.split(",")]
     for number, item in enumerate(items):
         if not item:
             # The list may hold passwords: name the position, never echo the value.
@@ -119,23 +146,44 @@ def comma_list(text: str) -> list[str]:
     return items
 
 
+def exact_comma_list(text: str) -> list[str]:
+    """A comma-separated list whose items are kept exactly (passwords: a space is part of one)."""
+    return comma_list(text, strip=False)
+
+
+def whole_number(text: str, *, low: int = 0, high: int = U64_MAX) -> int:
+    """ASCII digits only (no sign, `_`, spaces or Unicode digits such as `²`), from low to high."""
+    if not ASCII_DIGITS.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: use the digits 0-9 only")
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(high)) or int(digits) > high:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large: the most it can be is {high}")
+    if int(digits) < low:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least {low}")
+    return int(digits)
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1."""
-    value = non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+    return whole_number(text, low=1)
 
 
 def non_negative_int(text: str) -> int:
     """An integer >= 0."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
+    if text.startswith("-") and ASCII_DIGITS.fullmatch(text[1:]):
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
+    return whole_number(text)
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """A flag type: a whole number from low to high (a negative one is named as such)."""
+
+    def parse(text: str) -> int:
+        if text.startswith("-") and ASCII_DIGITS.fullmatch(text[1:]):
+            raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+        return whole_number(text, low=low, high=high)
+
+    return parse
 
 
 def default_service_config() -> Path:
@@ -185,23 +233,70 @@ def run(
     handler: Callable[[argparse.Namespace, Runtime], None],
     runtime: Runtime | None = None,
 ) -> int:
-    """Parse argv, run the handler, and turn every RunnerError into one line on stderr."""
+    """Parse argv, run the handler, and turn every RunnerError or stop signal into one line on stderr."""
     runtime = runtime or Runtime()
-    try:
-        args = parser.parse_args(respell_argv(parser, sys.argv[1:] if argv is None else argv))
-        handler(args, runtime)
-    except RunnerError as exc:
-        print(f"{parser.prog}: error: {_one_line(str(exc))}", file=sys.stderr)
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; no partial output was left behind", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
-    except BrokenPipeError:
-        # The reader of our summary went away (`| head`): the outputs are complete; stay quiet.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return int(ExitCode.OK)
+    prog = parser.prog
+    with files.stop_signals():
+        try:
+            args = parser.parse_args(respell_argv(parser, sys.argv[1:] if argv is None else argv))
+            try:
+                _recover(prog, args)
+                handler(args, runtime)
+            finally:
+                for note in files.take_notes():
+                    _complain(f"{prog}: note: {note}")
+            runtime.flush()
+        except RunnerError as exc:
+            _complain(f"{prog}: error: {_one_line(str(exc))}")
+            return int(exc.exit_code)
+        except Stopped as exc:
+            what = signal.Signals(exc.signum).name
+            if exc.complete:
+                _complain(f"{prog}: stopped by {what} after the outputs were complete; they are all in place")
+            else:
+                _complain(f"{prog}: stopped by {what}; no partial output was left behind")
+            return exc.exit_code
+        except KeyboardInterrupt:
+            _complain(f"{prog}: interrupted; no partial output was left behind")
+            return int(ExitCode.INTERRUPTED)
+        except SummaryLost as lost:
+            # Our summary could not be printed (`| head`, a full disk): the outputs are complete.
+            _silence_stdout(runtime)
+            if lost.error.errno == errno.EPIPE:
+                return int(ExitCode.OK)
+            _complain(
+                f"{prog}: error: the outputs are complete, but the summary could not be printed: {lost.error.strerror}"
+            )
+            return int(ExitCode.ERROR)
     return int(ExitCode.OK)
+
+
+def _recover(prog: str, args: argparse.Namespace) -> None:
+    """Finish or undo what a killed run left in this run's output folder, before anything else."""
+    folder = getattr(args, "work_dir", None) or getattr(args, "output_dir", None)
+    if isinstance(folder, Path):
+        note = files.recover(folder)
+        if note:
+            _complain(f"{prog}: note: {note}")
+
+
+def _complain(line: str) -> None:
+    """One line on stderr; a closed or full stderr is no reason for a traceback."""
+    if sys.stderr is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _silence_stdout(runtime: Runtime) -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush cannot fail again."""
+    stream = runtime.stdout
+    if stream is None or stream is not sys.stdout:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 def add_output_flags(parser: argparse.ArgumentParser, *, dry_run: bool = True) -> None:

@@ -11,7 +11,9 @@ class ExitCode(IntEnum):
     OK = 0
     ERROR = 1
     USAGE = 2
+    HANGUP = 129
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class RunnerError(Exception):
@@ -36,3 +38,17 @@ class OutputExistsError(RunnerError):
 
 class CheckError(RunnerError):
     """A material check failed (wrong password, key not matching its certificate...)."""
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP arrived; `complete` says whether the outputs were already in place."""
+
+    def __init__(self, signum: int, *, complete: bool = False) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.complete = complete
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number, as a shell reports a process a signal ended."""
+        return 128 + self.signum

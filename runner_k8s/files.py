@@ -1,46 +1,109 @@
-"""The only module that writes to disk: staged, all-or-nothing output that never clobbers."""
+"""The only module that writes to disk: journaled all-or-nothing output, one writer per work dir.
+
+A run changes a work dir in these steps (the README's "What a stopped run leaves" says it for users):
+
+1. lock the work dir (flock on the directory itself) and finish or undo what a killed run left;
+2. write a journal in `<work_dir>/.runner_k8s/` naming the outputs, then stage every output in
+   `.runner_k8s/new/`, syncing each file and directory;
+3. rewrite the journal as committed and sync it: from here on the new outputs win;
+4. move each old output into `.runner_k8s/old/` and the new one into its place, sync the parents;
+5. remove the old outputs, the key file the run consumed, the journal and `.runner_k8s/`.
+
+A run killed before step 3 is undone by the next run of any script, one killed after it is
+completed; either way the work dir then holds the old outputs or the new ones, never a mix.
+SIGINT, SIGTERM and SIGHUP do the same clean-up at once, and are held back during steps 3-5.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
+import json
 import os
 import shutil
-import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import signal
+import stat
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
+from types import FrameType
+from typing import Any
 
-from .errors import OutputExistsError, RunnerError
+from .errors import OutputExistsError, RunnerError, Stopped
+from .plan import PRIVATE_DIR, SECRET_FILE, Dir, PlanItems
 
-PUBLIC_FILE = 0o644
-SECRET_FILE = 0o600
-PUBLIC_DIR = 0o755
-PRIVATE_DIR = 0o700
-STAGING_PREFIX = ".runner_k8s-staging-"
+WORK_AREA = ".runner_k8s"
+JOURNAL = "journal"
+NEW, OLD = "new", "old"
+STAGING, COMMITTED, UNDOING = "staging", "committed", "undoing"
+LOCK_WAIT_SECONDS = 10.0
+LOCK_POLL_SECONDS = 0.05
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+DEFAULT_HINT = "choose another --work_dir, or pass --force to replace it"
 
-
-@dataclass(frozen=True)
-class File:
-    """A file to write: its bytes and its permission bits."""
-
-    data: bytes
-    mode: int = PUBLIC_FILE
-
-
-@dataclass(frozen=True)
-class Dir:
-    """A directory to create (possibly empty) with its permission bits."""
-
-    mode: int = PUBLIC_DIR
+_notes: list[str] = []
 
 
-Entry = File | Dir
-PlanItems = Iterable[tuple[str, Entry]]
+def take_notes() -> list[str]:
+    """The one-line notes of what this process finished or undid for a killed run (then forgets them)."""
+    notes = list(_notes)
+    _notes.clear()
+    return notes
 
 
-def secret_file(data: bytes) -> File:
-    """A file that holds a password or a private key (mode 0600)."""
-    return File(data, SECRET_FILE)
+# --- signals ---------------------------------------------------------------------------------
+
+
+class _SignalState:
+    depth = 0
+    pending: int | None = None
+
+
+_SIGNALS = _SignalState()
+
+
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    if _SIGNALS.depth:
+        _SIGNALS.pending = _SIGNALS.pending or signum
+        return
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[None]:
+    """While the run lasts, SIGINT, SIGTERM and SIGHUP raise Stopped (held back in the writer's last steps)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+            previous[signum] = signal.signal(signum, _on_stop_signal)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _SIGNALS.pending = None
+
+
+@contextlib.contextmanager
+def _held_signals() -> Iterator[None]:
+    _SIGNALS.depth += 1
+    try:
+        yield
+    finally:
+        _SIGNALS.depth -= 1
+
+
+def _take_signal() -> int | None:
+    pending, _SIGNALS.pending = _SIGNALS.pending, None
+    return pending
+
+
+# --- checks ----------------------------------------------------------------------------------
 
 
 def existing_outputs(work_dir: Path, roots: Sequence[str]) -> list[str]:
@@ -57,121 +120,404 @@ def ensure_free(work_dir: Path, roots: Sequence[str], *, force: bool, hint: str)
         raise OutputExistsError(f"{names} already {verb}: {hint}")
 
 
+# --- the writer ------------------------------------------------------------------------------
+
+
 def write_outputs(
     work_dir: Path,
     roots: Sequence[str],
     items: PlanItems,
     *,
     force: bool,
-    hint: str = "choose another --work_dir, or pass --force to replace it",
+    hint: str = DEFAULT_HINT,
+    retire: Sequence[Path] = (),
 ) -> None:
-    """Stage every entry beside its target, then move each root into place: all or nothing.
+    """Write every planned entry under `roots` (paths relative to work_dir) in one step: all or nothing.
 
-    `roots` are paths relative to work_dir (`cita-cloud/test-chain`, `test-chain.yaml`); every
-    entry must lie in one of them. Each root is staged in a hidden folder in its own parent
-    directory, so the final rename never crosses a filesystem (`cita-cloud/` may be a mount).
-    Existing roots are replaced only with `force`, and then all together; on any failure the old
-    ones come back, nothing new stays, and parent directories this call created are removed.
+    Existing roots are replaced only with `force`, and then all together. `retire` names regular
+    files (a consumed key file) removed once the new outputs are in place.
     """
-    ensure_free(work_dir, roots, force=force, hint=hint)
-    created: list[Path] = []
-    stagings: dict[Path, Path] = {}
-    done = False
+    for root in roots:
+        _check_relative(root)
     try:
-        for root in roots:
-            parent = (work_dir / root).parent
-            if parent not in stagings:
-                created += _make_dirs(parent)
-                stagings[parent] = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
-        staged = {root: stagings[(work_dir / root).parent] / "new" / PurePosixPath(root).name for root in roots}
-        _stage(staged, items)
+        fd, created = _lock(work_dir, create=True)
+    except OSError as exc:
+        raise _write_error(exc, work_dir) from exc
+    assert fd is not None  # a writer waits, then raises, rather than going on without the lock
+    done = False
+    signum: int | None = None
+    try:
+        note = _recover(work_dir, remove_created=False)
+        if note:
+            _notes.append(note)
         ensure_free(work_dir, roots, force=force, hint=hint)
-        _swap_in(work_dir, staged)
+        signum = _write_locked(work_dir, list(roots), items, retire, created)
         done = True
     except OSError as exc:
-        where = exc.filename or work_dir
-        raise RunnerError(
-            f"cannot write {where}: {exc.strerror}; nothing was written, choose a writable --work_dir"
-        ) from exc
+        raise _write_error(exc, work_dir) from exc
     finally:
-        for staging in stagings.values():
-            shutil.rmtree(staging, ignore_errors=True)
-        if not done:
-            for directory in reversed(created):
-                with contextlib.suppress(OSError):
-                    directory.rmdir()
+        with _held_signals():
+            if not done:
+                _remove_empty_dirs(created)
+            os.close(fd)
+        _take_signal()
+    if signum is not None:
+        raise Stopped(signum, complete=True)
+
+
+def recover(work_dir: Path) -> str | None:
+    """Finish or undo what a killed run left in work_dir; a one-line note of what was done, or None."""
+    if not os.path.lexists(work_dir / WORK_AREA):
+        return None
+    try:
+        fd, _ = _lock(work_dir, create=False, wait=0.0)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _write_error(exc, work_dir) from exc
+    if fd is None:
+        return None  # another run holds the lock: its journal is alive, not left over
+    try:
+        return _recover(work_dir, remove_created=True)
+    except OSError as exc:
+        raise _write_error(exc, work_dir) from exc
+    finally:
+        os.close(fd)
+
+
+def _write_error(exc: OSError, work_dir: Path) -> RunnerError:
+    where = exc.filename or work_dir
+    if exc.errno == errno.EXDEV:
+        return RunnerError(
+            f"cannot move into {where}: it is on another filesystem than {work_dir}, so the outputs cannot "
+            "change in one step; nothing was written: choose a --work_dir on the same filesystem as cita-cloud/"
+        )
+    return RunnerError(f"cannot write {where}: {exc.strerror}; nothing was written, choose a writable --work_dir")
+
+
+def _lock(work_dir: Path, *, create: bool, wait: float = LOCK_WAIT_SECONDS) -> tuple[int | None, list[Path]]:
+    """Open and flock work_dir (made if `create`); the fd (None if busy after `wait`) and the dirs made."""
+    deadline = time.monotonic() + wait
+    created: list[Path] = []
+    while True:
+        if create:
+            created += _make_dirs(work_dir)
+        fd = os.open(work_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        if not create:
+                            os.close(fd)
+                            return None, []
+                        raise RunnerError(
+                            f"another run is writing in {work_dir}: waited {wait:g} s for it to finish; "
+                            "run again once it has finished"
+                        ) from None
+                    time.sleep(LOCK_POLL_SECONDS)
+            # The run we waited for may have removed the directory (and another made it again).
+            opened = os.fstat(fd)
+            with contextlib.suppress(FileNotFoundError):
+                current = os.stat(work_dir)
+                if (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino):
+                    return fd, created
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        if not create:
+            return None, []
 
 
 def _make_dirs(path: Path) -> list[Path]:
     """Create `path` and its missing parents; return the ones created (outermost first)."""
-    missing = [parent for parent in [path, *path.parents] if not parent.exists()]
-    missing.reverse()
-    for directory in missing:
-        directory.mkdir()
+    made: list[Path] = []
+    missing = []
+    for directory in [path, *path.parents]:
+        if os.path.isdir(directory):
+            break
+        missing.append(directory)
+    try:
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory)
+            except FileExistsError:
+                continue
+            made.append(directory)
+    except BaseException:
+        _remove_empty_dirs(made)
+        raise
+    return made
+
+
+def _remove_empty_dirs(directories: Sequence[Path]) -> None:
+    for directory in reversed(directories):
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
+
+
+def _check_relative(path: str) -> PurePosixPath:
+    pure = PurePosixPath(path)
+    if not pure.parts or pure.is_absolute() or ".." in pure.parts or "." in pure.parts or pure.parts[0] == WORK_AREA:
+        raise ValueError(f"planned path {path!r} is not a plain relative path")
+    return pure
+
+
+def _write_locked(
+    work_dir: Path, roots: list[str], items: PlanItems, retire: Sequence[Path], created: Sequence[Path]
+) -> int | None:
+    """Steps 2-5 under the lock; the signal that arrived during the last steps, if any."""
+    area = work_dir / WORK_AREA
+    made = _missing_parents(work_dir, roots)
+    journal: dict[str, Any] = {
+        "state": STAGING,
+        "roots": roots,
+        "made": [str(path) for path in made],
+        "created": [os.path.abspath(path) for path in created],
+    }
+    try:
+        os.mkdir(area, PRIVATE_DIR)
+        _write_journal(area, journal)
+        for directory in made:
+            os.mkdir(work_dir / directory)
+        os.mkdir(area / OLD)
+        _stage(area / NEW, roots, items)
+        journal["existed"] = [os.path.lexists(work_dir / root) for root in roots]
+        journal["retire"] = [_identity(path) for path in retire if _is_regular(path)]
+        _sync_dir(area)
+    except BaseException:
+        with _held_signals():
+            _undo(work_dir, area, journal)
+        _take_signal()
+        raise
+    with _held_signals():
+        journal["state"] = COMMITTED
+        try:
+            _write_journal(area, journal)
+        except BaseException:
+            _undo(work_dir, area, journal)
+            raise
+        try:
+            failures = _forward(work_dir, area, journal)
+        except OSError:
+            journal["state"] = UNDOING
+            with contextlib.suppress(OSError):
+                _write_journal(area, journal)
+            _reverse(work_dir, area, journal)
+            _undo(work_dir, area, journal)
+            raise
+    if failures:
+        path, exc = failures[0]
+        raise RunnerError(f"the outputs are in place, but {path} could not be removed: {exc.strerror}; delete it")
+    return _take_signal()
+
+
+def _missing_parents(work_dir: Path, roots: Sequence[str]) -> list[str]:
+    missing: list[str] = []
+    for root in roots:
+        parents = list(PurePosixPath(root).parents)[:-1]  # without "."
+        for parent in reversed(parents):
+            if str(parent) not in missing and not os.path.isdir(work_dir / parent):
+                missing.append(str(parent))
     return missing
 
 
-def _root_of(path: str, roots: Sequence[str]) -> tuple[str, PurePosixPath]:
-    pure = PurePosixPath(path)
-    if not pure.parts or pure.is_absolute() or ".." in pure.parts or "." in pure.parts:
-        raise ValueError(f"planned path {path!r} is not a plain relative path")
-    for root in roots:
-        root_parts = PurePosixPath(root).parts
-        if pure.parts[: len(root_parts)] == root_parts:
-            return root, PurePosixPath(*pure.parts[len(root_parts) :]) if len(pure.parts) > len(
-                root_parts
-            ) else PurePosixPath()
-    raise ValueError(f"planned path {path!r} lies outside the outputs {list(roots)}")
-
-
-def _stage(staged: dict[str, Path], items: PlanItems) -> None:
-    for target in staged.values():
-        target.parent.mkdir(exist_ok=True)
+def _stage(new: Path, roots: list[str], items: PlanItems) -> None:
+    """Write every entry below new/<index of its root>, each file synced."""
     dir_modes: dict[Path, int] = {}
+    made: set[Path] = {new}
+    os.mkdir(new)
+
+    def make(directory: Path) -> None:
+        if directory not in made:
+            make(directory.parent)
+            os.mkdir(directory)
+            made.add(directory)
+
     for rel, entry in items:
-        root, rest = _root_of(rel, list(staged))
-        target = staged[root] / rest
+        index, rest = _root_of(rel, roots)
+        target = new / str(index) / rest
         if isinstance(entry, Dir):
-            target.mkdir(parents=True, exist_ok=True)
+            make(target)
             dir_modes[target] = entry.mode
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, entry.mode)
+        make(target.parent)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, entry.mode)
         with os.fdopen(fd, "wb") as stream:
             stream.write(entry.data)
-        os.chmod(target, entry.mode)
+            stream.flush()
+            os.fchmod(fd, entry.mode)
+            os.fsync(fd)
     # Deepest first, so a private directory never blocks setting a mode below it.
     for path in sorted(dir_modes, key=lambda p: len(p.parts), reverse=True):
         os.chmod(path, dir_modes[path])
-    for root, target in staged.items():
-        if not os.path.lexists(target):
+    for index, root in enumerate(roots):
+        if not os.path.lexists(new / str(index)):
             raise ValueError(f"the plan wrote nothing for the output {root!r}")
+    for directory, _, _ in os.walk(new, topdown=False):
+        _sync_dir(Path(directory))
 
 
-def _swap_in(work_dir: Path, staged: dict[str, Path]) -> None:
-    moved_aside: list[tuple[Path, Path]] = []
-    placed: list[Path] = []
-    try:
-        for root, new in staged.items():
-            target = work_dir / root
+def _root_of(path: str, roots: Sequence[str]) -> tuple[int, PurePosixPath]:
+    pure = _check_relative(path)
+    for index, root in enumerate(roots):
+        root_parts = PurePosixPath(root).parts
+        if pure.parts[: len(root_parts)] == root_parts:
+            return index, PurePosixPath(*pure.parts[len(root_parts) :])
+    raise ValueError(f"planned path {path!r} lies outside the outputs {list(roots)}")
+
+
+def _forward(work_dir: Path, area: Path, journal: dict[str, Any]) -> list[tuple[str, OSError]]:
+    """Move old outputs aside and new ones in (idempotent), then clean up; retire failures are returned."""
+    parents: set[Path] = set()
+    for index, root in enumerate(journal["roots"]):
+        new, old, target = area / NEW / str(index), area / OLD / str(index), work_dir / root
+        if os.path.lexists(new):
             if os.path.lexists(target):
-                aside = new.parent.parent / "old"
-                aside.mkdir(exist_ok=True)
-                aside = aside / target.name
-                os.rename(target, aside)
-                moved_aside.append((aside, target))
+                if os.path.lexists(old):
+                    raise RunnerError(
+                        f"cannot finish the run stopped in {work_dir}: {target} and {old} both exist; "
+                        f"move the one you want to keep to {target} and remove {area}"
+                    )
+                os.makedirs(area / OLD, exist_ok=True)
+                os.rename(target, old)
             os.rename(new, target)
-            placed.append(target)
-    except BaseException:
-        for target in placed:
-            _remove(target)
-        for aside, target in moved_aside:
-            os.rename(aside, target)
-        raise
+        parents.add(target.parent)
+    for parent in parents:
+        _sync_dir(parent)
+    failures: list[tuple[str, OSError]] = []
+    for identity in journal.get("retire", []):
+        try:
+            if _identity(Path(identity["path"])) == identity:
+                os.unlink(identity["path"])
+                _sync_dir(Path(identity["path"]).parent)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            failures.append((identity["path"], exc))
+    _discard(work_dir, area)
+    return failures
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
+def _reverse(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
+    """Put the old outputs back after a partial move (idempotent)."""
+    existed = journal.get("existed", [False] * len(journal["roots"]))
+    for index in reversed(range(len(journal["roots"]))):
+        new, old, target = area / NEW / str(index), area / OLD / str(index), work_dir / journal["roots"][index]
+        if not os.path.lexists(new) and os.path.lexists(target) and (os.path.lexists(old) or not existed[index]):
+            os.makedirs(area / NEW, exist_ok=True)
+            os.rename(target, new)
+        if os.path.lexists(old) and not os.path.lexists(target):
+            os.rename(old, target)
+        _sync_dir(target.parent)
+
+
+def _undo(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
+    """Remove everything a run that never committed made: its area and the parents it created."""
+    _discard(work_dir, area)
+    for directory in reversed(journal.get("made", [])):
+        with contextlib.suppress(OSError):
+            os.rmdir(work_dir / directory)
+
+
+def _discard(work_dir: Path, area: Path) -> None:
+    """Remove the area (journal last, so a crash here leaves a journal that still applies)."""
+    for part in (OLD, NEW):
+        shutil.rmtree(area / part, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(area / JOURNAL)
+    shutil.rmtree(area, ignore_errors=True)
+    _sync_dir(work_dir)
+
+
+def _recover(work_dir: Path, *, remove_created: bool) -> str | None:
+    """Apply a journal left by a killed run (the lock is held); a one-line note, or None."""
+    area = work_dir / WORK_AREA
+    if not os.path.lexists(area):
+        return None
+    journal = _read_journal(area)
+    with _held_signals():
+        if journal is not None and journal["state"] == COMMITTED:
+            failures = _forward(work_dir, area, journal)
+            outputs = ", ".join(journal["roots"])
+            note = f"a run stopped in {work_dir} after its outputs were ready; its move was completed: {outputs}"
+            if failures:
+                note += f" ({failures[0][0]} could not be removed: {failures[0][1].strerror}; delete it)"
+        else:
+            journal = journal or {}
+            if journal.get("state") == UNDOING:
+                _reverse(work_dir, area, journal)
+            _undo(work_dir, area, journal)
+            note = f"a run stopped in {work_dir} before its outputs were ready; what it had begun was removed"
+        if remove_created:
+            _remove_empty_dirs([Path(path) for path in journal.get("created", [])])
+    return note
+
+
+def _write_journal(area: Path, journal: dict[str, Any]) -> None:
+    """Replace the journal in one step, synced: a crash leaves the old version or the new one."""
+    temporary = area / f"{JOURNAL}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, SECRET_FILE)
+    try:
+        os.write(fd, json.dumps(journal).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, area / JOURNAL)
+    _sync_dir(area)
+
+
+def _read_journal(area: Path) -> dict[str, Any] | None:
+    try:
+        text = (area / JOURNAL).read_text()
+    except FileNotFoundError:
+        return None  # killed before the first journal was in place: nothing outside the area changed
+    try:
+        journal = json.loads(text)
+        if not isinstance(journal, dict) or journal.get("state") not in (STAGING, COMMITTED, UNDOING):
+            raise ValueError(journal)
+        return journal
+    except ValueError:
+        raise RunnerError(
+            f"{area / JOURNAL} is damaged, so the run that wrote it cannot be finished or undone; "
+            f"check the outputs by hand, then remove {area}"
+        ) from None
+
+
+def _is_regular(path: Path) -> bool:
+    """Only a regular file is removed after use: a pipe or /dev/fd/N is left alone."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _identity(path: Path) -> dict[str, Any] | None:
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return {
+        "path": os.path.abspath(path),
+        "dev": found.st_dev,
+        "ino": found.st_ino,
+        "size": found.st_size,
+        "mtime_ns": found.st_mtime_ns,
+    }
+
+
+def _sync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # some filesystems cannot sync a directory
+            raise
+    finally:
+        os.close(fd)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .accounts import Account, KmsFlavour, new_account
 from .cli import Runtime
-from .errors import InputError, RunnerError
-from .files import PRIVATE_DIR, Dir, File, PlanItems, secret_file, write_outputs
-from .keystore import ACCOUNT_ID, password_from_key_file, render_kms_db
+from .errors import InputError
+from .files import write_outputs
+from .keystore import ACCOUNT_ID, check_password, password_from_key_file, render_kms_db
+from .plan import PRIVATE_DIR, Dir, File, PlanItems, secret_file
+from .reading import read_bounded
 
 if TYPE_CHECKING:  # create_account.py does not load the X.509 machinery
     from .syncthing import SyncIdentity
@@ -22,13 +23,14 @@ KMS_DB = "kms.db"
 NODE_ADDRESS = "node_address"
 CERT_PEM = "cert.pem"
 KEY_PEM = "key.pem"
+KEY_FILE_MAX_BYTES = 1 << 16
 
 
 def read_key_file(path: Path) -> tuple[bytes, str]:
-    """The key file's bytes and the password the kms would read from it."""
+    """The key file's bytes and the password the kms would read from it (checked as --kms_passwords are)."""
     hint = f"write the password into it first, e.g. echo 'my password' > {path}"
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, KEY_FILE_MAX_BYTES, "key file")
     except FileNotFoundError:
         raise InputError(f"key file {path} does not exist; {hint}") from None
     except IsADirectoryError:
@@ -41,6 +43,7 @@ def read_key_file(path: Path) -> tuple[bytes, str]:
         raise InputError(f"key file {path} is not UTF-8 text; {hint}") from None
     if not password:
         raise InputError(f"key file {path} holds no password (it is empty or only whitespace); {hint}")
+    check_password(password, f"the password in key file {path}", in_list=True, error=InputError)
     return raw, password
 
 
@@ -59,19 +62,16 @@ def create_account(*, key_file: Path, flavour: KmsFlavour, output_dir: Path, run
     raw, password = read_key_file(key_file)
     account = new_account(flavour, runtime.randbytes)
     folder = account.address
+    # The key file moves into the account folder: its copy is written and its original removed in
+    # the same step (a pipe or /dev/fd/N cannot be removed, and is left alone).
     write_outputs(
         output_dir,
         [folder],
         plan_account(account, password, raw, folder),
         force=False,
         hint="nothing was changed; run create_account.py again for a new account",
+        retire=[key_file],
     )
-    try:
-        os.unlink(key_file)
-    except OSError as exc:
-        raise RunnerError(
-            f"the account is in {output_dir / folder}, but {key_file} could not be removed: {exc.strerror}"
-        ) from exc
     runtime.say(f"kms create output: key_id:{ACCOUNT_ID},address:{account.address}")
     return account
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +12,7 @@ from cryptography.hazmat.decrepit.ciphers.modes import CFB
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .accounts import Account, KmsFlavour, account_from_secret, address_of, flavour_hash
-from .errors import CheckError
+from .errors import CheckError, RunnerError, UsageError
 
 PASSWORD_SALT = b"Matthew 5-13"
 ACCOUNT_ID = 1
@@ -21,9 +23,37 @@ SCHEMA = (
 )
 
 
+# Rust's char::is_whitespace (Unicode White_Space): what the kms's trim_end() drops. Python's
+# str.rstrip() would also drop U+001C-U+001F, which the kms keeps.
+KMS_WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+SQLITE_INTEGER_MAX = 2**63 - 1
+
+
 def password_from_key_file(text: str) -> str:
-    """The password as the kms reads its key file: trailing whitespace removed."""
-    return text.rstrip()
+    """The password as the kms reads its key file: trailing whitespace removed (`trim_end`)."""
+    return text.rstrip(KMS_WHITESPACE)
+
+
+def check_password(
+    password: str, what: str, *, in_list: bool = False, error: type[RunnerError] = UsageError
+) -> str:
+    """A kms password the kms and our lists pass on unchanged: one rule for every script.
+
+    `in_list`: the password must also survive --kms_passwords (create_account.py makes accounts
+    for it), so no comma. Whitespace at either end is refused, as the kms drops it at the end and
+    the comma list at both ends.
+    """
+    if not password:
+        raise error(f"{what} is empty; give a non-empty password")
+    if password[0].isspace() or password[-1].isspace():
+        raise error(f"{what} starts or ends with whitespace, which the kms or --kms_passwords would cut; remove it")
+    if any(unicodedata.category(char) == "Cc" for char in password):
+        raise error(f"{what} holds a line break or another control character; use printable characters only")
+    if in_list and "," in password:
+        raise error(f"{what} holds a comma, which --kms_passwords would split; choose a password without commas")
+    return password
 
 
 def password_hash(flavour: KmsFlavour, password: str) -> bytes:
@@ -83,8 +113,12 @@ class StoredAccount:
 
 def load_kms_db(path: Path, key_id: int = ACCOUNT_ID) -> StoredAccount:
     """Read the config row and account `key_id` of an existing kms.db (read-only)."""
+    if not 0 <= key_id <= SQLITE_INTEGER_MAX:
+        raise CheckError(f"key id {key_id} is outside SQLite's integer range; the key_id file must hold the account id")
+    # Percent-encode the path: `?`, `#` and `%` in a folder name would otherwise end or change the URI.
+    uri = f"file:{urllib.parse.quote(str(Path(path).absolute()))}?mode=ro"
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        with sqlite3.connect(uri, uri=True) as db:
             config = db.execute("select password, config_type from config where id = 1").fetchone()
             row = db.execute("select pubkey, privkey from account where id = ?", (key_id,)).fetchone()
         db.close()

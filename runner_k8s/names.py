@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Matched with fullmatch: `$` would also accept a trailing newline.
+DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 DNS_LABEL_MAX = 63
 DNS_SUBDOMAIN_MAX = 253
 ROOT_DIR = "cita-cloud"
@@ -87,12 +88,12 @@ def object_names(chain: str, index: int) -> list[str]:
 
 def is_dns_label(text: str) -> bool:
     """A DNS-1035 label: lowercase letters, digits and '-', starting with a letter, at most 63."""
-    return len(text) <= DNS_LABEL_MAX and DNS_LABEL.match(text) is not None
+    return len(text) <= DNS_LABEL_MAX and DNS_LABEL.fullmatch(text) is not None
 
 
 def is_dns_subdomain(text: str) -> bool:
     """A DNS-1123 subdomain (the rule for PVC names), at most 253 characters."""
-    return len(text) <= DNS_SUBDOMAIN_MAX and DNS_SUBDOMAIN.match(text) is not None
+    return len(text) <= DNS_SUBDOMAIN_MAX and DNS_SUBDOMAIN.fullmatch(text) is not None
 
 
 def suggest_dns_name(text: str) -> str:

@@ -12,7 +12,7 @@ from string import Template
 import tomli_w
 
 from . import names
-from .files import Dir, File, PlanItems, secret_file
+from .plan import Dir, File, PlanItems, secret_file
 from .ports import ContainerPort
 from .spec import SERVICE_NAMES
 
@@ -84,7 +84,9 @@ def _network_head(enable_tls: bool, has_peers: bool) -> bytes:
 @functools.cache
 def _peer_table(peer: Peer) -> bytes:
     # tomli_w would inline short tables; the services' examples and our contract use [[peers]].
-    return ("\n[[peers]]\n" + tomli_w.dumps({"ip": peer.host, "port": peer.port})).encode("utf-8")
+    # network_p2p joins `ip:port` and parses it as a socket address: an IPv6 address needs brackets.
+    host = f"[{peer.host}]" if ":" in peer.host else peer.host
+    return ("\n[[peers]]\n" + tomli_w.dumps({"ip": host, "port": peer.port})).encode("utf-8")
 
 
 def render_network_config(enable_tls: bool, peers: Sequence[Peer]) -> bytes:

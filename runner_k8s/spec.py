@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from . import names
+from . import cli, names
 from .accounts import KmsFlavour, is_address
 from .errors import InputError, UsageError
+from .keystore import check_password
 from .ports import (
     LOCAL_LAYOUT,
     MULTI_LAYOUT,
@@ -24,11 +25,19 @@ from .ports import (
     highest_port,
     slots_in_use,
 )
+from .reading import read_bounded
 from .syncthing import parse_device_id
 
 SERVICE_NAMES = ("network", "consensus", "executor", "storage", "controller", "kms")
 SERVICE_FIELDS = ("name", "docker_image", "cmd")
 KMS_IMAGES = {"kms_sm": KmsFlavour.SM, "kms_eth": KmsFlavour.ETH}
+# What the readers of our numbers accept: controller v5.0.0 reads block_delay_number as a u32 and the
+# genesis timestamp as a u64 from a TOML integer (an i64), so the timestamp's limit is the smaller one.
+BLOCK_DELAY_MAX = 2**32 - 1
+TIMESTAMP_MAX = 2**63 - 1
+TIMESTAMP_SECONDS_BELOW = 10**11  # in milliseconds that is 1973-03-03: a smaller value is surely seconds
+PORT_MAX = PORT_RANGE[-1]
+SERVICE_CONFIG_MAX_BYTES = 1 << 20
 
 
 class ExecutorKind(Enum):
@@ -89,7 +98,7 @@ def load_service_config(path: Path) -> ServiceConfig:
     """Read and check service-config.toml: exactly the six services, each once, all fields strings."""
     where = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_bounded(path, SERVICE_CONFIG_MAX_BYTES, "service config").decode("utf-8"))
     except FileNotFoundError:
         raise InputError(f"service config {where} does not exist; pass --service_config with the right path") from None
     except OSError as exc:
@@ -98,6 +107,8 @@ def load_service_config(path: Path) -> ServiceConfig:
         raise InputError(f"service config {where} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"service config {where} is not valid TOML: {exc}; fix that line") from None
+    except RecursionError:
+        raise InputError(f"service config {where} nests tables or arrays too deeply; is it the right file?") from None
     return parse_service_config(data, where)
 
 
@@ -141,13 +152,14 @@ def parse_service_config(data: dict[str, object], where: str) -> ServiceConfig:
     return ServiceConfig(tuple(found[name] for name in SERVICE_NAMES), flavour, kind)
 
 
-def check_password(password: str, what: str) -> str:
-    """A kms password: non-empty, one line, no surrounding whitespace the kms would trim."""
-    if not password:
-        raise UsageError(f"{what} is empty; give a non-empty password")
-    if password != password.strip() or "\n" in password or "\r" in password:
-        raise UsageError(f"{what} has surrounding whitespace or a line break, which the kms would cut; remove it")
-    return password
+def check_timestamp(timestamp_ms: int | None) -> int | None:
+    """A genesis timestamp in milliseconds; a value that looks like seconds is refused with a hint."""
+    if timestamp_ms is not None and timestamp_ms < TIMESTAMP_SECONDS_BELOW:
+        raise UsageError(
+            f"--timestamp {timestamp_ms} is before 1973 when read as milliseconds, as it is; it looks like "
+            f"seconds: give milliseconds since the epoch (seconds times 1000, for example {timestamp_ms * 1000})"
+        )
+    return timestamp_ms
 
 
 def check_chain_name(chain: str, node_count: int) -> str:
@@ -178,10 +190,18 @@ def check_pvc_name(pvc: str, flag: str = "--pvc_name") -> str:
 
 
 def parse_port_range(text: str) -> range:
-    """`MIN-MAX` (inclusive), as the API server's --service-node-port-range."""
+    """`MIN-MAX` (inclusive, 1 <= MIN <= MAX <= 65535), as the API server's --service-node-port-range."""
     low, sep, high = text.partition("-")
-    if not sep or not low.strip().isdigit() or not high.strip().isdigit() or int(low) > int(high) or int(high) > 65535:
-        raise UsageError(f"--node_port_range {text!r} is not MIN-MAX within 1-65535 (for example 30000-32767)")
+    low, high = low.strip(), high.strip()
+    if (
+        not sep
+        or not cli.ASCII_DIGITS.fullmatch(low)
+        or not cli.ASCII_DIGITS.fullmatch(high)
+        or len(low) > 5
+        or len(high) > 5
+        or not 1 <= int(low) <= int(high) <= PORT_MAX
+    ):
+        raise UsageError(f"--node_port_range {text!r} is not MIN-MAX within 1-{PORT_MAX} (for example 30000-32767)")
     return range(int(low), int(high) + 1)
 
 
@@ -283,13 +303,24 @@ DEFAULT_NODE_PORT_RANGE = f"{NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[-1]}"
 
 
 def check_host(host: str, flag: str) -> str:
-    """An IP address or a DNS name."""
+    """An IP address (IPv6 in its short form) or a DNS name (lowercase): the form compared and written."""
     try:
-        ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
     except ValueError:
-        if not names.is_dns_subdomain(host.lower()):
-            raise UsageError(f"{flag} {host!r} is neither an IP address nor a DNS name") from None
-    return host
+        pass
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+            raise UsageError(f"{flag} {host!r} has a zone (%...), which other hosts cannot use; drop it")
+        return address.compressed
+    name = host.lower()
+    if name and name.rsplit(".", 1)[-1].isascii() and name.rsplit(".", 1)[-1].isdigit():
+        raise UsageError(
+            f"{flag} {host!r} is not an IPv4 address (four numbers 0-255 without leading zeros), "
+            "and a name cannot end in a number"
+        )
+    if not names.is_dns_subdomain(name):
+        raise UsageError(f"{flag} {host!r} is neither an IP address nor a DNS name")
+    return name
 
 
 def check_address(text: str, flag: str) -> str:
@@ -406,9 +437,11 @@ def build_multi_spec(
     _no_duplicates(device_ids, "--sync_device_ids")
     hosts = [check_host(item, f"--nodes entry {number}") for number, item in enumerate(nodes)]
     bases = [_check_base_port(item, number) for number, item in enumerate(node_ports)]
-    _no_duplicates([f"{host}:{base}" for host, base in zip(hosts, bases, strict=True)], "--nodes with --node_ports")
+    _check_lb_ranges(hosts, bases)
+    _no_duplicates(lbs_tokens, "--lbs_tokens")
     for number, password in enumerate(kms_passwords):
-        check_password(password, f"--kms_passwords entry {number}")
+        check_password(password, f"--kms_passwords entry {number}", in_list=True)
+    check_timestamp(timestamp_ms)
     claims = [check_pvc_name(item, f"--pvc_names entry {number}") for number, item in enumerate(pvc_names)]
     services = load_service_config(service_config)
     if services.executor_kind is ExecutorKind.CHAINCODE_EXT:
@@ -445,9 +478,24 @@ def build_multi_spec(
 
 def _check_base_port(text: str, number: int) -> int:
     span = MULTI_LAYOUT.span - 1
-    if not text.isdigit() or int(text) not in PORT_RANGE or int(text) + span not in PORT_RANGE:
+    base = int(text) if cli.ASCII_DIGITS.fullmatch(text) and len(text) <= 5 else 0
+    if base not in PORT_RANGE or base + span not in PORT_RANGE:
         raise UsageError(
             f"--node_ports entry {number} ({text!r}) must be a whole number from 1 to {PORT_RANGE[-1] - span}: "
             f"each node reserves {MULTI_LAYOUT.span} consecutive ports from it"
         )
-    return int(text)
+    return base
+
+
+def _check_lb_ranges(hosts: Sequence[str], bases: Sequence[int]) -> None:
+    """Two nodes behind one address need LoadBalancer port ranges that do not overlap."""
+    span = MULTI_LAYOUT.span
+    for first in range(len(hosts)):
+        for second in range(first + 1, len(hosts)):
+            if hosts[first] == hosts[second] and abs(bases[first] - bases[second]) < span:
+                low, high = sorted((bases[first], bases[second]))
+                raise UsageError(
+                    f"nodes {first} and {second} share the address {hosts[first]} and their LoadBalancer ports "
+                    f"{low}-{low + span - 1} and {high}-{high + span - 1} overlap; give them --node_ports entries "
+                    f"at least {span} apart"
+                )

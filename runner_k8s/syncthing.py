@@ -190,7 +190,8 @@ def render_config_xml(api_key: str, devices: Sequence[SyncDevice]) -> bytes:
         element.set("name", device.name)
         address = element.find("address")
         assert address is not None
-        address.text = f"tcp://{device.host}:{device.port}"
+        host = f"[{device.host}]" if ":" in device.host else device.host  # an IPv6 address, bracketed in a URL
+        address.text = f"tcp://{host}:{device.port}"
         root.insert(position, element)
         position += 1
     ET.indent(root, space="    ")

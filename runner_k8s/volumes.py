@@ -9,8 +9,9 @@ from pathlib import Path, PurePosixPath
 from . import names
 from .cli import Runtime, shell_quote, shown_path
 from .errors import UsageError
-from .files import File, ensure_free, write_outputs
+from .files import ensure_free, write_outputs
 from .k8s import Manifest, build_persistent_volume, build_pvc, build_storage_class, render_yaml
+from .plan import File
 from .spec import check_host, check_pvc_name
 
 LOCAL_STORAGE_CLASS = "local-storage"

@@ -331,6 +331,8 @@ def test_missing_lists_in_one_message(materials: Materials):
 def test_existing_output_needs_force(materials: Materials):
     assert run_script("create_k8s_config.py", *materials.argv(), cwd=materials.root).returncode == 0
     assert_refused(materials, materials.argv(), "--force", 1)
-    result = run_script("create_k8s_config.py", *materials.argv(), "--force", "--timestamp", "1", cwd=materials.root)
+    result = run_script(
+        "create_k8s_config.py", *materials.argv(), "--force", "--timestamp", "1700000000001", cwd=materials.root
+    )
     assert result.returncode == 0, result.stderr
-    assert read_toml(node_dir(materials, 2) / "genesis.toml")["timestamp"] == 1
+    assert read_toml(node_dir(materials, 2) / "genesis.toml")["timestamp"] == 1700000000001

@@ -9,7 +9,14 @@ from typing import Any
 
 from runner_k8s import cli
 from runner_k8s.chain import local_cluster, multi_cluster
-from runner_k8s.spec import DEFAULT_NODE_PORT_RANGE, build_local_spec, build_multi_spec
+from runner_k8s.spec import (
+    BLOCK_DELAY_MAX,
+    DEFAULT_NODE_PORT_RANGE,
+    PORT_MAX,
+    TIMESTAMP_MAX,
+    build_local_spec,
+    build_multi_spec,
+)
 
 LOCAL_CLUSTER = "local_cluster"
 MULTI_CLUSTER = "multi_cluster"
@@ -31,7 +38,7 @@ def add_chain_flags(parser: argparse.ArgumentParser) -> None:
     """Flags both subcommands share."""
     parser.add_argument(
         "--block_delay_number",
-        type=cli.non_negative_int,
+        type=cli.bounded_int(0, BLOCK_DELAY_MAX),
         default=0,
         help="The block delay number of chain (default: 0).",
     )
@@ -90,7 +97,7 @@ def add_local_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
     )
     parser.add_argument(
         "--node_port",
-        type=cli.non_negative_int,
+        type=cli.bounded_int(1, PORT_MAX),
         default=30004,
         help="The node port of rpc; the NodePorts of node i follow it (default: 30004).",
     )
@@ -130,7 +137,7 @@ def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
     add_chain_flags(parser)
     parser.add_argument(
         "--timestamp",
-        type=cli.non_negative_int,
+        type=cli.bounded_int(0, TIMESTAMP_MAX),
         default=None,
         help="Timestamp of genesis block, in milliseconds since the epoch (default: now).",
     )

@@ -1,0 +1,95 @@
+"""Fault injection: run a script's main() in a forked child whose Nth file-system call sends it a signal.
+
+The child is a separate process (its own signal handlers, its own death): only the disk is shared.
+Every call of the wrapped os functions is one crash window, in the order the run makes them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner_k8s.cli import Runtime
+
+# Every rename, unlink, mkdir, rmdir, sync and the journal write (the only os.write the writer makes).
+WRAPPED = ("rename", "replace", "unlink", "mkdir", "rmdir", "fsync", "write")
+
+Main = Callable[[Sequence[str], Runtime], int]
+
+
+@dataclass
+class ChildResult:
+    status: int  # exit code, or -signal number when a signal killed it
+    stderr: str
+    calls: list[str]
+
+
+def run_child(
+    main: Main,
+    argv: Sequence[str],
+    runtime: Callable[[], Runtime],
+    *,
+    log: Path,
+    fault_at: int = 0,
+    signum: int = signal.SIGKILL,
+    prepare: Callable[[], None] | None = None,
+) -> ChildResult:
+    """Fork; in the child wrap the os functions so that call number `fault_at` (1-based) sends `signum`."""
+    calls_file = log.with_suffix(".calls")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 70
+        try:
+            err = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(err, 2)
+            out = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(out, 1)
+            # pytest's capture replaced the streams: point them back at the child's own descriptors.
+            sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+            if prepare is not None:
+                prepare()
+            _install(fault_at, signum, calls_file)
+            code = main(list(argv), runtime())
+        finally:
+            os._exit(code)
+    _, raw = os.waitpid(pid, 0)
+    status = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
+    calls = calls_file.read_text().splitlines() if calls_file.exists() else []
+    return ChildResult(status, log.read_text() if log.exists() else "", calls)
+
+
+def _install(fault_at: int, signum: int, calls_file: Path) -> None:
+    record = open(calls_file, "w", buffering=1)  # noqa: SIM115 - lives as long as the child
+    count = [0]
+    for name in WRAPPED:
+        real = getattr(os, name)
+
+        def wrapper(*args: object, _real: Callable[..., object] = real, _name: str = name, **kwargs: object) -> object:
+            if _name == "write" and args and args[0] in (1, 2):
+                return _real(*args, **kwargs)
+            count[0] += 1
+            record.write(f"{_name} {args[0] if args else ''}\n")
+            if count[0] == fault_at:
+                os.kill(os.getpid(), signum)
+            if _name == "fsync":
+                return None  # a window all the same; the disk is not made to wait (no power is cut here)
+            return _real(*args, **kwargs)
+
+        setattr(os, name, wrapper)
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, bytes | None]]:
+    """Every path under root (hidden ones too) with its permission bits and bytes (None for a directory)."""
+    found: dict[str, tuple[int, bytes | None]] = {}
+    if not root.exists():
+        return found
+    for path in sorted(root.rglob("*")):
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        found[str(path.relative_to(root))] = (mode, None if path.is_dir() else path.read_bytes())
+    return found
