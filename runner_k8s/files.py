@@ -195,8 +195,9 @@ def _write_error(exc: OSError, work_dir: Path) -> RunnerError:
     return RunnerError(f"cannot write {where}: {exc.strerror}; nothing was written, choose a writable --work_dir")
 
 
-def _lock(work_dir: Path, *, create: bool, wait: float = LOCK_WAIT_SECONDS) -> tuple[int | None, list[Path]]:
+def _lock(work_dir: Path, *, create: bool, wait: float | None = None) -> tuple[int | None, list[Path]]:
     """Open and flock work_dir (made if `create`); the fd (None if busy after `wait`) and the dirs made."""
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
     deadline = time.monotonic() + wait
     created: list[Path] = []
     while True:

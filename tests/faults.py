@@ -40,7 +40,21 @@ def run_child(
     prepare: Callable[[], None] | None = None,
 ) -> ChildResult:
     """Fork; in the child wrap the os functions so that call number `fault_at` (1-based) sends `signum`."""
-    calls_file = log.with_suffix(".calls")
+    pid = start_child(main, argv, runtime, log=log, fault_at=fault_at, signum=signum, prepare=prepare)
+    return wait_child(pid, log)
+
+
+def start_child(
+    main: Main,
+    argv: Sequence[str],
+    runtime: Callable[[], Runtime],
+    *,
+    log: Path,
+    fault_at: int = 0,
+    signum: int = signal.SIGKILL,
+    prepare: Callable[[], None] | None = None,
+) -> int:
+    """Fork the child run_child describes; its pid."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         code = 70
@@ -54,12 +68,18 @@ def run_child(
             sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
             if prepare is not None:
                 prepare()
-            _install(fault_at, signum, calls_file)
+            _install(fault_at, signum, log.with_suffix(".calls"))
             code = main(list(argv), runtime())
         finally:
             os._exit(code)
+    return pid
+
+
+def wait_child(pid: int, log: Path) -> ChildResult:
+    """Wait for a forked child; its exit status (or -signal), stderr and file-system calls."""
     _, raw = os.waitpid(pid, 0)
     status = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
+    calls_file = log.with_suffix(".calls")
     calls = calls_file.read_text().splitlines() if calls_file.exists() else []
     return ChildResult(status, log.read_text() if log.exists() else "", calls)
 
