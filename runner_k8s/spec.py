@@ -192,7 +192,7 @@ def check_pvc_name(pvc: str, flag: str = "--pvc_name") -> str:
 def parse_port_range(text: str) -> range:
     """`MIN-MAX` (inclusive, 1 <= MIN <= MAX <= 65535), as the API server's --service-node-port-range."""
     low, sep, high = text.partition("-")
-    low, high = low.strip(), high.strip()
+    low, high = low.strip(" "), high.strip(" ")
     if (
         not sep
         or not cli.ASCII_DIGITS.fullmatch(low)

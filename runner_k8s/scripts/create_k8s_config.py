@@ -145,7 +145,8 @@ def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
         "--super_admin", required=True, help="Address of super admin, made by create_account.py (required)."
     )
     for flag, text in MULTI_LISTS.items():
-        parser.add_argument(flag, type=cli.comma_list, required=True, help=f"{text} (required)")
+        kind = cli.exact_comma_list if flag == "--kms_passwords" else cli.comma_list
+        parser.add_argument(flag, type=kind, required=True, help=f"{text} (required)")
     parser.add_argument(
         "--accounts_dir",
         type=Path,
