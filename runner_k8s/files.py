@@ -189,8 +189,9 @@ def _write_error(exc: OSError, work_dir: Path) -> RunnerError:
     where = exc.filename or work_dir
     if exc.errno == errno.EXDEV:
         return RunnerError(
-            f"cannot move into {where}: it is on another filesystem than {work_dir}, so the outputs cannot "
-            "change in one step; nothing was written: choose a --work_dir on the same filesystem as cita-cloud/"
+            f"cannot move into {exc.filename2 or where}: it is on another filesystem than {work_dir}, so the "
+            "outputs cannot change in one step; nothing was written: choose a --work_dir on the filesystem "
+            "that holds cita-cloud/ (it may not be a mount point of its own)"
         )
     return RunnerError(f"cannot write {where}: {exc.strerror}; nothing was written, choose a writable --work_dir")
 
