@@ -261,3 +261,34 @@ def test_every_signal_at_every_call(name: str, signum: int, tmp_path: Path):
     prepared = prepare(name, tmp_path)
     for window in windows(prepared, full=True):
         crash_and_recover(prepared, tmp_path, window, signum)
+
+
+def kill_at(prepared: Prepared, root: Path, log: Path, window: int) -> None:
+    scenario = prepared.scenario
+    killed = run_child(scenario.main, scenario.argv(root), lambda: fixed_runtime(NEW_SEED), log=log, fault_at=window)
+    assert killed.status == -signal.SIGKILL
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_repairing_is_repaired_by_the_one_after(tmp_path: Path):
+    """Recovery is itself a sequence of renames and deletes: kill it at each, and the next run still ends well."""
+    prepared = prepare("local_cluster --force", tmp_path)
+    calls = [call.split()[0] for call in prepared.calls]
+    commit = [n for n, call in enumerate(calls, start=1) if call == "replace"][1]
+    middle_of_the_move = next(n for n in range(commit + 1, len(calls)) if calls[n - 1] == "rename") + 1
+    for first in (commit - 1, middle_of_the_move):
+        probe = fresh_root(prepared, tmp_path, f"probe{first}")
+        kill_at(prepared, probe, tmp_path / f"probe{first}.log", first)
+        repair = run_child(create_pvc.main, next_run(probe), fixed_runtime, log=tmp_path / f"repair{first}.log")
+        assert repair.status == 2 and len(repair.calls) > 3, repair.calls
+        for second in range(1, len(repair.calls) + 1):
+            root = fresh_root(prepared, tmp_path, f"r{first}-{second}")
+            log = tmp_path / f"r{first}-{second}.log"
+            kill_at(prepared, root, log, first)
+            again = run_child(create_pvc.main, next_run(root), fixed_runtime, log=log, fault_at=second)
+            assert again.status == -signal.SIGKILL
+            final = run_child(create_pvc.main, next_run(root), fixed_runtime, log=log)
+            assert final.status == 2, final.stderr
+            state = snapshot(root)
+            assert state in (prepared.old, prepared.new), f"{first}/{second}: {describe(state, prepared)}"
+            shutil.rmtree(root)

@@ -261,7 +261,7 @@ def test_state_db_credentials_are_shell_quoted(tmp_path: Path):
 
 
 def test_cita_cloud_may_be_a_link_to_other_storage(tmp_path: Path):
-    """Staging happens beside each target, so cita-cloud/ can point at a mounted volume."""
+    """cita-cloud/ may link to another folder on the same filesystem; nothing is staged inside it."""
     storage = tmp_path / "mounted-volume"
     storage.mkdir()
     work = tmp_path / "work"
