@@ -303,7 +303,7 @@ def _write_locked(
             _undo(work_dir, area, journal)
             raise
         try:
-            failures = _forward(work_dir, area, journal)
+            _forward(work_dir, area, journal)
         except OSError:
             journal["state"] = UNDOING
             with contextlib.suppress(OSError):
@@ -311,6 +311,7 @@ def _write_locked(
             _reverse(work_dir, area, journal)
             _undo(work_dir, area, journal)
             raise
+        failures = _finish(work_dir, area, journal)
     if failures:
         path, exc = failures[0]
         raise RunnerError(f"the outputs are in place, but {path} could not be removed: {exc.strerror}; delete it")
@@ -372,8 +373,8 @@ def _root_of(path: str, roots: Sequence[str]) -> tuple[int, PurePosixPath]:
     raise ValueError(f"planned path {path!r} lies outside the outputs {list(roots)}")
 
 
-def _forward(work_dir: Path, area: Path, journal: dict[str, Any]) -> list[tuple[str, OSError]]:
-    """Move old outputs aside and new ones in (idempotent), then clean up; retire failures are returned."""
+def _forward(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
+    """Move old outputs aside and new ones in, and sync their folders (idempotent)."""
     parents: set[Path] = set()
     for index, root in enumerate(journal["roots"]):
         new, old, target = area / NEW / str(index), area / OLD / str(index), work_dir / root
@@ -390,6 +391,10 @@ def _forward(work_dir: Path, area: Path, journal: dict[str, Any]) -> list[tuple[
         parents.add(target.parent)
     for parent in parents:
         _sync_dir(parent)
+
+
+def _finish(work_dir: Path, area: Path, journal: dict[str, Any]) -> list[tuple[str, OSError]]:
+    """Once the new outputs are in place: remove the retired files and the area; what could not be removed."""
     failures: list[tuple[str, OSError]] = []
     for identity in journal.get("retire", []):
         try:
@@ -426,13 +431,18 @@ def _undo(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
 
 
 def _discard(work_dir: Path, area: Path) -> None:
-    """Remove the area (journal last, so a crash here leaves a journal that still applies)."""
+    """Remove the area (journal last, so a crash here leaves a journal that still applies).
+
+    Failures are left for the next run: a journal that stays still applies, and an area without
+    one holds nothing that is needed any more.
+    """
     for part in (OLD, NEW):
         shutil.rmtree(area / part, ignore_errors=True)
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):
         os.unlink(area / JOURNAL)
     shutil.rmtree(area, ignore_errors=True)
-    _sync_dir(work_dir)
+    with contextlib.suppress(OSError):
+        _sync_dir(work_dir)
 
 
 def _recover(work_dir: Path, *, remove_created: bool) -> str | None:
@@ -443,7 +453,8 @@ def _recover(work_dir: Path, *, remove_created: bool) -> str | None:
     journal = _read_journal(area)
     with _held_signals():
         if journal is not None and journal["state"] == COMMITTED:
-            failures = _forward(work_dir, area, journal)
+            _forward(work_dir, area, journal)
+            failures = _finish(work_dir, area, journal)
             outputs = ", ".join(journal["roots"])
             note = f"a run stopped in {work_dir} after its outputs were ready; its move was completed: {outputs}"
             if failures:

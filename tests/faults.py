@@ -37,10 +37,15 @@ def run_child(
     log: Path,
     fault_at: int = 0,
     signum: int = signal.SIGKILL,
+    fail_with: int | None = None,
     prepare: Callable[[], None] | None = None,
 ) -> ChildResult:
-    """Fork; in the child wrap the os functions so that call number `fault_at` (1-based) sends `signum`."""
-    pid = start_child(main, argv, runtime, log=log, fault_at=fault_at, signum=signum, prepare=prepare)
+    """Fork; in the child wrap the os functions so that call number `fault_at` (1-based) sends `signum`
+    (or, with `fail_with`, fails with that errno instead, as a full or broken disk would).
+    """
+    pid = start_child(
+        main, argv, runtime, log=log, fault_at=fault_at, signum=signum, fail_with=fail_with, prepare=prepare
+    )
     return wait_child(pid, log)
 
 
@@ -52,6 +57,7 @@ def start_child(
     log: Path,
     fault_at: int = 0,
     signum: int = signal.SIGKILL,
+    fail_with: int | None = None,
     prepare: Callable[[], None] | None = None,
 ) -> int:
     """Fork the child run_child describes; its pid."""
@@ -68,7 +74,7 @@ def start_child(
             sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
             if prepare is not None:
                 prepare()
-            _install(fault_at, signum, log.with_suffix(".calls"))
+            _install(fault_at, signum, fail_with, log.with_suffix(".calls"))
             code = main(list(argv), runtime())
         finally:
             os._exit(code)
@@ -84,7 +90,7 @@ def wait_child(pid: int, log: Path) -> ChildResult:
     return ChildResult(status, log.read_text() if log.exists() else "", calls)
 
 
-def _install(fault_at: int, signum: int, calls_file: Path) -> None:
+def _install(fault_at: int, signum: int, fail_with: int | None, calls_file: Path) -> None:
     record = open(calls_file, "w", buffering=1)  # noqa: SIM115 - lives as long as the child
     count = [0]
     for name in WRAPPED:
@@ -96,6 +102,8 @@ def _install(fault_at: int, signum: int, calls_file: Path) -> None:
             count[0] += 1
             record.write(f"{_name} {args[0] if args else ''}\n")
             if count[0] == fault_at:
+                if fail_with is not None:
+                    raise OSError(fail_with, os.strerror(fail_with), args[0] if args else None)
                 os.kill(os.getpid(), signum)
             if _name == "fsync":
                 return None  # a window all the same; the disk is not made to wait (no power is cut here)

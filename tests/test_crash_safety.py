@@ -292,3 +292,33 @@ def test_a_run_killed_while_repairing_is_repaired_by_the_one_after(tmp_path: Pat
             state = snapshot(root)
             assert state in (prepared.old, prepared.new), f"{first}/{second}: {describe(state, prepared)}"
             shutil.rmtree(root)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["create_pvc --force", pytest.param("local_cluster --force", marks=pytest.mark.slow), "multi_cluster"],
+)
+def test_a_failing_disk_at_any_call_fails_whole_or_succeeds_whole(name: str, tmp_path: Path):
+    """ENOSPC (a full disk) from one call: exit 1 with the old state and one line, or success with the new one."""
+    prepared = prepare(name, tmp_path)
+    for window in windows(prepared, full=name in SMALL):
+        root = fresh_root(prepared, tmp_path, f"e{window}")
+        where = f"window {window} ({prepared.calls[window - 1]})"
+        log = tmp_path / f"e{window}.log"
+        scenario = prepared.scenario
+        failed = run_child(
+            scenario.main, scenario.argv(root), lambda: fixed_runtime(NEW_SEED), log=log, fault_at=window, fail_with=28
+        )
+        state = snapshot(root)
+        if failed.status == 1:
+            assert failed.stderr.count("\n") == 1, f"{where}: {failed.stderr}"
+            assert "No space left on device" in failed.stderr, f"{where}: {failed.stderr}"
+            assert state == prepared.old, f"{where}: {describe(state, prepared)}"
+        else:
+            assert failed.status == 0, f"{where}: {failed.stderr}"
+            # Only the clean-up failed: what is left of .runner_k8s/ goes with the next run.
+            assert {k: v for k, v in state.items() if ".runner_k8s" not in k} == prepared.new, where
+        run_child(create_pvc.main, next_run(root), fixed_runtime, log=log)
+        state = snapshot(root)
+        assert state == (prepared.new if failed.status == 0 else prepared.old), f"{where}: {describe(state, prepared)}"
+        shutil.rmtree(root)
