@@ -201,37 +201,47 @@ def _lock(work_dir: Path, *, create: bool, wait: float | None = None) -> tuple[i
     wait = LOCK_WAIT_SECONDS if wait is None else wait
     deadline = time.monotonic() + wait
     created: list[Path] = []
-    while True:
-        if create:
-            created += _make_dirs(work_dir)
-        fd = os.open(work_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        if not create:
-                            os.close(fd)
-                            return None, []
-                        raise RunnerError(
-                            f"another run is writing in {work_dir}: waited {wait:g} s for it to finish; "
-                            "run again once it has finished"
-                        ) from None
-                    time.sleep(LOCK_POLL_SECONDS)
-            # The run we waited for may have removed the directory (and another made it again).
-            opened = os.fstat(fd)
-            with contextlib.suppress(FileNotFoundError):
-                current = os.stat(work_dir)
-                if (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino):
-                    return fd, created
-        except BaseException:
+    try:
+        while True:
+            if create:
+                created += _make_dirs(work_dir)
+            fd = os.open(work_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                if not _flock(fd, deadline):
+                    if not create:
+                        os.close(fd)
+                        return None, []
+                    raise RunnerError(
+                        f"another run is writing in {work_dir}: waited {wait:g} s for it to finish; "
+                        "run again once it has finished"
+                    )
+                # The run we waited for may have removed the directory (and another made it again).
+                opened = os.fstat(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    current = os.stat(work_dir)
+                    if (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino):
+                        return fd, created
+            except BaseException:
+                os.close(fd)
+                raise
             os.close(fd)
-            raise
-        os.close(fd)
-        if not create:
-            return None, []
+            if not create:
+                return None, []
+    except BaseException:
+        _remove_empty_dirs(created)
+        raise
+
+
+def _flock(fd: int, deadline: float) -> bool:
+    """Take the lock on fd, polling until the deadline; False if another process still holds it."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(LOCK_POLL_SECONDS)
 
 
 def _make_dirs(path: Path) -> list[Path]:

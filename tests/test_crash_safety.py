@@ -233,11 +233,12 @@ def windows(prepared: Prepared, *, full: bool) -> Sequence[int]:
 
 
 SMALL = ["create_pvc --force", "create_account"]
-CHAINS = ["local_cluster --force", "multi_cluster --force"]
 STOP_SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
 
 
-@pytest.mark.parametrize("name", SMALL + CHAINS)
+@pytest.mark.parametrize(
+    "name", [*SMALL, "local_cluster --force", pytest.param("multi_cluster --force", marks=pytest.mark.slow)]
+)
 def test_sigkill_then_the_next_run_restores_old_or_new(name: str, tmp_path: Path):
     prepared = prepare(name, tmp_path)
     for window in windows(prepared, full=name in SMALL):
@@ -246,7 +247,10 @@ def test_sigkill_then_the_next_run_restores_old_or_new(name: str, tmp_path: Path
 
 @pytest.mark.parametrize(
     ("name", "signum"),
-    [*(("create_pvc --force", signum) for signum in STOP_SIGNALS), ("local_cluster --force", signal.SIGTERM)],
+    [
+        *(("create_pvc --force", signum) for signum in STOP_SIGNALS),
+        pytest.param("local_cluster --force", signal.SIGTERM, marks=pytest.mark.slow),
+    ],
 )
 def test_stop_signal_cleans_up_at_once(name: str, signum: int, tmp_path: Path):
     prepared = prepare(name, tmp_path)
@@ -255,9 +259,9 @@ def test_stop_signal_cleans_up_at_once(name: str, signum: int, tmp_path: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGKILL, *STOP_SIGNALS])
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])  # SIGINT and SIGHUP share SIGTERM's handler
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_every_signal_at_every_call(name: str, signum: int, tmp_path: Path):
+def test_every_call_of_every_scenario(name: str, signum: int, tmp_path: Path):
     prepared = prepare(name, tmp_path)
     for window in windows(prepared, full=True):
         crash_and_recover(prepared, tmp_path, window, signum)
