@@ -318,7 +318,7 @@ def check_host(host: str, flag: str) -> str:
             f"{flag} {host!r} is not an IPv4 address (four numbers 0-255 without leading zeros), "
             "and a name cannot end in a number"
         )
-    if not names.is_dns_subdomain(name):
+    if not host.isascii() or not names.is_dns_subdomain(name):  # "K" (Kelvin sign) lowercases to "k"
         raise UsageError(f"{flag} {host!r} is neither an IP address nor a DNS name")
     return name
 

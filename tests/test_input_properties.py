@@ -112,7 +112,12 @@ def test_node_port_ranges(text: str):
     assert 1 <= allowed[0] <= allowed[-1] <= 65535
 
 
-hosts = texts | st.ip_addresses().map(str) | st.ip_addresses(v=6).map(lambda a: a.exploded.upper())
+hosts = (
+    texts
+    | st.sampled_from(["\u212a8s.io", "Example.COM"])
+    | st.ip_addresses().map(str)
+    | st.ip_addresses(v=6).map(lambda a: a.exploded.upper())
+)
 
 
 @PROPERTY
@@ -128,7 +133,7 @@ def test_hosts_are_addresses_or_names_and_fit_in_a_url(host: str):
     except ValueError:
         assert DNS_1123_SUBDOMAIN.match(checked) and len(checked) <= 253
         assert not checked.rsplit(".", 1)[-1].isdigit(), "a name never ends in a number"
-        assert checked == host.lower()
+        assert host.isascii() and checked == host.lower()
     else:
         assert address == ipaddress.ip_address(host) and checked == address.compressed
     bracketed = f"[{checked}]" if ":" in checked else checked
