@@ -138,7 +138,7 @@ def test_a_second_run_waits_for_the_lock_then_writes(tmp_path: Path):
 def test_a_run_that_cannot_get_the_lock_says_so_in_one_line(tmp_path: Path):
     work = tmp_path / "work"
     work.mkdir()
-    holder = hold_lock(work, 3.0)
+    holder = hold_lock(work, 60.0)
 
     def short_wait() -> None:
         files.LOCK_WAIT_SECONDS = 0.3
@@ -146,6 +146,7 @@ def test_a_run_that_cannot_get_the_lock_says_so_in_one_line(tmp_path: Path):
     argv = ["local_pvc", "--work_dir", str(work)]
     pid = start_child(create_pvc.main, argv, fixed_runtime, log=tmp_path / "w.log", prepare=short_wait)
     result = wait_child(pid, tmp_path / "w.log")
+    holder.terminate()
     holder.wait()
     assert result.status == 1
     assert result.stderr.strip().splitlines() == [
