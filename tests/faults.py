@@ -10,6 +10,7 @@ import os
 import signal
 import stat
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from runner_k8s.cli import Runtime
 
 # Every rename, unlink, mkdir, rmdir, sync and the journal write (the only os.write the writer makes).
 WRAPPED = ("rename", "replace", "unlink", "mkdir", "rmdir", "fsync", "write")
+SLOW_CALL_SECONDS = 0.1
 
 Main = Callable[[Sequence[str], Runtime], int]
 
@@ -59,6 +61,7 @@ def start_child(
     signum: int = signal.SIGKILL,
     fail_with: int | None = None,
     prepare: Callable[[], None] | None = None,
+    slow: Sequence[str] = (),
 ) -> int:
     """Fork the child run_child describes; its pid."""
     pid = os.fork()
@@ -74,7 +77,7 @@ def start_child(
             sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
             if prepare is not None:
                 prepare()
-            _install(fault_at, signum, fail_with, log.with_suffix(".calls"))
+            _install(fault_at, signum, fail_with, log.with_suffix(".calls"), slow)
             code = main(list(argv), runtime())
         finally:
             os._exit(code)
@@ -90,7 +93,8 @@ def wait_child(pid: int, log: Path) -> ChildResult:
     return ChildResult(status, log.read_text() if log.exists() else "", calls)
 
 
-def _install(fault_at: int, signum: int, fail_with: int | None, calls_file: Path) -> None:
+def _install(fault_at: int, signum: int, fail_with: int | None, calls_file: Path, slow: Sequence[str] = ()) -> None:
+    """Wrap the os functions; the ones named in `slow` first wait a little, widening every race window."""
     record = open(calls_file, "w", buffering=1)  # noqa: SIM115 - lives as long as the child
     count = [0]
     for name in WRAPPED:
@@ -100,6 +104,8 @@ def _install(fault_at: int, signum: int, fail_with: int | None, calls_file: Path
             if _name == "write" and args and args[0] in (1, 2):
                 return _real(*args, **kwargs)
             count[0] += 1
+            if _name in slow:
+                time.sleep(SLOW_CALL_SECONDS)
             record.write(f"{_name} {args[0] if args else ''}\n")
             if count[0] == fault_at:
                 if fail_with is not None:

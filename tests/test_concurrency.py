@@ -21,7 +21,10 @@ from tests.faults import ChildResult, Main, start_child, wait_child
 
 
 def together(tmp_path: Path, runs: Sequence[tuple[Main, list[str]]]) -> list[ChildResult]:
-    """Fork every run; each waits at a barrier (a pipe) until all are forked, then they start at once."""
+    """Fork every run; each waits at a barrier (a pipe) until all are forked, then they start at once.
+
+    Every mkdir and rename of the runs first waits 0.1 s, so their check-then-act steps overlap.
+    """
     read_end, write_end = os.pipe()
 
     def barrier() -> None:
@@ -29,7 +32,9 @@ def together(tmp_path: Path, runs: Sequence[tuple[Main, list[str]]]) -> list[Chi
         assert os.read(read_end, 1) == b"g"
 
     pids = [
-        start_child(main, argv, fixed_runtime, log=tmp_path / f"run{number}.log", prepare=barrier)
+        start_child(
+            main, argv, fixed_runtime, log=tmp_path / f"run{number}.log", prepare=barrier, slow=("mkdir", "rename")
+        )
         for number, (main, argv) in enumerate(runs)
     ]
     os.close(read_end)
