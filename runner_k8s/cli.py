@@ -274,10 +274,15 @@ def run(
 def _recover(prog: str, args: argparse.Namespace) -> None:
     """Finish or undo what a killed run left in this run's output folder, before anything else."""
     folder = getattr(args, "work_dir", None) or getattr(args, "output_dir", None)
-    if isinstance(folder, Path):
-        note = files.recover(folder)
-        if note:
-            _complain(f"{prog}: note: {note}")
+    if not isinstance(folder, Path):
+        return
+    if getattr(args, "dry_run", False):  # writes nothing, not even a repair: it says one is due
+        if os.path.lexists(folder / files.WORK_AREA):
+            _complain(f"{prog}: note: a stopped run left {folder / files.WORK_AREA}; the next real run repairs it")
+        return
+    note = files.recover(folder)
+    if note:
+        _complain(f"{prog}: note: {note}")
 
 
 def _complain(line: str) -> None:

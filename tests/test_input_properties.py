@@ -22,14 +22,13 @@ from hypothesis import strategies as st
 from runner_k8s import cli
 from runner_k8s.errors import InputError, RunnerError, UsageError
 from runner_k8s.identities import read_key_file
-from runner_k8s.keystore import password_from_key_file
+from runner_k8s.keystore import check_password, password_from_key_file
 from runner_k8s.nodefiles import render_controller_config, render_genesis
 from runner_k8s.spec import (
     BLOCK_DELAY_MAX,
     TIMESTAMP_MAX,
     check_chain_name,
     check_host,
-    check_password,
     check_pvc_name,
     check_timestamp,
     load_service_config,

@@ -310,3 +310,15 @@ def test_the_next_run_says_in_one_line_what_it_finished(tmp_path: Path):
     )
     assert (work / "extra" / "data").read_text() == "new"
     assert not area.exists()
+
+
+def test_a_dry_run_only_says_a_repair_is_due(tmp_path: Path):
+    work = tmp_path / "work"
+    area = work / ".runner_k8s"
+    (area / "new" / "0").mkdir(parents=True)
+    (area / "journal").write_text('{"state": "committed", "roots": ["extra"], "made": [], "created": []}')
+    before = tree_snapshot(tmp_path)
+    result = run_script("create_pvc.py", "local_pvc", "--dry_run", "--work_dir", "work", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "create_pvc.py: note: a stopped run left work/.runner_k8s; the next real run repairs it\n"
+    assert tree_snapshot(tmp_path) == before
