@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -363,15 +364,54 @@ def _stage(new: Path, roots: list[str], items: PlanItems) -> None:
             stream.write(entry.data)
             stream.flush()
             os.fchmod(fd, entry.mode)
-            os.fsync(fd)
     # Deepest first, so a private directory never blocks setting a mode below it.
     for path in sorted(dir_modes, key=lambda p: len(p.parts), reverse=True):
         os.chmod(path, dir_modes[path])
     for index, root in enumerate(roots):
         if not os.path.lexists(new / str(index)):
             raise ValueError(f"the plan wrote nothing for the output {root!r}")
-    for directory, _, _ in os.walk(new, topdown=False):
+    _sync_tree(new)
+
+
+def _sync_tree(top: Path) -> None:
+    """Get every staged file and folder onto the disk: one syncfs where Linux offers it, else fsyncs.
+
+    Thousands of fsyncs would each wait for the disk; one syncfs of the filesystem waits once.
+    """
+    if _syncfs(top):
+        return
+    for directory, _, names in os.walk(top, topdown=False):
+        for name in names:
+            fd = os.open(Path(directory) / name, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         _sync_dir(Path(directory))
+
+
+def _syncfs(path: Path) -> bool:
+    """syncfs(2) on the filesystem holding path; False where it is not available."""
+    libc = _libc()
+    if libc is None:
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return bool(libc.syncfs(fd) == 0)
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc() -> Any:
+    try:
+        import ctypes  # noqa: PLC0415 - only a writer needs it
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syncfs.argtypes = [ctypes.c_int]
+        return libc
+    except (OSError, AttributeError):
+        return None
 
 
 def _root_of(path: str, roots: Sequence[str]) -> tuple[int, PurePosixPath]:

@@ -10,8 +10,10 @@ and mode for mode, with no journal, staging folder or key file left anywhere els
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,3 +328,31 @@ def test_a_failing_disk_at_any_call_fails_whole_or_succeeds_whole(name: str, tmp
         state = snapshot(root)
         assert state == (prepared.new if failed.status == 0 else prepared.old), f"{where}: {describe(state, prepared)}"
         shutil.rmtree(root)
+
+
+def test_without_syncfs_every_staged_file_and_folder_is_synced_one_by_one(tmp_path: Path, monkeypatch):
+    from runner_k8s import files
+
+    top = tmp_path / "new"
+    (top / "0" / "config").mkdir(parents=True)
+    for name in ("0/a", "0/config/b"):
+        (top / name).write_text(name)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(files, "_syncfs", lambda path: False)
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    files._sync_tree(top)
+    expected = {str(top), str(top / "0"), str(top / "0" / "config"), str(top / "0" / "a"), str(top / "0/config/b")}
+    assert set(synced) == expected
+    assert synced.index(str(top / "0" / "a")) < synced.index(str(top / "0")), "a file before its folder"
+
+
+def test_syncfs_is_used_where_linux_has_it(tmp_path: Path):
+    from runner_k8s import files
+
+    assert files._syncfs(tmp_path) is (sys.platform == "linux")
