@@ -340,7 +340,7 @@ def _missing_parents(work_dir: Path, roots: Sequence[str]) -> list[str]:
 
 
 def _stage(new: Path, roots: list[str], items: PlanItems) -> None:
-    """Write every entry below new/<index of its root>, each file synced."""
+    """Write every entry below new/<index of its root>, then get them all onto the disk."""
     dir_modes: dict[Path, int] = {}
     made: set[Path] = {new}
     os.mkdir(new)
