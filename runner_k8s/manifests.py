@@ -49,6 +49,7 @@ class ServiceShape:
     ports: tuple[tuple[str, ContainerPort], ...]
     secret_volume: str | None = None
     secret_path: str | None = None
+    waits_for: ContainerPort | None = None
 
 
 SERVICE_SHAPES = {
@@ -58,7 +59,9 @@ SERVICE_SHAPES = {
     "consensus": ServiceShape((("consensus", ContainerPort.CONSENSUS),)),
     "executor": ServiceShape((("executor", ContainerPort.EXECUTOR),)),
     "storage": ServiceShape((("storage", ContainerPort.STORAGE),)),
-    "controller": ServiceShape((("controller", ContainerPort.CONTROLLER),)),
+    # A new chain's controller executes the genesis block once, without retrying: started before its
+    # executor, it records a zero state root and the node never agrees with the others (seen live).
+    "controller": ServiceShape((("controller", ContainerPort.CONTROLLER),), waits_for=ContainerPort.EXECUTOR),
     "kms": ServiceShape((("kms", ContainerPort.KMS),), KMS_VOLUME, "/kms"),
 }
 CHAINCODE_PORTS = (("chaincode", ContainerPort.CHAINCODE), ("eventhub", ContainerPort.EVENTHUB))
@@ -169,6 +172,17 @@ def _ports(pairs: Sequence[tuple[str, ContainerPort]]) -> list[Manifest]:
     return [container_port(name, int(port)) for name, port in pairs]
 
 
+def service_command(cmd: str, waits_for: ContainerPort | None) -> list[str]:
+    """The container command: `sh -c cmd`, or with bash first waiting until a port of the pod accepts.
+
+    bash because dash, the `sh` of the v5.0.0 images (debian:buster-slim), cannot open a TCP socket.
+    """
+    if waits_for is None:
+        return ["sh", "-c", cmd]
+    wait = f"until (exec 3<>/dev/tcp/127.0.0.1/{int(waits_for)}) 2>/dev/null; do sleep 1; done"
+    return ["bash", "-c", f"{wait}; {cmd}"]
+
+
 def _service_container(pod: NodePod, name: str) -> Manifest:
     service = pod.services.get(name)
     shape = SERVICE_SHAPES[name]
@@ -187,7 +201,7 @@ def _service_container(pod: NodePod, name: str) -> Manifest:
         name,
         service.image,
         pull_policy=pull_policy(service.image),
-        command=["sh", "-c", cmd],
+        command=service_command(cmd, shape.waits_for),
         working_dir=DATA_PATH,
         ports=_ports(ports),
         mounts=mounts,

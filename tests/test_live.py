@@ -31,6 +31,7 @@ from tests.test_crypto_primitives import gmssl_sm2_public, gmssl_sm3
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 BOOT_HEIGHT = 10
+EXECUTOR_DELAY = 5.0
 PANIC = re.compile(r"panicked")
 
 
@@ -324,11 +325,27 @@ cmd = "kms run -p 50005 -k /kms/key_file"
 """
 
 
-def test_eth_chain_with_kms_eth_produces_blocks(tmp_path: Path):
+def test_eth_chain_with_kms_eth_produces_blocks_even_when_an_executor_starts_late(tmp_path: Path):
+    """kms_eth with the v5.0.0 executor_evm; node1's executor starts 5 s after its other containers.
+
+    A controller of a new chain executes the genesis block once, without retrying: were it to start
+    before its executor, it would record a zero state root, and the nodes would never agree on a
+    block. The generated controller command waits for the executor's port, so start order cannot
+    matter (the first live run without that wait stalled this very chain).
+    """
     bin_dir = live_bin_dir()
     config = tmp_path / "eth-service-config.toml"
     config.write_text(ETH_SERVICE_CONFIG)
-    chains = boot_local_chain(tmp_path, bin_dir, "live-eth", "--peers_count", "2", "--service_config", str(config))
+    chains = boot_local_chain(
+        tmp_path,
+        bin_dir,
+        "live-eth",
+        "--peers_count",
+        "2",
+        "--service_config",
+        str(config),
+        delays={"live-eth-1": {"executor": EXECUTOR_DELAY}},
+    )
     chain = next(chains)
     try:
         wait_for_common_chain(chain, 5, timeout=300)

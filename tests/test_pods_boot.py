@@ -14,9 +14,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +155,45 @@ def test_every_service_port_answers_on_the_pod_it_selects(probed_chain: LiveChai
     wait_until("every probe to report", lambda: all_probes_reported(probed_chain), 60, probed_chain.cluster, 0.5)
     wait_until("syncthing to listen", lambda: closed_service_ports(probed_chain) == [], 60, probed_chain.cluster, 0.5)
     assert closed_service_ports(probed_chain) == []
+
+
+def test_the_controller_starts_only_once_its_executor_listens(tmp_path: Path):
+    """The generated controller command, run as written, waits for 127.0.0.1:50002 (in a namespace of its own).
+
+    The real v5.0.0 controller of a new chain executes the genesis block once without retrying; the
+    live test showed a chain that never agreed on a block when one controller came up first.
+    """
+    harness_available()
+    from tests.chains import load_documents, make_local_chain
+
+    work = tmp_path / "work"
+    make_local_chain(work)
+    pods = [doc for doc in load_documents(work / "test-chain.yaml") if doc["kind"] in ("Deployment", "StatefulSet")]
+    command = next(c for c in pods[0]["spec"]["template"]["spec"]["containers"] if c["name"] == "controller")["command"]
+    programs = tmp_path / "bin"
+    programs.mkdir()
+    marker = tmp_path / "controller-started"
+    (programs / "controller").write_text(f'#!/bin/sh\necho "$@" > {marker}\n')
+    (programs / "controller").chmod(0o755)
+    namespace = f"rk8s-order-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"], check=True)
+        env = {"PATH": f"{programs}:/usr/sbin:/usr/bin:/sbin:/bin"}
+        inside = ["ip", "netns", "exec", namespace]
+        controller = subprocess.Popen([*inside, *command], env=env, start_new_session=True)
+        executor = None
+        try:
+            time.sleep(3)
+            assert not marker.exists(), "the controller started before anything listened on the executor's port"
+            listen = "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', 50002)); s.listen(); time.sleep(30)"
+            executor = subprocess.Popen([*inside, sys.executable, "-c", listen], start_new_session=True)
+            assert controller.wait(timeout=15) == 0
+            assert marker.read_text() == "run -p 50004\n"
+        finally:
+            for process in (controller, executor):
+                if process is not None and process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+    finally:
+        subprocess.run(["ip", "netns", "del", namespace], check=False)

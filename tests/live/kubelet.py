@@ -93,6 +93,28 @@ def run(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30)
 
 
+def reap_stale_clusters() -> list[str]:
+    """Remove what harness runs that died without cleaning up left: their pods' processes, namespaces, bridge.
+
+    A cluster's namespaces are named `rk8s-<pid of its test process>-<tag>-<n>`; one whose process is
+    gone is stale. Only names of that form are touched.
+    """
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    reaped = []
+    for name in re.findall(r"^(rk8s-\d+-[0-9a-f]{6}-\d+)\b", listed, re.MULTILINE):
+        owner, tag = name.split("-")[1:3]
+        if Path(f"/proc/{owner}").exists():
+            continue
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, check=False).stdout
+        for pid in pids.split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "del", f"rk8s{tag}"], capture_output=True, check=False)
+        reaped.append(name)
+    return reaped
+
+
 def used_subnets() -> set[int]:
     """Third octets of 10.254.x.0/24 networks that already have a route here."""
     routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True, check=True).stdout
@@ -154,6 +176,7 @@ class Cluster:
         return f"10.254.{self.octet}.1"
 
     def __enter__(self) -> Cluster:
+        self.notes += [f"removed the stale namespace {name}" for name in reap_stale_clusters()]
         run("ip", "link", "add", self.bridge, "type", "bridge")
         self._bridge_up = True
         run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
@@ -197,7 +220,7 @@ class Cluster:
             if not all(labels.get(k) == v for k, v in spec["selector"]["matchLabels"].items()):
                 raise HarnessError(f"{name}: selector does not select its own pod template")
             address = wanted.pop(name, None) or self.address(len(self.pods))
-            pod = Pod(name, labels, address, f"rk8s{self.tag}-{len(self.pods)}")
+            pod = Pod(name, labels, address, f"rk8s-{os.getpid()}-{self.tag}-{len(self.pods)}")
             self.pods[name] = pod
         if wanted:
             raise HarnessError(f"no workload named {sorted(wanted)}")
@@ -341,8 +364,8 @@ class Cluster:
         raise HarnessError(f"{pod.name}: unsupported volume {volume}")
 
     # --- running ---------------------------------------------------------------------------------
-    def start_pod(self, name: str) -> None:
-        """Start every container of the pod (and its LoadBalancer forwarder)."""
+    def start_pod(self, name: str, delays: Mapping[str, float] | None = None) -> None:
+        """Start every container of the pod (and its LoadBalancer forwarder); `delays` holds some back (seconds)."""
         pod = self.pods[name]
         if pod.forwards:
             pairs = [f"{port}:{target}" for port, target in pod.forwards]
@@ -360,16 +383,18 @@ class Cluster:
             log = container.log.open("ab")
             argv = ["ip", "netns", "exec", pod.netns, "unshare", "--mount", "--propagation", "private"]
             argv += [sys.executable, str(PODINIT), str(container.spec_file)]
+            if delays and container.name in delays:
+                argv.append(str(delays[container.name]))
             pod.processes.append(
                 subprocess.Popen(
                     argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
                 )
             )
 
-    def start(self) -> None:
-        """Start every pod."""
+    def start(self, delays: Mapping[str, Mapping[str, float]] | None = None) -> None:
+        """Start every pod; `delays` holds back, per pod name, the containers it names (seconds)."""
         for name in self.pods:
-            self.start_pod(name)
+            self.start_pod(name, (delays or {}).get(name))
 
     def stop_pod(self, name: str, grace: float = 10.0) -> None:
         """SIGTERM every process group of the pod, then SIGKILL what is left after `grace` seconds."""

@@ -1,6 +1,9 @@
 """Container start-up for the live harness: runs inside a pod's network namespace and its own mount namespace.
 
-Usage: ip netns exec NS unshare --mount --propagation private python3 podinit.py SPEC.json
+Usage: ip netns exec NS unshare --mount --propagation private python3 podinit.py SPEC.json [DELAY]
+
+DELAY (seconds) holds the container back before it starts, as a slow image pull or a slow start-up
+would: the live tests use it to show the pod does not depend on which container comes up first.
 
 It builds the container's root: a tmpfs whose top-level entries are bind mounts of the host's, then
 mounts each volume where the container spec says (a host folder with an optional subPath, or a
@@ -16,6 +19,7 @@ import ctypes
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 MS_RDONLY = 1
@@ -133,4 +137,6 @@ def main(spec_path: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        time.sleep(float(sys.argv[2]))
     main(sys.argv[1])

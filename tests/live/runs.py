@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +68,13 @@ class LiveChain:
     documents: list[dict[str, Any]]
 
 
-def boot_local_chain(tmp: Path, bin_dir: Path, chain: str, *extra: str) -> Generator[LiveChain, None, None]:
-    """Generate a local_cluster chain with our script, copy cita-cloud/ to the 'storage', start its pods."""
+def boot_local_chain(
+    tmp: Path, bin_dir: Path, chain: str, *extra: str, delays: Mapping[str, Mapping[str, float]] | None = None
+) -> Generator[LiveChain, None, None]:
+    """Generate a local_cluster chain with our script, copy cita-cloud/ to the 'storage', start its pods.
+
+    `delays` holds back, per pod name, the named containers by that many seconds.
+    """
     work = tmp / "work"
     work.mkdir()
     result = run_script(
@@ -90,7 +95,7 @@ def boot_local_chain(tmp: Path, bin_dir: Path, chain: str, *extra: str) -> Gener
     yaml_path = work / f"{chain}.yaml"
     with Cluster(tmp / "pods", bin_dir) as cluster:
         cluster.load([yaml_path], {"local-pvc": storage})
-        cluster.start()
+        cluster.start(delays)
         controllers = {name: Controller(f"{pod.address}:{RPC_PORT}") for name, pod in cluster.pods.items()}
         try:
             yield LiveChain(cluster, work, storage, chain, controllers, load_documents(yaml_path))
