@@ -13,11 +13,13 @@ import os
 import re
 import shutil
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import coincurve
 import grpc
 import pytest
+import sha3
 from gmssl import sm2
 
 from tests.chains import load_documents
@@ -115,25 +117,34 @@ def test_every_service_port_of_the_yaml_is_listening(sm_chain: LiveChain):
     assert closed_service_ports(sm_chain) == []
 
 
-def admin_signer(chain: LiveChain) -> tuple[int, bytes, bytes]:
-    """The super admin's secret, public key (64 bytes) and address, read with independent tools."""
+def admin_secret(chain: LiveChain) -> tuple[int, bytes]:
+    """The super admin's private key and address, read from `<chain>-admin/` with independent tools."""
     admin_dir = chain.work / f"{chain.chain}-admin"
     address = (admin_dir / "node_address").read_text()
-    secret = check_kms_db(admin_dir / "kms.db", PASSWORD, address)
+    return check_kms_db(admin_dir / "kms.db", PASSWORD, address), bytes.fromhex(address[2:])
+
+
+def sm_signed(secret: int, tx_bytes: bytes) -> tuple[bytes, bytes]:
+    """kms_sm's scheme by gmssl: hash SM3; signature SM2 (Z with the default ID) laid out r ‖ s ‖ pubkey."""
+    tx_hash = gmssl_sm3(tx_bytes)
     public = gmssl_sm2_public(secret)
-    return secret, public, bytes.fromhex(address[2:])
-
-
-def sign_sm2(secret: int, public: bytes, tx_hash: bytes) -> bytes:
-    """SM2 signature (Z with the default ID, SM3) by gmssl, laid out as kms_sm does: r ‖ s ‖ pubkey."""
     signer = sm2.CryptSM2(private_key=f"{secret:064x}", public_key=public.hex())
     signature = bytes.fromhex(signer.sign_with_sm3(tx_hash))
     assert len(signature) == 64
-    return signature + public
+    return tx_hash, signature + public
 
 
-def test_a_transaction_signed_by_the_super_admin_lands_on_every_node(sm_chain: LiveChain):
-    controllers, cluster = sm_chain.controllers, sm_chain.cluster
+def eth_signed(secret: int, tx_bytes: bytes) -> tuple[bytes, bytes]:
+    """kms_eth's scheme by safe-pysha3 and coincurve: hash Keccak-256; recoverable secp256k1 r ‖ s ‖ v."""
+    tx_hash = sha3.keccak_256(tx_bytes).digest()
+    signature = coincurve.PrivateKey(secret.to_bytes(32, "big")).sign_recoverable(tx_hash, hasher=None)
+    assert len(signature) == 65
+    return tx_hash, signature
+
+
+def send_admin_transaction(chain: LiveChain, sign: Callable[[int, bytes], tuple[bytes, bytes]]) -> None:
+    """Send a store transaction signed with the super admin's key; see it in one block on every node."""
+    controllers, cluster = chain.controllers, chain.cluster
     wait_until(
         "height >= 1 everywhere",
         lambda: min(heights(controllers).values()) >= 1,
@@ -141,7 +152,7 @@ def test_a_transaction_signed_by_the_super_admin_lands_on_every_node(sm_chain: L
         cluster,
         state=lambda: safe_heights(controllers),
     )
-    secret, public, sender = admin_signer(sm_chain)
+    secret, sender = admin_secret(chain)
     entry = next(iter(controllers.values()))
     transaction = Transaction(
         to=bytes.fromhex("00" * 19 + "01"),
@@ -150,10 +161,9 @@ def test_a_transaction_signed_by_the_super_admin_lands_on_every_node(sm_chain: L
         valid_until_block=entry.block_number() + 50,
         data=b"stored by the runner_k8s live test",
         value=bytes(32),
-        chain_id=hashlib.sha256(sm_chain.chain.encode()).digest(),
+        chain_id=hashlib.sha256(chain.chain.encode()).digest(),
     )
-    tx_hash = gmssl_sm3(transaction.encode())
-    signature = sign_sm2(secret, public, tx_hash)
+    tx_hash, signature = sign(secret, transaction.encode())
     accepted = entry.send_raw_transaction(raw_transaction(transaction, tx_hash, signature, sender))
     assert accepted == tx_hash
 
@@ -173,6 +183,10 @@ def test_a_transaction_signed_by_the_super_admin_lands_on_every_node(sm_chain: L
     )
     heights_seen = {controller.transaction_block_number(tx_hash) for controller in controllers.values()}
     assert len(heights_seen) == 1
+
+
+def test_a_transaction_signed_by_the_super_admin_lands_on_every_node(sm_chain: LiveChain):
+    send_admin_transaction(sm_chain, sm_signed)
 
 
 def test_a_stopped_node_catches_up_after_restart(sm_chain: LiveChain):
@@ -325,7 +339,7 @@ cmd = "kms run -p 50005 -k /kms/key_file"
 """
 
 
-def test_eth_chain_with_kms_eth_produces_blocks_even_when_an_executor_starts_late(tmp_path: Path):
+def test_eth_chain_boots_with_a_late_executor_and_takes_an_eth_signed_transaction(tmp_path: Path):
     """kms_eth with the v5.0.0 executor_evm; node1's executor starts 5 s after its other containers.
 
     A controller of a new chain executes the genesis block once, without retrying: were it to start
@@ -349,6 +363,7 @@ def test_eth_chain_with_kms_eth_produces_blocks_even_when_an_executor_starts_lat
     chain = next(chains)
     try:
         wait_for_common_chain(chain, 5, timeout=300)
+        send_admin_transaction(chain, eth_signed)
         assert service_log_panics(chain.cluster, chain.storage) == []
     finally:
         chains.close()
