@@ -10,6 +10,7 @@ from . import names
 from .accounts import account_from_secret, new_network_key, random_scalar, secret_range
 from .archives import NodeMaterials, load_node_materials
 from .cli import Runtime, shell_quote, shown_path
+from .errors import OutputExistsError
 from .files import ensure_free, existing_outputs, write_outputs
 from .identities import plan_account, utc_now
 from .k8s import Manifest, render_yaml
@@ -30,7 +31,7 @@ from .nodefiles import (
 from .plan import Dir, PlanItems, secret_file
 from .ports import MULTI_LAYOUT, ContainerPort, Slot, external_port
 from .spec import LocalClusterSpec, MultiClusterSpec
-from .syncthing import SyncDevice, render_config_xml
+from .syncthing import API_KEY_SLOT, SyncDevice, new_api_key, render_config_xml, with_api_key
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,35 @@ def force_hint(chain: str) -> str:
     return f"choose another --chain_name or --work_dir, or pass --force to replace every output of {chain!r}"
 
 
+def ensure_not_mixed(work_dir: Path, chain: str, *, local: bool, count: int) -> None:
+    """--force replaces only what this subcommand made for this chain: refuse to mix two generations.
+
+    The other subcommand's outputs of the same chain (local: `<chain>.yaml`, `<chain>-admin/`; multi:
+    `<chain>-<i>.yaml`), and multi node files beyond the new node count, would be left describing
+    another chain that shares the new `cita-cloud/<chain>/`.
+    """
+    present = sorted(entry.name for entry in work_dir.iterdir()) if work_dir.is_dir() else []
+    multi_files = [name for name in present if names.is_multi_yaml(chain, name)]
+    if local:
+        foreign = multi_files
+        made_by = "multi_cluster"
+    else:
+        foreign = [name for name in (names.chain_yaml(chain), names.admin_dir(chain)) if name in present]
+        made_by = "local_cluster"
+        stale = [name for name in multi_files if name not in names.multi_outputs(chain, count)]
+        if stale and not foreign:
+            raise OutputExistsError(
+                f"{', '.join(str(work_dir / name) for name in stale)} belong to an earlier {chain!r} with more "
+                "nodes and --force would leave them beside the new chain; delete them, then run again"
+            )
+    if foreign:
+        raise OutputExistsError(
+            f"{', '.join(str(work_dir / name) for name in foreign)} were made for {chain!r} by {made_by}; "
+            f"--force replaces only this subcommand's outputs, so delete those (and cita-cloud/{chain}) or "
+            "choose another --chain_name or --work_dir"
+        )
+
+
 def shared_files(
     chain: str,
     *,
@@ -55,7 +85,6 @@ def shared_files(
     admin: str,
     validators: Sequence[str],
     block_delay_number: int,
-    devices: Sequence[SyncDevice],
     enable_tls: bool,
 ) -> ChainFiles:
     """The files every node of the chain holds identically."""
@@ -63,7 +92,6 @@ def shared_files(
         genesis=render_genesis(timestamp_ms),
         init_sys_config=render_init_sys_config(chain, admin, validators),
         controller_config=render_controller_config(block_delay_number),
-        config_xml=render_config_xml(chain, devices),
         enable_tls=enable_tls,
     )
 
@@ -90,8 +118,9 @@ def local_cluster(
 ) -> None:
     """Write every node folder, `<chain>.yaml` and `<chain>-admin/` of a single-cluster chain."""
     chain, count = spec.chain_name, spec.peers_count
-    roots = [names.chain_dir(chain), names.chain_yaml(chain), names.admin_dir(chain)]
+    roots = names.local_outputs(chain)
     ensure_free(work_dir, roots, force=force, hint=force_hint(chain))
+    ensure_not_mixed(work_dir, chain, local=True, count=count)
     replaced = existing_outputs(work_dir, roots)
     flavour, password, rand = spec.services.kms_flavour, spec.kms_password, runtime.randbytes
     now = utc_now(runtime)
@@ -103,16 +132,19 @@ def local_cluster(
     accounts = [keys.account for keys in made]
     identities = [keys.identity for keys in made]
     hosts = [names.node_name(chain, index) for index in range(count)]
+    devices = [
+        SyncDevice(identity.device_id, host, host, int(ContainerPort.SYNC))
+        for identity, host in zip(identities, hosts, strict=True)
+    ]
+    # One rendering for the whole chain; each node gets it with its own random API key.
+    config_xml = render_config_xml(API_KEY_SLOT, devices)
+    api_keys = [new_api_key(rand) for _ in range(count)]
     shared = shared_files(
         chain,
         timestamp_ms=int(runtime.clock() * 1000),
         admin=admin.address,
         validators=[account.address for account in accounts],
         block_delay_number=spec.block_delay_number,
-        devices=[
-            SyncDevice(identity.device_id, host, host, int(ContainerPort.SYNC))
-            for identity, host in zip(identities, hosts, strict=True)
-        ],
         enable_tls=spec.enable_tls,
     )
     pods = [
@@ -125,18 +157,34 @@ def local_cluster(
             need_monitor=spec.need_monitor,
             need_debug=spec.need_debug,
             state_db_user=spec.state_db_user,
-            state_db_password=spec.state_db_password,
         )
         for index in range(count)
     ]
-    manifests = list(local_manifests(pods, kms_password=password, node_port=spec.node_port, network_keys=network_keys))
+    manifests = list(
+        local_manifests(
+            pods,
+            kms_password=password,
+            state_db_password=spec.state_db_password,
+            node_port=spec.node_port,
+            network_keys=network_keys,
+            namespace=spec.namespace,
+        )
+    )
 
     network = NetworkConfigs(spec.enable_tls, [Peer(host, int(ContainerPort.P2P)) for host in hosts])
 
     def plan() -> PlanItems:
         progress = runtime.progress("writing node folders", count)
         for index, keys in enumerate(made):
-            yield from plan_node(chain, index, shared, (), generated_keys(keys), network_config=network.for_node(index))
+            yield from plan_node(
+                chain,
+                index,
+                shared,
+                (),
+                generated_keys(keys),
+                config_xml=with_api_key(config_xml, api_keys[index]),
+                network_config=network.for_node(index),
+            )
             progress.advance(index + 1)
         yield names.chain_yaml(chain), secret_file(render_yaml(manifests))
         yield from plan_account(admin, password, None, names.admin_dir(chain))
@@ -186,7 +234,10 @@ def local_summary(
     yield f"Chain {chain}: {len(nodes)} node(s), kms {spec.services.kms_flavour.value}, written in {work_dir}"
     outputs = [
         (f"{names.chain_dir(chain)}/", "node folders: copy them onto the storage of the claim " + spec.pvc_name),
-        (names.chain_yaml(chain), "Secrets, Services, Deployments (mode 0600: it holds the kms password)"),
+        (
+            names.chain_yaml(chain),
+            "Secrets, NetworkPolicy, Services, StatefulSets (mode 0600: it holds the kms password)",
+        ),
         (f"{names.admin_dir(chain)}/", "the super admin's account: keep it off the cluster storage"),
     ]
     yield from aligned([(shown_path(work_dir, path), text) for path, text in outputs])
@@ -329,8 +380,9 @@ def multi_cluster(
 ) -> None:
     """Write every node folder and one `<chain>-<i>.yaml` per node of a one-node-per-cluster chain."""
     chain, nodes = spec.chain_name, spec.nodes
-    roots = [names.chain_dir(chain), *(names.node_yaml(chain, node.index) for node in nodes)]
+    roots = names.multi_outputs(chain, len(nodes))
     ensure_free(work_dir, roots, force=force, hint=force_hint(chain))
+    ensure_not_mixed(work_dir, chain, local=False, count=len(nodes))
     replaced = existing_outputs(work_dir, roots)
     materials = [
         load_node_materials(
@@ -344,16 +396,18 @@ def multi_cluster(
     ]
     network_keys = [new_network_key(runtime.randbytes) for _ in nodes]
     timestamp_ms = spec.timestamp_ms if spec.timestamp_ms is not None else int(runtime.clock() * 1000)
+    devices = [
+        SyncDevice(node.device_id, node.host, node.host, external_port(MULTI_LAYOUT, node.base_port, Slot.SYNC))
+        for node in nodes
+    ]
+    config_xml = render_config_xml(API_KEY_SLOT, devices)
+    api_keys = [new_api_key(runtime.randbytes) for _ in nodes]
     shared = shared_files(
         chain,
         timestamp_ms=timestamp_ms,
         admin=spec.super_admin,
         validators=[node.authority for node in nodes],
         block_delay_number=spec.block_delay_number,
-        devices=[
-            SyncDevice(node.device_id, node.host, node.host, external_port(MULTI_LAYOUT, node.base_port, Slot.SYNC))
-            for node in nodes
-        ],
         enable_tls=spec.enable_tls,
     )
     pods = [
@@ -366,7 +420,6 @@ def multi_cluster(
             need_monitor=spec.need_monitor,
             need_debug=spec.need_debug,
             state_db_user=spec.state_db_user,
-            state_db_password=spec.state_db_password,
         )
         for node in nodes
     ]
@@ -375,9 +428,11 @@ def multi_cluster(
         names.node_yaml(chain, node.index): multi_node_manifests(
             pod,
             kms_password=node.kms_password,
+            state_db_password=spec.state_db_password,
             network_key=network_key,
             base=node.base_port,
             lb_token=node.lb_token,
+            namespace=spec.namespace,
         )
         for node, pod, network_key in zip(nodes, pods, network_keys, strict=True)
     }
@@ -388,7 +443,15 @@ def multi_cluster(
 
     def plan() -> PlanItems:
         for node, found in zip(nodes, materials, strict=True):
-            yield from plan_node(chain, node.index, shared, (), found.keys, network_config=network.for_node(node.index))
+            yield from plan_node(
+                chain,
+                node.index,
+                shared,
+                (),
+                found.keys,
+                config_xml=with_api_key(config_xml, api_keys[node.index]),
+                network_config=network.for_node(node.index),
+            )
             file_name = names.node_yaml(chain, node.index)
             yield file_name, secret_file(render_yaml(node_manifests[file_name]))
 
@@ -487,7 +550,10 @@ def multi_summary(
     )
     outputs = [(f"{names.chain_dir(chain)}/", "node folders: node<i>/ goes onto cluster i's storage")]
     outputs += [
-        (names.node_yaml(chain, node.index), f"node{node.index}'s Secrets, Deployment, LoadBalancer Service (0600)")
+        (
+            names.node_yaml(chain, node.index),
+            f"node{node.index}'s Secrets, NetworkPolicy, StatefulSet, LoadBalancer Service (0600)",
+        )
         for node in spec.nodes
     ]
     yield from aligned([(shown_path(work_dir, path), text) for path, text in outputs])

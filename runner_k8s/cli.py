@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import getpass
 import os
 import re
 import secrets
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from . import files
-from .errors import ExitCode, RunnerError, Stopped, UsageError
+from .errors import ExitCode, InputError, RunnerError, Stopped, UsageError
 
 TRUE_WORDS = frozenset({"true", "yes", "1", "on"})
 FALSE_WORDS = frozenset({"false", "no", "0", "off"})
@@ -26,16 +27,28 @@ ASCII_DIGITS = re.compile(r"[0-9]+")
 U64_MAX = 2**64 - 1
 SHIPPED_DIR = Path(__file__).resolve().parent  # the package: installed or in the repository
 SERVICE_CONFIG_NAME = "service-config.toml"
+# Flags whose value is a password (or a list of them): never repeated in an error message.
+SECRET_FLAGS = ("--kms_password", "--kms_passwords", "--state_db_password")
+STDIN_NAME = "-"
+HIDDEN = "***"
+FLAG_TOKEN = re.compile(r"--?[A-Za-z][-A-Za-z0-9_]*")
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """What a run takes from the outside world: a clock, a random source and a stdout."""
+    """What a run takes from the outside world: a clock, a random source, stdin/stdout and a terminal."""
 
     clock: Callable[[], float] = time.time
     randbytes: Callable[[int], bytes] = secrets.token_bytes
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    interactive: Callable[[], bool] = _stdin_is_terminal
+    ask_secret: Callable[[str], str] = getpass.getpass  # reads the terminal without echo
 
     def say(self, line: str = "") -> None:
         """Print one line of the summary."""
@@ -102,12 +115,125 @@ class Progress:
                 self.stream.flush()
 
 
+def _is_secret_flag(token: str) -> bool:
+    """`--kms_password` and the abbreviations argparse accepts for it (`--kms_pass`)."""
+    flag = token.split("=", 1)[0]
+    return len(flag) > len("--k") and any(secret.startswith(flag) for secret in SECRET_FLAGS)
+
+
+def secret_values(argv: Sequence[str]) -> list[str]:
+    """Every value given to a password flag in argv, and each item of a comma-separated one."""
+    found: list[str] = []
+    for position, token in enumerate(argv):
+        if not token.startswith("--") or not _is_secret_flag(token):
+            continue
+        if "=" in token:
+            found.append(token.split("=", 1)[1])
+        elif position + 1 < len(argv):
+            found.append(argv[position + 1])
+    found += [item for value in list(found) for item in value.split(",")]
+    return sorted({value for value in found if value}, key=len, reverse=True)
+
+
+def scrub(message: str, argv: Sequence[str]) -> str:
+    """An argparse message without any value that may be a password.
+
+    "unrecognized arguments" lists the words of an unquoted password with spaces, so of those only
+    flag-like words are repeated.
+    """
+    prefix = "unrecognized arguments: "
+    if message.startswith(prefix):
+        flags = [word.split("=", 1)[0] for word in message[len(prefix) :].split(" ")]
+        shown = " ".join(flag if FLAG_TOKEN.fullmatch(flag) else HIDDEN for flag in flags)
+        message = f"{prefix}{shown} (values are not repeated, they may be a password; quote a value with spaces)"
+    for value in secret_values(argv):
+        message = message.replace(value, HIDDEN)
+    return message
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors become UsageError (one line, no usage dump)."""
+    """An ArgumentParser whose usage errors become UsageError (one line, no usage dump, no password)."""
+
+    _argv: Sequence[str] = ()
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Remember argv, so that error() can leave out what was given to a password flag."""
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         """Raise instead of printing the usage and exiting."""
-        raise UsageError(f"{message} (see {self.prog} --help)")
+        raise UsageError(f"{scrub(message, self._argv)} (see {self.prog} --help)")
+
+
+def add_password_flag(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    *,
+    help: str,
+    file_help: str,
+    value_type: Callable[[str], object] = str,
+) -> None:
+    """`--flag VALUE` or `--flag_file FILE` (`-` = standard input), never both."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(flag, type=value_type, default=None, metavar="PASSWORD", help=help)
+    group.add_argument(f"{flag}_file", default=None, metavar="FILE", help=f"{file_help} ('-' reads standard input)")
+
+
+def read_secret_file(name: str, flag: str, runtime: Runtime) -> str:
+    """The text of a password file (or standard input for `-`), without its final line break."""
+    try:
+        text = runtime.stdin.read() if name == STDIN_NAME else Path(name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{flag}_file {name} does not exist; give the path of the file holding the password") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {flag}_file {name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{flag}_file {name} is not UTF-8 text") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+def password_from(
+    args: argparse.Namespace, flag: str, runtime: Runtime, *, prompt: str | None, confirm: bool = False
+) -> str | None:
+    """A password from its flag, its file, or the terminal (asked without echo); None if not given and not asked."""
+    dest = flag.lstrip("-")
+    value: str | None = getattr(args, dest)
+    if value is not None:
+        return value
+    file_name: str | None = getattr(args, f"{dest}_file")
+    if file_name is not None:
+        return read_secret_file(file_name, flag, runtime)
+    if prompt is None:
+        return None
+    if not runtime.interactive():
+        raise UsageError(
+            f"{flag} is required: give {flag}, or {flag}_file FILE ('-' reads standard input), "
+            "or run on a terminal to be asked for it"
+        )
+    value = runtime.ask_secret(f"{prompt}: ")
+    if confirm and runtime.ask_secret(f"{prompt} (again): ") != value:
+        raise UsageError(f"the two {prompt}s you typed differ; run again")
+    return value
+
+
+def password_list_from(args: argparse.Namespace, flag: str, runtime: Runtime, *, prompts: Sequence[str]) -> list[str]:
+    """A list of passwords: comma-separated in the flag, one per line in its file, or asked one by one."""
+    dest = flag.lstrip("-")
+    value: list[str] | None = getattr(args, dest)
+    if value is not None:
+        return value
+    file_name: str | None = getattr(args, f"{dest}_file")
+    if file_name is not None:
+        return read_secret_file(file_name, flag, runtime).split("\n")
+    if not runtime.interactive():
+        raise UsageError(
+            f"{flag} is required: give {flag}, or {flag}_file FILE with one password per line "
+            "('-' reads standard input), or run on a terminal to be asked for them"
+        )
+    return [runtime.ask_secret(f"{prompt}: ") for prompt in prompts]
 
 
 def parse_bool(text: str) -> bool:

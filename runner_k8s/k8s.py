@@ -24,12 +24,12 @@ def metadata(
     return meta
 
 
-def build_secret(name: str, data: Mapping[str, bytes]) -> Manifest:
+def build_secret(name: str, data: Mapping[str, bytes], labels: Mapping[str, str] | None = None) -> Manifest:
     """An Opaque Secret; values are base64-encoded here."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": metadata(name),
+        "metadata": metadata(name, labels),
         "type": "Opaque",
         "data": {key: base64.b64encode(value).decode("ascii") for key, value in data.items()},
     }
@@ -48,13 +48,14 @@ def build_service(
     service_type: str,
     ports: Sequence[Manifest],
     selector: Mapping[str, str],
+    labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
 ) -> Manifest:
     """A Service of the given type (ClusterIP, NodePort, LoadBalancer)."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": metadata(name, annotations=annotations),
+        "metadata": metadata(name, labels, annotations),
         "spec": {"type": service_type, "ports": list(ports), "selector": dict(selector)},
     }
 
@@ -74,6 +75,40 @@ def volume_mount(name: str, path: str, sub_path: str | None = None, read_only: b
     return mount
 
 
+def env_value(name: str, value: str) -> Manifest:
+    """An environment variable with a literal value (never a secret)."""
+    return {"name": name, "value": value}
+
+
+def env_from_secret(name: str, secret: str, key: str) -> Manifest:
+    """An environment variable read from a key of a Secret."""
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def tcp_probe(port: int) -> Manifest:
+    """The probe action: a TCP connection to the pod IP on `port`."""
+    return {"tcpSocket": {"port": port}}
+
+
+def exec_probe(command: Sequence[str]) -> Manifest:
+    """The probe action: a command run inside the container; exit code 0 passes."""
+    return {"exec": {"command": list(command)}}
+
+
+def build_probes(action: Manifest, startup: Manifest, readiness: Manifest, liveness: Manifest) -> Manifest:
+    """startupProbe, readinessProbe and livenessProbe sharing one action, each with its own timing."""
+    return {
+        "startupProbe": {**action, **startup},
+        "readinessProbe": {**action, **readiness},
+        "livenessProbe": {**action, **liveness},
+    }
+
+
+def build_resources(requests: Mapping[str, str], limits: Mapping[str, str]) -> Manifest:
+    """A container's resource requests and limits."""
+    return {"requests": dict(requests), "limits": dict(limits)}
+
+
 def build_container(
     name: str,
     image: str,
@@ -84,7 +119,10 @@ def build_container(
     command: Sequence[str] | None = None,
     args: Sequence[str] | None = None,
     working_dir: str | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Sequence[Manifest] = (),
+    probes: Mapping[str, Manifest] | None = None,
+    resources: Manifest | None = None,
+    security_context: Manifest | None = None,
 ) -> Manifest:
     """A container; optional fields appear only when given."""
     container: Manifest = {"name": name, "image": image, "imagePullPolicy": pull_policy}
@@ -95,42 +133,81 @@ def build_container(
     if working_dir is not None:
         container["workingDir"] = working_dir
     if env:
-        container["env"] = [{"name": key, "value": value} for key, value in env.items()]
+        container["env"] = list(env)
     container["ports"] = list(ports)
     container["volumeMounts"] = list(mounts)
+    if probes:
+        container.update(probes)
+    if resources is not None:
+        container["resources"] = resources
+    if security_context is not None:
+        container["securityContext"] = security_context
     return container
 
 
-def build_deployment(
+def build_statefulset(
     name: str,
     labels: Mapping[str, str],
     selector: Mapping[str, str],
-    containers: Sequence[Manifest],
-    volumes: Sequence[Manifest],
+    service_name: str,
+    pod_spec: Manifest,
 ) -> Manifest:
-    """A one-replica apps/v1 Deployment with the Recreate strategy and a shared process namespace.
+    """A one-replica apps/v1 StatefulSet over an existing volume (no volumeClaimTemplates).
 
-    Recreate: the old pod stops before the new one starts, so two pods never share one data folder.
+    A StatefulSet never runs two pods of one ordinal, not even while a cluster node is unreachable,
+    so two processes never share the node's kms.db and SQLite files.
     """
     return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": "StatefulSet",
         "metadata": metadata(name, labels),
         "spec": {
             "replicas": 1,
-            "strategy": {"type": "Recreate"},
+            "serviceName": service_name,
+            "podManagementPolicy": "OrderedReady",
+            "updateStrategy": {"type": "RollingUpdate"},
             "selector": {"matchLabels": dict(selector)},
-            "template": {
-                "metadata": {"labels": dict(labels)},
-                "spec": {"shareProcessNamespace": True, "containers": list(containers), "volumes": list(volumes)},
-            },
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
         },
     }
 
 
-def secret_volume(name: str, secret_name: str) -> Manifest:
-    """A volume holding a Secret's keys as files."""
-    return {"name": name, "secret": {"secretName": secret_name}}
+def build_network_policy(
+    name: str, labels: Mapping[str, str], pod_selector: Mapping[str, str], ingress: Sequence[Manifest]
+) -> Manifest:
+    """An ingress NetworkPolicy: the selected pods accept only what `ingress` lists."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(name, labels),
+        "spec": {
+            "podSelector": {"matchLabels": dict(pod_selector)},
+            "policyTypes": ["Ingress"],
+            "ingress": list(ingress),
+        },
+    }
+
+
+def policy_ports(ports: Iterable[int]) -> list[Manifest]:
+    """The `ports` of a NetworkPolicy rule."""
+    return [{"protocol": TCP, "port": port} for port in ports]
+
+
+def in_namespace(manifest: Manifest, namespace: str | None) -> Manifest:
+    """The object with metadata.namespace set (unchanged when namespace is None)."""
+    if namespace is None:
+        return manifest
+    meta = {"name": manifest["metadata"]["name"], "namespace": namespace}
+    meta.update((key, value) for key, value in manifest["metadata"].items() if key != "name")
+    return {**manifest, "metadata": meta}
+
+
+def secret_volume(name: str, secret_name: str, keys: Sequence[str] | None = None) -> Manifest:
+    """A volume holding a Secret's keys as files (only `keys` when given)."""
+    source: Manifest = {"secretName": secret_name}
+    if keys is not None:
+        source["items"] = [{"key": key, "path": key} for key in keys]
+    return {"name": name, "secret": source}
 
 
 def pvc_volume(name: str, claim: str) -> Manifest:
@@ -174,12 +251,18 @@ def build_pvc(name: str, size: str, access_mode: str, storage_class: str, volume
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata(name), "spec": spec}
 
 
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """libyaml when present (same output, faster); never anchors and aliases, even for shared dicts."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def render_yaml(documents: Iterable[Manifest]) -> bytes:
     """A multi-document YAML file, each document starting with `---`, keys in builder order."""
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: same output, faster
     text = yaml.dump_all(
         list(documents),
-        Dumper=dumper,
+        Dumper=_Dumper,
         sort_keys=False,
         explicit_start=True,
         default_flow_style=False,

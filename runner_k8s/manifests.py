@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -10,17 +10,26 @@ from . import names
 from .k8s import (
     Manifest,
     build_container,
-    build_deployment,
+    build_network_policy,
+    build_probes,
+    build_resources,
     build_secret,
     build_service,
+    build_statefulset,
     container_port,
+    env_from_secret,
+    env_value,
+    exec_probe,
+    in_namespace,
+    policy_ports,
     pvc_volume,
     secret_volume,
     service_port,
+    tcp_probe,
     volume_mount,
 )
 from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Layout, Slot, external_port, slots_in_use
-from .spec import ExecutorKind, ServiceConfig, pull_policy
+from .spec import ExecutorKind, ServiceConfig, image_tag, pull_policy
 
 DATA_VOLUME = "datadir"
 KMS_VOLUME = "kms-key"
@@ -29,9 +38,14 @@ DATA_PATH = "/data"
 SYNC_PATH = "/var/syncthing"
 KMS_KEY_FILE = "key_file"
 NETWORK_KEY_FILE = "network-key"
+STATE_DB_PASSWORD_KEY = "state-db-password"
+STATE_DB_USER_ENV = "COUCHDB_USER"
+STATE_DB_PASSWORD_ENV = "COUCHDB_PASSWORD"
 SYNCTHING_IMAGE = "syncthing/syncthing:1.16"
-DEBUG_IMAGE = "subfuzion/netcat"
-COUCHDB_IMAGE = "couchdb"
+# subfuzion/netcat publishes only `latest`; this is the digest Kong's quickstart script pins for it.
+DEBUG_IMAGE = "subfuzion/netcat@sha256:7e808e84a631d9c2cd5a04f6a084f925ea388e3127553461536c1248c3333c8a"
+# The CouchDB release that was `latest` while the chaincode_ext executor was built (2021).
+COUCHDB_IMAGE = "couchdb:3.1.1"
 COUCHDB_PATH = "/opt/couchdb/data"
 PROCESS_EXPORTER_IMAGE = "citacloud/monitor-process-exporter:0.4.1"
 CITACLOUD_EXPORTER_IMAGE = "citacloud/monitor-citacloud-exporter:0.1.1"
@@ -40,6 +54,25 @@ LB_OVERRIDE_ANNOTATION = "service.beta.kubernetes.io/alicloud-loadbalancer-force
 CLUSTER_IP = "ClusterIP"
 NODE_PORT = "NodePort"
 LOAD_BALANCER = "LoadBalancer"
+# Syncthing's GUI/REST API: the image sets 0.0.0.0:8384, which would override config.xml.
+GUI_ON_LOOPBACK = ("STGUIADDRESS", f"127.0.0.1:{int(ContainerPort.SYNC_GUI)}")
+
+# app.kubernetes.io labels: one selector (`app.kubernetes.io/instance=<chain>`) finds every object of a chain.
+APP_NAME = "cita-cloud-node"
+PART_OF = "cita-cloud"
+MANAGED_BY = "runner_k8s"
+LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+CHAIN_LABEL = "chain_name"
+NODE_LABEL = "node_name"
+
+# Probes: the services may take minutes to start (the controller waits for the others, syncthing scans).
+STARTUP = {"periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 30}
+READINESS = {"periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3}
+LIVENESS = {"periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 3}
+POD_SECURITY = {"seccompProfile": {"type": "RuntimeDefault"}}
+# Root in these images needs its other capabilities (it writes node folders owned by another uid);
+# no container opens raw sockets.
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["NET_RAW"]}}
 
 
 @dataclass(frozen=True)
@@ -47,22 +80,41 @@ class ServiceShape:
     """What a micro-service's container needs beyond its image and command."""
 
     ports: tuple[tuple[str, ContainerPort], ...]
+    probe_port: ContainerPort
+    # Probe by "is the port listening in the pod" instead of a TCP connection: v5.0.0's consensus and
+    # storage bind 127.0.0.1, out of a tcpSocket probe's reach, and the p2p listener would log a failed
+    # TLS handshake for every probe.
+    probe_listening: bool = False
     secret_volume: str | None = None
+    secret_key: str | None = None
     secret_path: str | None = None
     waits_for: ContainerPort | None = None
 
 
 SERVICE_SHAPES = {
     "network": ServiceShape(
-        (("p2p", ContainerPort.P2P), ("network", ContainerPort.NETWORK)), NETWORK_VOLUME, "/network"
+        (("p2p", ContainerPort.P2P), ("network", ContainerPort.NETWORK)),
+        ContainerPort.P2P,
+        probe_listening=True,
+        secret_volume=NETWORK_VOLUME,
+        secret_key=NETWORK_KEY_FILE,
+        secret_path="/network",
     ),
-    "consensus": ServiceShape((("consensus", ContainerPort.CONSENSUS),)),
-    "executor": ServiceShape((("executor", ContainerPort.EXECUTOR),)),
-    "storage": ServiceShape((("storage", ContainerPort.STORAGE),)),
+    "consensus": ServiceShape((("consensus", ContainerPort.CONSENSUS),), ContainerPort.CONSENSUS, probe_listening=True),
+    "executor": ServiceShape((("executor", ContainerPort.EXECUTOR),), ContainerPort.EXECUTOR),
+    "storage": ServiceShape((("storage", ContainerPort.STORAGE),), ContainerPort.STORAGE, probe_listening=True),
     # A new chain's controller executes the genesis block once, without retrying: started before its
     # executor, it records a zero state root and the node never agrees with the others (seen live).
-    "controller": ServiceShape((("controller", ContainerPort.CONTROLLER),), waits_for=ContainerPort.EXECUTOR),
-    "kms": ServiceShape((("kms", ContainerPort.KMS),), KMS_VOLUME, "/kms"),
+    "controller": ServiceShape(
+        (("controller", ContainerPort.CONTROLLER),), ContainerPort.CONTROLLER, waits_for=ContainerPort.EXECUTOR
+    ),
+    "kms": ServiceShape(
+        (("kms", ContainerPort.KMS),),
+        ContainerPort.KMS,
+        secret_volume=KMS_VOLUME,
+        secret_key=KMS_KEY_FILE,
+        secret_path="/kms",
+    ),
 }
 CHAINCODE_PORTS = (("chaincode", ContainerPort.CHAINCODE), ("eventhub", ContainerPort.EVENTHUB))
 
@@ -79,15 +131,23 @@ class Sidecar:
     mount_path: str = DATA_PATH
     sub_dir: str | None = None
     env: tuple[tuple[str, str], ...] = ()
+    probe_listening: bool = False  # see ServiceShape
+
+    @property
+    def probe_port(self) -> ContainerPort:
+        """The port the probes dial: the sidecar's first."""
+        return self.ports[0][1]
 
 
 DEBUG = Sidecar("debug", DEBUG_IMAGE, (("debug", ContainerPort.DEBUG),), args=("-vlk", str(int(ContainerPort.DEBUG))))
 SYNCTHING = Sidecar(
     "syncthing",
     SYNCTHING_IMAGE,
-    (("sync", ContainerPort.SYNC), ("gui", ContainerPort.SYNC_GUI)),
+    (("sync", ContainerPort.SYNC),),
     mount_path=SYNC_PATH,
-    env=(("PUID", "0"), ("PGID", "0")),
+    env=(("PUID", "0"), ("PGID", "0"), GUI_ON_LOOPBACK),
+    # A bare TCP connection makes syncthing log "TLS handshake: EOF" at INFO level on every probe.
+    probe_listening=True,
 )
 COUCHDB = Sidecar(
     "couchdb", COUCHDB_IMAGE, (("couchdb", ContainerPort.COUCHDB),), mount_path=COUCHDB_PATH, sub_dir="state-data"
@@ -117,7 +177,7 @@ MONITOR_CITACLOUD = Sidecar(
 
 @dataclass(frozen=True)
 class NodePod:
-    """The inputs of one node's Deployment."""
+    """The inputs of one node's StatefulSet."""
 
     chain: str
     index: int
@@ -127,14 +187,13 @@ class NodePod:
     need_monitor: bool
     need_debug: bool
     state_db_user: str
-    state_db_password: str
 
     def __repr__(self) -> str:
         return f"NodePod(chain={self.chain!r}, index={self.index})"
 
     @property
     def name(self) -> str:
-        """The node's Deployment name and pod label."""
+        """The node's StatefulSet name and pod label."""
         return names.node_name(self.chain, self.index)
 
     def slots_in_use(self, layout: Layout) -> list[Slot]:
@@ -151,15 +210,42 @@ class NodePod:
         """The subPath of the node folder on the PVC."""
         return names.node_dir(self.chain, self.index)
 
+    @property
+    def has_state_db(self) -> bool:
+        """A chaincode_ext executor keeps its state in a CouchDB beside it."""
+        return self.services.executor_kind is ExecutorKind.CHAINCODE_EXT
 
-def node_labels(chain: str, index: int) -> dict[str, str]:
-    """Labels of a node's Deployment and pods."""
-    return {"node_name": names.node_name(chain, index), "chain_name": chain}
+
+def app_version(services: ServiceConfig) -> str:
+    """`app.kubernetes.io/version`: the controller image's tag (v5.0.0), or `untagged`."""
+    tag = image_tag(services.get("controller").image)
+    return tag if tag is not None and LABEL_VALUE.fullmatch(tag) else "untagged"
+
+
+def chain_labels(chain: str, component: str, services: ServiceConfig) -> dict[str, str]:
+    """The app.kubernetes.io labels every object of the chain carries."""
+    return {
+        "app.kubernetes.io/name": APP_NAME,
+        "app.kubernetes.io/instance": chain,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/version": app_version(services),
+    }
+
+
+def node_labels(pod: NodePod) -> dict[str, str]:
+    """Labels of a node's StatefulSet and pod: the selector labels, then the app.kubernetes.io ones."""
+    return {
+        NODE_LABEL: pod.name,
+        CHAIN_LABEL: pod.chain,
+        **chain_labels(pod.chain, "node", pod.services),
+    }
 
 
 def node_selector(chain: str, index: int) -> dict[str, str]:
     """Selects one node's pod."""
-    return {"node_name": names.node_name(chain, index)}
+    return {NODE_LABEL: names.node_name(chain, index)}
 
 
 def _data_mount(pod: NodePod, path: str = DATA_PATH, sub_dir: str | None = None) -> Manifest:
@@ -183,17 +269,52 @@ def service_command(cmd: str, waits_for: ContainerPort | None) -> list[str]:
     return ["bash", "-c", f"{wait}; {cmd}"]
 
 
+def listening_check(port: int) -> list[str]:
+    """A command that succeeds once something in the pod listens on TCP `port`, on any address.
+
+    It reads the pod's socket tables (/proc/net/tcp*: local address `hex-ip:HEX-PORT`, state 0A =
+    LISTEN) with sh and grep, which the debian-based service images and syncthing's alpine image have.
+    """
+    pattern = f":{port:04X} [0-9A-F]*:0000 0A"
+    return ["sh", "-c", f"grep -qs '{pattern}' /proc/net/tcp /proc/net/tcp6"]
+
+
+def _probes(port: int, by_listening: bool) -> Manifest:
+    action = exec_probe(listening_check(port)) if by_listening else tcp_probe(port)
+    return build_probes(action, STARTUP, READINESS, LIVENESS)
+
+
+def _resources(pod: NodePod, container: str) -> Manifest:
+    wanted = pod.services.resources_of(container)
+    return build_resources(
+        {"cpu": wanted.cpu_request, "memory": wanted.memory_request},
+        {"cpu": wanted.cpu_limit, "memory": wanted.memory_limit},
+    )
+
+
+def _state_db_env(pod: NodePod) -> list[Manifest]:
+    """The CouchDB user (plain) and password (from the chain's Secret) as environment variables."""
+    return [
+        env_value(STATE_DB_USER_ENV, pod.state_db_user),
+        env_from_secret(STATE_DB_PASSWORD_ENV, pod.kms_secret, STATE_DB_PASSWORD_KEY),
+    ]
+
+
 def _service_container(pod: NodePod, name: str) -> Manifest:
     service = pod.services.get(name)
     shape = SERVICE_SHAPES[name]
     ports = list(shape.ports)
     cmd = service.cmd
+    env: list[Manifest] = []
+    # executor_chaincode binds 127.0.0.1 (README, Known limits), like consensus and storage.
+    by_listening = shape.probe_listening or (name == "executor" and pod.services.executor_kind.is_chaincode)
     if name == "executor" and pod.services.executor_kind.is_chaincode:
         ports += CHAINCODE_PORTS
-    if name == "executor" and pod.services.executor_kind is ExecutorKind.CHAINCODE_EXT:
-        # `sh -c` runs the command: quote the credentials so no character in them is read by the shell.
-        user, password = shlex.quote(pod.state_db_user), shlex.quote(pod.state_db_password)
-        cmd += f" --couchdb-username {user} --couchdb-password {password}"
+    if name == "executor" and pod.has_state_db:
+        # `sh -c` runs the command: the shell expands the variables, quoted, so no character of the
+        # credentials is read as shell syntax, and the password itself never appears in the manifest.
+        cmd += f' --couchdb-username "${STATE_DB_USER_ENV}" --couchdb-password "${STATE_DB_PASSWORD_ENV}"'
+        env = _state_db_env(pod)
     mounts = [_data_mount(pod)]
     if shape.secret_volume is not None and shape.secret_path is not None:
         mounts.append(volume_mount(shape.secret_volume, shape.secret_path, read_only=True))
@@ -203,21 +324,28 @@ def _service_container(pod: NodePod, name: str) -> Manifest:
         pull_policy=pull_policy(service.image),
         command=service_command(cmd, shape.waits_for),
         working_dir=DATA_PATH,
+        env=env,
         ports=_ports(ports),
         mounts=mounts,
+        probes=_probes(int(shape.probe_port), by_listening),
+        resources=_resources(pod, name),
+        security_context=CONTAINER_SECURITY,
     )
 
 
-def _sidecar(pod: NodePod, sidecar: Sidecar, env: dict[str, str] | None = None) -> Manifest:
+def _sidecar(pod: NodePod, sidecar: Sidecar, env: Sequence[Manifest] = ()) -> Manifest:
     return build_container(
         sidecar.name,
         sidecar.image,
         pull_policy=pull_policy(sidecar.image),
         args=sidecar.args,
         working_dir=sidecar.working_dir,
+        env=[env_value(key, value) for key, value in sidecar.env] + list(env),
         ports=_ports(sidecar.ports),
         mounts=[_data_mount(pod, sidecar.mount_path, sidecar.sub_dir)],
-        env={**dict(sidecar.env), **(env or {})},
+        probes=_probes(int(sidecar.probe_port), sidecar.probe_listening),
+        resources=_resources(pod, sidecar.name),
+        security_context=CONTAINER_SECURITY,
     )
 
 
@@ -228,38 +356,47 @@ def build_node_containers(pod: NodePod) -> list[Manifest]:
         containers.append(_sidecar(pod, DEBUG))
     containers.append(_sidecar(pod, SYNCTHING))
     containers += [_service_container(pod, service.name) for service in pod.services.services]
-    if pod.services.executor_kind is ExecutorKind.CHAINCODE_EXT:
-        credentials = {"COUCHDB_USER": pod.state_db_user, "COUCHDB_PASSWORD": pod.state_db_password}
-        containers.append(_sidecar(pod, COUCHDB, credentials))
+    if pod.has_state_db:
+        containers.append(_sidecar(pod, COUCHDB, _state_db_env(pod)))
     if pod.need_monitor:
         containers += [_sidecar(pod, MONITOR_PROCESS), _sidecar(pod, MONITOR_CITACLOUD)]
     return containers
 
 
-def build_node_deployment(pod: NodePod) -> Manifest:
-    """A node's Deployment: its containers, the two Secrets and the PVC as volumes."""
+def build_node_statefulset(pod: NodePod) -> Manifest:
+    """A node's StatefulSet: its containers, the two Secrets and the PVC as volumes, hardened."""
     volumes = [
-        secret_volume(KMS_VOLUME, pod.kms_secret),
-        secret_volume(NETWORK_VOLUME, names.network_secret(pod.chain, pod.index)),
+        secret_volume(KMS_VOLUME, pod.kms_secret, [KMS_KEY_FILE]),
+        secret_volume(NETWORK_VOLUME, names.network_secret(pod.chain, pod.index), [NETWORK_KEY_FILE]),
         pvc_volume(DATA_VOLUME, pod.pvc_name),
     ]
-    return build_deployment(
-        pod.name,
-        node_labels(pod.chain, pod.index),
-        node_selector(pod.chain, pod.index),
-        build_node_containers(pod),
-        volumes,
+    pod_spec: Manifest = {
+        "automountServiceAccountToken": False,
+        "shareProcessNamespace": True,
+        "securityContext": POD_SECURITY,
+        "containers": build_node_containers(pod),
+        "volumes": volumes,
+    }
+    return build_statefulset(
+        pod.name, node_labels(pod), node_selector(pod.chain, pod.index), names.node_name(pod.chain, pod.index), pod_spec
     )
 
 
-def build_kms_secret(name: str, password: str) -> Manifest:
-    """The kms password Secret, mounted as /kms/key_file."""
-    return build_secret(name, {KMS_KEY_FILE: password.encode("utf-8")})
+def build_chain_secret(pod: NodePod, password: str, state_db_password: str) -> Manifest:
+    """The chain's Secret: the kms password (mounted as /kms/key_file) and, for CouchDB, its password."""
+    data = {KMS_KEY_FILE: password.encode("utf-8")}
+    if pod.has_state_db:
+        data[STATE_DB_PASSWORD_KEY] = state_db_password.encode("utf-8")
+    return build_secret(pod.kms_secret, data, chain_labels(pod.chain, "kms", pod.services))
 
 
-def build_network_secret(chain: str, index: int, network_key: str) -> Manifest:
+def build_network_secret(pod: NodePod, network_key: str) -> Manifest:
     """A node's network key Secret, mounted as /network/network-key."""
-    return build_secret(names.network_secret(chain, index), {NETWORK_KEY_FILE: network_key.encode("ascii")})
+    return build_secret(
+        names.network_secret(pod.chain, pod.index),
+        {NETWORK_KEY_FILE: network_key.encode("ascii")},
+        chain_labels(pod.chain, "network", pod.services),
+    )
 
 
 def _slot_port(slot: Slot, external: int, service_type: str) -> Manifest:
@@ -268,60 +405,114 @@ def _slot_port(slot: Slot, external: int, service_type: str) -> Manifest:
     return service_port(slot.port_name, external, slot.target)
 
 
+def build_network_policy_of(
+    name: str, pod: NodePod, selector: dict[str, str], peers_port_rule: bool, published: Sequence[Slot]
+) -> Manifest:
+    """Ingress only to the published ports from anywhere and, with `peers_port_rule`, p2p/sync from the chain's pods."""
+    rules: list[Manifest] = []
+    if peers_port_rule:
+        rules.append(
+            {
+                "from": [{"podSelector": {"matchLabels": {CHAIN_LABEL: pod.chain}}}],
+                "ports": policy_ports([int(ContainerPort.P2P), int(ContainerPort.SYNC)]),
+            }
+        )
+    rules.append({"ports": policy_ports(slot.target for slot in published)})
+    return build_network_policy(name, chain_labels(pod.chain, "network-policy", pod.services), selector, rules)
+
+
 def local_manifests(
-    pods: Sequence[NodePod], *, kms_password: str, node_port: int, network_keys: Sequence[str]
+    pods: Sequence[NodePod],
+    *,
+    kms_password: str,
+    state_db_password: str,
+    node_port: int,
+    network_keys: Sequence[str],
+    namespace: str | None = None,
 ) -> Iterator[Manifest]:
     """Every object of a single-cluster chain, in the documented order."""
-    chain = pods[0].chain
-    yield build_kms_secret(names.kms_secret(chain), kms_password)
+    for document in _local_manifests(pods, kms_password, state_db_password, node_port, network_keys):
+        yield in_namespace(document, namespace)
+
+
+def _local_manifests(
+    pods: Sequence[NodePod], kms_password: str, state_db_password: str, node_port: int, network_keys: Sequence[str]
+) -> Iterator[Manifest]:
+    first = pods[0]
+    chain, services = first.chain, first.services
+    yield build_chain_secret(first, kms_password, state_db_password)
+    # p2p and sync only from the chain's own pods; the NodePort targets from anywhere; nothing else.
+    published = [slot for slot in first.slots_in_use(LOCAL_LAYOUT)]
+    yield build_network_policy_of(
+        names.chain_network_policy(chain), first, {CHAIN_LABEL: chain}, peers_port_rule=True, published=published
+    )
     rpc = external_port(LOCAL_LAYOUT, node_port, Slot.RPC)
     yield build_service(
-        names.rpc_service(chain), NODE_PORT, [_slot_port(Slot.RPC, rpc, NODE_PORT)], {"chain_name": chain}
+        names.rpc_service(chain),
+        NODE_PORT,
+        [_slot_port(Slot.RPC, rpc, NODE_PORT)],
+        {CHAIN_LABEL: chain},
+        chain_labels(chain, "rpc", services),
     )
     for pod, network_key in zip(pods, network_keys, strict=True):
         index = pod.index
-        yield build_network_secret(chain, index, network_key)
+        yield build_network_secret(pod, network_key)
         yield build_service(
             names.node_name(chain, index),
             CLUSTER_IP,
             [
                 service_port("network", int(ContainerPort.P2P), int(ContainerPort.P2P)),
                 service_port("syncthing", int(ContainerPort.SYNC), int(ContainerPort.SYNC)),
-                service_port("gui", int(ContainerPort.SYNC_GUI), int(ContainerPort.SYNC_GUI)),
             ],
             node_selector(chain, index),
+            chain_labels(chain, "node", services),
         )
-        yield build_node_deployment(pod)
+        yield build_node_statefulset(pod)
         used = pod.slots_in_use(LOCAL_LAYOUT)
         monitor_slots = [slot for slot in (Slot.PROCESS, Slot.EXPORTER) if slot in used]
         if monitor_slots:
-            yield _node_port_service(names.monitor_service(chain, index), pod, node_port, monitor_slots)
+            yield _node_port_service(names.monitor_service(chain, index), "monitor", pod, node_port, monitor_slots)
         executor_slots = [slot for slot in (Slot.CALL, Slot.CHAINCODE, Slot.EVENTHUB) if slot in used]
-        yield _node_port_service(names.executor_service(chain, index), pod, node_port, executor_slots)
+        yield _node_port_service(names.executor_service(chain, index), "executor", pod, node_port, executor_slots)
 
 
-def _node_port_service(name: str, pod: NodePod, base: int, slots: Sequence[Slot]) -> Manifest:
+def _node_port_service(name: str, component: str, pod: NodePod, base: int, slots: Sequence[Slot]) -> Manifest:
     ports = [_slot_port(slot, external_port(LOCAL_LAYOUT, base, slot, pod.index), NODE_PORT) for slot in slots]
-    return build_service(name, NODE_PORT, ports, node_selector(pod.chain, pod.index))
+    return build_service(
+        name, NODE_PORT, ports, node_selector(pod.chain, pod.index), chain_labels(pod.chain, component, pod.services)
+    )
 
 
 def multi_node_manifests(
-    pod: NodePod, *, kms_password: str, network_key: str, base: int, lb_token: str
+    pod: NodePod,
+    *,
+    kms_password: str,
+    state_db_password: str,
+    network_key: str,
+    base: int,
+    lb_token: str,
+    namespace: str | None = None,
 ) -> list[Manifest]:
     """The objects of one node of a multi-cluster chain (its own YAML file)."""
-    ports = [
-        _slot_port(slot, external_port(MULTI_LAYOUT, base, slot, pod.index), LOAD_BALANCER)
-        for slot in pod.slots_in_use(MULTI_LAYOUT)
-    ]
-    return [
-        build_kms_secret(pod.kms_secret, kms_password),
-        build_network_secret(pod.chain, pod.index, network_key),
-        build_node_deployment(pod),
+    used = pod.slots_in_use(MULTI_LAYOUT)
+    ports = [_slot_port(slot, external_port(MULTI_LAYOUT, base, slot, pod.index), LOAD_BALANCER) for slot in used]
+    selector = node_selector(pod.chain, pod.index)
+    documents = [
+        build_chain_secret(pod, kms_password, state_db_password),
+        build_network_secret(pod, network_key),
+        # The peers arrive through their LoadBalancers from other clusters, usually source-NATed:
+        # every published port is open to all; only the unpublished ones (kms, consensus...) are shut.
+        build_network_policy_of(
+            names.node_network_policy(pod.chain, pod.index), pod, selector, peers_port_rule=False, published=used
+        ),
+        build_node_statefulset(pod),
         build_service(
             names.lb_service(pod.chain, pod.index),
             LOAD_BALANCER,
             ports,
-            node_selector(pod.chain, pod.index),
+            selector,
+            chain_labels(pod.chain, "node", pod.services),
             annotations={LB_ID_ANNOTATION: lb_token, LB_OVERRIDE_ANNOTATION: "true"},
         ),
     ]
+    return [in_namespace(document, namespace) for document in documents]

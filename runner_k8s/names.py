@@ -27,9 +27,21 @@ def admin_dir(chain: str) -> str:
     return f"{chain}-admin"
 
 
+# The scheme (README "Object names"): every name is the chain name followed by a fixed suffix, and
+# node-level names carry `-<i>` right after the chain name. Chain names may not end in `-<digits>`
+# (check_chain_name), so `<chain>-<i>...` of one chain is never a name of another chain: the
+# scheme is injective across chains and across both subcommands (tests/test_names.py proves it).
+TRAILING_NODE_INDEX = re.compile(r"-[0-9]+\Z")
+
+
 def node_name(chain: str, index: int) -> str:
-    """`<chain>-<i>`: the node's Deployment, Service and pod label."""
+    """`<chain>-<i>`: the node's StatefulSet, its Service (the peers' host name) and pod label."""
     return f"{chain}-{index}"
+
+
+def pod_name(chain: str, index: int) -> str:
+    """The pod the node's StatefulSet runs (ordinal 0)."""
+    return f"{node_name(chain, index)}-0"
 
 
 def chain_yaml(chain: str) -> str:
@@ -43,8 +55,8 @@ def node_yaml(chain: str, index: int) -> str:
 
 
 def kms_secret(chain: str, index: int | None = None) -> str:
-    """The kms password Secret: per chain (local) or per node (multi)."""
-    return f"kms-secret-{chain}" if index is None else f"kms-secret-{node_name(chain, index)}"
+    """The chain's Secret (kms password, state-db password): per chain (local) or per node (multi)."""
+    return f"{chain}-kms-secret" if index is None else f"{node_name(chain, index)}-kms-secret"
 
 
 def network_secret(chain: str, index: int) -> str:
@@ -58,32 +70,65 @@ def rpc_service(chain: str) -> str:
 
 
 def monitor_service(chain: str, index: int) -> str:
-    """The node's monitor NodePort Service."""
-    return f"monitor-{node_name(chain, index)}"
+    """The node's monitor NodePort Service (local_cluster)."""
+    return f"{node_name(chain, index)}-monitor"
 
 
 def executor_service(chain: str, index: int) -> str:
-    """The node's executor NodePort Service."""
-    return f"executor-{node_name(chain, index)}"
+    """The node's executor NodePort Service (local_cluster)."""
+    return f"{node_name(chain, index)}-executor"
 
 
 def lb_service(chain: str, index: int) -> str:
-    """multi_cluster's LoadBalancer Service of one node."""
-    return f"all-{node_name(chain, index)}"
+    """multi_cluster's LoadBalancer Service of one node: the node's Service, as in local_cluster."""
+    return node_name(chain, index)
+
+
+def chain_network_policy(chain: str) -> str:
+    """local_cluster's NetworkPolicy, covering every pod of the chain."""
+    return chain
+
+
+def node_network_policy(chain: str, index: int) -> str:
+    """multi_cluster's NetworkPolicy of one node."""
+    return node_name(chain, index)
 
 
 def object_names(chain: str, index: int) -> list[str]:
-    """Every object name that node `index` of the chain gets (for validation)."""
+    """Every object name that node `index` of the chain gets, in either subcommand (for validation)."""
     return [
         kms_secret(chain),
         kms_secret(chain, index),
         network_secret(chain, index),
         rpc_service(chain),
         node_name(chain, index),
+        pod_name(chain, index),
         monitor_service(chain, index),
         executor_service(chain, index),
         lb_service(chain, index),
+        chain_network_policy(chain),
+        node_network_policy(chain, index),
     ]
+
+
+def ends_like_a_node(chain: str) -> bool:
+    """True when the chain name ends in `-<digits>`, the way node names do (not allowed)."""
+    return TRAILING_NODE_INDEX.search(chain) is not None
+
+
+def local_outputs(chain: str) -> list[str]:
+    """What local_cluster writes into --work_dir for the chain."""
+    return [chain_dir(chain), chain_yaml(chain), admin_dir(chain)]
+
+
+def multi_outputs(chain: str, count: int) -> list[str]:
+    """What multi_cluster writes into --work_dir for a chain of `count` nodes."""
+    return [chain_dir(chain), *(node_yaml(chain, index) for index in range(count))]
+
+
+def is_multi_yaml(chain: str, file_name: str) -> bool:
+    """True for `<chain>-<i>.yaml`, a multi_cluster node file of this chain."""
+    return re.fullmatch(re.escape(chain) + r"-(0|[1-9][0-9]*)\.yaml", file_name) is not None
 
 
 def is_dns_label(text: str) -> bool:

@@ -59,7 +59,6 @@ class ChainFiles:
     genesis: bytes
     init_sys_config: bytes
     controller_config: bytes
-    config_xml: bytes
     enable_tls: bool
 
 
@@ -162,11 +161,13 @@ def plan_node(
     peers: Sequence[Peer],
     keys: NodeKeys,
     *,
+    config_xml: bytes,
     network_config: bytes | None = None,
 ) -> PlanItems:
     """Every file and directory of node `index`, as {relative path: entry} pairs.
 
     `network_config`, when given, is the node's network-config.toml already rendered (and `peers` unused).
+    `config_xml` is the node's own syncthing config: it holds the node's API key, so it is mode 0600.
     """
     root = names.node_dir(chain_name, index)
     yield root, Dir()
@@ -182,7 +183,7 @@ def plan_node(
     for directory in EMPTY_DIRS:
         yield f"{root}/{directory}", Dir()
     yield f"{root}/{CONFIG_DIR}", Dir()
-    yield f"{root}/{CONFIG_DIR}/{CONFIG_XML}", File(shared.config_xml)
+    yield f"{root}/{CONFIG_DIR}/{CONFIG_XML}", secret_file(config_xml)
     if keys.key_id is not None:
         yield f"{root}/{KEY_ID}", File(keys.key_id)
     if keys.node_address is not None:

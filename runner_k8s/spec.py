@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import re
 import tomllib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -81,6 +83,40 @@ class Service:
     cmd: str
 
 
+# Every container a node's pod may have: the six services and the sidecars (manifests.py).
+CONTAINER_NAMES = (*SERVICE_NAMES, "syncthing", "debug", "couchdb", "monitor-process", "monitor-citacloud")
+RESOURCE_FIELDS = ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
+CPU_QUANTITY = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?)(?P<milli>m?)")
+MEMORY_QUANTITY = re.compile(r"(?P<number>[0-9]+)(?P<unit>Ki|Mi|Gi|Ti|k|M|G|T)?")
+MEMORY_UNITS = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+MEMORY_UNITS |= {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A container's CPU and memory requests and limits (Kubernetes quantities)."""
+
+    cpu_request: str = "25m"
+    memory_request: str = "32Mi"
+    cpu_limit: str = "1"
+    memory_limit: str = "512Mi"
+
+
+def cpu_millicores(text: str) -> float | None:
+    """A CPU quantity (`250m`, `0.5`, `2`) in millicores; None when it is not one."""
+    match = CPU_QUANTITY.fullmatch(text)
+    if match is None:
+        return None
+    number = float(match["number"])
+    return number if match["milli"] else number * 1000
+
+
+def memory_bytes(text: str) -> int | None:
+    """A memory quantity (`64Mi`, `1Gi`, `500M`, `1048576`) in bytes; None when it is not one."""
+    match = MEMORY_QUANTITY.fullmatch(text)
+    return None if match is None else int(match["number"]) * MEMORY_UNITS[match["unit"]]
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """The six services in canonical order, with what their images imply."""
@@ -88,10 +124,49 @@ class ServiceConfig:
     services: tuple[Service, ...]
     kms_flavour: KmsFlavour
     executor_kind: ExecutorKind
+    resources: Mapping[str, Resources] = dataclasses.field(default_factory=dict)
 
     def get(self, name: str) -> Service:
         """The service called `name`."""
         return next(service for service in self.services if service.name == name)
+
+    def resources_of(self, container: str) -> Resources:
+        """The requests and limits of a container: its own table, else `default`, else the built-in ones."""
+        return self.resources.get(container) or self.resources.get("default") or Resources()
+
+
+def parse_resources(data: object, where: str) -> dict[str, Resources]:
+    """The optional [resources] section: `default` and per-container tables of the four quantities."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: [resources] must be a table of tables such as [resources.default]")
+    tables = {"default": data.get("default", {})} | {key: value for key, value in data.items() if key != "default"}
+    base = Resources()
+    parsed: dict[str, Resources] = {}
+    for container, table in tables.items():
+        if container != "default" and container not in CONTAINER_NAMES:
+            known = ", ".join(CONTAINER_NAMES)
+            raise InputError(f"{where}: [resources.{container}] names no container; use default or one of {known}")
+        if not isinstance(table, dict):
+            raise InputError(f"{where}: resources.{container} must be a table of {', '.join(RESOURCE_FIELDS)}")
+        for key, value in table.items():
+            if key not in RESOURCE_FIELDS:
+                raise InputError(f"{where}: resources.{container}.{key} is unknown; use {', '.join(RESOURCE_FIELDS)}")
+            parse = cpu_millicores if key.startswith("cpu") else memory_bytes
+            if not isinstance(value, str) or parse(value) is None:
+                example = '"250m" or "1"' if key.startswith("cpu") else '"64Mi" or "1Gi"'
+                raise InputError(f"{where}: resources.{container}.{key} must be a quantity string such as {example}")
+        resources = replace(base if container == "default" else parsed["default"], **table)
+        for kind, parse in (("cpu", cpu_millicores), ("memory", memory_bytes)):
+            request, limit = getattr(resources, f"{kind}_request"), getattr(resources, f"{kind}_limit")
+            if parse(request) > parse(limit):  # type: ignore[operator]
+                raise InputError(
+                    f"{where}: resources.{container}: {kind}_request {request} exceeds {kind}_limit {limit}; "
+                    "Kubernetes refuses a request above its limit"
+                )
+        parsed[container] = resources
+    return parsed
 
 
 def load_service_config(path: Path) -> ServiceConfig:
@@ -149,7 +224,8 @@ def parse_service_config(data: dict[str, object], where: str) -> ServiceConfig:
         kind = ExecutorKind.CHAINCODE
     else:
         kind = ExecutorKind.PLAIN
-    return ServiceConfig(tuple(found[name] for name in SERVICE_NAMES), flavour, kind)
+    resources = parse_resources(data.get("resources"), where)
+    return ServiceConfig(tuple(found[name] for name in SERVICE_NAMES), flavour, kind, resources)
 
 
 def check_timestamp(timestamp_ms: int | None) -> int | None:
@@ -169,6 +245,12 @@ def check_chain_name(chain: str, node_count: int) -> str:
             f"chain name {chain!r} is not valid: use lowercase letters, digits and '-', starting with a letter "
             f"and ending with a letter or digit (for example {names.suggest_dns_name(chain)!r})"
         )
+    if names.ends_like_a_node(chain):
+        head, _, digits = chain.rpartition("-")
+        raise UsageError(
+            f"chain name {chain!r} ends in '-<digits>', the way node names do ({chain!r} is node {digits} of "
+            f"chain {head!r}); drop that '-', e.g. {head + digits!r}"
+        )
     longest = max(names.object_names(chain, node_count - 1), key=len)
     if len(longest) > names.DNS_LABEL_MAX:
         room = len(chain) - (len(longest) - names.DNS_LABEL_MAX)
@@ -177,6 +259,18 @@ def check_chain_name(chain: str, node_count: int) -> str:
             f"characters; use a chain name of at most {room} characters"
         )
     return chain
+
+
+def check_namespace(namespace: str | None) -> str | None:
+    """A namespace name: a DNS-1123 label (lowercase letters, digits, '-'; at most 63)."""
+    if namespace is not None and (
+        len(namespace) > names.DNS_LABEL_MAX or "." in namespace or not names.is_dns_subdomain(namespace)
+    ):
+        raise UsageError(
+            f"--namespace {namespace!r} is not a valid namespace name: use at most 63 lowercase letters, digits "
+            f"and '-', starting and ending with a letter or digit (for example {names.suggest_dns_name(namespace)!r})"
+        )
+    return namespace
 
 
 def check_pvc_name(pvc: str, flag: str = "--pvc_name") -> str:
@@ -240,6 +334,7 @@ class LocalClusterSpec:
     need_debug: bool
     pvc_name: str
     enable_tls: bool
+    namespace: str | None = None
 
     def __repr__(self) -> str:
         return f"LocalClusterSpec(chain_name={self.chain_name!r}, peers_count={self.peers_count})"
@@ -272,9 +367,11 @@ def build_local_spec(
     need_debug: bool,
     pvc_name: str,
     enable_tls: bool,
+    namespace: str | None = None,
 ) -> LocalClusterSpec:
     """Check every local_cluster input; raise on the first problem."""
     check_chain_name(chain_name, peers_count)
+    check_namespace(namespace)
     check_password(kms_password, "--kms_password")
     check_pvc_name(pvc_name)
     services = load_service_config(service_config)
@@ -294,6 +391,7 @@ def build_local_spec(
         need_debug=need_debug,
         pvc_name=pvc_name,
         enable_tls=enable_tls,
+        namespace=namespace,
     )
     check_node_ports(LOCAL_LAYOUT, node_port, peers_count, spec.used_slots, parse_port_range(node_port_range))
     return spec
@@ -385,6 +483,7 @@ class MultiClusterSpec:
     enable_tls: bool
     accounts_dir: Path
     syncthing_dir: Path
+    namespace: str | None = None
 
     def __repr__(self) -> str:
         return f"MultiClusterSpec(chain_name={self.chain_name!r}, nodes={len(self.nodes)})"
@@ -411,6 +510,7 @@ def build_multi_spec(
     enable_tls: bool,
     accounts_dir: Path,
     syncthing_dir: Path,
+    namespace: str | None = None,
 ) -> MultiClusterSpec:
     """Check every multi_cluster input; raise on the first problem."""
     count = check_same_length(
@@ -425,6 +525,7 @@ def build_multi_spec(
         }
     )
     check_chain_name(chain_name, count)
+    check_namespace(namespace)
     admin = check_address(super_admin, "--super_admin")
     addresses = [check_address(item, f"--authorities entry {number}") for number, item in enumerate(authorities)]
     _no_duplicates(addresses, "--authorities")
@@ -473,6 +574,7 @@ def build_multi_spec(
         enable_tls=enable_tls,
         accounts_dir=accounts_dir,
         syncthing_dir=syncthing_dir,
+        namespace=namespace,
     )
 
 

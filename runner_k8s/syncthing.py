@@ -160,6 +160,21 @@ def verify_identity(cert_pem: bytes, key_pem: bytes) -> str:
     return device_id_of_der(cert.public_bytes(serialization.Encoding.DER))
 
 
+API_KEY_SLOT = "runner-k8s-api-key-slot"  # rendered once per chain, replaced by each node's own key
+
+
+def with_api_key(config_xml: bytes, api_key: str) -> bytes:
+    """A config.xml rendered with API_KEY_SLOT, with the node's own API key in its place."""
+    slot = f"<apikey>{API_KEY_SLOT}</apikey>".encode()
+    assert config_xml.count(slot) == 1, "render the config with API_KEY_SLOT as the key"
+    return config_xml.replace(slot, f"<apikey>{api_key}</apikey>".encode("ascii"))
+
+
+def new_api_key(randbytes: RandBytes) -> str:
+    """A random GUI/REST API key: 32 characters of lowercase base32 (160 bits), as long as syncthing's own."""
+    return base64.b32encode(randbytes(20)).decode("ascii").lower()
+
+
 @functools.cache
 def _template() -> ET.Element:
     return ET.parse(TEMPLATE).getroot()

@@ -49,13 +49,16 @@ class Completed:
     stderr: str
 
 
-def run_script(script: str, *args: str, cwd: Path, env: dict[str, str] | None = None) -> Completed:
-    """Run one of the four scripts as a user would: a subprocess in `cwd`."""
+def run_script(
+    script: str, *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> Completed:
+    """Run one of the four scripts as a user would: a subprocess in `cwd`, stdin not a terminal."""
     result = subprocess.run(
         [sys.executable, str(REPO / script), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
+        input="" if stdin is None else stdin,
         env={**os.environ, **(env or {})},
         timeout=300,
         check=False,

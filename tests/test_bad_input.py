@@ -36,10 +36,26 @@ SERVICE_CONFIGS = {
     "empty cmd": (SHIPPED.replace('cmd = "storage run -p 50003"', 'cmd = "  "'), "non-empty string 'cmd'"),
     "other kms": (SHIPPED.replace("citacloud/kms_sm:v5.0.0", "someone/kms_rsa:1"), "neither kms_sm nor kms_eth"),
     "no services": ("title = 'x'\n", "no [[services]] entries"),
+    "resources of no container": (SHIPPED + "\n[resources.gateway]\ncpu_limit = '1'\n", "[resources.gateway] names"),
+    "unknown resource key": (SHIPPED + "\n[resources.default]\ncpu = '1'\n", "resources.default.cpu is unknown"),
+    "bad cpu quantity": (SHIPPED + "\n[resources.kms]\ncpu_limit = '1 core'\n", "quantity string such as"),
+    "number quantity": (SHIPPED + "\n[resources.kms]\nmemory_limit = 512\n", "quantity string such as"),
+    "cpu request above limit": (
+        SHIPPED + "\n[resources.kms]\ncpu_request = '1001m'\ncpu_limit = '1'\n",
+        "cpu_request 1001m exceeds cpu_limit 1",
+    ),
+    "memory request above limit": (
+        SHIPPED + "\n[resources.default]\nmemory_request = '1025Mi'\nmemory_limit = '1Gi'\n",
+        "memory_request 1025Mi exceeds memory_limit 1Gi",
+    ),
 }
 
 LOCAL_CASES: dict[str, tuple[list[str], int, str]] = {
-    "no password": (["local_cluster", "--pvc_name", "p"], 2, "required: --kms_password"),
+    "no password": (["local_cluster", "--pvc_name", "p"], 2, "--kms_password is required"),
+    "password twice": ([*BASE, "--kms_password_file", "f"], 2, "not allowed with argument --kms_password"),
+    "missing password file": (["local_cluster", "--kms_password_file", "nofile", "--pvc_name", "p"], 1, "nofile"),
+    "chain like a node": ([*BASE, "--chain_name", "test-chain-1"], 2, "'test-chain1'"),
+    "bad namespace": ([*BASE, "--namespace", "My_NS"], 2, "--namespace 'My_NS' is not a valid namespace"),
     "no pvc": (["local_cluster", "--kms_password", "pw"], 2, "required: --pvc_name"),
     "no subcommand": ([], 2, "required"),
     "unknown subcommand": (["cluster"], 2, "unknown subcommand 'cluster'"),

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import shlex
 import stat
+import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -45,9 +48,15 @@ def test_every_kms_db_opens_with_independent_crypto(chain3):
 
 def test_shared_files_are_identical_across_nodes(chain3):
     work, _ = chain3
-    for name in ("genesis.toml", "init_sys_config.toml", "controller-config.toml", "config/config.xml"):
+    for name in ("genesis.toml", "init_sys_config.toml", "controller-config.toml"):
         contents = {(node(work, index) / name).read_bytes() for index in range(3)}
         assert len(contents) == 1, name
+    configs = [ET.parse(node(work, index) / "config" / "config.xml").getroot() for index in range(3)]
+    keys = [config.findtext("gui/apikey") for config in configs]
+    assert len(set(keys)) == 3 and CHAIN not in keys, "every node has its own random API key"
+    for config in configs:
+        config.find("gui/apikey").text = ""  # type: ignore[union-attr]
+    assert len({ET.tostring(config) for config in configs}) == 1, "config.xml differs only by its API key"
     init = read_toml(node(work, 0) / "init_sys_config.toml")
     assert init["chain_id"] == "0x26b0b83e7281be3b117658b6f2636d0368cad3d74f22243428f5401a4b70897e"
     assert (init["version"], init["block_interval"]) == (0, 6)
@@ -84,6 +93,7 @@ def test_modes_of_secret_files(chain3):
     for index in range(3):
         assert stat.S_IMODE((node(work, index) / "kms.db").stat().st_mode) == 0o600
         assert stat.S_IMODE((node(work, index) / "config" / "key.pem").stat().st_mode) == 0o600
+        assert stat.S_IMODE((node(work, index) / "config" / "config.xml").stat().st_mode) == 0o600
     assert not (work / "cita-cloud" / CHAIN / "kms.db").exists()
     assert not list((work / "cita-cloud").rglob("*admin*")), "the admin account stays outside cita-cloud/"
 
@@ -91,14 +101,14 @@ def test_modes_of_secret_files(chain3):
 def test_yaml_documents_in_contract_order(chain3):
     work, _ = chain3
     kinds = [(doc["kind"], doc["metadata"]["name"]) for doc in load_documents(work / f"{CHAIN}.yaml")]
-    expected = [("Secret", f"kms-secret-{CHAIN}"), ("Service", f"{CHAIN}-node-port")]
+    expected = [("Secret", f"{CHAIN}-kms-secret"), ("NetworkPolicy", CHAIN), ("Service", f"{CHAIN}-node-port")]
     for i in range(3):
         expected += [
             ("Secret", f"{CHAIN}-{i}-network-secret"),
             ("Service", f"{CHAIN}-{i}"),
-            ("Deployment", f"{CHAIN}-{i}"),
-            ("Service", f"monitor-{CHAIN}-{i}"),
-            ("Service", f"executor-{CHAIN}-{i}"),
+            ("StatefulSet", f"{CHAIN}-{i}"),
+            ("Service", f"{CHAIN}-{i}-monitor"),
+            ("Service", f"{CHAIN}-{i}-executor"),
         ]
     assert kinds == expected
 
@@ -117,13 +127,26 @@ def test_secrets_hold_the_password_and_valid_network_keys(chain3):
     assert base64.b64encode(PASSWORD.encode()).decode() not in summary
 
 
-def test_deployment_shape(chain3):
+def test_statefulset_shape(chain3):
     work, _ = chain3
-    deployment = next(doc for doc in load_documents(work / f"{CHAIN}.yaml") if doc["kind"] == "Deployment")
-    spec = deployment["spec"]
-    assert spec["strategy"] == {"type": "Recreate"} and spec["replicas"] == 1
+    workload = next(doc for doc in load_documents(work / f"{CHAIN}.yaml") if doc["kind"] == "StatefulSet")
+    spec = workload["spec"]
+    assert spec["replicas"] == 1 and spec["serviceName"] == f"{CHAIN}-0"
+    assert "volumeClaimTemplates" not in spec
+    assert spec["selector"] == {"matchLabels": {"node_name": f"{CHAIN}-0"}}
+    assert spec["template"]["metadata"]["labels"]["chain_name"] == CHAIN
     pod = spec["template"]["spec"]
     assert pod["shareProcessNamespace"] is True
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+    for container in pod["containers"]:
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert set(container["resources"]) == {"requests", "limits"}
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert probe in container, (container["name"], probe)
+    syncthing = next(c for c in pod["containers"] if c["name"] == "syncthing")
+    assert {"name": "STGUIADDRESS", "value": "127.0.0.1:8384"} in syncthing["env"]
+    assert [port["containerPort"] for port in syncthing["ports"]] == [22000], "no GUI port"
     names = [container["name"] for container in pod["containers"]]
     assert names == [
         "syncthing",
@@ -164,7 +187,7 @@ def test_boolean_flags_mean_what_they_say(tmp_path: Path, value: str | None, exp
     flag = ["--need_monitor"] if value is None else ["--need_monitor", value]
     make_local_chain(tmp_path, *flag, "--peers_count", "1")
     kinds = [doc["metadata"]["name"] for doc in load_documents(tmp_path / f"{CHAIN}.yaml")]
-    assert (f"monitor-{CHAIN}-0" in kinds) is expected
+    assert (f"{CHAIN}-0-monitor" in kinds) is expected
 
 
 def test_enable_tls_false_reaches_network_config(tmp_path: Path):
@@ -242,22 +265,51 @@ def test_interrupted_force_run_keeps_the_old_chain(tmp_path: Path, monkeypatch: 
     assert tree_snapshot(tmp_path) == before
 
 
-def test_state_db_credentials_are_shell_quoted(tmp_path: Path):
+def test_state_db_password_lives_only_in_the_secret(tmp_path: Path):
     config = tmp_path / "ext.toml"
     config.write_text(
         (Path(create_k8s_config.__file__).parent / "service-config.toml")
         .read_text()
         .replace("citacloud/executor_evm:v5.0.0", "citacloud/executor_chaincode_ext")
     )
+    password, user = "a b;rm -rf / $(x) `y` 'q\"", "db user"
     make_local_chain(
-        tmp_path, "--peers_count", "1", "--service_config", str(config), "--state_db_password", "a b;rm -rf /"
+        tmp_path,
+        "--peers_count",
+        "1",
+        "--service_config",
+        str(config),
+        "--state_db_password",
+        password,
+        "--state_db_user",
+        user,
     )
-    deployment = next(d for d in load_documents(tmp_path / f"{CHAIN}.yaml") if d["kind"] == "Deployment")
-    executor = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "executor")
-    import shlex
-
-    words = shlex.split(executor["command"][2])
-    assert words[-2:] == ["--couchdb-password", "a b;rm -rf /"]
+    documents = load_documents(tmp_path / f"{CHAIN}.yaml")
+    secrets = {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == "Secret"}
+    assert secret_value(secrets[f"{CHAIN}-kms-secret"], "state-db-password") == password
+    workload = next(d for d in documents if d["kind"] == "StatefulSet")
+    assert password not in str(workload)
+    containers = {c["name"]: c for c in workload["spec"]["template"]["spec"]["containers"]}
+    for name in ("executor", "couchdb"):
+        env = {item["name"]: item for item in containers[name]["env"]}
+        assert env["COUCHDB_PASSWORD"]["valueFrom"] == {
+            "secretKeyRef": {"name": f"{CHAIN}-kms-secret", "key": "state-db-password"}
+        }
+        assert env["COUCHDB_USER"]["value"] == user
+    # Run the executor's command in a real shell, with the environment the kubelet would give it,
+    # and a stand-in `executor` that prints its arguments: the credentials arrive intact.
+    command = containers["executor"]["command"]
+    assert command[:2] == ["sh", "-c"]
+    stand_in = "executor() { printf '%s\\n' \"$@\"; }; "
+    printed = subprocess.run(
+        ["sh", "-c", stand_in + command[2]],
+        env={"COUCHDB_USER": user, "COUCHDB_PASSWORD": password, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert printed[-4:] == ["--couchdb-username", user, "--couchdb-password", password]
+    assert shlex.split(command[2])[0] == "executor"
 
 
 def test_cita_cloud_may_be_a_link_to_other_storage(tmp_path: Path):
@@ -271,3 +323,24 @@ def test_cita_cloud_may_be_a_link_to_other_storage(tmp_path: Path):
     assert (storage / CHAIN / "node0" / "kms.db").is_file()
     assert [p.name for p in storage.iterdir()] == [CHAIN], "no staging folder may remain"
     assert sorted(p.name for p in work.iterdir()) == ["cita-cloud", f"{CHAIN}-admin", f"{CHAIN}.yaml"]
+
+
+def test_resources_section_reaches_every_container(tmp_path: Path):
+    """[resources.default] and a per-container table; a request equal to its limit is the edge that passes."""
+    config = tmp_path / "sized.toml"
+    config.write_text(
+        (Path(create_k8s_config.__file__).parent / "service-config.toml").read_text()
+        + '\n[resources.default]\nmemory_limit = "1Gi"\nmemory_request = "1024Mi"\n'
+        + '\n[resources.controller]\ncpu_request = "1000m"\ncpu_limit = "1"\n'
+    )
+    make_local_chain(tmp_path, "--peers_count", "1", "--service_config", str(config))
+    workload = next(d for d in load_documents(tmp_path / f"{CHAIN}.yaml") if d["kind"] == "StatefulSet")
+    resources = {c["name"]: c["resources"] for c in workload["spec"]["template"]["spec"]["containers"]}
+    assert resources["controller"] == {
+        "requests": {"cpu": "1000m", "memory": "1024Mi"},
+        "limits": {"cpu": "1", "memory": "1Gi"},
+    }
+    assert resources["syncthing"] == {
+        "requests": {"cpu": "25m", "memory": "1024Mi"},
+        "limits": {"cpu": "1", "memory": "1Gi"},
+    }

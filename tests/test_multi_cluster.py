@@ -147,13 +147,14 @@ def test_seed_example_manifests(seed_example):
     for index in range(3):
         documents = load_documents(materials.root / f"test-chain-{index}.yaml")
         assert [(d["kind"], d["metadata"]["name"]) for d in documents] == [
-            ("Secret", f"kms-secret-test-chain-{index}"),
+            ("Secret", f"test-chain-{index}-kms-secret"),
             ("Secret", f"test-chain-{index}-network-secret"),
-            ("Deployment", f"test-chain-{index}"),
-            ("Service", f"all-test-chain-{index}"),
+            ("NetworkPolicy", f"test-chain-{index}"),
+            ("StatefulSet", f"test-chain-{index}"),
+            ("Service", f"test-chain-{index}"),
         ]
         assert secret_value(documents[0], "key_file") == PASSWORDS[index]
-        service = documents[3]
+        service = documents[4]
         assert service["spec"]["type"] == "LoadBalancer"
         annotations = service["metadata"]["annotations"]
         assert annotations["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id"] == LBS[index]
@@ -164,7 +165,7 @@ def test_seed_example_manifests(seed_example):
             (30002, 50004),
             (30003, 50002),
         ]
-        volumes = documents[2]["spec"]["template"]["spec"]["volumes"]
+        volumes = documents[3]["spec"]["template"]["spec"]["volumes"]
         assert volumes[2] == {"name": "datadir", "persistentVolumeClaim": {"claimName": f"cluster{index}-pvc"}}
 
 
@@ -177,7 +178,7 @@ def test_monitor_debug_ports_keep_their_slots(materials: Materials):
         cwd=materials.root,
     )
     assert result.returncode == 0, result.stderr
-    service = load_documents(materials.root / "test-chain-1.yaml")[3]
+    service = load_documents(materials.root / "test-chain-1.yaml")[4]
     ports = {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]}
     assert ports == {
         "network": (32000, 40000),
@@ -323,7 +324,7 @@ def test_missing_lists_in_one_message(materials: Materials):
     assert_refused(
         materials,
         ["multi_cluster", "--super_admin", materials.admin],
-        "required: --authorities, --nodes, --lbs_tokens, --sync_device_ids, --kms_passwords",
+        "required: --authorities, --nodes, --lbs_tokens, --sync_device_ids, --node_ports, --pvc_names",
         2,
     )
 

@@ -23,7 +23,7 @@ chain_names = st.from_regex(r"\A[a-z]([a-z0-9-]{0,20}[a-z0-9])?\Z")
 
 def pods(chain: str, count: int, monitor: bool, debug: bool, chaincode: bool) -> list[NodePod]:
     services = CHAINCODE if chaincode else SERVICES
-    return [NodePod(chain, i, services, "pvc", names.kms_secret(chain), monitor, debug, "u", "p") for i in range(count)]
+    return [NodePod(chain, i, services, "pvc", names.kms_secret(chain), monitor, debug, "u") for i in range(count)]
 
 
 @settings(max_examples=60, deadline=None)
@@ -41,6 +41,7 @@ def test_local_node_ports_distinct_in_range_and_names_valid(chain, count, base, 
         local_manifests(
             pods(chain, count, monitor, debug, chaincode),
             kms_password="pw",
+            state_db_password="db",
             node_port=base,
             network_keys=["0x" + "11" * 32] * count,
         )
@@ -80,9 +81,9 @@ def test_reserved_slots_do_not_shift_when_features_are_off():
 def test_no_node_is_its_own_peer(count, index_seed, tls):
     index = index_seed % count
     hosts = [f"c-{i}" for i in range(count)]
-    shared = ChainFiles(b"", b"", b"", b"", tls)
+    shared = ChainFiles(b"", b"", b"", tls)
     peers = [Peer(h, 40000) for i, h in enumerate(hosts) if i != index]
-    files = dict(plan_node("c", index, shared, peers, NodeKeys(None, None, None, None, None)))
+    files = dict(plan_node("c", index, shared, peers, NodeKeys(None, None, None, None, None), config_xml=b""))
     network = tomllib.loads(files[f"cita-cloud/c/node{index}/network-config.toml"].data.decode())  # type: ignore[union-attr]
     assert network["enable_tls"] is tls
     assert hosts[index] not in [peer["ip"] for peer in network["peers"]]
@@ -93,7 +94,9 @@ def test_no_node_is_its_own_peer(count, index_seed, tls):
 @given(base=st.integers(1, 65527), monitor=st.booleans(), debug=st.booleans(), chaincode=st.booleans())
 def test_multi_lb_ports_in_their_slots(base, monitor, debug, chaincode):
     pod = pods("m", 1, monitor, debug, chaincode)[0]
-    documents = multi_node_manifests(pod, kms_password="pw", network_key="0x" + "22" * 32, base=base, lb_token="lb")
+    documents = multi_node_manifests(
+        pod, kms_password="pw", state_db_password="db", network_key="0x" + "22" * 32, base=base, lb_token="lb"
+    )
     ports = documents[-1]["spec"]["ports"]
     assert all(base <= p["port"] <= base + 8 for p in ports)
     assert len({p["port"] for p in ports}) == len(ports)

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -54,6 +55,8 @@ def test_generated_config_boots_in_real_syncthing(tmp_path: Path, syncthing: str
     home = tmp_path / "home"
     shutil.copytree(work / "cita-cloud/test-chain/node1/config", home)
     redirect_to_loopback(home / "config.xml", tmp_path / "data")
+    api_key = ET.parse(home / "config.xml").getroot().findtext("gui/apikey")
+    assert api_key
     gui_port = free_port()
     process = subprocess.Popen(
         [
@@ -75,16 +78,21 @@ def test_generated_config_boots_in_real_syncthing(tmp_path: Path, syncthing: str
     )
     try:
         deadline = time.monotonic() + BOOT_TIMEOUT
+        wrong_key_refused = False
         while True:
             try:
-                status = rest(gui_port, "test-chain", "/rest/system/status")
+                status = rest(gui_port, api_key, "/rest/system/status")
                 break
             except OSError:
                 assert process.poll() is None, (tmp_path / "syncthing.log").read_text()
                 assert time.monotonic() < deadline, "syncthing did not answer in time"
                 time.sleep(0.3)
-        devices = rest(gui_port, "test-chain", "/rest/config/devices")
-        folders = rest(gui_port, "test-chain", "/rest/config/folders")
+        try:
+            rest(gui_port, "test-chain", "/rest/system/status")
+        except urllib.error.HTTPError as refused:
+            wrong_key_refused = refused.code in (401, 403)
+        devices = rest(gui_port, api_key, "/rest/config/devices")
+        folders = rest(gui_port, api_key, "/rest/config/folders")
     finally:
         process.terminate()
         try:
@@ -93,6 +101,7 @@ def test_generated_config_boots_in_real_syncthing(tmp_path: Path, syncthing: str
             process.kill()
             process.wait()
     assert status["myID"] == device_ids[1]
+    assert wrong_key_refused, "the REST API must refuse the chain name as a key"
     assert {device["deviceID"]: device["name"] for device in devices} == {
         device_id: f"test-chain-{index}" for index, device_id in enumerate(device_ids)
     }
@@ -104,11 +113,13 @@ def test_generated_config_boots_in_real_syncthing(tmp_path: Path, syncthing: str
 
 
 def test_config_xml_keeps_syncthing_private(tmp_path: Path):
-    """The API key is the chain name; no discovery, relays, NAT, reporting or upgrades."""
+    """A random API key per node, GUI on loopback; no discovery, relays, NAT, reporting or upgrades."""
     work = tmp_path / "work"
     make_local_chain(work, "--peers_count", "1", "--chain_name", "solo")
     config = ET.parse(work / "cita-cloud/solo/node0/config/config.xml").getroot()
-    assert config.findtext("gui/apikey") == "solo"
+    api_key = config.findtext("gui/apikey") or ""
+    assert len(api_key) == 32 and api_key.isalnum() and api_key != "solo"
+    assert config.findtext("gui/address") == "127.0.0.1:8384"
     assert config.findtext("options/listenAddress") == "tcp://0.0.0.0:22000"
     for flag in (
         "globalAnnounceEnabled",

@@ -169,8 +169,8 @@ def test_dry_run_checks_everything_and_writes_nothing(tmp_path: Path):
     assert list(tmp_path.iterdir()) == []
     assert "nothing written" in plan
     assert "0600  " + str(tmp_path / "cita-cloud/test-chain/node1/kms.db") in plan
-    assert f"{tmp_path}/test-chain.yaml: Deployment test-chain-1" in plan
-    assert "monitor-test-chain-1" in plan and "9349 -> 30011" in plan
+    assert f"{tmp_path}/test-chain.yaml: StatefulSet test-chain-1" in plan
+    assert "test-chain-1-monitor" in plan and "9349 -> 30011" in plan
     assert PASSWORD not in plan
 
 
@@ -285,7 +285,7 @@ def test_multi_cluster_dry_run_and_json(tmp_path: Path):
     assert tree_snapshot(tmp_path) == before
     plan = json.loads(output_of(runtime))
     objects = {(obj["file"], obj["kind"], obj["name"]) for obj in plan["objects"]}
-    assert (str(tmp_path / "test-chain-2.yaml"), "Service", "all-test-chain-2") in objects
+    assert (str(tmp_path / "test-chain-2.yaml"), "Service", "test-chain-2") in objects
     assert {port["exposed"] for port in plan["ports"]} == {30000, 30001, 30002, 30003}
 
     runtime = fixed_runtime()

@@ -19,14 +19,13 @@ from runner_k8s.spec import (
 )
 
 LOCAL_CLUSTER = "local_cluster"
+DEFAULT_STATE_DB_PASSWORD = "citacloud"
 MULTI_CLUSTER = "multi_cluster"
 MULTI_LISTS = {
     "--authorities": "Authorities (addresses) list: node i's account address, made by create_account.py.",
     "--nodes": "Node network ip list: the external IP (or DNS name) of each node's cluster LoadBalancer.",
     "--lbs_tokens": "The token list of LBS: each cluster's LoadBalancer id (e.g. Alibaba Cloud lb-xxxx).",
     "--sync_device_ids": "Device id list of syncthings, made by create_syncthing_config.py.",
-    "--kms_passwords": "Password list of kms: the password of each authority's account. A password cannot "
-    "contain a comma.",
     "--node_ports": "The list of first LoadBalancer ports: node i's LoadBalancer uses its entry and the next "
     "eight ports (network, sync, rpc, call, then ports reserved for optional features).",
     "--pvc_names": "The list of persistentVolumeClaim names, one per cluster: lowercase letters, digits, '-' and "
@@ -58,18 +57,25 @@ def add_chain_flags(parser: argparse.ArgumentParser) -> None:
         default="citacloud",
         help="User of state db (CouchDB, only for executor_chaincode_ext; default: citacloud).",
     )
-    parser.add_argument(
+    cli.add_password_flag(
+        parser,
         "--state_db_password",
-        default="citacloud",
-        help="Password of state db (only for executor_chaincode_ext; default: citacloud).",
+        help=f"Password of state db (only for executor_chaincode_ext; default: {DEFAULT_STATE_DB_PASSWORD}).",
+        file_help="File holding the state db password instead of --state_db_password",
+    )
+    parser.add_argument(
+        "--namespace",
+        default=None,
+        help="Kubernetes namespace written into every object (default: none, so kubectl's current namespace).",
     )
     cli.add_work_dir_flag(parser)
     cli.add_force_flag(parser)
     cli.add_output_flags(parser)
 
 
-def shared_chain_args(args: argparse.Namespace) -> dict[str, Any]:
+def shared_chain_args(args: argparse.Namespace, runtime: cli.Runtime) -> dict[str, Any]:
     """The values of the flags add_chain_flags defines, as spec keyword arguments."""
+    state_db_password = cli.password_from(args, "--state_db_password", runtime, prompt=None)
     return {
         "chain_name": args.chain_name,
         "block_delay_number": args.block_delay_number,
@@ -78,7 +84,8 @@ def shared_chain_args(args: argparse.Namespace) -> dict[str, Any]:
         "need_debug": args.need_debug,
         "enable_tls": args.enable_tls,
         "state_db_user": args.state_db_user,
-        "state_db_password": args.state_db_password,
+        "state_db_password": DEFAULT_STATE_DB_PASSWORD if state_db_password is None else state_db_password,
+        "namespace": args.namespace,
     }
 
 
@@ -92,8 +99,12 @@ def add_local_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
     )
     add_chain_flags(parser)
     parser.add_argument("--peers_count", type=cli.positive_int, default=2, help="Count of peers (default: 2).")
-    parser.add_argument(
-        "--kms_password", required=True, help="Password of kms, shared by every node and the super admin (required)."
+    cli.add_password_flag(
+        parser,
+        "--kms_password",
+        help="Password of kms, shared by every node and the super admin (required: this, "
+        "--kms_password_file, or typed when asked on a terminal).",
+        file_help="File holding the kms password instead of --kms_password",
     )
     parser.add_argument(
         "--node_port",
@@ -145,8 +156,15 @@ def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
         "--super_admin", required=True, help="Address of super admin, made by create_account.py (required)."
     )
     for flag, text in MULTI_LISTS.items():
-        kind = cli.exact_comma_list if flag == "--kms_passwords" else cli.comma_list
-        parser.add_argument(flag, type=kind, required=True, help=f"{text} (required)")
+        parser.add_argument(flag, type=cli.comma_list, required=True, help=f"{text} (required)")
+    cli.add_password_flag(
+        parser,
+        "--kms_passwords",
+        value_type=cli.exact_comma_list,
+        help="Password list of kms: the password of each authority's account, comma-separated (required: "
+        "this, --kms_passwords_file, or typed when asked on a terminal).",
+        file_help="File holding the kms passwords, one per line in node order",
+    )
     parser.add_argument(
         "--accounts_dir",
         type=Path,
@@ -165,15 +183,16 @@ def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
 
 
 def _multi_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    prompts = [f"kms password of node {index} ({address})" for index, address in enumerate(args.authorities)]
     spec = build_multi_spec(
-        **shared_chain_args(args),
+        **shared_chain_args(args, runtime),
         timestamp_ms=args.timestamp,
         super_admin=args.super_admin,
         authorities=args.authorities,
         nodes=args.nodes,
         lbs_tokens=args.lbs_tokens,
         sync_device_ids=args.sync_device_ids,
-        kms_passwords=args.kms_passwords,
+        kms_passwords=cli.password_list_from(args, "--kms_passwords", runtime, prompts=prompts),
         node_ports=args.node_ports,
         pvc_names=args.pvc_names,
         accounts_dir=args.accounts_dir,
@@ -185,10 +204,12 @@ def _multi_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
 
 
 def _local_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+    kms_password = cli.password_from(args, "--kms_password", runtime, prompt="kms password", confirm=True)
+    assert kms_password is not None  # asked for when not given
     spec = build_local_spec(
-        **shared_chain_args(args),
+        **shared_chain_args(args, runtime),
         peers_count=args.peers_count,
-        kms_password=args.kms_password,
+        kms_password=kms_password,
         node_port=args.node_port,
         node_port_range=args.node_port_range,
         pvc_name=args.pvc_name,
