@@ -117,6 +117,19 @@ def test_every_service_port_of_the_yaml_is_listening(sm_chain: LiveChain):
     assert closed_service_ports(sm_chain) == []
 
 
+def test_every_probe_of_the_yaml_passes_on_the_running_chain(sm_chain: LiveChain):
+    """A probe that fails on the real services would have Kubernetes restart a healthy node forever."""
+    cluster, controllers = sm_chain.cluster, sm_chain.controllers
+    wait_until(
+        "height >= 1 everywhere",
+        lambda: min(heights(controllers).values()) >= 1,
+        300,
+        cluster,
+        state=lambda: safe_heights(controllers),
+    )
+    assert cluster.failing_probes() == []
+
+
 def admin_secret(chain: LiveChain) -> tuple[int, bytes]:
     """The super admin's private key and address, read from `<chain>-admin/` with independent tools."""
     admin_dir = chain.work / f"{chain.chain}-admin"

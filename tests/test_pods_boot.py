@@ -197,3 +197,16 @@ def test_the_controller_starts_only_once_its_executor_listens(tmp_path: Path):
                     process.wait()
     finally:
         subprocess.run(["ip", "netns", "del", namespace], check=False)
+
+
+def test_every_probe_passes_once_the_services_listen(probed_chain: LiveChain):
+    """The YAML's startup, readiness and liveness probes, run as the kubelet would, pass on listening probes."""
+    wait_until("every probe to report", lambda: all_probes_reported(probed_chain), 60, probed_chain.cluster, 0.5)
+    wait_until(
+        "every container probe to pass",
+        lambda: probed_chain.cluster.failing_probes() == [],
+        60,
+        probed_chain.cluster,
+        1.0,
+        state=probed_chain.cluster.failing_probes,
+    )

@@ -22,6 +22,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -141,6 +142,8 @@ class Pod:
     containers: list[Container] = field(default_factory=list)
     forwards: list[tuple[int, int]] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    probes: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
 
     def selected_by(self, selector: Mapping[str, str]) -> bool:
         """Whether a Service or workload selector picks this pod."""
@@ -308,6 +311,9 @@ class Cluster:
             "argv": argv,
             "env": env,
         }
+        pod.probes[name] = [
+            (kind, container[kind]) for kind in ("startupProbe", "readinessProbe", "livenessProbe") if kind in container
+        ]
         spec_file = work / "spec.json"
         spec_file.write_text(json.dumps(spec))
         spec_file.chmod(0o600)
@@ -385,11 +391,11 @@ class Cluster:
             argv += [sys.executable, str(PODINIT), str(container.spec_file)]
             if delays and container.name in delays:
                 argv.append(str(delays[container.name]))
-            pod.processes.append(
-                subprocess.Popen(
-                    argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-                )
+            process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
+            pod.processes.append(process)
+            pod.running[container.name] = process
 
     def start(self, delays: Mapping[str, Mapping[str, float]] | None = None) -> None:
         """Start every pod; `delays` holds back, per pod name, the containers it names (seconds)."""
@@ -410,16 +416,53 @@ class Cluster:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
         pod.processes.clear()
+        pod.running.clear()
 
     def exited(self) -> list[str]:
         """`pod/container (exit code)` for every container process that has ended."""
         ended = []
         for pod in self.pods.values():
-            for container, process in zip(pod.containers, pod.processes[-len(pod.containers) :], strict=False):
+            for name, process in pod.running.items():
                 code = process.poll()
                 if code is not None:
-                    ended.append(f"{pod.name}/{container.name} (exit {code})")
+                    ended.append(f"{pod.name}/{name} (exit {code})")
         return ended
+
+    def failing_probes(self) -> list[str]:
+        """`pod/container kind` for every probe of the YAML that fails now, run as the kubelet would run it.
+
+        tcpSocket dials the pod's address; exec runs the command inside the container (its mount and
+        network namespaces, root and working directory); httpGet is not used by our YAML.
+        """
+        failing = []
+        for pod in self.pods.values():
+            for name, probes in pod.probes.items():
+                for kind, probe in probes:
+                    if not self._probe_passes(pod, name, probe):
+                        failing.append(f"{pod.name}/{name} {kind}")
+        return failing
+
+    def _probe_passes(self, pod: Pod, container: str, probe: dict[str, Any]) -> bool:
+        timeout = float(probe.get("timeoutSeconds", 1))
+        if "tcpSocket" in probe:
+            try:
+                with socket.create_connection((pod.address, int(probe["tcpSocket"]["port"])), timeout=timeout):
+                    return True
+            except OSError:
+                return False
+        if "exec" in probe:
+            process = pod.running.get(container)
+            if process is None or process.poll() is not None:
+                return False
+            inside = ["nsenter", "-t", str(process.pid), "-m", "-n", "-r", "-w", "--"]
+            try:
+                done = subprocess.run(
+                    [*inside, *probe["exec"]["command"]], capture_output=True, timeout=timeout, check=False
+                )
+            except subprocess.TimeoutExpired:
+                return False
+            return done.returncode == 0
+        raise HarnessError(f"{pod.name}/{container}: the harness cannot run the probe {probe}")
 
     def logs(self) -> dict[str, str]:
         """Every container's captured output, by `pod/container`."""
