@@ -15,6 +15,7 @@ import shutil
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import coincurve
 import grpc
@@ -231,6 +232,30 @@ def test_a_stopped_node_catches_up_after_restart(sm_chain: LiveChain):
         cluster,
         state=lambda: safe_heights(controllers),
     )
+
+
+def memory_limits(documents: list[dict[str, Any]]) -> dict[str, int]:
+    """`pod/container` → its memory limit in bytes, from the workloads of the YAML."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    limits = {}
+    for document in documents:
+        if document["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        for container in document["spec"]["template"]["spec"]["containers"]:
+            text = container["resources"]["limits"]["memory"]
+            limits[f"{document['metadata']['name']}/{container['name']}"] = int(text[:-2]) * units[text[-2:]]
+    return limits
+
+
+def test_every_container_stayed_within_its_memory_limit(sm_chain: LiveChain):
+    """After the chain ran (blocks, a transaction, a restart), no container's peak memory reached its limit."""
+    peaks = sm_chain.cluster.peak_memory()
+    limits = memory_limits(sm_chain.documents)
+    assert set(peaks) == set(limits)
+    over = {name: (peak, limits[name]) for name, peak in peaks.items() if peak >= limits[name]}
+    print("peak resident memory (MiB):", {name: round(peak / 2**20, 1) for name, peak in sorted(peaks.items())})
+    assert over == {}
+    assert all(peak > 0 for peak in peaks.values()), peaks
 
 
 def test_no_service_logged_a_panic(sm_chain: LiveChain):

@@ -464,6 +464,29 @@ class Cluster:
             return done.returncode == 0
         raise HarnessError(f"{pod.name}/{container}: the harness cannot run the probe {probe}")
 
+    def peak_memory(self) -> dict[str, int]:
+        """`pod/container` → the sum of the peak resident sizes (VmHWM, bytes) of its processes so far.
+
+        A container's processes are its process group (each container starts a session of its own),
+        as its cgroup would count them.
+        """
+        groups: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                status = (stat.parent / "status").read_text()
+            except OSError:
+                continue
+            found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+            if found:
+                group = int(fields[2])
+                groups[group] = groups.get(group, 0) + int(found.group(1)) * 1024
+        return {
+            f"{pod.name}/{name}": groups.get(process.pid, 0)
+            for pod in self.pods.values()
+            for name, process in pod.running.items()
+        }
+
     def logs(self) -> dict[str, str]:
         """Every container's captured output, by `pod/container`."""
         return {
