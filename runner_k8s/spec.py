@@ -594,7 +594,7 @@ def _check_lb_ranges(hosts: Sequence[str], bases: Sequence[int]) -> None:
     span = MULTI_LAYOUT.span
     for first in range(len(hosts)):
         for second in range(first + 1, len(hosts)):
-            if hosts[first] == hosts[second] and abs(bases[first] - bases[second]) < span:
+            if hosts[first].lower() == hosts[second].lower() and abs(bases[first] - bases[second]) < span:
                 low, high = sorted((bases[first], bases[second]))
                 raise UsageError(
                     f"nodes {first} and {second} share the address {hosts[first]} and their LoadBalancer ports "

@@ -13,8 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from runner_k8s.cli import Runtime
+
+# CI runs hypothesis derandomised (examples fixed by each test's source), so a red CI run replays
+# exactly on any machine; elsewhere it explores, and prints the blob that reproduces a failure.
+# Pick one with HYPOTHESIS_PROFILE=ci|dev.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 REPO = Path(__file__).resolve().parent.parent
 FIXED_NOW = 1_700_000_000.123  # 2023-11-14T22:13:20.123Z
@@ -53,6 +61,9 @@ def run_script(
     script: str, *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> Completed:
     """Run one of the four scripts as a user would: a subprocess in `cwd`, stdin not a terminal."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        # mutmut's mutants only switch on inside its own process: a script started here would run unmutated.
+        pytest.skip("subprocess runs are not part of mutation testing")
     result = subprocess.run(
         [sys.executable, str(REPO / script), *args],
         cwd=cwd,

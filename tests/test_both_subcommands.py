@@ -1,0 +1,175 @@
+"""One bad-input table, run against local_cluster AND multi_cluster: a check missing from either path fails a row.
+
+Each row: the flags that break one rule (appended last, so they override the valid ones), the exit code,
+and the message (one for both subcommands, or one per subcommand where their flags differ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.inputs import MultiArgs, assert_refused_in_process, local_argv, run_main
+from tests.test_bad_input import SERVICE_CONFIGS
+
+SHIPPED = (REPO / "service-config.toml").read_text()
+CHAINCODE_EXT = SHIPPED.replace("citacloud/executor_evm:v5.0.0", "citacloud/executor_chaincode_ext")
+SUBCOMMANDS = ("local_cluster", "multi_cluster")
+
+
+@dataclass(frozen=True)
+class Rule:
+    local: tuple[str, ...]
+    multi: tuple[str, ...]
+    code: int
+    message: str | tuple[str, str]
+    service_config: str | None = None
+    existing: str | None = None  # an output path made before the run
+
+    def for_subcommand(self, subcommand: str) -> tuple[tuple[str, ...], str]:
+        message = self.message if isinstance(self.message, str) else self.message[SUBCOMMANDS.index(subcommand)]
+        return (self.local if subcommand == "local_cluster" else self.multi), message
+
+
+def same(*flags: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return flags, flags
+
+
+RULES: dict[str, Rule] = {
+    "chain name not a DNS label": Rule(*same("--chain_name", "Test_Chain"), 2, "(for example 'test-chain')"),
+    "chain name is a path": Rule(*same("--chain_name", "../evil"), 2, "chain name '../evil' is not valid"),
+    "chain name ends with '-'": Rule(*same("--chain_name", "chain-"), 2, "chain name 'chain-' is not valid"),
+    "chain name starts with a digit": Rule(*same("--chain_name", "1chain"), 2, "chain name '1chain' is not valid"),
+    "chain name too long for its objects": Rule(*same("--chain_name", "a" * 47), 2, "use a chain name of at most 46"),
+    "negative block delay": Rule(*same("--block_delay_number", "-1"), 2, "'-1' must not be negative"),
+    "block delay not a number": Rule(*same("--block_delay_number", "1.5"), 2, "'1.5' is not a whole number"),
+    "monitor not a boolean": Rule(*same("--need_monitor", "maybe"), 2, "'maybe' is not a boolean"),
+    "tls not a boolean": Rule(*same("--enable_tls", "2"), 2, "'2' is not a boolean"),
+    "empty kms password": Rule(
+        ("--kms_password", ""),
+        ("--kms_passwords", "password0,"),
+        2,
+        ("--kms_password is empty", "item 2 of the list is empty"),
+    ),
+    "kms password with a line break": Rule(
+        ("--kms_password", "pass\nword"),
+        ("--kms_passwords", "password0,pass\nword"),
+        2,
+        ("--kms_password has surrounding whitespace or a line break", "--kms_passwords entry 2 has surrounding"),
+    ),
+    "pvc name with '_'": Rule(
+        ("--pvc_name", "cluster0_pvc"), ("--pvc_names", "cluster0_pvc,cluster1-pvc"), 2, "'cluster0-pvc'"
+    ),
+    "service config missing": Rule(*same("--service_config", "nowhere.toml"), 1, "nowhere.toml does not exist"),
+    "state db user empty (chaincode_ext)": Rule(
+        *same("--state_db_user", ""), 2, "--state_db_user is empty", service_config=CHAINCODE_EXT
+    ),
+    "state db user padded (chaincode_ext)": Rule(
+        *same("--state_db_user", " admin"), 2, "--state_db_user has surrounding", service_config=CHAINCODE_EXT
+    ),
+    "state db password empty (chaincode_ext)": Rule(
+        *same("--state_db_password", ""), 2, "--state_db_password is empty", service_config=CHAINCODE_EXT
+    ),
+    "state db password with a line break (chaincode_ext)": Rule(
+        *same("--state_db_password", "a\nb"), 2, "--state_db_password has surrounding", service_config=CHAINCODE_EXT
+    ),
+    "work dir under a file": Rule(*same("--work_dir", "blocker/sub"), 1, "cannot write"),
+    "existing chain folder without --force": Rule(
+        *same(), 1, "cita-cloud/test-chain already exists", existing="cita-cloud/test-chain"
+    ),
+    "unknown flag": Rule(*same("--peer_count", "3"), 2, "unrecognized arguments: --peer_count"),
+}
+RULES |= {
+    f"service config: {name}": Rule(*same(), 1, message, service_config=text)
+    for name, (text, message) in SERVICE_CONFIGS.items()
+}
+
+# What a valid run needs that the rows above leave unset: chaincode_ext credentials are fine when unused.
+PASSING: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "state db credentials ignored without chaincode_ext": (("--state_db_user", "", "--state_db_password", " "), None),
+    "longest chain name": (("--chain_name", "a" * 46), None),
+    "block delay zero": (("--block_delay_number", "0"), None),
+    "chaincode_ext with credentials": (("--state_db_user", "u", "--state_db_password", "p w;'"), CHAINCODE_EXT),
+}
+
+
+def argv_for(subcommand: str, work: Path, flags: tuple[str, ...]) -> list[str]:
+    return local_argv(work, *flags) if subcommand == "local_cluster" else MultiArgs(work).argv(*flags)
+
+
+@pytest.mark.parametrize("subcommand", SUBCOMMANDS)
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_bad_input_is_refused_by_both(tmp_path: Path, capsys, monkeypatch, subcommand: str, rule: str):
+    row = RULES[rule]
+    monkeypatch.chdir(tmp_path)  # relative paths in a row (nowhere.toml, blocker/sub) resolve here
+    (tmp_path / "blocker").write_text("a file where a directory is expected")
+    flags, message = row.for_subcommand(subcommand)
+    if row.service_config is not None:
+        (tmp_path / "svc.toml").write_text(row.service_config)
+        flags = ("--service_config", str(tmp_path / "svc.toml"), *flags)
+    if row.existing is not None:
+        (tmp_path / row.existing).mkdir(parents=True)
+    stderr = assert_refused_in_process(argv_for(subcommand, tmp_path, flags), capsys, tmp_path, row.code, message)
+    for secret in ("chain-pass", "password0", "password1"):
+        assert secret not in stderr
+
+
+@pytest.mark.parametrize("subcommand", SUBCOMMANDS)
+@pytest.mark.parametrize("case", sorted(PASSING))
+def test_valid_neighbours_pass_in_both(tmp_path: Path, capsys, subcommand: str, case: str):
+    flags, config = PASSING[case]
+    if config is not None:
+        (tmp_path / "svc.toml").write_text(config)
+        flags = ("--service_config", str(tmp_path / "svc.toml"), *flags)
+    outcome = run_main(argv_for(subcommand, tmp_path, flags), capsys)
+    assert outcome.code == 0, outcome.stderr
+    assert outcome.stderr == ""
+
+
+MULTI_ONLY: dict[str, tuple[dict[str, str], str]] = {
+    "same host and base port twice": (
+        {"--nodes": "192.0.2.10,192.0.2.10"},
+        "node 0 (192.0.2.10:30000-30008) and node 1 (192.0.2.10:30000-30008) share ports",
+    ),
+    "same DNS name and base port twice": (
+        {"--nodes": "lb.example.org,LB.example.org", "--node_ports": "31000,31000"},
+        "node 0 (lb.example.org:31000-31008) and node 1 (LB.example.org:31000-31008) share ports",
+    ),
+    "same host, windows overlap by one port": (
+        {"--nodes": "192.0.2.10,192.0.2.10", "--node_ports": "30000,30008"},
+        "node 1 (192.0.2.10:30008-30016) share ports; give nodes on one LoadBalancer base ports at least 9 apart",
+    ),
+    "same host, lower window second": (
+        {"--nodes": "192.0.2.10,192.0.2.10", "--node_ports": "30008,30000"},
+        "node 0 (192.0.2.10:30008-30016) and node 1 (192.0.2.10:30000-30008) share ports",
+    ),
+    "same authority twice": ({"--authorities": "0x" + "ab" * 20 + ",0x" + "AB" * 20}, "--authorities lists 0x"),
+    "authority without 0x": ({"--authorities": "ab" * 20 + ",0x" + "cd" * 20}, "is not an address"),
+    "authority one digit short": ({"--authorities": "0x" + "a" * 39 + ",0x" + "cd" * 20}, "is not an address"),
+    "super admin one digit long": ({"--super_admin": "0x" + "a" * 41}, "--super_admin '0x" + "a" * 41 + "'"),
+    "host with a space": ({"--nodes": "192.0.2.10,bad host"}, "neither an IP address nor a DNS name"),
+    "lists of different lengths": ({"--lbs_tokens": "lb-0"}, "--lbs_tokens has 1 while the others have 2"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MULTI_ONLY))
+def test_multi_only_rules(tmp_path: Path, capsys, case: str):
+    override, message = MULTI_ONLY[case]
+    args = MultiArgs(tmp_path, 2, override)
+    assert_refused_in_process(args.argv(), capsys, tmp_path, 2, message)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"--nodes": "192.0.2.10,192.0.2.10", "--node_ports": "30000,30009"},  # same LoadBalancer, next nine ports
+        {"--nodes": "192.0.2.10,192.0.2.11"},  # two LoadBalancers, same ports
+        {"--authorities": "0x" + "AB" * 20 + ",0x" + "cd" * 20},  # mixed case is accepted, written lowercase
+    ],
+)
+def test_multi_neighbours_of_the_duplicate_rules_pass(tmp_path: Path, capsys, override: dict[str, str]):
+    outcome = run_main(MultiArgs(tmp_path, 2, override).argv(), capsys)
+    assert outcome.code == 0, outcome.stderr

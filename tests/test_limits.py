@@ -1,0 +1,236 @@
+"""Every limit at its edge: the last value that passes, the first that fails, the exact numbers in the message.
+
+Expectations come from contracts.md and the README's formulas (and the name table in tests/inputs.py),
+never from the code under test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.chains import load_documents, read_toml
+from tests.inputs import (
+    DNS_LABEL_MAX,
+    LOCAL_NAME_FORMATS,
+    MULTI_NAME_FORMATS,
+    MultiArgs,
+    assert_refused_in_process,
+    local_argv,
+    longest_chain_name,
+    run_main,
+)
+
+
+def test_name_table_gives_the_known_limits():
+    """The table itself, checked by hand: `<chain>-<i>-network-secret` is the longest name."""
+    assert longest_chain_name(LOCAL_NAME_FORMATS, 2) == 63 - len("-1-network-secret") == 46
+    assert longest_chain_name(LOCAL_NAME_FORMATS, 11) == 45
+    assert longest_chain_name(MULTI_NAME_FORMATS, 10) == 46
+
+
+def chain_of(length: int) -> str:
+    return ("c" + "hain-name-x" * 10)[: length - 1] + "z"
+
+
+def all_object_names(work: Path, pattern: str) -> list[str]:
+    return [doc["metadata"]["name"] for path in sorted(work.glob(pattern)) for doc in load_documents(path)]
+
+
+# (node count) pairs that straddle the 9 -> 10 digit rollover of the last node index.
+ROLLOVER = [1, 2, 10, 11]
+
+
+@pytest.mark.parametrize("count", ROLLOVER)
+def test_local_longest_chain_name_passes_and_one_more_fails(tmp_path: Path, capsys, count: int):
+    limit = longest_chain_name(LOCAL_NAME_FORMATS, count)
+    ok = run_main(local_argv(tmp_path / "ok", "--chain_name", chain_of(limit), count=count), capsys)
+    assert ok.code == 0, ok.stderr
+    object_names = all_object_names(tmp_path / "ok", "*.yaml")
+    assert max(len(name) for name in object_names) == DNS_LABEL_MAX
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    message = assert_refused_in_process(
+        local_argv(bad, "--chain_name", chain_of(limit + 1), count=count), capsys, bad, 2, "too long"
+    )
+    assert f"at most {limit} characters" in message and f"exceed {DNS_LABEL_MAX}" in message
+
+
+@pytest.mark.parametrize("count", [1, 10, 11])
+def test_multi_longest_chain_name_passes_and_one_more_fails(tmp_path: Path, capsys, count: int):
+    limit = longest_chain_name(MULTI_NAME_FORMATS, count)
+    ok = MultiArgs(tmp_path / "ok", count)
+    outcome = run_main(ok.argv("--chain_name", chain_of(limit)), capsys)
+    assert outcome.code == 0, outcome.stderr
+    object_names = all_object_names(tmp_path / "ok", "*.yaml")
+    assert max(len(name) for name in object_names) == DNS_LABEL_MAX
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    message = assert_refused_in_process(
+        MultiArgs(bad, count).argv("--chain_name", chain_of(limit + 1)), capsys, bad, 2, "too long"
+    )
+    assert f"at most {limit} characters" in message and f"exceed {DNS_LABEL_MAX}" in message
+
+
+def node_ports(work: Path, chain: str = "test-chain") -> dict[str, list[int]]:
+    """Service name -> its NodePorts, read from the YAML."""
+    return {
+        doc["metadata"]["name"]: [port["nodePort"] for port in doc["spec"]["ports"]]
+        for doc in load_documents(work / f"{chain}.yaml")
+        if doc["kind"] == "Service" and doc["spec"]["type"] == "NodePort"
+    }
+
+
+def test_readme_port_table_three_nodes_all_features(tmp_path: Path, capsys):
+    """README "NodePorts": base 30004, three nodes -> 30004 ... 30019, each number written out."""
+    chaincode = tmp_path / "cc.toml"
+    chaincode.write_text(
+        (Path(__file__).parent.parent / "service-config.toml")
+        .read_text()
+        .replace("citacloud/executor_evm:v5.0.0", "citacloud/executor_chaincode")
+    )
+    argv = local_argv(tmp_path, "--need_monitor", "--service_config", str(chaincode), count=3)
+    assert run_main(argv, capsys).code == 0
+    assert node_ports(tmp_path) == {
+        "test-chain-node-port": [30004],
+        "monitor-test-chain-0": [30005, 30006],
+        "executor-test-chain-0": [30009, 30007, 30008],
+        "monitor-test-chain-1": [30010, 30011],
+        "executor-test-chain-1": [30014, 30012, 30013],
+        "monitor-test-chain-2": [30015, 30016],
+        "executor-test-chain-2": [30019, 30017, 30018],
+    }
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_node_port_top_edge_32767_passes_32768_fails(tmp_path: Path, capsys, count: int):
+    # The highest port is node (count-1)'s call port: base + 5 + 5 * (count - 1).
+    last_base = 32767 - 5 * count
+    work = tmp_path / "ok"
+    assert run_main(local_argv(work, "--node_port", str(last_base), count=count), capsys).code == 0
+    assert max(port for ports in node_ports(work).values() for port in ports) == 32767
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    message = assert_refused_in_process(
+        local_argv(bad, "--node_port", str(last_base + 1), count=count), capsys, bad, 2, "NodePort 32768"
+    )
+    assert f"(call of node {count - 1}) is outside 30000-32767" in message
+    assert f"use a --node_port between 30000 and {last_base}" in message
+
+
+def test_node_port_bottom_edge_30000_passes_29999_fails(tmp_path: Path, capsys):
+    work = tmp_path / "ok"
+    assert run_main(local_argv(work, "--node_port", "30000", count=1), capsys).code == 0
+    assert node_ports(work)["test-chain-node-port"] == [30000]
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    message = assert_refused_in_process(
+        local_argv(bad, "--node_port", "29999", count=1), capsys, bad, 2, "NodePort 29999 (rpc of node 0)"
+    )
+    assert "is outside 30000-32767; use a --node_port between 30000 and 32762" in message
+
+
+def test_default_range_holds_553_nodes_not_554(tmp_path: Path, capsys):
+    """README: "The default range holds up to 553 nodes". 30000 + 5 * 553 = 32765 <= 32767 < 32770."""
+    from runner_k8s.spec import build_local_spec
+
+    config = Path(__file__).parent.parent / "service-config.toml"
+    common = {
+        "chain_name": "c",
+        "block_delay_number": 0,
+        "kms_password": "pw",
+        "state_db_user": "u",
+        "state_db_password": "p",
+        "service_config": config,
+        "node_port": 30000,
+        "node_port_range": "30000-32767",
+        "need_monitor": True,
+        "need_debug": False,
+        "pvc_name": "p",
+        "enable_tls": True,
+    }
+    assert build_local_spec(peers_count=553, **common).peers_count == 553
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    message = assert_refused_in_process(
+        local_argv(bad, "--chain_name", "c", "--node_port", "30000", count=554), capsys, bad, 2, "554 nodes need"
+    )
+    assert "2771 NodePorts, more than 30000-32767 holds" in message
+
+
+@pytest.mark.parametrize(
+    ("port_range", "base", "highest"),
+    [
+        ("30000-30005", "30000", 30005),  # one node needs exactly six NodePorts: rpc and five slots
+        ("1-65535", "65530", 65535),
+        ("1-65535", "1", 6),
+    ],
+)
+def test_node_port_range_last_passing(tmp_path: Path, capsys, port_range: str, base: str, highest: int):
+    argv = local_argv(tmp_path, "--node_port_range", port_range, "--node_port", base, count=1)
+    outcome = run_main(argv, capsys)
+    assert outcome.code == 0, outcome.stderr
+    assert sorted(port for ports in node_ports(tmp_path).values() for port in ports) == [int(base), highest]
+
+
+@pytest.mark.parametrize(
+    ("port_range", "base", "message"),
+    [
+        ("30000-30000", "30000", "1 nodes need 6 NodePorts, more than 30000-30000 holds"),
+        ("30000-30004", "30000", "1 nodes need 6 NodePorts, more than 30000-30004 holds"),
+        (
+            "1-65535",
+            "65531",
+            "NodePort 65536 (call of node 0) is outside 1-65535; use a --node_port between 1 and 65530",
+        ),
+        ("1-65535", "0", "NodePort 0 (rpc of node 0) is outside 1-65535"),
+        ("1-65536", "30004", "--node_port_range '1-65536' is not MIN-MAX within 1-65535"),
+        ("0-65535", "30004", "--node_port_range '0-65535' is not MIN-MAX within 1-65535"),
+        ("32767-30000", "30004", "--node_port_range '32767-30000' is not MIN-MAX"),
+        ("30000", "30004", "--node_port_range '30000' is not MIN-MAX"),
+        ("a-b", "30004", "--node_port_range 'a-b' is not MIN-MAX"),
+    ],
+)
+def test_node_port_range_first_failing(tmp_path: Path, capsys, port_range: str, base: str, message: str):
+    argv = local_argv(tmp_path, "--node_port_range", port_range, "--node_port", base, count=1)
+    assert_refused_in_process(argv, capsys, tmp_path, 2, message)
+
+
+MULTI_SLOTS = {  # README "LoadBalancer ports": name -> (offset from base, container port)
+    "network": (0, 40000),
+    "sync": (1, 22000),
+    "rpc": (2, 50004),
+    "call": (3, 50002),
+    "process": (4, 9256),
+    "exporter": (5, 9349),
+    "debug": (8, 9999),
+}
+
+
+@pytest.mark.parametrize("base", [1, 65527])
+def test_multi_base_port_last_passing(tmp_path: Path, capsys, base: int):
+    args = MultiArgs(tmp_path, 1, {"--node_ports": str(base)})
+    outcome = run_main(args.argv("--need_monitor", "--need_debug"), capsys)
+    assert outcome.code == 0, outcome.stderr
+    service = load_documents(tmp_path / "test-chain-0.yaml")[-1]
+    ports = {port["name"]: (port["port"], port["targetPort"]) for port in service["spec"]["ports"]}
+    assert ports == {name: (base + offset, target) for name, (offset, target) in MULTI_SLOTS.items()}
+    assert max(port for port, _ in ports.values()) <= 65535
+
+
+@pytest.mark.parametrize("base", ["0", "65528", "65535", "65536", "-1", "+1", "1e3", " 30000x", "²", "３００００"])
+def test_multi_base_port_first_failing(tmp_path: Path, capsys, base: str):
+    args = MultiArgs(tmp_path, 2, {"--node_ports": f"30000,{base}"})
+    message = assert_refused_in_process(args.argv(), capsys, tmp_path, 2, "--node_ports entry")
+    assert "must be a whole number from 1 to 65527" in message and "9 consecutive ports" in message
+
+
+def test_multi_peers_use_each_nodes_own_base(tmp_path: Path, capsys):
+    args = MultiArgs(tmp_path, 3, {"--node_ports": "1,65527,30000"})
+    assert run_main(args.argv(), capsys).code == 0
+    hosts = ["192.0.2.10", "192.0.2.11", "192.0.2.12"]
+    bases = [1, 65527, 30000]
+    for index in range(3):
+        network = read_toml(tmp_path / "cita-cloud" / "test-chain" / f"node{index}" / "network-config.toml")
+        assert network["peers"] == [{"ip": hosts[j], "port": bases[j]} for j in range(3) if j != index]
