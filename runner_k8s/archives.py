@@ -64,7 +64,10 @@ def load_account(folder: Path, node: MultiNode, flavour: KmsFlavour) -> tuple[by
             f"{where}: {folder / KEY_ID} must hold the account id (digits 0-9 only, at most {SQLITE_INTEGER_MAX}, "
             "no newline)"
         )
-    stored = load_kms_db(folder / KMS_DB, int(key_id_text))
+    try:
+        stored = load_kms_db(folder / KMS_DB, int(key_id_text))
+    except CheckError as exc:
+        raise CheckError(f"{where}: {exc}") from None
     if stored.flavour is not flavour:
         raise CheckError(
             f"{where}: {folder / KMS_DB} is an {stored.flavour.value} account but the service config's kms is "

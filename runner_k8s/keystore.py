@@ -17,6 +17,7 @@ from .errors import CheckError, RunnerError, UsageError
 PASSWORD_SALT = b"Matthew 5-13"
 ACCOUNT_ID = 1
 DESCRIPTION = "create by cmd"
+SQLITE_INT_LIMIT = 2**63
 SCHEMA = (
     "create table if not exists config(id integer primary key, password BLOB, config_type TEXT)",
     "create table if not exists account(id INTEGER PRIMARY KEY, pubkey BLOB, privkey BLOB, description TEXT)",
@@ -120,19 +121,28 @@ def load_kms_db(path: Path, key_id: int = ACCOUNT_ID) -> StoredAccount:
     try:
         with sqlite3.connect(uri, uri=True) as db:
             config = db.execute("select password, config_type from config where id = 1").fetchone()
-            row = db.execute("select pubkey, privkey from account where id = ?", (key_id,)).fetchone()
+            # SQLite integers are 64-bit: a larger key_id names no account (and would not bind).
+            row = None
+            if 0 <= key_id < SQLITE_INT_LIMIT:
+                row = db.execute("select pubkey, privkey from account where id = ?", (key_id,)).fetchone()
         db.close()
     except sqlite3.Error as exc:
         raise CheckError(
             f"{path} is not a readable kms.db ({exc}); recreate the account with create_account.py"
         ) from exc
-    if config is None or row is None:
-        raise CheckError(f"{path} has no config row or no account {key_id}; recreate it with create_account.py")
+    if config is None:
+        raise CheckError(f"{path} has no config row; recreate the account with create_account.py")
+    if row is None:
+        raise CheckError(
+            f"{path} has no account {key_id} (the id in key_id); use the key_id create_account.py wrote beside it"
+        )
     try:
         flavour = KmsFlavour(config[1])
     except ValueError:
         raise CheckError(f"{path} has an unknown kms type {config[1]!r}; expected sm or eth") from None
-    return StoredAccount(flavour, bytes(config[0]), key_id, bytes(row[0]), bytes(row[1]))
+    if not all(isinstance(value, bytes) for value in (config[0], row[0], row[1])):
+        raise CheckError(f"{path}: the password hash or a key is not stored as bytes; the kms.db is damaged")
+    return StoredAccount(flavour, config[0], key_id, row[0], row[1])
 
 
 def unlock(stored: StoredAccount, password: str, *, where: str) -> Account:
