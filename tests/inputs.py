@@ -51,7 +51,12 @@ def luhn32(group: str) -> str:
 
 def device_id(seed: str) -> str:
     """A syncthing device ID with correct check characters, from any seed."""
-    digest = base64.b32encode(hashlib.sha256(seed.encode()).digest()).decode().rstrip("=")
+    return device_id_of_certificate(seed.encode())
+
+
+def device_id_of_certificate(der: bytes) -> str:
+    """contracts.md §5: SHA-256 of the DER, base32, a check character per 13, groups of 7."""
+    digest = base64.b32encode(hashlib.sha256(der).digest()).decode().rstrip("=")
     assert len(digest) == 52
     with_checks = "".join(digest[i : i + 13] + luhn32(digest[i : i + 13]) for i in range(0, 52, 13))
     return "-".join(with_checks[i : i + 7] for i in range(0, 56, 7))

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import create_syncthing_config
 from runner_k8s.syncthing import ALPHABET, device_id_of_der, luhn_check_char, parse_device_id, verify_identity
 from tests.conftest import fixed_runtime, output_of, run_script, tree_snapshot
+from tests.inputs import device_id_of_certificate
 
 ID_LINE = re.compile(r"^device_id: ([A-Z2-7]{7}(?:-[A-Z2-7]{7}){7})$")
 
@@ -111,8 +112,9 @@ def test_check_characters_are_syncthings_variant():
 
 
 @given(st.binary(min_size=1, max_size=64))
-def test_any_device_id_we_make_parses(der: bytes):
+def test_any_device_id_matches_the_contracts_recipe(der: bytes):
     device_id = device_id_of_der(der)
+    assert device_id == device_id_of_certificate(der), "recomputed from contracts.md §5 in tests/inputs.py"
     assert parse_device_id(device_id) == device_id
     assert all(c in ALPHABET for c in device_id.replace("-", ""))
 
@@ -130,3 +132,11 @@ def test_unwritable_output_dir_is_one_line(tmp_path: Path):
     result = run_script("create_syncthing_config.py", "--output_dir", str(blocker / "sub"), cwd=tmp_path)
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_the_tests_own_check_characters_agree_with_syncthing():
+    """tests/inputs.py's luhn32 (the oracle of the device-ID tests) on an ID printed by syncthing."""
+    from tests.inputs import luhn32
+
+    compact = "ZQJLXPG-PS2ST4S-VKUEV3T-GWG36BV-HYRRFDZ-VXPWVGJ-NXM6I4O-K2ZLSQL".replace("-", "")
+    assert [luhn32(compact[start : start + 13]) for start in range(0, 56, 14)] == [compact[13::14][i] for i in range(4)]
