@@ -240,7 +240,8 @@ def check_timestamp(timestamp_ms: int | None) -> int | None:
 
 def check_chain_name(chain: str, node_count: int) -> str:
     """The chain name makes a folder and every object name: all must be valid DNS labels."""
-    if not names.is_dns_label(chain):
+    # A name too long for a label still gets the length message below, which names the limit.
+    if len(chain) <= names.DNS_LABEL_MAX and not names.is_dns_label(chain):
         raise UsageError(
             f"chain name {chain!r} is not valid: use lowercase letters, digits and '-', starting with a letter "
             f"and ending with a letter or digit (for example {names.suggest_dns_name(chain)!r})"
@@ -275,6 +276,11 @@ def check_namespace(namespace: str | None) -> str | None:
 
 def check_pvc_name(pvc: str, flag: str = "--pvc_name") -> str:
     """A PersistentVolumeClaim name (DNS subdomain)."""
+    if len(pvc) > names.DNS_SUBDOMAIN_MAX:
+        raise UsageError(
+            f"{flag} {pvc[:20]!r}... is {len(pvc)} characters long; a Kubernetes name has at most "
+            f"{names.DNS_SUBDOMAIN_MAX}"
+        )
     if not names.is_dns_subdomain(pvc):
         raise UsageError(
             f"{flag} {pvc!r} is not a valid Kubernetes name: use lowercase letters, digits, '-' and '.' "
@@ -411,6 +417,10 @@ def check_host(host: str, flag: str) -> str:
             raise UsageError(f"{flag} {host!r} has a zone (%...), which other hosts cannot use; drop it")
         return address.compressed
     name = host.lower()
+    if len(name) > names.DNS_SUBDOMAIN_MAX:
+        raise UsageError(
+            f"{flag} {host[:20]!r}... is {len(host)} characters long; a DNS name has at most {names.DNS_SUBDOMAIN_MAX}"
+        )
     if name and name.rsplit(".", 1)[-1].isascii() and name.rsplit(".", 1)[-1].isdigit():
         raise UsageError(
             f"{flag} {host!r} is not an IPv4 address (four numbers 0-255 without leading zeros), "

@@ -234,3 +234,68 @@ def test_multi_peers_use_each_nodes_own_base(tmp_path: Path, capsys):
     for index in range(3):
         network = read_toml(tmp_path / "cita-cloud" / "test-chain" / f"node{index}" / "network-config.toml")
         assert network["peers"] == [{"ip": hosts[j], "port": bases[j]} for j in range(3) if j != index]
+
+
+@pytest.mark.parametrize("subcommand", ["local_cluster", "multi_cluster"])
+def test_chain_name_past_63_gets_the_length_message(tmp_path: Path, capsys, subcommand: str):
+    chain = "a" * 64
+    argv = local_argv(tmp_path) if subcommand == "local_cluster" else MultiArgs(tmp_path).argv()
+    message = assert_refused_in_process([*argv, "--chain_name", chain], capsys, tmp_path, 2, "is too long")
+    assert "use a chain name of at most 46 characters" in message
+
+
+def long_dns_name(length: int) -> str:
+    """A DNS name of `length` characters made of labels of at most 63."""
+    labels, left = [], length
+    while left > 0:
+        size = min(63, left)
+        labels.append("a" * size)
+        left -= size + 1
+    name = ".".join(labels)
+    return name if len(name) == length else name[:length]
+
+
+@pytest.mark.parametrize("subcommand", ["local_cluster", "multi_cluster"])
+def test_pvc_name_253_passes_254_fails(tmp_path: Path, capsys, subcommand: str):
+    def argv(work: Path, pvc: str) -> list[str]:
+        if subcommand == "local_cluster":
+            return local_argv(work, "--pvc_name", pvc, count=1)
+        return MultiArgs(work, 1, {"--pvc_names": pvc}).argv()
+
+    assert len(long_dns_name(253)) == 253 and len(long_dns_name(254)) == 254
+    ok = run_main(argv(tmp_path / "ok", long_dns_name(253)), capsys)
+    assert ok.code == 0, ok.stderr
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    message = assert_refused_in_process(argv(bad, long_dns_name(254)), capsys, bad, 2, "is 254 characters long")
+    assert "a Kubernetes name has at most 253" in message
+
+
+def test_node_host_253_passes_254_fails(tmp_path: Path, capsys):
+    ok = run_main(MultiArgs(tmp_path / "ok", 1, {"--nodes": long_dns_name(253)}).argv(), capsys)
+    assert ok.code == 0, ok.stderr
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    message = assert_refused_in_process(
+        MultiArgs(bad, 1, {"--nodes": long_dns_name(254)}).argv(), capsys, bad, 2, "is 254 characters long"
+    )
+    assert "a DNS name has at most 253" in message
+
+
+@pytest.mark.parametrize(
+    ("chain", "suggestion"),
+    [
+        ("Test_Chain", "test-chain"),
+        ("my chain!", "my-chain"),
+        ("1st-chain", "st-chain"),
+        ("-a-", "a"),
+        ("__", "my-chain"),
+        ("42", "my-chain"),
+        ("a--b-", "a--b"),
+    ],
+)
+def test_invalid_chain_name_gets_a_valid_suggestion(tmp_path: Path, capsys, chain: str, suggestion: str):
+    message = assert_refused_in_process(
+        local_argv(tmp_path, f"--chain_name={chain}"), capsys, tmp_path, 2, f"(for example {suggestion!r})"
+    )
+    assert "is not valid" in message
