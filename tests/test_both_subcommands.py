@@ -60,6 +60,12 @@ RULES: dict[str, Rule] = {
         2,
         ("--kms_password has surrounding whitespace or a line break", "--kms_passwords entry 2 has surrounding"),
     ),
+    "kms password with a carriage return": Rule(
+        ("--kms_password", "pass\rword"),
+        ("--kms_passwords", "pass\rword,password1"),
+        2,
+        ("--kms_password has surrounding whitespace or a line break", "--kms_passwords entry 1 has surrounding"),
+    ),
     "pvc name with '_'": Rule(
         ("--pvc_name", "cluster0_pvc"), ("--pvc_names", "cluster0_pvc,cluster1-pvc"), 2, "'cluster0-pvc'"
     ),
@@ -151,8 +157,40 @@ MULTI_ONLY: dict[str, tuple[dict[str, str], str]] = {
     "authority one digit short": ({"--authorities": "0x" + "a" * 39 + ",0x" + "cd" * 20}, "is not an address"),
     "super admin one digit long": ({"--super_admin": "0x" + "a" * 41}, "--super_admin '0x" + "a" * 41 + "'"),
     "host with a space": ({"--nodes": "192.0.2.10,bad host"}, "neither an IP address nor a DNS name"),
-    "lists of different lengths": ({"--lbs_tokens": "lb-0"}, "--lbs_tokens has 1 while the others have 2"),
 }
+LIST_FLAGS = ("--authorities", "--nodes", "--lbs_tokens", "--sync_device_ids", "--kms_passwords", "--node_ports")
+SHORT_LISTS = {  # one entry short: the message names that list and both lengths
+    flag: ({flag: value}, f"but {flag} has 1 while the others have 2; give each list in the same node order")
+    for flag, value in zip(
+        (*LIST_FLAGS, "--pvc_names"),
+        ("0x" + "ab" * 20, "192.0.2.10", "lb-0", "AAAAAAA", "password0", "30000", "pvc0"),
+        strict=True,
+    )
+}
+MULTI_ONLY |= {f"{flag} one entry short": row for flag, row in SHORT_LISTS.items()}
+MULTI_ONLY |= {
+    "two lists short": (
+        {"--nodes": "192.0.2.10", "--pvc_names": "a,b,c"},
+        "--nodes has 1, --pvc_names has 3 while the others have 2",
+    ),
+    "device ID with a wrong check character": (
+        {"--sync_device_ids": "MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWAC,AAAAAAA"},
+        "--sync_device_ids: ",
+    ),
+}
+
+
+LOCAL_ONLY: dict[str, tuple[tuple[str, ...], str]] = {
+    # multi_cluster's comma lists drop the spaces around each entry, so these reach only local_cluster.
+    "kms password with a trailing space": (("--kms_password", "pw "), "--kms_password has surrounding whitespace"),
+    "kms password with a leading tab": (("--kms_password", "\tpw"), "--kms_password has surrounding whitespace"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LOCAL_ONLY))
+def test_local_only_rules(tmp_path: Path, capsys, case: str):
+    flags, message = LOCAL_ONLY[case]
+    assert_refused_in_process(local_argv(tmp_path, *flags), capsys, tmp_path, 2, message)
 
 
 @pytest.mark.parametrize("case", sorted(MULTI_ONLY))

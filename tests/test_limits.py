@@ -237,8 +237,9 @@ def test_multi_peers_use_each_nodes_own_base(tmp_path: Path, capsys):
 
 
 @pytest.mark.parametrize("subcommand", ["local_cluster", "multi_cluster"])
-def test_chain_name_past_63_gets_the_length_message(tmp_path: Path, capsys, subcommand: str):
-    chain = "a" * 64
+@pytest.mark.parametrize("length", [63, 64])
+def test_chain_name_of_63_or_more_gets_the_length_message(tmp_path: Path, capsys, subcommand: str, length: int):
+    chain = "a" * length
     argv = local_argv(tmp_path) if subcommand == "local_cluster" else MultiArgs(tmp_path).argv()
     message = assert_refused_in_process([*argv, "--chain_name", chain], capsys, tmp_path, 2, "is too long")
     assert "use a chain name of at most 46 characters" in message
