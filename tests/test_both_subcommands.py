@@ -69,7 +69,15 @@ RULES: dict[str, Rule] = {
     "pvc name with '_'": Rule(
         ("--pvc_name", "cluster0_pvc"), ("--pvc_names", "cluster0_pvc,cluster1-pvc"), 2, "'cluster0-pvc'"
     ),
-    "service config missing": Rule(*same("--service_config", "nowhere.toml"), 1, "nowhere.toml does not exist"),
+    "service config missing": Rule(
+        *same("--service_config", "nowhere.toml"),
+        1,
+        "service config nowhere.toml does not exist; pass --service_config with the right path",
+    ),
+    "service config is a directory": Rule(
+        *same("--service_config", "blocker-dir"), 1, "cannot read service config blocker-dir: Is a directory"
+    ),
+    "service config not UTF-8": Rule(*same(), 1, "svc.toml is not UTF-8 text", service_config="name = '\udcff'"),
     "state db user empty (chaincode_ext)": Rule(
         *same("--state_db_user", ""), 2, "--state_db_user is empty", service_config=CHAINCODE_EXT
     ),
@@ -112,9 +120,10 @@ def test_bad_input_is_refused_by_both(tmp_path: Path, capsys, monkeypatch, subco
     row = RULES[rule]
     monkeypatch.chdir(tmp_path)  # relative paths in a row (nowhere.toml, blocker/sub) resolve here
     (tmp_path / "blocker").write_text("a file where a directory is expected")
+    (tmp_path / "blocker-dir").mkdir()
     flags, message = row.for_subcommand(subcommand)
     if row.service_config is not None:
-        (tmp_path / "svc.toml").write_text(row.service_config)
+        (tmp_path / "svc.toml").write_bytes(row.service_config.encode("utf-8", "surrogateescape"))
         flags = ("--service_config", str(tmp_path / "svc.toml"), *flags)
     if row.existing is not None:
         (tmp_path / row.existing).mkdir(parents=True)
@@ -211,3 +220,47 @@ def test_multi_only_rules(tmp_path: Path, capsys, case: str):
 def test_multi_neighbours_of_the_duplicate_rules_pass(tmp_path: Path, capsys, override: dict[str, str]):
     outcome = run_main(MultiArgs(tmp_path, 2, override).argv(), capsys)
     assert outcome.code == 0, outcome.stderr
+
+
+def test_specs_never_show_a_secret_when_printed(tmp_path: Path):
+    """A traceback or a debug print of a spec must not leak a password (they are in every spec)."""
+    from runner_k8s.spec import build_local_spec, build_multi_spec
+    from tests.inputs import address, device_id
+
+    common = {
+        "chain_name": "c",
+        "block_delay_number": 0,
+        "service_config": REPO / "service-config.toml",
+        "need_monitor": False,
+        "need_debug": False,
+        "enable_tls": True,
+        "state_db_user": "couch-user-secret",
+        "state_db_password": "couch-pass-secret",
+    }
+    local = build_local_spec(
+        **common,
+        peers_count=2,
+        kms_password="kms-pass-secret",
+        node_port=30004,
+        node_port_range="30000-32767",
+        pvc_name="p",
+    )
+    multi = build_multi_spec(
+        **common,
+        timestamp_ms=None,
+        super_admin=address("admin"),
+        authorities=[address("a")],
+        nodes=["192.0.2.1"],
+        lbs_tokens=["lb"],
+        sync_device_ids=[device_id("d")],
+        kms_passwords=["node-pass-secret"],
+        node_ports=["30000"],
+        pvc_names=["p"],
+        accounts_dir=tmp_path,
+        syncthing_dir=tmp_path,
+    )
+    shown = " ".join(map(repr, [local, multi, *multi.nodes])) + " ".join(map(str, [local, multi, *multi.nodes]))
+    for secret in ("kms-pass-secret", "node-pass-secret", "couch-pass-secret"):
+        assert secret not in shown
+    assert "'c'" in repr(local) and "peers_count=2" in repr(local)
+    assert "nodes=1" in repr(multi) and "192.0.2.1" in repr(multi.nodes[0])
