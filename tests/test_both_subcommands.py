@@ -52,19 +52,19 @@ RULES: dict[str, Rule] = {
         ("--kms_password", ""),
         ("--kms_passwords", "password0,"),
         2,
-        ("--kms_password is empty", "item 2 of the list is empty"),
+        ("--kms_password is empty", "entry 1 of the list is empty"),
     ),
     "kms password with a line break": Rule(
         ("--kms_password", "pass\nword"),
         ("--kms_passwords", "password0,pass\nword"),
         2,
-        ("--kms_password has surrounding whitespace or a line break", "--kms_passwords entry 2 has surrounding"),
+        ("--kms_password has surrounding whitespace or a line break", "--kms_passwords entry 1 has surrounding"),
     ),
     "kms password with a carriage return": Rule(
         ("--kms_password", "pass\rword"),
         ("--kms_passwords", "pass\rword,password1"),
         2,
-        ("--kms_password has surrounding whitespace or a line break", "--kms_passwords entry 1 has surrounding"),
+        ("--kms_password has surrounding whitespace or a line break", "--kms_passwords entry 0 has surrounding"),
     ),
     "pvc name with '_'": Rule(
         ("--pvc_name", "cluster0_pvc"), ("--pvc_names", "cluster0_pvc,cluster1-pvc"), 2, "'cluster0-pvc'"
@@ -94,7 +94,7 @@ RULES: dict[str, Rule] = {
     "existing chain folder without --force": Rule(
         *same(), 1, "cita-cloud/test-chain already exists", existing="cita-cloud/test-chain"
     ),
-    "unknown flag": Rule(*same("--peer_count", "3"), 2, "unrecognized arguments: --peer_count"),
+    "unknown flag": Rule(*same("--peer_count", "3"), 2, "unknown flag --peer_count; did you mean"),
 }
 RULES |= {
     f"service config: {name}": Rule(*same(), 1, message, service_config=text)
@@ -184,7 +184,7 @@ MULTI_ONLY |= {
     ),
     "device ID with a wrong check character": (
         {"--sync_device_ids": "MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWAC,AAAAAAA"},
-        "--sync_device_ids: ",
+        "--sync_device_ids entry 0: 'MFZWI3D-BONSGYC-YLTMRWG-C43ENR5-QXGZDMM-FZWI3DP-BONSGYY-LTMRWAC' has a wrong",
     ),
 }
 

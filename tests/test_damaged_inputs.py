@@ -136,7 +136,7 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
     ),
     "stored password hash changed": (
         lambda k: sql(account(k) / "kms.db", "update config set password = ?", bytes(32)),
-        "with --kms_passwords entry 1: the password does not open this kms.db",
+        "with --kms_passwords entry 0: the password does not open this kms.db",
     ),
     "kms.db without tables": (
         lambda k: sql(account(k) / "kms.db", "drop table account"),

@@ -115,7 +115,7 @@ def test_node_port_top_edge_32767_passes_32768_fails(tmp_path: Path, capsys, cou
     message = assert_refused_in_process(
         local_argv(bad, "--node_port", str(last_base + 1), count=count), capsys, bad, 2, "NodePort 32768"
     )
-    assert f"(call of node {count - 1}) is outside 30000-32767" in message
+    assert f"(call of node{count - 1}) is outside 30000-32767" in message
     assert f"use a --node_port between 30000 and {last_base}" in message
 
 
@@ -126,7 +126,7 @@ def test_node_port_bottom_edge_30000_passes_29999_fails(tmp_path: Path, capsys):
     bad = tmp_path / "bad"
     bad.mkdir()
     message = assert_refused_in_process(
-        local_argv(bad, "--node_port", "29999", count=1), capsys, bad, 2, "NodePort 29999 (rpc of node 0)"
+        local_argv(bad, "--node_port", "29999", count=1), capsys, bad, 2, "NodePort 29999 (rpc of node0)"
     )
     assert "is outside 30000-32767; use a --node_port between 30000 and 32762" in message
 
@@ -182,9 +182,9 @@ def test_node_port_range_last_passing(tmp_path: Path, capsys, port_range: str, b
         (
             "1-65535",
             "65531",
-            "NodePort 65536 (call of node 0) is outside 1-65535; use a --node_port between 1 and 65530",
+            "NodePort 65536 (call of node0) is outside 1-65535; use a --node_port between 1 and 65530",
         ),
-        ("1-65535", "0", "NodePort 0 (rpc of node 0) is outside 1-65535"),
+        ("1-65535", "0", "NodePort 0 (rpc of node0) is outside 1-65535"),
         ("1-65536", "30004", "--node_port_range '1-65536' is not MIN-MAX within 1-65535"),
         ("0-65535", "30004", "--node_port_range '0-65535' is not MIN-MAX within 1-65535"),
         ("32767-30000", "30004", "--node_port_range '32767-30000' is not MIN-MAX"),
@@ -269,7 +269,7 @@ def test_pvc_name_253_passes_254_fails(tmp_path: Path, capsys, subcommand: str):
     bad = tmp_path / "bad"
     bad.mkdir()
     message = assert_refused_in_process(argv(bad, long_dns_name(254)), capsys, bad, 2, "is 254 characters long")
-    flag = "--pvc_name" if subcommand == "local_cluster" else "--pvc_names entry"
+    flag = "--pvc_name" if subcommand == "local_cluster" else "--pvc_names entry 0"
     assert message.endswith(
         f"error: {flag} {'a' * 20!r}... is 254 characters long; a Kubernetes name has at most 253\n"
     )
@@ -284,7 +284,7 @@ def test_node_host_253_passes_254_fails(tmp_path: Path, capsys):
         MultiArgs(bad, 1, {"--nodes": long_dns_name(254)}).argv(), capsys, bad, 2, "is 254 characters long"
     )
     assert message.endswith(
-        f"error: --nodes entry {'a' * 20!r}... is 254 characters long; a DNS name has at most 253\n"
+        f"error: --nodes entry 0 {'a' * 20!r}... is 254 characters long; a DNS name has at most 253\n"
     )
 
 
