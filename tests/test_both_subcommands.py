@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -227,7 +228,7 @@ def test_specs_never_show_a_secret_when_printed(tmp_path: Path):
     from runner_k8s.spec import build_local_spec, build_multi_spec
     from tests.inputs import address, device_id
 
-    common = {
+    common: dict[str, Any] = {
         "chain_name": "c",
         "block_delay_number": 0,
         "service_config": REPO / "service-config.toml",

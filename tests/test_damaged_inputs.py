@@ -84,7 +84,7 @@ def zero_key_ciphertext(password: str) -> bytes:
     return gmssl_sm4_cfb(k[:16], k[16:], bytes(32))
 
 
-Damage = Callable[[Keys], None]
+Damage = Callable[[Keys], object]
 
 
 def account(keys: Keys, index: int = 0) -> Path:

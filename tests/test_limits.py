@@ -7,6 +7,7 @@ never from the code under test.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,7 +137,7 @@ def test_default_range_holds_553_nodes_not_554(tmp_path: Path, capsys):
     from runner_k8s.spec import build_local_spec
 
     config = Path(__file__).parent.parent / "service-config.toml"
-    common = {
+    common: dict[str, Any] = {
         "chain_name": "c",
         "block_delay_number": 0,
         "kms_password": "pw",

@@ -193,6 +193,7 @@ def test_slots_in_use_follow_their_feature():
 
 def test_hypothesis_runs_derandomised_in_ci():
     """A red CI run must replay anywhere: the ci profile fixes the examples."""
-    assert settings.get_profile("ci").derandomize is True
+    profile = settings.get_profile("ci")
+    assert profile is not None and profile.derandomize is True
     if os.environ.get("CI") and not os.environ.get("HYPOTHESIS_PROFILE"):
-        assert settings.default.derandomize is True
+        assert settings.default is not None and settings.default.derandomize is True

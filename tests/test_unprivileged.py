@@ -96,8 +96,9 @@ def nobody() -> Iterator[Unprivileged]:
         tree.chmod(0o755)
         for name in SHIPPED:
             shutil.copy(REPO / name, tree / name)
-        for folder in ("runner_k8s", "templates"):
-            shutil.copytree(REPO / folder, tree / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        for folder in ("runner_k8s", "templates"):  # templates/ moved into the package at some point
+            if (REPO / folder).is_dir():
+                shutil.copytree(REPO / folder, tree / folder, ignore=shutil.ignore_patterns("__pycache__"))
         _copy_modules(top / "deps")
         for path in [top, *top.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
