@@ -31,6 +31,7 @@ MULTI_NAME_FORMATS = (
     "all-{chain}-{i}",
 )
 DNS_LABEL_MAX = 63  # RFC 1035 label, the Kubernetes limit for Service names
+TIMESTAMP_MS = 1_600_000_000_456  # not the fixed clock's time, so a lost --timestamp shows
 
 
 def longest_chain_name(formats: tuple[str, ...], node_count: int) -> int:
@@ -85,7 +86,7 @@ class MultiArgs:
             "--kms_passwords": ",".join(f"password{i}" for i in range(self.count)),
             "--node_ports": ",".join("30000" for _ in range(self.count)),
             "--pvc_names": ",".join(f"cluster{i}-pvc" for i in range(self.count)),
-            "--timestamp": "1700000000123",
+            "--timestamp": str(TIMESTAMP_MS),
             "--accounts_dir": str(keys),
             "--syncthing_dir": str(keys),
             "--work_dir": str(self.work),

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tests.inputs import MultiArgs, assert_refused_in_process, local_argv, run_main
+from tests.inputs import MultiArgs, assert_refused_in_process, device_id, local_argv, run_main
 from tests.test_bad_input import SERVICE_CONFIGS
 
 SHIPPED = (REPO / "service-config.toml").read_text()
@@ -68,7 +68,13 @@ RULES: dict[str, Rule] = {
         ("--kms_password has surrounding whitespace or a line break", "--kms_passwords entry 0 has surrounding"),
     ),
     "pvc name with '_'": Rule(
-        ("--pvc_name", "cluster0_pvc"), ("--pvc_names", "cluster0_pvc,cluster1-pvc"), 2, "'cluster0-pvc'"
+        ("--pvc_name", "cluster0_pvc"),
+        ("--pvc_names", "cluster0-pvc,cluster1_pvc"),
+        2,
+        (
+            "--pvc_name 'cluster0_pvc' is not a valid Kubernetes name",
+            "--pvc_names entry 1 'cluster1_pvc' is not a valid Kubernetes name",
+        ),
     ),
     "service config missing": Rule(
         *same("--service_config", "nowhere.toml"),
@@ -163,10 +169,23 @@ MULTI_ONLY: dict[str, tuple[dict[str, str], str]] = {
         "node 0 (192.0.2.10:30008-30016) and node 1 (192.0.2.10:30000-30008) share ports",
     ),
     "same authority twice": ({"--authorities": "0x" + "ab" * 20 + ",0x" + "AB" * 20}, "--authorities lists 0x"),
-    "authority without 0x": ({"--authorities": "ab" * 20 + ",0x" + "cd" * 20}, "is not an address"),
-    "authority one digit short": ({"--authorities": "0x" + "a" * 39 + ",0x" + "cd" * 20}, "is not an address"),
+    "authority without 0x": (
+        {"--authorities": "ab" * 20 + ",0x" + "cd" * 20},
+        f"--authorities entry 0 '{'ab' * 20}' is not an address: expected 0x followed by 40 hex digits",
+    ),
+    "authority one digit short": (
+        {"--authorities": "0x" + "cd" * 20 + ",0x" + "a" * 39},
+        f"--authorities entry 1 '0x{'a' * 39}' is not an address",
+    ),
+    "same device ID twice": (
+        {"--sync_device_ids": ",".join([device_id("twice")] * 2)},
+        f"--sync_device_ids lists {device_id('twice')} twice; every node needs its own",
+    ),
     "super admin one digit long": ({"--super_admin": "0x" + "a" * 41}, "--super_admin '0x" + "a" * 41 + "'"),
-    "host with a space": ({"--nodes": "192.0.2.10,bad host"}, "neither an IP address nor a DNS name"),
+    "host with a space": (
+        {"--nodes": "192.0.2.10,bad host"},
+        "--nodes entry 1 'bad host' is neither an IP address nor a DNS name",
+    ),
 }
 LIST_FLAGS = ("--authorities", "--nodes", "--lbs_tokens", "--sync_device_ids", "--kms_passwords", "--node_ports")
 SHORT_LISTS = {  # one entry short: the message names that list and both lengths
@@ -265,3 +284,12 @@ def test_specs_never_show_a_secret_when_printed(tmp_path: Path):
         assert secret not in shown
     assert "'c'" in repr(local) and "peers_count=2" in repr(local)
     assert "nodes=1" in repr(multi) and "192.0.2.1" in repr(multi.nodes[0])
+
+
+def test_ipv6_nodes_are_bracketed_in_syncthing_addresses(tmp_path: Path, capsys):
+    """syncthing reads `tcp://[2001:db8::1]:30001`; without brackets the address's colons run into the port's."""
+    args = MultiArgs(tmp_path, 2, {"--nodes": "2001:db8::1,192.0.2.11", "--node_ports": "30000,31000"})
+    assert run_main(args.argv(), capsys).code == 0
+    config = (tmp_path / "cita-cloud" / "test-chain" / "node1" / "config" / "config.xml").read_text()
+    assert "<address>tcp://[2001:db8::1]:30001</address>" in config
+    assert "<address>tcp://192.0.2.11:31001</address>" in config

@@ -16,6 +16,7 @@ from tests.inputs import (
     DNS_LABEL_MAX,
     LOCAL_NAME_FORMATS,
     MULTI_NAME_FORMATS,
+    TIMESTAMP_MS,
     MultiArgs,
     assert_refused_in_process,
     local_argv,
@@ -157,7 +158,10 @@ def test_default_range_holds_553_nodes_not_554(tmp_path: Path, capsys):
     message = assert_refused_in_process(
         local_argv(bad, "--chain_name", "c", "--node_port", "30000", count=554), capsys, bad, 2, "554 nodes need"
     )
-    assert "2771 NodePorts, more than 30000-32767 holds" in message
+    assert message.endswith(
+        "554 nodes need 2771 NodePorts, more than 30000-32767 holds; use fewer nodes or widen "
+        "--node_port_range to the cluster's --service-node-port-range\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -180,6 +184,11 @@ def test_node_port_range_last_passing(tmp_path: Path, capsys, port_range: str, b
     [
         ("30000-30000", "30000", "1 nodes need 6 NodePorts, more than 30000-30000 holds"),
         ("30000-30004", "30000", "1 nodes need 6 NodePorts, more than 30000-30004 holds"),
+        (  # exactly six ports: the chain fits, only the base is off
+            "30000-30005",
+            "30001",
+            "NodePort 30006 (call of node0) is outside 30000-30005; use a --node_port between 30000 and 30000",
+        ),
         (
             "1-65535",
             "65531",
@@ -235,6 +244,8 @@ def test_multi_peers_use_each_nodes_own_base(tmp_path: Path, capsys):
     for index in range(3):
         network = read_toml(tmp_path / "cita-cloud" / "test-chain" / f"node{index}" / "network-config.toml")
         assert network["peers"] == [{"ip": hosts[j], "port": bases[j]} for j in range(3) if j != index]
+        genesis = read_toml(tmp_path / "cita-cloud" / "test-chain" / f"node{index}" / "genesis.toml")
+        assert genesis["timestamp"] == TIMESTAMP_MS, "--timestamp, not the clock"
 
 
 @pytest.mark.parametrize("subcommand", ["local_cluster", "multi_cluster"])
