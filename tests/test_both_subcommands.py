@@ -45,6 +45,10 @@ RULES: dict[str, Rule] = {
     "chain name ends with '-'": Rule(*same("--chain_name", "chain-"), 2, "chain name 'chain-' is not valid"),
     "chain name starts with a digit": Rule(*same("--chain_name", "1chain"), 2, "chain name '1chain' is not valid"),
     "chain name too long for its objects": Rule(*same("--chain_name", "a" * 47), 2, "use a chain name of at most 46"),
+    "chain name of 63 with a capital": Rule(
+        *same("--chain_name", "A" + "a" * 62), 2, f"chain name {'A' + 'a' * 62!r} is not valid"
+    ),
+    "chain name of 64 with a capital": Rule(*same("--chain_name", "A" + "a" * 63), 2, "use a chain name of at most 46"),
     "negative block delay": Rule(*same("--block_delay_number", "-1"), 2, "'-1' must not be negative"),
     "block delay not a number": Rule(*same("--block_delay_number", "1.5"), 2, "'1.5' is not a whole number"),
     "monitor not a boolean": Rule(*same("--need_monitor", "maybe"), 2, "'maybe' is not a boolean"),
@@ -106,6 +110,43 @@ RULES: dict[str, Rule] = {
 RULES |= {
     f"service config: {name}": Rule(*same(), 1, message, service_config=text)
     for name, (text, message) in SERVICE_CONFIGS.items()
+}
+SIX = "network, consensus, executor, storage, controller, kms"
+RULES |= {  # whole messages: the path, the entry number, every name listed
+    "service config: services is a string": Rule(
+        *same(),
+        1,
+        f"svc.toml has no [[services]] entries; list the six services {SIX}",
+        service_config="services = 'x'",
+    ),
+    "service config: services are numbers": Rule(
+        *same(),
+        1,
+        "svc.toml: services entry 0 is not a table; write it as [[services]]",
+        service_config="services = [1, 2]",
+    ),
+    "service config: fourth entry's image a number": Rule(
+        *same(),
+        1,
+        "svc.toml: services entry 3 needs a non-empty string 'docker_image'",  # entries count from 0
+        service_config=SHIPPED.replace('docker_image = "citacloud/storage_sqlite:v5.0.0"', "docker_image = 5"),
+    ),
+    "service config: unknown service": Rule(
+        *same(),
+        1,
+        f"svc.toml: unknown service 'gateway'; the services are {SIX}",
+        service_config=SHIPPED + '\n[[services]]\nname = "gateway"\ndocker_image = "x"\ncmd = "y"\n',
+    ),
+    "service config: two services missing": Rule(
+        *same(),
+        1,
+        "svc.toml: missing service(s) executor, kms; every chain needs all six services",
+        service_config="[[services]]".join(
+            block
+            for block in SHIPPED.split("[[services]]")
+            if 'name = "executor"' not in block and 'name = "kms"' not in block
+        ),
+    ),
 }
 
 # What a valid run needs that the rows above leave unset: chaincode_ext credentials are fine when unused.
