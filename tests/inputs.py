@@ -14,21 +14,23 @@ from tests.conftest import fixed_runtime, output_of, tree_snapshot
 
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
-# contracts.md §6: every object name a chain gets, per subcommand. When a name scheme changes, change it
-# here: the name-length limits in test_limits.py follow from this table.
+# contracts.md §6 with issue 8's names ("Safe on a shared cluster"): every object name, per subcommand.
+# When a name scheme changes, change it here: the name-length limits in test_limits.py follow from it.
 LOCAL_NAME_FORMATS = (
-    "kms-secret-{chain}",
+    "{chain}-kms-secret",
     "{chain}-node-port",
+    "{chain}",  # NetworkPolicy
     "{chain}-{i}-network-secret",
-    "{chain}-{i}",
-    "monitor-{chain}-{i}",
-    "executor-{chain}-{i}",
+    "{chain}-{i}",  # StatefulSet and Service
+    "{chain}-{i}-0",  # its pod
+    "{chain}-{i}-monitor",
+    "{chain}-{i}-executor",
 )
 MULTI_NAME_FORMATS = (
-    "kms-secret-{chain}-{i}",
+    "{chain}-{i}-kms-secret",
     "{chain}-{i}-network-secret",
-    "{chain}-{i}",
-    "all-{chain}-{i}",
+    "{chain}-{i}",  # StatefulSet, LoadBalancer Service and NetworkPolicy
+    "{chain}-{i}-0",  # its pod
 )
 DNS_LABEL_MAX = 63  # RFC 1035 label, the Kubernetes limit for Service names
 TIMESTAMP_MS = 1_600_000_000_456  # not the fixed clock's time, so a lost --timestamp shows

@@ -63,13 +63,19 @@ RULES: dict[str, Rule] = {
         ("--kms_password", "pass\nword"),
         ("--kms_passwords", "password0,pass\nword"),
         2,
-        ("--kms_password has surrounding whitespace or a line break", "--kms_passwords entry 1 has surrounding"),
+        (
+            "--kms_password holds a line break or another control character",
+            "--kms_passwords entry 1 holds a line break",
+        ),
     ),
     "kms password with a carriage return": Rule(
         ("--kms_password", "pass\rword"),
         ("--kms_passwords", "pass\rword,password1"),
         2,
-        ("--kms_password has surrounding whitespace or a line break", "--kms_passwords entry 0 has surrounding"),
+        (
+            "--kms_password holds a line break or another control character",
+            "--kms_passwords entry 0 holds a line break",
+        ),
     ),
     "pvc name with '_'": Rule(
         ("--pvc_name", "cluster0_pvc"),
@@ -93,13 +99,19 @@ RULES: dict[str, Rule] = {
         *same("--state_db_user", ""), 2, "--state_db_user is empty", service_config=CHAINCODE_EXT
     ),
     "state db user padded (chaincode_ext)": Rule(
-        *same("--state_db_user", " admin"), 2, "--state_db_user has surrounding", service_config=CHAINCODE_EXT
+        *same("--state_db_user", " admin"),
+        2,
+        "--state_db_user starts or ends with",
+        service_config=CHAINCODE_EXT,
     ),
     "state db password empty (chaincode_ext)": Rule(
         *same("--state_db_password", ""), 2, "--state_db_password is empty", service_config=CHAINCODE_EXT
     ),
     "state db password with a line break (chaincode_ext)": Rule(
-        *same("--state_db_password", "a\nb"), 2, "--state_db_password has surrounding", service_config=CHAINCODE_EXT
+        *same("--state_db_password", "a\nb"),
+        2,
+        "--state_db_password holds a line break",
+        service_config=CHAINCODE_EXT,
     ),
     "work dir under a file": Rule(*same("--work_dir", "blocker/sub"), 1, "cannot write"),
     "existing chain folder without --force": Rule(
@@ -195,19 +207,19 @@ def test_valid_neighbours_pass_in_both(tmp_path: Path, capsys, subcommand: str, 
 MULTI_ONLY: dict[str, tuple[dict[str, str], str]] = {
     "same host and base port twice": (
         {"--nodes": "192.0.2.10,192.0.2.10"},
-        "node 0 (192.0.2.10:30000-30008) and node 1 (192.0.2.10:30000-30008) share ports",
+        "nodes 0 and 1 share the address 192.0.2.10 and their LoadBalancer ports 30000-30008 and 30000-30008 overlap",
     ),
     "same DNS name and base port twice": (
         {"--nodes": "lb.example.org,LB.example.org", "--node_ports": "31000,31000"},
-        "node 0 (lb.example.org:31000-31008) and node 1 (LB.example.org:31000-31008) share ports",
+        "share the address lb.example.org and their LoadBalancer ports 31000-31008 and 31000-31008 overlap",
     ),
     "same host, windows overlap by one port": (
         {"--nodes": "192.0.2.10,192.0.2.10", "--node_ports": "30000,30008"},
-        "node 1 (192.0.2.10:30008-30016) share ports; give nodes on one LoadBalancer base ports at least 9 apart",
+        "ports 30000-30008 and 30008-30016 overlap; give them --node_ports entries at least 9 apart",
     ),
     "same host, lower window second": (
         {"--nodes": "192.0.2.10,192.0.2.10", "--node_ports": "30008,30000"},
-        "node 0 (192.0.2.10:30008-30016) and node 1 (192.0.2.10:30000-30008) share ports",
+        "nodes 0 and 1 share the address 192.0.2.10 and their LoadBalancer ports 30000-30008 and 30008-30016 overlap",
     ),
     "same authority twice": ({"--authorities": "0x" + "ab" * 20 + ",0x" + "AB" * 20}, "--authorities lists 0x"),
     "authority without 0x": (
@@ -252,8 +264,8 @@ MULTI_ONLY |= {
 
 LOCAL_ONLY: dict[str, tuple[tuple[str, ...], str]] = {
     # multi_cluster's comma lists drop the spaces around each entry, so these reach only local_cluster.
-    "kms password with a trailing space": (("--kms_password", "pw "), "--kms_password has surrounding whitespace"),
-    "kms password with a leading tab": (("--kms_password", "\tpw"), "--kms_password has surrounding whitespace"),
+    "kms password with a trailing space": (("--kms_password", "pw "), "--kms_password starts or ends with whitespace"),
+    "kms password with a leading tab": (("--kms_password", "\tpw"), "--kms_password starts or ends with whitespace"),
 }
 
 

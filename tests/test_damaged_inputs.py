@@ -152,19 +152,19 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
     ),
     "key_id ends with a newline": (
         lambda k: (account(k) / "key_id").write_bytes(b"1\n"),
-        "key_id must hold the account id digits only, no newline",
+        "key_id must hold the account id (digits 0-9 only, at most 9223372036854775807, no newline)",
     ),
     "key_id is a word": (
         lambda k: (account(k) / "key_id").write_bytes(b"one"),
-        "key_id must hold the account id digits only",
+        "key_id must hold the account id (digits 0-9 only, at most 9223372036854775807, no newline)",
     ),
     "key_id is a superscript digit": (
         lambda k: (account(k) / "key_id").write_text("\u00b2"),
-        "key_id must hold the account id digits only",
+        "key_id must hold the account id (digits 0-9 only, at most 9223372036854775807, no newline)",
     ),
     "key_id is empty": (
         lambda k: (account(k) / "key_id").write_bytes(b""),
-        "key_id must hold the account id digits only",
+        "key_id must hold the account id (digits 0-9 only, at most 9223372036854775807, no newline)",
     ),
     "key_id names no account": (
         lambda k: (account(k) / "key_id").write_bytes(b"2"),
@@ -172,7 +172,7 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
     ),
     "key_id past SQLite's integers": (
         lambda k: (account(k) / "key_id").write_bytes(b"9223372036854775808"),
-        "has no account 9223372036854775808",
+        "key_id must hold the account id (digits 0-9 only, at most 9223372036854775807, no newline)",
     ),
     "node_address with a newline": (
         lambda k: (account(k) / "node_address").write_text(k.authorities[0] + "\n"),

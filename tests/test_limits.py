@@ -96,12 +96,12 @@ def test_readme_port_table_three_nodes_all_features(tmp_path: Path, capsys):
     assert run_main(argv, capsys).code == 0
     assert node_ports(tmp_path) == {
         "test-chain-node-port": [30004],
-        "monitor-test-chain-0": [30005, 30006],
-        "executor-test-chain-0": [30009, 30007, 30008],
-        "monitor-test-chain-1": [30010, 30011],
-        "executor-test-chain-1": [30014, 30012, 30013],
-        "monitor-test-chain-2": [30015, 30016],
-        "executor-test-chain-2": [30019, 30017, 30018],
+        "test-chain-0-monitor": [30005, 30006],
+        "test-chain-0-executor": [30009, 30007, 30008],
+        "test-chain-1-monitor": [30010, 30011],
+        "test-chain-1-executor": [30014, 30012, 30013],
+        "test-chain-2-monitor": [30015, 30016],
+        "test-chain-2-executor": [30019, 30017, 30018],
     }
 
 
@@ -194,7 +194,7 @@ def test_node_port_range_last_passing(tmp_path: Path, capsys, port_range: str, b
             "65531",
             "NodePort 65536 (call of node0) is outside 1-65535; use a --node_port between 1 and 65530",
         ),
-        ("1-65535", "0", "NodePort 0 (rpc of node0) is outside 1-65535"),
+        ("1-65535", "0", "argument --node_port: '0' must be at least 1"),
         ("1-65536", "30004", "--node_port_range '1-65536' is not MIN-MAX within 1-65535"),
         ("0-65535", "30004", "--node_port_range '0-65535' is not MIN-MAX within 1-65535"),
         ("32767-30000", "30004", "--node_port_range '32767-30000' is not MIN-MAX"),

@@ -67,11 +67,11 @@ def expected_node_ports(chain: str, count: int, base: int, *, monitor: bool, cha
     expected = {f"{chain}-node-port": [base]}
     for i in range(count):
         if monitor:
-            expected[f"monitor-{chain}-{i}"] = [base + 1 + 5 * i, base + 2 + 5 * i]
+            expected[f"{chain}-{i}-monitor"] = [base + 1 + 5 * i, base + 2 + 5 * i]
         executor = [base + 5 + 5 * i]
         if chaincode:
             executor += [base + 3 + 5 * i, base + 4 + 5 * i]
-        expected[f"executor-{chain}-{i}"] = sorted(executor)
+        expected[f"{chain}-{i}-executor"] = sorted(executor)
     return expected
 
 

@@ -20,6 +20,7 @@ EVM = "citacloud/executor_evm:v5.0.0"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 USER, PASSWORD = "couch-admin", "pa ss;$(x)"
 WORKLOADS = ("Deployment", "StatefulSet")
+NETCAT = "subfuzion/netcat@sha256:7e808e84a631d9c2cd5a04f6a084f925ea388e3127553461536c1248c3333c8a"
 
 
 def config_with(**images: str) -> str:
@@ -71,15 +72,18 @@ def container_ports(container: dict[str, Any]) -> set[int]:
 def check_couchdb(documents: list[dict[str, Any]], node: str, data_dir: str) -> None:
     pod = containers(documents, node)
     couchdb = pod["couchdb"]
-    assert couchdb["image"] == "couchdb"
-    assert couchdb["imagePullPolicy"] == "Always", "untagged image"
+    assert couchdb["image"] == "couchdb:3.1.1"
+    assert couchdb["imagePullPolicy"] == "IfNotPresent", "pinned tag"
     assert container_ports(couchdb) == {5984}
     env = {entry["name"]: env_value(entry, documents) for entry in couchdb["env"]}
     assert env == {"COUCHDB_USER": USER, "COUCHDB_PASSWORD": PASSWORD}
     mounts = [m for m in couchdb["volumeMounts"] if m["name"] == "datadir"]
     assert mounts == [{"name": "datadir", "mountPath": "/opt/couchdb/data", "subPath": f"{data_dir}/state-data"}]
     executor = pod["executor"]
-    assert shlex.split(executor["command"][2]) == [
+    # The credentials may reach the command through the container's environment (from a Secret): expand it.
+    executor_env = {entry["name"]: env_value(entry, documents) for entry in executor.get("env", [])}
+    words = [executor_env[w[1:]] if w.startswith("$") else w for w in shlex.split(executor["command"][2])]
+    assert words == [
         "executor",
         "run",
         "-p",
@@ -97,7 +101,7 @@ def test_chaincode_ext_local(tmp_path: Path, capsys):
     config = config_with(executor="citacloud/executor_chaincode_ext")
     documents = local_chain(tmp_path, capsys, config, "--state_db_user", USER, "--state_db_password", PASSWORD)
     check_couchdb(documents, "test-chain-0", "cita-cloud/test-chain/node0")
-    service = next(d for d in documents if d["metadata"]["name"] == "executor-test-chain-0")
+    service = next(d for d in documents if d["metadata"]["name"] == "test-chain-0-executor")
     ports = {p["name"]: (p["port"], p["targetPort"], p["nodePort"]) for p in service["spec"]["ports"]}
     # README NodePorts, base 30004, node 0: chaincode base+3, eventhub base+4, call base+5.
     assert ports == {"call": (50002, 50002, 30009), "chaincode": (7052, 7052, 30007), "eventhub": (7053, 7053, 30008)}
@@ -137,7 +141,7 @@ def test_plain_executor_has_only_its_call_port(tmp_path: Path, capsys):
     pod = containers(documents)
     assert "couchdb" not in pod
     assert container_ports(pod["executor"]) == {50002}
-    service = next(d for d in documents if d["metadata"]["name"] == "executor-test-chain-0")
+    service = next(d for d in documents if d["metadata"]["name"] == "test-chain-0-executor")
     assert [(p["name"], p["nodePort"]) for p in service["spec"]["ports"]] == [("call", 30009)]
 
 
@@ -169,7 +173,7 @@ def test_sidecar_pull_policies(tmp_path: Path, capsys):
     documents = local_chain(tmp_path, capsys, config, "--need_monitor", "--need_debug")
     policies = {name: (c["image"], c["imagePullPolicy"]) for name, c in containers(documents).items()}
     assert policies == {
-        "debug": ("subfuzion/netcat", "Always"),
+        "debug": (NETCAT, "IfNotPresent"),  # pinned by digest
         "syncthing": ("syncthing/syncthing:1.16", "IfNotPresent"),
         "network": ("citacloud/network_p2p:v5.0.0", "IfNotPresent"),
         "consensus": ("citacloud/consensus_raft:v5.0.0", "IfNotPresent"),
@@ -177,7 +181,7 @@ def test_sidecar_pull_policies(tmp_path: Path, capsys):
         "storage": ("citacloud/storage_sqlite:v5.0.0", "IfNotPresent"),
         "controller": ("citacloud/controller:v5.0.0", "IfNotPresent"),
         "kms": ("citacloud/kms_sm:v5.0.0", "IfNotPresent"),
-        "couchdb": ("couchdb", "Always"),
+        "couchdb": ("couchdb:3.1.1", "IfNotPresent"),
         "monitor-process": ("citacloud/monitor-process-exporter:0.4.1", "IfNotPresent"),
         "monitor-citacloud": ("citacloud/monitor-citacloud-exporter:0.1.1", "IfNotPresent"),
     }
