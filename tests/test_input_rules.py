@@ -192,7 +192,7 @@ def test_a_key_id_beyond_sqlites_integer_range_is_a_clear_error(tmp_path: Path, 
         (address / "key_id").write_text(value)
         refused(tmp_path, multi_argv(copy), message, code=1)
     (address / "key_id").write_text(str(2**63 - 1))
-    refused(tmp_path, multi_argv(copy), f"has no config row or no account {2**63 - 1}", code=1)
+    refused(tmp_path, multi_argv(copy), f"has no account {2**63 - 1} (the id in key_id)", code=1)
 
 
 # --- files --------------------------------------------------------------------------------------
