@@ -33,7 +33,7 @@ from types import FrameType
 from typing import Any
 
 from .errors import OutputExistsError, RunnerError, Stopped
-from .plan import PRIVATE_DIR, SECRET_FILE, Dir, PlanItems
+from .plan import PRIVATE_DIR, PUBLIC_DIR, SECRET_FILE, Dir, PlanItems
 
 WORK_AREA = ".runner_k8s"
 JOURNAL = "journal"
@@ -256,7 +256,7 @@ def _make_dirs(path: Path) -> list[Path]:
     try:
         for directory in reversed(missing):
             try:
-                os.mkdir(directory)
+                os.mkdir(directory, PUBLIC_DIR)
             except FileExistsError:
                 continue
             made.append(directory)
@@ -295,7 +295,7 @@ def _write_locked(
         os.mkdir(area, PRIVATE_DIR)
         _write_journal(area, journal)
         for directory in made:
-            os.mkdir(work_dir / directory)
+            os.mkdir(work_dir / directory, PUBLIC_DIR)
         os.mkdir(area / OLD)
         _stage(area / NEW, roots, items)
         journal["existed"] = [os.path.lexists(work_dir / root) for root in roots]
@@ -346,9 +346,10 @@ def _stage(new: Path, roots: list[str], items: PlanItems) -> None:
     os.mkdir(new)
 
     def make(directory: Path) -> None:
+        # 0755 at most, whatever the umask: node folders end up on shared cluster storage.
         if directory not in made:
             make(directory.parent)
-            os.mkdir(directory)
+            os.mkdir(directory, PUBLIC_DIR)
             made.add(directory)
 
     for rel, entry in items:

@@ -187,14 +187,7 @@ def test_chain_secrets_are_private_whatever_the_umask(nobody: Unprivileged, umas
     assert not list(work.glob(".runner_k8s-staging-*"))
 
 
-WORLD_WRITABLE_DIRS = pytest.mark.xfail(
-    strict=True,
-    reason="files.py creates cita-cloud/ and cita-cloud/<chain>/ with mkdir under the caller's umask "
-    "(0777 under umask 000); the writer is being reworked (issue 9)",
-)
-
-
-@pytest.mark.parametrize("umask", [0o077, pytest.param(0o000, marks=WORLD_WRITABLE_DIRS)], ids=["umask077", "umask000"])
+@pytest.mark.parametrize("umask", [0o077, 0o000], ids=["umask077", "umask000"])
 def test_nothing_written_is_writable_by_others(nobody: Unprivileged, umask: int):
     """Node folders are copied onto shared storage: even under umask 000 no output may be world-writable."""
     work = nobody.workdir(f"writable-{umask:03o}")
