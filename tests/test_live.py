@@ -56,6 +56,17 @@ def heights(controllers: dict[str, Controller]) -> dict[str, int]:
     return {name: controller.block_number() for name, controller in controllers.items()}
 
 
+def wait_for_height(controllers: dict[str, Controller], height: int, timeout: float, cluster: Cluster) -> None:
+    """Wait until every node is at `height` or above; on time-out say each node's height."""
+    wait_until(
+        f"every node at height >= {height}",
+        lambda: min(heights(controllers).values()) >= height,
+        timeout,
+        cluster,
+        state=lambda: safe_heights(controllers),
+    )
+
+
 def safe_heights(controllers: dict[str, Controller]) -> dict[str, int]:
     """Like heights(), with -1 for a node that does not answer (yet)."""
     found = {}
@@ -86,13 +97,7 @@ def sm_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveChain]:
 
 def test_every_node_reaches_height_10_with_identical_blocks(sm_chain: LiveChain):
     cluster, controllers = sm_chain.cluster, sm_chain.controllers
-    wait_until(
-        f"every node at height >= {BOOT_HEIGHT}",
-        lambda: min(heights(controllers).values()) >= BOOT_HEIGHT,
-        timeout=300,
-        cluster=cluster,
-        state=lambda: safe_heights(controllers),
-    )
+    wait_for_height(controllers, BOOT_HEIGHT, 300, cluster)
     reached = heights(controllers)
     for height in range(1, min(reached.values()) + 1):
         hashes = {name: controller.block_hash(height) for name, controller in controllers.items()}
@@ -121,13 +126,7 @@ def test_every_service_port_of_the_yaml_is_listening(sm_chain: LiveChain):
 def test_every_probe_of_the_yaml_passes_on_the_running_chain(sm_chain: LiveChain):
     """A probe that fails on the real services would have Kubernetes restart a healthy node forever."""
     cluster, controllers = sm_chain.cluster, sm_chain.controllers
-    wait_until(
-        "height >= 1 everywhere",
-        lambda: min(heights(controllers).values()) >= 1,
-        300,
-        cluster,
-        state=lambda: safe_heights(controllers),
-    )
+    wait_for_height(controllers, 1, 300, cluster)
     assert cluster.failing_probes() == []
 
 
@@ -159,13 +158,7 @@ def eth_signed(secret: int, tx_bytes: bytes) -> tuple[bytes, bytes]:
 def send_admin_transaction(chain: LiveChain, sign: Callable[[int, bytes], tuple[bytes, bytes]]) -> None:
     """Send a store transaction signed with the super admin's key; see it in one block on every node."""
     controllers, cluster = chain.controllers, chain.cluster
-    wait_until(
-        "height >= 1 everywhere",
-        lambda: min(heights(controllers).values()) >= 1,
-        300,
-        cluster,
-        state=lambda: safe_heights(controllers),
-    )
+    wait_for_height(controllers, 1, 300, cluster)
     secret, sender = admin_secret(chain)
     entry = next(iter(controllers.values()))
     transaction = Transaction(
@@ -207,13 +200,7 @@ def test_a_stopped_node_catches_up_after_restart(sm_chain: LiveChain):
     cluster, controllers = sm_chain.cluster, sm_chain.controllers
     victim = f"{sm_chain.chain}-2"
     others = {name: c for name, c in controllers.items() if name != victim}
-    wait_until(
-        "height >= 2 everywhere",
-        lambda: min(heights(controllers).values()) >= 2,
-        300,
-        cluster,
-        state=lambda: safe_heights(controllers),
-    )
+    wait_for_height(controllers, 2, 300, cluster)
     cluster.stop_pod(victim)
     stopped_at = min(heights(others).values())
     wait_until(
@@ -266,13 +253,7 @@ def test_no_service_logged_a_panic(sm_chain: LiveChain):
 def wait_for_common_chain(chain: LiveChain, height: int, timeout: float) -> None:
     """Every node at `height` or above, with the same block hash at every height up to it."""
     controllers = chain.controllers
-    wait_until(
-        f"every node at height >= {height}",
-        lambda: min(heights(controllers).values()) >= height,
-        timeout,
-        chain.cluster,
-        state=lambda: safe_heights(controllers),
-    )
+    wait_for_height(controllers, height, timeout, chain.cluster)
     for level in range(1, height + 1):
         hashes = {name: controller.block_hash(level) for name, controller in controllers.items()}
         assert len(set(hashes.values())) == 1, f"height {level}: {hashes}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 from runner_k8s import cli
 from runner_k8s.volumes import DEFAULT_DATA_DIR, LOCAL_PVC, NFS_PVC, local_pvc, nfs_pvc
@@ -67,30 +68,23 @@ def add_pvc_name_flag(parser: argparse.ArgumentParser, default: str) -> None:
     )
 
 
+def _output_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags both subcommands share, as keyword arguments of the verbs."""
+    return {
+        "pvc_name": args.pvc_name,
+        "work_dir": args.work_dir,
+        "force": args.force,
+        "dry_run": args.dry_run,
+        "as_json": args.json,
+    }
+
+
 def _local_pvc(args: argparse.Namespace, runtime: cli.Runtime) -> None:
-    local_pvc(
-        data_dir=args.data_dir,
-        node_list=args.node_list,
-        pvc_name=args.pvc_name,
-        work_dir=args.work_dir,
-        force=args.force,
-        runtime=runtime,
-        dry_run=args.dry_run,
-        as_json=args.json,
-    )
+    local_pvc(data_dir=args.data_dir, node_list=args.node_list, runtime=runtime, **_output_options(args))
 
 
 def _nfs_pvc(args: argparse.Namespace, runtime: cli.Runtime) -> None:
-    nfs_pvc(
-        nfs_server=args.nfs_server,
-        nfs_path=args.nfs_path,
-        pvc_name=args.pvc_name,
-        work_dir=args.work_dir,
-        force=args.force,
-        runtime=runtime,
-        dry_run=args.dry_run,
-        as_json=args.json,
-    )
+    nfs_pvc(nfs_server=args.nfs_server, nfs_path=args.nfs_path, runtime=runtime, **_output_options(args))
 
 
 def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
