@@ -20,7 +20,10 @@ from tests.inputs import MultiArgs, device_id, local_argv, run_main
 
 SERVICES = load_service_config(REPO / "service-config.toml")
 CHAINCODE = load_service_config(REPO / "tests" / "data" / "chaincode-service-config.toml")
-chain_names = st.from_regex(r"\A[a-z]([a-z0-9-]{0,20}[a-z0-9])?\Z")
+# Accepted chain names: a DNS label starting with a letter, not ending in '-<digits>' (that is a node's name).
+chain_names = st.from_regex(r"\A[a-z]([a-z0-9-]{0,20}[a-z0-9])?\Z").filter(
+    lambda name: not re.search(r"-[0-9]+\Z", name)
+)
 
 
 def pods(chain: str, count: int, monitor: bool, debug: bool, chaincode: bool) -> list[NodePod]:
