@@ -356,3 +356,31 @@ def test_syncfs_is_used_where_linux_has_it(tmp_path: Path):
     from runner_k8s import files
 
     assert files._syncfs(tmp_path) is (sys.platform == "linux")
+
+
+@pytest.mark.parametrize("name", ["create_pvc --force", "local_cluster --force"])
+def test_the_repair_run_in_this_process_restores_old_or_new(name: str, tmp_path: Path):
+    """The same crashes, with the repair run in the test's own process rather than a forked child.
+
+    The recovery code (reading the journal, undoing or finishing the moves) then runs where coverage
+    and mutation tools see it: a mutant of the rollback path must fail this test.
+    """
+    prepared = prepare(name, tmp_path)
+    for window in windows(prepared, full=False):
+        root = fresh_root(prepared, tmp_path, f"in-process-{window}")
+        where = f"window {window} ({prepared.calls[window - 1]})"
+        crashed = run_child(
+            prepared.scenario.main,
+            prepared.scenario.argv(root),
+            lambda: fixed_runtime(NEW_SEED),
+            log=tmp_path / f"in-process-{window}.log",
+            fault_at=window,
+            signum=signal.SIGKILL,
+        )
+        assert crashed.status == -signal.SIGKILL, f"{where}: {crashed.stderr}"
+        runtime = fixed_runtime()
+        assert create_pvc.main(next_run(root), runtime) == 2, where
+        state = snapshot(root)
+        if "work" not in prepared.old and state == {**prepared.old, "work": EMPTY_DIR}:
+            continue  # the documented exception: a killed run may leave the --work_dir it made, empty
+        assert state in (prepared.old, prepared.new), f"{where}: the repair left {describe(state, prepared)}"
