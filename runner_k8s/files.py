@@ -274,7 +274,8 @@ def _remove_empty_dirs(directories: Sequence[Path]) -> None:
 
 def _check_relative(path: str) -> PurePosixPath:
     pure = PurePosixPath(path)
-    if not pure.parts or pure.is_absolute() or ".." in pure.parts or "." in pure.parts or pure.parts[0] == WORK_AREA:
+    # PurePosixPath drops "." parts: "./a" is "a", and "." has no parts at all.
+    if not pure.parts or pure.is_absolute() or ".." in pure.parts or pure.parts[0] == WORK_AREA:
         raise ValueError(f"planned path {path!r} is not a plain relative path")
     return pure
 
@@ -451,11 +452,13 @@ def _finish(work_dir: Path, area: Path, journal: dict[str, Any]) -> list[tuple[s
         try:
             if _identity(Path(identity["path"])) == identity:
                 os.unlink(identity["path"])
-                _sync_dir(Path(identity["path"]).parent)
         except FileNotFoundError:
-            pass
+            continue
         except OSError as exc:
             failures.append((identity["path"], exc))
+            continue
+        with contextlib.suppress(OSError):  # it is gone; a failed sync is no reason to say otherwise
+            _sync_dir(Path(identity["path"]).parent)
     _discard(work_dir, area)
     return failures
 

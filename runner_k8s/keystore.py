@@ -37,9 +37,7 @@ def password_from_key_file(text: str) -> str:
     return text.rstrip(KMS_WHITESPACE)
 
 
-def check_password(
-    password: str, what: str, *, in_list: bool = False, error: type[RunnerError] = UsageError
-) -> str:
+def check_password(password: str, what: str, *, in_list: bool = False, error: type[RunnerError] = UsageError) -> str:
     """A kms password the kms and our lists pass on unchanged: one rule for every script.
 
     `in_list`: the password must also survive --kms_passwords (create_account.py makes accounts

@@ -6,13 +6,14 @@ Every call of the wrapped os functions is one crash window, in the order the run
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner_k8s import files
@@ -42,12 +43,22 @@ def run_child(
     signum: int = signal.SIGKILL,
     fail_with: int | None = None,
     prepare: Callable[[], None] | None = None,
+    more_faults: dict[int, Fault] | None = None,
 ) -> ChildResult:
     """Fork; in the child wrap the os functions so that call number `fault_at` (1-based) sends `signum`
-    (or, with `fail_with`, fails with that errno instead, as a full or broken disk would).
+    (or, with `fail_with`, fails with that errno instead, as a full or broken disk would); `more_faults`
+    plans further faults at other calls.
     """
     pid = start_child(
-        main, argv, runtime, log=log, fault_at=fault_at, signum=signum, fail_with=fail_with, prepare=prepare
+        main,
+        argv,
+        runtime,
+        log=log,
+        fault_at=fault_at,
+        signum=signum,
+        fail_with=fail_with,
+        prepare=prepare,
+        more_faults=more_faults,
     )
     return wait_child(pid, log)
 
@@ -63,6 +74,7 @@ def start_child(
     fail_with: int | None = None,
     prepare: Callable[[], None] | None = None,
     slow: Sequence[str] = (),
+    more_faults: dict[int, Fault] | None = None,
 ) -> int:
     """Fork the child run_child describes; its pid."""
     pid = os.fork()
@@ -78,7 +90,8 @@ def start_child(
             sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
             if prepare is not None:
                 prepare()
-            _install(fault_at, signum, fail_with, log.with_suffix(".calls"), slow)
+            faults = {fault_at: Fault(signum=signum, fail_with=fail_with), **(more_faults or {})}
+            _install(faults, log.with_suffix(".calls"), slow)
             code = main(list(argv), runtime())
         finally:
             os._exit(code)
@@ -94,35 +107,86 @@ def wait_child(pid: int, log: Path) -> ChildResult:
     return ChildResult(status, log.read_text() if log.exists() else "", calls)
 
 
-def _install(fault_at: int, signum: int, fail_with: int | None, calls_file: Path, slow: Sequence[str] = ()) -> None:
-    """Wrap the os functions; the ones named in `slow` first wait a little, widening every race window."""
+def _install(faults: dict[int, Fault], calls_file: Path, slow: Sequence[str] = ()) -> None:
+    """Wrap the os functions for good (in a child); the ones named in `slow` first wait a little,
+    widening every race window."""
     record = open(calls_file, "w", buffering=1)  # noqa: SIM115 - lives as long as the child
-    count = [0]
-    for name in WRAPPED:
-        real = getattr(os, name)
-
-        def wrapper(*args: object, _real: Callable[..., object] = real, _name: str = name, **kwargs: object) -> object:
-            if _name == "write" and args and args[0] in (1, 2):
-                return _real(*args, **kwargs)
-            count[0] += 1
-            if _name in slow:
-                time.sleep(SLOW_CALL_SECONDS)
-            record.write(f"{_name} {args[0] if args else ''}\n")
-            if count[0] == fault_at:
-                if fail_with is not None:
-                    raise OSError(fail_with, os.strerror(fail_with), args[0] if args else None)
-                os.kill(os.getpid(), signum)
-            if _name == "fsync":
-                return None  # a window all the same; the disk is not made to wait (no power is cut here)
-            return _real(*args, **kwargs)
-
+    injector = Injector(faults, slow=slow, record=record.write)
+    for name, wrapper in injector.wrappers().items():
         setattr(os, name, wrapper)
+    files._syncfs = injector.syncfs
 
-    def syncfs(path: Path) -> bool:
+
+@dataclass
+class Fault:
+    """What happens at one call: a signal sent to this process, an errno raised, or an action run first."""
+
+    signum: int | None = None
+    fail_with: int | None = None
+    action: Callable[[], None] | None = None
+
+
+@dataclass
+class Injector:
+    """Counts every wrapped os call (1-based) and applies the fault planned for that call number."""
+
+    faults: dict[int, Fault]
+    slow: Sequence[str] = ()
+    record: Callable[[str], object] | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def wrappers(self) -> dict[str, Callable[..., object]]:
+        found = {}
+        for name in WRAPPED:
+            real = getattr(os, name)
+
+            def wrapper(
+                *args: object, _real: Callable[..., object] = real, _name: str = name, **kwargs: object
+            ) -> object:
+                if _name == "write" and args and args[0] in (1, 2):
+                    return _real(*args, **kwargs)
+                self.calls.append(f"{_name} {args[0] if args else ''}")
+                if _name in self.slow:
+                    time.sleep(SLOW_CALL_SECONDS)
+                if self.record is not None:
+                    self.record(self.calls[-1] + "\n")
+                fault = self.faults.get(len(self.calls))
+                if fault is not None:
+                    if fault.action is not None:
+                        fault.action()
+                    if fault.fail_with is not None:
+                        raise OSError(fault.fail_with, os.strerror(fault.fail_with), args[0] if args else None)
+                    if fault.signum is not None:
+                        os.kill(os.getpid(), fault.signum)
+                if _name == "fsync":
+                    return None  # a window all the same; the disk is not made to wait (no power is cut here)
+                return _real(*args, **kwargs)
+
+            found[name] = wrapper
+        return found
+
+    def syncfs(self, path: Path) -> bool:
         os.fsync(-1)  # counted (and maybe faulted) as the sync it stands for; the real one is skipped
         return True
 
-    files._syncfs = syncfs
+
+@contextlib.contextmanager
+def injected(faults: dict[int, Fault]) -> Iterator[Injector]:
+    """The same wrapping inside this process, undone on exit: errors and stop signals (SIGTERM, SIGHUP)
+    at chosen calls of a run in the test's own process, where coverage and mutation tools see the code.
+    """
+    injector = Injector(faults)
+    saved = {name: getattr(os, name) for name in WRAPPED}
+    saved_syncfs = files._syncfs
+    try:
+        for name, wrapper in injector.wrappers().items():
+            setattr(os, name, wrapper)
+        files._syncfs = injector.syncfs
+        yield injector
+    finally:
+        for name, real in saved.items():
+            setattr(os, name, real)
+        files._syncfs = saved_syncfs
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, bytes | None]]:

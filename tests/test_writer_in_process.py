@@ -1,0 +1,539 @@
+"""The writer's failure paths, run in the test's own process: a failing disk, stop signals, a busy lock.
+
+test_crash_safety.py kills forked children, which is the only way to test SIGKILL. Here the same
+faults that a process survives (an errno from one call, SIGTERM/SIGINT/SIGHUP, a lock another run
+holds) hit a run inside this process, so coverage and mutation tools see the rollback, recovery and
+lock code run. The expectations are the README's guarantee ("When a run is stopped"): the old
+outputs or the new ones, byte for byte and mode for mode, one line on stderr, the documented exit
+code. They never come from the writer itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import create_pvc
+from runner_k8s import files
+from runner_k8s.errors import OutputExistsError, RunnerError
+from runner_k8s.plan import Dir, File
+from tests.conftest import fixed_runtime
+from tests.faults import Fault, injected, run_child, snapshot
+from tests.test_crash_safety import (
+    EMPTY_DIR,
+    NEW_SEED,
+    SMALL,
+    Prepared,
+    describe,
+    fresh_root,
+    next_run,
+    prepare,
+    windows,
+)
+
+ENOSPC_TEXT = os.strerror(errno.ENOSPC)
+KEY_FILE = "key_file"
+
+
+def run_in_process(
+    prepared: Prepared, root: Path, faults: dict[int, Fault], capsys
+) -> tuple[int, list[str], list[str]]:
+    """The scenario's command in this process with the planned faults; exit code, stderr lines, calls."""
+    capsys.readouterr()
+    with injected(faults) as injector:
+        status = prepared.scenario.main(prepared.scenario.argv(root), fixed_runtime(NEW_SEED))
+    return status, capsys.readouterr().err.splitlines(), injector.calls
+
+
+def repair_in_process(root: Path, capsys) -> list[str]:
+    """The next run of another script (which refuses its own bad input after repairing); its stderr lines."""
+    capsys.readouterr()
+    assert create_pvc.main(next_run(root), fixed_runtime()) == 2
+    lines: list[str] = capsys.readouterr().err.splitlines()
+    return lines
+
+
+def script_of(prepared: Prepared) -> str:
+    """The name the scenario's script gives itself on stderr."""
+    return prepared.scenario.main.__module__.rsplit(".", 1)[-1] + ".py"
+
+
+def without_work_area(state: dict[str, tuple[int, bytes | None]]) -> dict[str, tuple[int, bytes | None]]:
+    return {path: value for path, value in state.items() if files.WORK_AREA not in path}
+
+
+def key_file_kept(prepared: Prepared) -> dict[str, tuple[int, bytes | None]]:
+    """The new outputs with the consumed key file still there (its removal is the one step that may fail late)."""
+    return {**prepared.new, f"work/{KEY_FILE}": prepared.old[f"work/{KEY_FILE}"]}
+
+
+# --- a failing disk ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [*SMALL, "local_cluster --force", "multi_cluster", "multi_cluster --force"])
+def test_a_failing_disk_at_any_call_leaves_old_or_new(name: str, tmp_path: Path, capsys):
+    """ENOSPC from one call: exit 1 with the old outputs (or, if only the last clean-up failed, the new
+    ones and a line naming what to delete), or exit 0 with the new ones; the next run changes nothing."""
+    prepared = prepare(name, tmp_path)
+    outcomes = set()
+    for window in windows(prepared, full=name in SMALL):
+        root = fresh_root(prepared, tmp_path, f"e{window}")
+        where = f"window {window} ({prepared.calls[window - 1]})"
+        status, lines, _ = run_in_process(prepared, root, {window: Fault(fail_with=errno.ENOSPC)}, capsys)
+        state = snapshot(root)
+        if status == 1 and state == prepared.old:
+            outcomes.add("old")
+            assert len(lines) == 1 and lines[0].startswith(f"{script_of(prepared)}: error: ")
+            assert lines[0].endswith(f": {ENOSPC_TEXT}; nothing was written, choose a writable --work_dir"), where
+        elif status == 1:
+            outcomes.add("key file kept")
+            assert state == key_file_kept(prepared), f"{where}: {describe(state, prepared)}"
+            assert lines == [
+                f"create_account.py: error: the outputs are in place, but {root / 'work' / KEY_FILE} could not be "
+                f"removed: {ENOSPC_TEXT}; delete it"
+            ], where
+        else:
+            outcomes.add("new")
+            assert status == 0 and lines == [], f"{where}: {lines}"
+            # Only the clean-up of .runner_k8s/ failed: what is left of it goes with the next run.
+            assert without_work_area(state) == prepared.new, f"{where}: {describe(state, prepared)}"
+        repair_in_process(root, capsys)
+        after = snapshot(root)
+        expected = state if state == prepared.old else without_work_area(state)
+        assert after == expected, f"{where}: the next run left {describe(after, prepared)}"
+        shutil.rmtree(root)
+    # Every scenario fails whole before its commit and succeeds whole after it.
+    assert {"old", "new"} <= outcomes
+    assert ("key file kept" in outcomes) == (name == "create_account")
+
+
+# What each script replaces as one step (the README's output layout; the default chain is test-chain).
+OUTPUTS = {
+    "create_pvc.py": {"local-pvc.yaml"},
+    "create_k8s_config.py": {"cita-cloud/test-chain", "test-chain.yaml", "test-chain-admin"},
+}
+
+
+def forward_renames(prepared: Prepared) -> list[int]:
+    """The call numbers of the renames that move outputs after the journal says committed."""
+    calls = [call.split()[0] for call in prepared.calls]
+    commit = [n for n, call in enumerate(calls, start=1) if call == "replace"][1]
+    return [n for n, call in enumerate(calls, start=1) if n > commit and call == "rename"]
+
+
+@pytest.mark.parametrize("name", ["create_pvc --force", "local_cluster --force", "multi_cluster --force"])
+def test_a_disk_failing_during_the_move_puts_every_old_output_back(name: str, tmp_path: Path, capsys):
+    """A rename that fails half-way through the move is rolled back: the old outputs, all of them."""
+    prepared = prepare(name, tmp_path)
+    renames = forward_renames(prepared)
+    assert len(renames) >= 2, prepared.calls  # an old output set aside, a new one moved in
+    for window in renames:
+        root = fresh_root(prepared, tmp_path, f"m{window}")
+        status, lines, _ = run_in_process(prepared, root, {window: Fault(fail_with=errno.ENOSPC)}, capsys)
+        assert status == 1 and len(lines) == 1, lines
+        state = snapshot(root)
+        assert state == prepared.old, f"window {window}: {describe(state, prepared)}"
+        shutil.rmtree(root)
+
+
+@pytest.mark.parametrize("name", ["create_pvc --force", "local_cluster --force"])
+def test_a_run_killed_while_putting_old_outputs_back_is_undone_by_the_next(name: str, tmp_path: Path, capsys):
+    """ENOSPC during the move starts the roll-back; SIGKILL at any call of it; the next run (here) ends it."""
+    prepared = prepare(name, tmp_path)
+    for failing in forward_renames(prepared)[1:]:
+        probe = fresh_root(prepared, tmp_path, f"p{failing}")
+        _, _, calls = run_in_process(prepared, probe, {failing: Fault(fail_with=errno.ENOSPC)}, capsys)
+        shutil.rmtree(probe)
+        undoing_recorded = next(n for n in range(failing + 1, len(calls) + 1) if calls[n - 1].startswith("replace"))
+        for kill in range(failing + 1, len(calls) + 1):
+            root = fresh_root(prepared, tmp_path, f"k{failing}-{kill}")
+            where = f"ENOSPC at {failing}, SIGKILL at {kill} ({calls[kill - 1]})"
+            killed = run_child(
+                prepared.scenario.main,
+                prepared.scenario.argv(root),
+                lambda: fixed_runtime(NEW_SEED),
+                log=tmp_path / f"k{failing}-{kill}.log",
+                fault_at=failing,
+                fail_with=errno.ENOSPC,
+                more_faults={kill: Fault(signum=signal.SIGKILL)},
+            )
+            assert killed.status == -signal.SIGKILL, f"{where}: {killed.stderr}"
+            work = root / "work"
+            left_a_work_area = (work / files.WORK_AREA).exists()
+            lines = repair_in_process(root, capsys)
+            state = snapshot(root)
+            # Until the journal says "undoing" (the replace after the failure), it still says committed,
+            # and the next run completes the move instead: the new outputs, also whole.
+            expected = prepared.old if kill > undoing_recorded else prepared.new
+            assert state == expected, f"{where}: the next run left {describe(state, prepared)}"
+            if not left_a_work_area:
+                assert len(lines) == 1 and "error" in lines[0], where  # nothing to repair: no note
+                continue
+            if expected is prepared.old:
+                note = f"a run stopped in {work} before its outputs were ready; what it had begun was removed"
+            else:
+                note = f"a run stopped in {work} after its outputs were ready; its move was completed: "
+                completed = lines[0].rpartition(": ")[2]
+                assert set(completed.split(", ")) == OUTPUTS[script_of(prepared)], where
+                note += completed
+            assert lines[0] == f"create_pvc.py: note: {note}", where
+
+
+# --- stop signals --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+@pytest.mark.parametrize("name", ["create_pvc --force", "create_account", "local_cluster --force"])
+def test_a_stop_signal_at_any_call_leaves_old_or_new_at_once(name: str, signum: int, tmp_path: Path, capsys):
+    """Before the commit the run is undone, after it the run completes; either way one line and 128 + signal."""
+    prepared = prepare(name, tmp_path)
+    script = f"{script_of(prepared)}"
+    signame = signal.Signals(signum).name
+    seen = set()
+    for window in windows(prepared, full=name in SMALL):
+        root = fresh_root(prepared, tmp_path, f"s{window}")
+        where = f"window {window} ({prepared.calls[window - 1]})"
+        status, lines, _ = run_in_process(prepared, root, {window: Fault(signum=signum)}, capsys)
+        state = snapshot(root)
+        assert status == 128 + signum, f"{where}: {lines}"
+        if state == prepared.new:
+            seen.add("new")
+            assert lines == [f"{script}: stopped by {signame} after the outputs were complete; they are all in place"]
+        else:
+            seen.add("old")
+            if "work" not in prepared.old and state == {**prepared.old, "work": EMPTY_DIR}:
+                state = prepared.old  # a --work_dir the run made is left, empty, only if it could not be removed
+            assert state == prepared.old, f"{where}: left {describe(state, prepared)}"
+            assert lines == [f"{script}: stopped by {signame}; no partial output was left behind"], where
+        repaired = repair_in_process(root, capsys)
+        assert len(repaired) == 1 and repaired[0].startswith("create_pvc.py: error: --nfs_server"), where  # no note
+        shutil.rmtree(root)
+    assert seen == {"old", "new"}
+    assert signal.getsignal(signum) is not files._on_stop_signal  # the handler was put back
+
+
+def test_sighup_ignored_by_nohup_stays_ignored(tmp_path: Path, capsys):
+    prepared = prepare("create_pvc --force", tmp_path)
+    root = fresh_root(prepared, tmp_path, "nohup")
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        status, lines, _ = run_in_process(prepared, root, {2: Fault(signum=signal.SIGHUP)}, capsys)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert (status, lines) == (0, [])
+    assert snapshot(root) == prepared.new
+
+
+def test_a_run_outside_the_main_thread_leaves_the_signal_handlers_alone(tmp_path: Path):
+    handlers = {signum: signal.getsignal(signum) for signum in files.STOP_SIGNALS}
+    seen: list[object] = []
+
+    def run() -> None:
+        with files.stop_signals():
+            seen.extend(signal.getsignal(signum) for signum in files.STOP_SIGNALS)
+            files.write_outputs(tmp_path, ["out.txt"], [("out.txt", File(b"x\n", 0o644))], force=False)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert seen == list(handlers.values())
+    assert (tmp_path / "out.txt").read_bytes() == b"x\n"
+
+
+# --- the lock ---------------------------------------------------------------------------------------
+
+
+class HeldLock:
+    """The work dir's flock taken through a second open file (as another run holds it), released on close."""
+
+    def __init__(self, work: Path) -> None:
+        self.fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def test_a_busy_lock_stops_the_run_after_the_wait_in_one_line(tmp_path: Path, monkeypatch, capsys):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setattr(files, "LOCK_WAIT_SECONDS", 0.3)
+    lock = HeldLock(work)
+    try:
+        started = time.monotonic()
+        status = create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime())
+        waited = time.monotonic() - started
+    finally:
+        lock.release()
+    assert status == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"create_pvc.py: error: another run is writing in {work}: waited 0.3 s for it to finish; "
+        "run again once it has finished"
+    ]
+    assert waited >= 0.3  # it waited (not a timing claim: the lower bound is the rule itself)
+    assert list(work.iterdir()) == []
+
+
+def test_a_busy_lock_on_a_work_dir_the_run_made_removes_it_again(tmp_path: Path, monkeypatch):
+    """The run makes the missing --work_dir and its parents, then finds another run's lock: it removes them."""
+    monkeypatch.setattr(files, "LOCK_WAIT_SECONDS", 0.0)
+    work = tmp_path / "a" / "b" / "work"
+    real_open = os.open
+    holders: list[HeldLock] = []
+    taken: list[bool] = []
+
+    def open_then_lock(path, *args, **kwargs):  # another run takes the lock just after the dirs were made
+        if Path(path) == work and not taken:
+            taken.append(True)
+            holders.append(HeldLock(work))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_then_lock)
+    try:
+        with pytest.raises(RunnerError, match="another run is writing in"):
+            files.write_outputs(work, ["out.txt"], [("out.txt", File(b"x\n", 0o644))], force=False)
+    finally:
+        for holder in holders:
+            holder.release()
+    assert holders and list(tmp_path.iterdir()) == []
+
+
+def test_a_run_waits_for_the_lock_then_writes(tmp_path: Path):
+    work = tmp_path / "work"
+    work.mkdir()
+    lock = HeldLock(work)
+    timer = threading.Timer(0.3, lock.release)
+    timer.start()
+    try:
+        files.write_outputs(work, ["out.txt"], [("out.txt", File(b"x\n", 0o644))], force=False)
+    finally:
+        timer.join()
+    assert (work / "out.txt").read_bytes() == b"x\n"
+    assert lock.fd == -1  # it was released first: the run had to wait for it
+
+
+def test_a_work_dir_replaced_while_waiting_is_locked_anew(tmp_path: Path):
+    """The run that held the lock renamed the work dir away and made a new one: the output goes to the new one."""
+    work = tmp_path / "work"
+    work.mkdir()
+    lock = HeldLock(work)
+
+    def replace_then_release() -> None:
+        work.rename(tmp_path / "moved")
+        work.mkdir()
+        lock.release()
+
+    timer = threading.Timer(0.3, replace_then_release)
+    timer.start()
+    try:
+        files.write_outputs(work, ["out.txt"], [("out.txt", File(b"x\n", 0o644))], force=False)
+    finally:
+        timer.join()
+    assert (work / "out.txt").read_bytes() == b"x\n"
+    assert list((tmp_path / "moved").iterdir()) == []
+
+
+def test_a_work_dir_removed_while_waiting_is_made_again(tmp_path: Path):
+    work = tmp_path / "work"
+    work.mkdir()
+    lock = HeldLock(work)
+
+    def remove_then_release() -> None:
+        work.rmdir()
+        lock.release()
+
+    timer = threading.Timer(0.3, remove_then_release)
+    timer.start()
+    try:
+        files.write_outputs(work, ["out.txt"], [("out.txt", File(b"x\n", 0o644))], force=False)
+    finally:
+        timer.join()
+    assert (work / "out.txt").read_bytes() == b"x\n"
+
+
+def killed_before_commit(tmp_path: Path) -> tuple[Prepared, Path]:
+    """A create_pvc --force run SIGKILLed just before its journal says committed."""
+    prepared = prepare("create_pvc --force", tmp_path)
+    commit = [n for n, call in enumerate(prepared.calls, start=1) if call.startswith("replace")][1]
+    root = fresh_root(prepared, tmp_path, "killed")
+    killed = run_child(
+        prepared.scenario.main, prepared.scenario.argv(root), fixed_runtime, log=tmp_path / "k.log", fault_at=commit
+    )
+    assert killed.status == -signal.SIGKILL
+    return prepared, root
+
+
+def test_recover_leaves_a_journal_alone_while_another_run_holds_the_lock(tmp_path: Path):
+    prepared, root = killed_before_commit(tmp_path)
+    work = root / "work"
+    left = snapshot(root)
+    assert left != prepared.old and (work / files.WORK_AREA / files.JOURNAL).is_file()
+    lock = HeldLock(work)
+    try:
+        assert files.recover(work) is None
+        assert snapshot(root) == left
+    finally:
+        lock.release()
+    assert files.recover(work) == (
+        f"a run stopped in {work} before its outputs were ready; what it had begun was removed"
+    )
+    assert snapshot(root) == prepared.old
+    assert files.recover(work) is None
+
+
+def test_recover_of_a_missing_or_clean_work_dir_does_nothing(tmp_path: Path):
+    assert files.recover(tmp_path / "missing") is None
+    assert not (tmp_path / "missing").exists()
+    assert files.recover(tmp_path) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_journal_stops_every_run_and_names_the_folder(tmp_path: Path, capsys):
+    for text in ("not json", "[]", '{"state": "done"}', '{"roots": []}'):
+        work = tmp_path / "work"
+        area = work / files.WORK_AREA
+        area.mkdir(parents=True)
+        (area / files.JOURNAL).write_text(text)
+        assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 1
+        assert capsys.readouterr().err.splitlines() == [
+            f"create_pvc.py: error: {area / files.JOURNAL} is damaged, so the run that wrote it cannot be "
+            f"finished or undone; check the outputs by hand, then remove {area}"
+        ], text
+        assert sorted(str(p.relative_to(work)) for p in work.rglob("*")) == [".runner_k8s", ".runner_k8s/journal"]
+        shutil.rmtree(work)
+
+
+def test_an_area_without_a_journal_is_removed_with_what_it_staged(tmp_path: Path):
+    """A run killed before its first journal write changed nothing outside the area: the area just goes."""
+    area = tmp_path / files.WORK_AREA
+    (area / "new" / "0").mkdir(parents=True)
+    (area / "new" / "0" / "staged").write_text("half")
+    (tmp_path / "kept").write_text("the user's")
+    assert files.recover(tmp_path) == (
+        f"a run stopped in {tmp_path} before its outputs were ready; what it had begun was removed"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+
+
+# --- what the writer takes and leaves --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("root", ["", ".", "/abs", "../up", "a/../b", ".runner_k8s", ".runner_k8s/x"])
+def test_a_planned_output_outside_the_work_dir_is_a_bug_caught_before_any_write(root: str, tmp_path: Path):
+    work = tmp_path / "work"
+    with pytest.raises(ValueError, match="is not a plain relative path"):
+        files.write_outputs(work, [root], [], force=False)
+    assert not work.exists()
+
+
+def test_plain_relative_outputs_are_accepted(tmp_path: Path):
+    roots = ["a", "b/c", "..d", ".hidden", "e.runner_k8s"]
+    items = [(root, File(root.encode(), 0o644)) for root in roots]
+    files.write_outputs(tmp_path, roots, items, force=False)
+    assert {root: (tmp_path / root).read_bytes() for root in roots} == {root: root.encode() for root in roots}
+
+
+def test_a_plan_entry_outside_its_roots_or_a_root_without_entries_writes_nothing(tmp_path: Path):
+    with pytest.raises(ValueError, match=r"planned path 'b/x' lies outside the outputs \['a'\]"):
+        files.write_outputs(tmp_path, ["a"], [("a/x", File(b"", 0o644)), ("b/x", File(b"", 0o644))], force=False)
+    with pytest.raises(ValueError, match="the plan wrote nothing for the output 'b'"):
+        files.write_outputs(tmp_path, ["a", "b"], [("a/x", File(b"", 0o644))], force=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_parents_are_made_once_and_removed_on_failure(tmp_path: Path):
+    roots = ["x/y/one", "x/y/two", "x/z"]
+    items = [(root, File(b"1", 0o600)) for root in roots]
+    with injected({}) as probe:
+        files.write_outputs(tmp_path / "ok", roots, items, force=False)
+    made = [call for call in probe.calls if call.startswith("mkdir") and "/.runner_k8s" not in call]
+    assert made == [f"mkdir {tmp_path / 'ok' / folder}" for folder in ("", "x", "x/y")]
+    for root in roots:
+        assert (tmp_path / "ok" / root).read_bytes() == b"1"
+    # The same run failing at its last staging call (the sync of the staged tree) leaves no folder it made.
+    last_stage = probe.calls.index("fsync -1") + 1
+    with injected({last_stage: Fault(fail_with=errno.EIO)}), pytest.raises(RunnerError):
+        files.write_outputs(tmp_path / "bad", roots, items, force=False)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_folder_modes_are_exact_whatever_the_umask(tmp_path: Path):
+    items: list[tuple[str, File | Dir]] = [
+        ("out", Dir(0o700)),
+        ("out/public", Dir(0o755)),
+        ("out/public/file", File(b"f", 0o644)),
+        ("out/secret", File(b"s", 0o600)),
+    ]
+    previous = os.umask(0o077)
+    try:
+        files.write_outputs(tmp_path, ["out"], items, force=False)
+    finally:
+        os.umask(previous)
+    modes = {str(p.relative_to(tmp_path)): p.stat().st_mode & 0o7777 for p in sorted(tmp_path.rglob("*"))}
+    assert modes == {"out": 0o700, "out/public": 0o755, "out/public/file": 0o644, "out/secret": 0o600}
+
+
+def test_existing_outputs_are_refused_without_force_and_named_all(tmp_path: Path):
+    (tmp_path / "a").write_text("old")
+    (tmp_path / "b").symlink_to(tmp_path / "nowhere")  # even a dangling link is something to keep
+    items = [(root, File(b"new", 0o644)) for root in ("a", "b", "c")]
+    with pytest.raises(OutputExistsError) as refused:
+        files.write_outputs(tmp_path, ["a", "b", "c"], items, force=False, hint="pass --force")
+    assert str(refused.value) == f"{tmp_path / 'a'}, {tmp_path / 'b'} already exist: pass --force"
+    with pytest.raises(OutputExistsError) as one:
+        files.write_outputs(tmp_path, ["a", "c"], items[::2], force=False)
+    assert str(one.value) == f"{tmp_path / 'a'} already exists: {files.DEFAULT_HINT}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+    files.write_outputs(tmp_path, ["a", "b", "c"], items, force=True)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {"a": "new", "b": "new", "c": "new"}
+
+
+def test_a_key_file_changed_during_the_run_is_not_removed(tmp_path: Path):
+    """The consumed key file goes only if it is still the file the run read (same inode, size and time)."""
+    for change in ("rewrite", "replace", "touch"):
+        work = tmp_path / change
+        work.mkdir()
+        key = work / KEY_FILE
+        key.write_text("old secret")
+
+        def edit(key: Path = key, change: str = change) -> None:
+            if change == "rewrite":
+                key.write_text("other secret!")
+            elif change == "replace":
+                (key.parent / "other").write_text("old secret")
+                os.utime(key.parent / "other", ns=(key.stat().st_atime_ns, key.stat().st_mtime_ns))
+                os.rename(key.parent / "other", key)
+            else:
+                os.utime(key, ns=(0, key.stat().st_mtime_ns + 1_000_000_000))
+
+        with injected({}) as probe:
+            files.write_outputs(work / "probe", ["out"], [("out", File(b"x", 0o644))], force=False)
+        commit = [n for n, call in enumerate(probe.calls, start=1) if call.startswith("replace")][1]
+        with injected({commit: Fault(action=edit)}):
+            files.write_outputs(work, ["out"], [("out", File(b"x", 0o644))], force=False, retire=[key])
+        assert key.exists(), change
+    unchanged = tmp_path / "unchanged"
+    unchanged.mkdir()
+    (unchanged / KEY_FILE).write_text("secret")
+    files.write_outputs(unchanged, ["out"], [("out", File(b"x", 0o644))], force=False, retire=[unchanged / KEY_FILE])
+    assert sorted(p.name for p in unchanged.iterdir()) == ["out"]
+
+
+def test_a_key_file_that_is_a_pipe_or_gone_is_left_alone(tmp_path: Path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    files.write_outputs(
+        tmp_path, ["out"], [("out", File(b"x", 0o644))], force=False, retire=[fifo, tmp_path / "missing"]
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "out"]
