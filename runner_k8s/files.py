@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from types import FrameType
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import OutputExistsError, RunnerError, Stopped
 from .plan import PRIVATE_DIR, PUBLIC_DIR, SECRET_FILE, Dir, PlanItems
@@ -300,7 +300,7 @@ def _write_locked(
         os.mkdir(area / OLD)
         _stage(area / NEW, roots, items)
         journal["existed"] = [os.path.lexists(work_dir / root) for root in roots]
-        journal["retire"] = [_identity(path) for path in retire if _is_regular(path)]
+        journal["retire"] = [identity for identity in map(_identity, retire) if identity is not None]
         _sync_dir(area)
     except BaseException:
         with _held_signals():
@@ -448,7 +448,7 @@ def _forward(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
 def _finish(work_dir: Path, area: Path, journal: dict[str, Any]) -> list[tuple[str, OSError]]:
     """Once the new outputs are in place: remove the retired files and the area; what could not be removed."""
     failures: list[tuple[str, OSError]] = []
-    for identity in journal.get("retire", []):
+    for identity in journal["retire"]:
         try:
             if _identity(Path(identity["path"])) == identity:
                 os.unlink(identity["path"])
@@ -465,7 +465,7 @@ def _finish(work_dir: Path, area: Path, journal: dict[str, Any]) -> list[tuple[s
 
 def _reverse(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
     """Put the old outputs back after a partial move (idempotent)."""
-    existed = journal.get("existed", [False] * len(journal["roots"]))
+    existed = journal["existed"]  # recorded before the commit; only a committed run ever moves anything
     for index in reversed(range(len(journal["roots"]))):
         new, old, target = area / NEW / str(index), area / OLD / str(index), work_dir / journal["roots"][index]
         if not os.path.lexists(new) and os.path.lexists(target) and (os.path.lexists(old) or not existed[index]):
@@ -544,28 +544,55 @@ def _read_journal(area: Path) -> dict[str, Any] | None:
         return None  # killed before the first journal was in place: nothing outside the area changed
     try:
         journal = json.loads(text)
-        if not isinstance(journal, dict) or journal.get("state") not in (STAGING, COMMITTED, UNDOING):
-            raise ValueError(journal)
-        return journal
     except ValueError:
+        journal = None
+    if not _is_whole(journal):
         raise RunnerError(
             f"{area / JOURNAL} is damaged, so the run that wrote it cannot be finished or undone; "
             f"check the outputs by hand, then remove {area}"
-        ) from None
+        )
+    return journal
 
 
-def _is_regular(path: Path) -> bool:
-    """Only a regular file is removed after use: a pipe or /dev/fd/N is left alone."""
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
+def _is_whole(journal: object) -> TypeGuard[dict[str, Any]]:
+    """Whether the journal holds every entry its state needs, each of the right kind.
+
+    A journal cut short or edited by hand would otherwise stop a repair half-way, or move paths
+    outside the work dir.
+    """
+    if not isinstance(journal, dict) or journal.get("state") not in (STAGING, COMMITTED, UNDOING):
         return False
+    lists = ["roots", "made", "created"] + ([] if journal["state"] == STAGING else ["existed", "retire"])
+    if not all(isinstance(journal.get(key), list) for key in lists):
+        return False
+    relative = journal["roots"] + journal["made"]
+    if not all(isinstance(path, str) for path in relative + journal["created"]):
+        return False
+    try:
+        for path in relative:
+            _check_relative(path)
+    except ValueError:
+        return False
+    if journal["state"] == STAGING:
+        return True
+    existed, retire = journal["existed"], journal["retire"]
+    return (
+        len(existed) == len(journal["roots"])
+        and all(isinstance(flag, bool) for flag in existed)
+        and all(isinstance(identity, dict) and isinstance(identity.get("path"), str) for identity in retire)
+    )
 
 
 def _identity(path: Path) -> dict[str, Any] | None:
+    """What makes a consumed key file the one the run read; None unless it is a regular file.
+
+    Only a regular file is removed after use: a pipe or /dev/fd/N is left alone.
+    """
     try:
         found = os.lstat(path)
-    except FileNotFoundError:
+    except OSError:
+        return None
+    if not stat.S_ISREG(found.st_mode):
         return None
     return {
         "path": os.path.abspath(path),

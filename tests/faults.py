@@ -155,7 +155,7 @@ class Injector:
                     if fault.action is not None:
                         fault.action()
                     if fault.fail_with is not None:
-                        raise OSError(fault.fail_with, os.strerror(fault.fail_with), args[0] if args else None)
+                        raise failure(fault.fail_with, _name, args)
                     if fault.signum is not None:
                         os.kill(os.getpid(), fault.signum)
                 if _name == "fsync":
@@ -168,6 +168,14 @@ class Injector:
     def syncfs(self, path: Path) -> bool:
         os.fsync(-1)  # counted (and maybe faulted) as the sync it stands for; the real one is skipped
         return True
+
+
+def failure(number: int, name: str, args: Sequence[object]) -> OSError:
+    """The error the real call would raise: with the path it was given, or none for a call on a descriptor."""
+    path = args[0] if args and not isinstance(args[0], int) else None
+    if name in ("rename", "replace") and len(args) > 1:
+        return OSError(number, os.strerror(number), path, None, args[1])
+    return OSError(number, os.strerror(number), path)
 
 
 @contextlib.contextmanager

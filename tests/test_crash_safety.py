@@ -349,7 +349,18 @@ def test_without_syncfs_every_staged_file_and_folder_is_synced_one_by_one(tmp_pa
     files._sync_tree(top)
     expected = {str(top), str(top / "0"), str(top / "0" / "config"), str(top / "0" / "a"), str(top / "0/config/b")}
     assert set(synced) == expected
-    assert synced.index(str(top / "0" / "a")) < synced.index(str(top / "0")), "a file before its folder"
+    # Bottom-up: every folder after everything in it, so the top folder comes last.
+    for path in synced:
+        inside = [other for other in synced if other.startswith(path + "/")]
+        assert all(synced.index(other) < synced.index(path) for other in inside), synced
+    assert synced[-1] == str(top)
+
+
+def test_syncfs_says_so_where_the_c_library_has_none(tmp_path: Path, monkeypatch):
+    from runner_k8s import files
+
+    monkeypatch.setattr(files, "_libc", lambda: None)
+    assert files._syncfs(tmp_path) is False
 
 
 def test_syncfs_is_used_where_linux_has_it(tmp_path: Path):

@@ -293,6 +293,12 @@ def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path):
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
+# The journal a run killed after its commit leaves, for one new output "extra" that did not exist before.
+COMMITTED_EXTRA = (
+    '{"state": "committed", "roots": ["extra"], "made": [], "created": [], "existed": [false], "retire": []}'
+)
+
+
 def test_the_next_run_says_in_one_line_what_it_finished(tmp_path: Path):
     """A journal left by a killed run (made here by hand, as a killed run leaves it) is completed."""
     work = tmp_path / "work"
@@ -301,7 +307,7 @@ def test_the_next_run_says_in_one_line_what_it_finished(tmp_path: Path):
     area = work / ".runner_k8s"
     (area / "new" / "0").mkdir(parents=True)
     (area / "new" / "0" / "data").write_text("new")
-    (area / "journal").write_text('{"state": "committed", "roots": ["extra"], "made": [], "created": []}')
+    (area / "journal").write_text(COMMITTED_EXTRA)
     argv = ["nfs_pvc", "--nfs_server", "x!", "--nfs_path", "/d", "--work_dir", "work"]
     result = run_script("create_pvc.py", *argv, cwd=tmp_path)
     assert result.returncode == 2
@@ -316,7 +322,7 @@ def test_a_dry_run_only_says_a_repair_is_due(tmp_path: Path):
     work = tmp_path / "work"
     area = work / ".runner_k8s"
     (area / "new" / "0").mkdir(parents=True)
-    (area / "journal").write_text('{"state": "committed", "roots": ["extra"], "made": [], "created": []}')
+    (area / "journal").write_text(COMMITTED_EXTRA)
     before = tree_snapshot(tmp_path)
     result = run_script("create_pvc.py", "local_pvc", "--dry_run", "--work_dir", "work", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

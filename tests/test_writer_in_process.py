@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -87,12 +88,16 @@ def test_a_failing_disk_at_any_call_leaves_old_or_new(name: str, tmp_path: Path,
     for window in windows(prepared, full=name in SMALL):
         root = fresh_root(prepared, tmp_path, f"e{window}")
         where = f"window {window} ({prepared.calls[window - 1]})"
-        status, lines, _ = run_in_process(prepared, root, {window: Fault(fail_with=errno.ENOSPC)}, capsys)
+        status, lines, calls = run_in_process(prepared, root, {window: Fault(fail_with=errno.ENOSPC)}, capsys)
         state = snapshot(root)
         if status == 1 and state == prepared.old:
             outcomes.add("old")
-            assert len(lines) == 1 and lines[0].startswith(f"{script_of(prepared)}: error: ")
-            assert lines[0].endswith(f": {ENOSPC_TEXT}; nothing was written, choose a writable --work_dir"), where
+            call, _, argument = calls[window - 1].partition(" ")
+            failed_path = root / "work" if call in ("fsync", "write") else argument  # a descriptor names no path
+            assert lines == [
+                f"{script_of(prepared)}: error: cannot write {failed_path}: {ENOSPC_TEXT}; nothing was written, "
+                "choose a writable --work_dir"
+            ], where
         elif status == 1:
             outcomes.add("key file kept")
             assert state == key_file_kept(prepared), f"{where}: {describe(state, prepared)}"
@@ -286,7 +291,8 @@ def test_a_busy_lock_stops_the_run_after_the_wait_in_one_line(tmp_path: Path, mo
 
 
 def test_a_busy_lock_on_a_work_dir_the_run_made_removes_it_again(tmp_path: Path, monkeypatch):
-    """The run makes the missing --work_dir and its parents, then finds another run's lock: it removes them."""
+    """The run makes the missing --work_dir and its parents, then finds another run's lock: it removes them
+    (all but one that another run has put a file in meanwhile)."""
     monkeypatch.setattr(files, "LOCK_WAIT_SECONDS", 0.0)
     work = tmp_path / "a" / "b" / "work"
     real_open = os.open
@@ -297,6 +303,7 @@ def test_a_busy_lock_on_a_work_dir_the_run_made_removes_it_again(tmp_path: Path,
         if Path(path) == work and not taken:
             taken.append(True)
             holders.append(HeldLock(work))
+            (tmp_path / "a" / "theirs").write_text("another run's file")
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", open_then_lock)
@@ -306,7 +313,8 @@ def test_a_busy_lock_on_a_work_dir_the_run_made_removes_it_again(tmp_path: Path,
     finally:
         for holder in holders:
             holder.release()
-    assert holders and list(tmp_path.iterdir()) == []
+    # What it made is removed, except a folder that is no longer empty.
+    assert holders and sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["a", "a/theirs"]
 
 
 def test_a_run_waits_for_the_lock_then_writes(tmp_path: Path):
@@ -399,19 +407,90 @@ def test_recover_of_a_missing_or_clean_work_dir_does_nothing(tmp_path: Path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_damaged_journal_stops_every_run_and_names_the_folder(tmp_path: Path, capsys):
-    for text in ("not json", "[]", '{"state": "done"}', '{"roots": []}'):
-        work = tmp_path / "work"
-        area = work / files.WORK_AREA
-        area.mkdir(parents=True)
-        (area / files.JOURNAL).write_text(text)
-        assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 1
-        assert capsys.readouterr().err.splitlines() == [
-            f"create_pvc.py: error: {area / files.JOURNAL} is damaged, so the run that wrote it cannot be "
-            f"finished or undone; check the outputs by hand, then remove {area}"
-        ], text
-        assert sorted(str(p.relative_to(work)) for p in work.rglob("*")) == [".runner_k8s", ".runner_k8s/journal"]
-        shutil.rmtree(work)
+# A journal as a killed run leaves it (README, "When a run is stopped"): the outputs it replaces, the
+# parent folders and the --work_dir it made; once committed, which outputs existed before and the key
+# files to remove.
+STAGING_JOURNAL: dict[str, object] = {"state": "staging", "roots": ["out"], "made": [], "created": []}
+COMMITTED_JOURNAL: dict[str, object] = {**STAGING_JOURNAL, "state": "committed", "existed": [False], "retire": []}
+
+
+def damaged(base: dict[str, object], **changes: object) -> str:
+    """The journal with entries changed (None: removed), as JSON."""
+    journal = {**base, **changes}
+    return json.dumps({key: value for key, value in journal.items() if value is not None})
+
+
+DAMAGED_JOURNALS = {
+    "not JSON": "not json",
+    "cut short": json.dumps(COMMITTED_JOURNAL)[:-9],
+    "not an object": "[]",
+    "no state": damaged(COMMITTED_JOURNAL, state=None),
+    "an unknown state": damaged(COMMITTED_JOURNAL, state="done"),
+    "no roots": damaged(STAGING_JOURNAL, roots=None),
+    "no made": damaged(STAGING_JOURNAL, made=None),
+    "no created": damaged(STAGING_JOURNAL, created=None),
+    "committed, no existed": damaged(COMMITTED_JOURNAL, existed=None),
+    "undoing, no existed": damaged(COMMITTED_JOURNAL, state="undoing", existed=None),
+    "committed, no retire": damaged(COMMITTED_JOURNAL, retire=None),
+    "roots not a list": damaged(COMMITTED_JOURNAL, roots="out"),
+    "a root not a string": damaged(COMMITTED_JOURNAL, roots=[1]),
+    "an absolute root": damaged(COMMITTED_JOURNAL, roots=["/etc"]),
+    "a root above the work dir": damaged(COMMITTED_JOURNAL, roots=["../out"]),
+    "the work area as a root": damaged(COMMITTED_JOURNAL, roots=[".runner_k8s"]),
+    "a made folder above the work dir": damaged(STAGING_JOURNAL, made=["../up"]),
+    "a created folder not a string": damaged(STAGING_JOURNAL, created=[5]),
+    "existed shorter than roots": damaged(COMMITTED_JOURNAL, existed=[]),
+    "existed longer than roots": damaged(COMMITTED_JOURNAL, existed=[False, True]),
+    "existed not true or false": damaged(COMMITTED_JOURNAL, existed=["yes"]),
+    "a retired file not an object": damaged(COMMITTED_JOURNAL, retire=["key_file"]),
+    "a retired file without a path": damaged(COMMITTED_JOURNAL, retire=[{}]),
+    "a retired file's path not a string": damaged(COMMITTED_JOURNAL, retire=[{"path": 1}]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_JOURNALS))
+def test_a_damaged_journal_stops_every_run_and_names_the_folder(case: str, tmp_path: Path, capsys):
+    work = tmp_path / "work"
+    area = work / files.WORK_AREA
+    area.mkdir(parents=True)
+    (area / files.JOURNAL).write_text(DAMAGED_JOURNALS[case])
+    (area / "new" / "0").mkdir(parents=True)
+    before = snapshot(tmp_path)
+    assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"create_pvc.py: error: {area / files.JOURNAL} is damaged, so the run that wrote it cannot be "
+        f"finished or undone; check the outputs by hand, then remove {area}"
+    ]
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("journal", "outcome"),
+    [
+        (STAGING_JOURNAL, None),
+        (COMMITTED_JOURNAL, b"staged"),
+        ({**COMMITTED_JOURNAL, "state": "undoing"}, None),
+        ({**STAGING_JOURNAL, "made": ["made"], "created": ["/nonexistent/created"]}, None),
+        ({**COMMITTED_JOURNAL, "existed": [True], "retire": [{"path": "/nonexistent/key", "size": 1}]}, b"staged"),
+    ],
+)
+def test_a_whole_journal_of_each_state_is_repaired(
+    journal: dict[str, object], outcome: bytes | None, tmp_path: Path, capsys
+):
+    """The control of the table above: journals with every entry their state needs are finished or undone."""
+    area = tmp_path / files.WORK_AREA
+    (area / "new" / "0").mkdir(parents=True)
+    (area / "new" / "0" / "file").write_bytes(b"staged")
+    (area / files.JOURNAL).write_text(json.dumps(journal))
+    (tmp_path / "made").mkdir()
+    note = files.recover(tmp_path)
+    assert note is not None and str(tmp_path) in note
+    assert not area.exists()
+    assert not (tmp_path / "made").exists() or "made" not in journal["made"]  # type: ignore[operator]
+    if outcome is None:
+        assert not (tmp_path / "out").exists()
+    else:
+        assert (tmp_path / "out" / "file").read_bytes() == outcome
 
 
 def test_an_area_without_a_journal_is_removed_with_what_it_staged(tmp_path: Path):
@@ -508,13 +587,15 @@ def test_a_key_file_changed_during_the_run_is_not_removed(tmp_path: Path):
         key.write_text("old secret")
 
         def edit(key: Path = key, change: str = change) -> None:
-            if change == "rewrite":
+            if change == "rewrite":  # same file, same time, other size
+                mtime_ns = key.stat().st_mtime_ns
                 key.write_text("other secret!")
-            elif change == "replace":
+                os.utime(key, ns=(0, mtime_ns))
+            elif change == "replace":  # same size and time, another file
                 (key.parent / "other").write_text("old secret")
                 os.utime(key.parent / "other", ns=(key.stat().st_atime_ns, key.stat().st_mtime_ns))
                 os.rename(key.parent / "other", key)
-            else:
+            else:  # same file and size, another time
                 os.utime(key, ns=(0, key.stat().st_mtime_ns + 1_000_000_000))
 
         with injected({}) as probe:
