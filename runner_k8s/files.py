@@ -297,7 +297,7 @@ def _write_locked(
         _write_journal(area, journal)
         for directory in made:
             os.mkdir(work_dir / directory, PUBLIC_DIR)
-        os.mkdir(area / OLD)
+        os.mkdir(area / OLD, PRIVATE_DIR)
         _stage(area / NEW, roots, items)
         journal["existed"] = [os.path.lexists(work_dir / root) for root in roots]
         journal["retire"] = [identity for identity in map(_identity, retire) if identity is not None]
@@ -342,9 +342,8 @@ def _missing_parents(work_dir: Path, roots: Sequence[str]) -> list[str]:
 
 def _stage(new: Path, roots: list[str], items: PlanItems) -> None:
     """Write every entry below new/<index of its root>, then get them all onto the disk."""
-    dir_modes: dict[Path, int] = {}
     made: set[Path] = {new}
-    os.mkdir(new)
+    os.mkdir(new, PRIVATE_DIR)
 
     def make(directory: Path) -> None:
         # 0755 at most, whatever the umask: node folders end up on shared cluster storage.
@@ -358,7 +357,7 @@ def _stage(new: Path, roots: list[str], items: PlanItems) -> None:
         target = new / str(index) / rest
         if isinstance(entry, Dir):
             make(target)
-            dir_modes[target] = entry.mode
+            os.chmod(target, entry.mode)  # its owner (this run) can still write below it
             continue
         make(target.parent)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, entry.mode)
@@ -366,9 +365,6 @@ def _stage(new: Path, roots: list[str], items: PlanItems) -> None:
             stream.write(entry.data)
             stream.flush()
             os.fchmod(fd, entry.mode)
-    # Deepest first, so a private directory never blocks setting a mode below it.
-    for path in sorted(dir_modes, key=lambda p: len(p.parts), reverse=True):
-        os.chmod(path, dir_modes[path])
     for index, root in enumerate(roots):
         if not os.path.lexists(new / str(index)):
             raise ValueError(f"the plan wrote nothing for the output {root!r}")
@@ -437,7 +433,7 @@ def _forward(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
                         f"cannot finish the run stopped in {work_dir}: {target} and {old} both exist; "
                         f"move the one you want to keep to {target} and remove {area}"
                     )
-                os.makedirs(area / OLD, exist_ok=True)
+                os.makedirs(area / OLD, PRIVATE_DIR, exist_ok=True)
                 os.rename(target, old)
             os.rename(new, target)
         parents.add(target.parent)
@@ -469,7 +465,7 @@ def _reverse(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
     for index in reversed(range(len(journal["roots"]))):
         new, old, target = area / NEW / str(index), area / OLD / str(index), work_dir / journal["roots"][index]
         if not os.path.lexists(new) and os.path.lexists(target) and (os.path.lexists(old) or not existed[index]):
-            os.makedirs(area / NEW, exist_ok=True)
+            os.makedirs(area / NEW, PRIVATE_DIR, exist_ok=True)
             os.rename(target, new)
         if os.path.lexists(old) and not os.path.lexists(target):
             os.rename(old, target)

@@ -141,12 +141,19 @@ def test_a_disk_failing_during_the_move_puts_every_old_output_back(name: str, tm
     renames = forward_renames(prepared)
     assert len(renames) >= 2, prepared.calls  # an old output set aside, a new one moved in
     for window in renames:
-        root = fresh_root(prepared, tmp_path, f"m{window}")
-        status, lines, _ = run_in_process(prepared, root, {window: Fault(fail_with=errno.ENOSPC)}, capsys)
-        assert status == 1 and len(lines) == 1, lines
-        state = snapshot(root)
-        assert state == prepared.old, f"window {window}: {describe(state, prepared)}"
-        shutil.rmtree(root)
+        # The disk may also refuse the journal's "undoing" (the next call): the roll-back goes on all the same.
+        for journal_fails in (False, True):
+            root = fresh_root(prepared, tmp_path, f"m{window}-{journal_fails}")
+            faults = {window: Fault(fail_with=errno.ENOSPC)}
+            if journal_fails:
+                faults[window + 1] = Fault(fail_with=errno.ENOSPC)
+            status, lines, calls = run_in_process(prepared, root, faults, capsys)
+            assert calls[window].startswith("write"), calls[window]  # the "undoing" journal comes next
+            assert status == 1 and len(lines) == 1, lines
+            assert "No space left on device; nothing was written" in lines[0]
+            state = snapshot(root)
+            assert state == prepared.old, f"window {window}: {describe(state, prepared)}"
+            shutil.rmtree(root)
 
 
 @pytest.mark.parametrize("name", ["create_pvc --force", "local_cluster --force"])
@@ -545,6 +552,63 @@ def test_missing_parents_are_made_once_and_removed_on_failure(tmp_path: Path):
     with injected({last_stage: Fault(fail_with=errno.EIO)}), pytest.raises(RunnerError):
         files.write_outputs(tmp_path / "bad", roots, items, force=False)
     assert not (tmp_path / "bad").exists()
+
+
+def modes_below(top: Path) -> dict[str, int]:
+    return {str(path.relative_to(top)): path.lstat().st_mode & 0o7777 for path in sorted(top.rglob("*"))}
+
+
+def test_under_umask_0_made_folders_are_0755_and_the_work_area_stays_private(tmp_path: Path):
+    """Folders the writer makes on its own (the --work_dir, missing parents, parents of a file) are 0755
+    at most even when the umask allows more; while a run lasts its area and journal are 0700 and 0600."""
+    roots = ["x/y/out", "z"]
+    items = [("x/y/out/sub/file", File(b"f", 0o644)), ("z", File(b"s", 0o600))]
+    with injected({}) as probe:
+        files.write_outputs(tmp_path / "probe", roots, items, force=False)
+    commit = [n for n, call in enumerate(probe.calls, start=1) if call.startswith("replace")][1]
+    work = tmp_path / "a" / "work"
+    during: dict[str, int] = {}
+
+    def look() -> None:
+        during.update(modes_below(work / files.WORK_AREA))
+
+    previous = os.umask(0)
+    try:
+        with injected({commit: Fault(action=look)}):
+            files.write_outputs(work, roots, items, force=False)
+    finally:
+        os.umask(previous)
+    assert modes_below(tmp_path / "a") == {
+        "work": 0o755,
+        "work/x": 0o755,
+        "work/x/y": 0o755,
+        "work/x/y/out": 0o755,
+        "work/x/y/out/sub": 0o755,
+        "work/x/y/out/sub/file": 0o644,
+        "work/z": 0o600,
+    }
+    assert (tmp_path / "a").stat().st_mode & 0o7777 == 0o755
+    assert during == {
+        "journal": 0o600,
+        "journal.tmp": 0o600,  # the committed journal, about to replace the first one
+        "new": 0o700,
+        "new/0": 0o755,
+        "new/0/sub": 0o755,
+        "new/0/sub/file": 0o644,
+        "new/1": 0o600,
+        "old": 0o700,
+    }
+
+
+def test_a_parent_folder_made_by_another_run_meanwhile_is_used(tmp_path: Path):
+    """Between seeing a folder missing and making it, another run may make it: that is no error."""
+    work = tmp_path / "a" / "b" / "work"
+    with injected({}) as probe:
+        files.write_outputs(tmp_path / "p" / "b" / "work", ["out"], [("out", File(b"x", 0o644))], force=False)
+    first_mkdir = next(n for n, call in enumerate(probe.calls, start=1) if call.startswith("mkdir"))
+    with injected({first_mkdir: Fault(action=(tmp_path / "a").mkdir)}):
+        files.write_outputs(work, ["out"], [("out", File(b"x", 0o644))], force=False)
+    assert (work / "out").read_bytes() == b"x"
 
 
 def test_folder_modes_are_exact_whatever_the_umask(tmp_path: Path):
