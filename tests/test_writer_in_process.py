@@ -209,6 +209,7 @@ def test_a_stop_signal_at_any_call_leaves_old_or_new_at_once(name: str, signum: 
     prepared = prepare(name, tmp_path)
     script = f"{script_of(prepared)}"
     signame = signal.Signals(signum).name
+    handler_before = signal.getsignal(signum)
     seen = set()
     for window in windows(prepared, full=name in SMALL):
         root = fresh_root(prepared, tmp_path, f"s{window}")
@@ -228,8 +229,8 @@ def test_a_stop_signal_at_any_call_leaves_old_or_new_at_once(name: str, signum: 
         repaired = repair_in_process(root, capsys)
         assert len(repaired) == 1 and repaired[0].startswith("create_pvc.py: error: --nfs_server"), where  # no note
         shutil.rmtree(root)
+        assert signal.getsignal(signum) is handler_before, where  # the run put the handler back
     assert seen == {"old", "new"}
-    assert signal.getsignal(signum) is not files._on_stop_signal  # the handler was put back
 
 
 def test_sighup_ignored_by_nohup_stays_ignored(tmp_path: Path, capsys):
@@ -498,6 +499,41 @@ def test_a_whole_journal_of_each_state_is_repaired(
         assert not (tmp_path / "out").exists()
     else:
         assert (tmp_path / "out" / "file").read_bytes() == outcome
+
+
+def test_a_repair_the_disk_refuses_says_so_and_is_done_by_a_later_run(tmp_path: Path, capsys):
+    """The repair is file-system calls too: if one fails, one line, exit 1, and the journal stays for later."""
+    prepared = prepare("create_pvc --force", tmp_path)
+    commit = [n for n, call in enumerate(prepared.calls, start=1) if call.startswith("replace")][1]
+
+    def killed_after_commit(label: str) -> Path:
+        root = fresh_root(prepared, tmp_path, label)
+        argv = prepared.scenario.argv(root)
+        killed = run_child(
+            prepared.scenario.main, argv, fixed_runtime, log=tmp_path / f"{label}.log", fault_at=commit + 1
+        )
+        assert killed.status == -signal.SIGKILL
+        return root
+
+    probe_root = killed_after_commit("probe")
+    with injected({}) as probe:
+        assert files.recover(probe_root / "work") is not None
+    first_rename = next(n for n, call in enumerate(probe.calls, start=1) if call.startswith("rename"))
+    root = killed_after_commit("repair")
+    work = root / "work"
+    left = snapshot(root)
+    with injected({first_rename: Fault(fail_with=errno.ENOSPC)}) as refused:
+        assert create_pvc.main(next_run(root), fixed_runtime()) == 1
+    failed_path = refused.calls[first_rename - 1].partition(" ")[2]
+    assert capsys.readouterr().err.splitlines() == [
+        f"create_pvc.py: error: cannot write {failed_path}: {ENOSPC_TEXT}; nothing was written, "
+        "choose a writable --work_dir"
+    ]
+    assert snapshot(root) == left
+    assert files.recover(work) == (
+        f"a run stopped in {work} after its outputs were ready; its move was completed: local-pvc.yaml"
+    )
+    assert snapshot(root) == prepared.new
 
 
 def test_an_area_without_a_journal_is_removed_with_what_it_staged(tmp_path: Path):
