@@ -606,6 +606,7 @@ def test_under_umask_0_made_folders_are_0755_and_the_work_area_stays_private(tmp
     during: dict[str, int] = {}
 
     def look() -> None:
+        during[files.WORK_AREA] = (work / files.WORK_AREA).stat().st_mode & 0o7777
         during.update(modes_below(work / files.WORK_AREA))
 
     previous = os.umask(0)
@@ -625,6 +626,7 @@ def test_under_umask_0_made_folders_are_0755_and_the_work_area_stays_private(tmp
     }
     assert (tmp_path / "a").stat().st_mode & 0o7777 == 0o755
     assert during == {
+        files.WORK_AREA: 0o700,
         "journal": 0o600,
         "journal.tmp": 0o600,  # the committed journal, about to replace the first one
         "new": 0o700,
