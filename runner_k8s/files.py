@@ -145,22 +145,21 @@ def write_outputs(
     except OSError as exc:
         raise _write_error(exc, work_dir) from exc
     assert fd is not None  # a writer waits, then raises, rather than going on without the lock
-    done = False
-    signum: int | None = None
     try:
+        # The scripts repair before they parse their input; this catches a run killed since then.
         note = _recover(work_dir, remove_created=False)
         if note:
             _notes.append(note)
         ensure_free(work_dir, roots, force=force, hint=hint)
         signum = _write_locked(work_dir, list(roots), items, retire, created)
-        done = True
-    except OSError as exc:
-        raise _write_error(exc, work_dir) from exc
-    finally:
+    except BaseException as exc:
         with _held_signals():
-            if not done:
-                _remove_empty_dirs(created)
-            os.close(fd)
+            _remove_empty_dirs(created)  # a run that fails leaves no folder it made
+        if isinstance(exc, OSError):
+            raise _write_error(exc, work_dir) from exc
+        raise
+    finally:
+        os.close(fd)
         _take_signal()
     if signum is not None:
         raise Stopped(signum, complete=True)

@@ -536,6 +536,50 @@ def test_a_repair_the_disk_refuses_says_so_and_is_done_by_a_later_run(tmp_path: 
     assert snapshot(root) == prepared.new
 
 
+def test_the_writer_itself_repairs_a_run_killed_after_the_script_started(tmp_path: Path):
+    """A run killed between this script's own repair and its lock: the writer repairs it under the lock,
+    keeps the --work_dir the killed run made (this run writes into it) and leaves a note for the script."""
+    prepared = prepare("multi_cluster", tmp_path)
+    assert "work" not in prepared.old  # the killed run made the --work_dir
+    commit = [n for n, call in enumerate(prepared.calls, start=1) if call.startswith("replace")][1]
+    root = fresh_root(prepared, tmp_path, "killed")
+    argv = prepared.scenario.argv(root)
+    killed = run_child(prepared.scenario.main, argv, fixed_runtime, log=tmp_path / "k.log", fault_at=commit)
+    assert killed.status == -signal.SIGKILL
+    work = root / "work"
+    assert files.take_notes() == []
+    files.write_outputs(work, ["mine.txt"], [("mine.txt", File(b"mine\n", 0o644))], force=False)
+    assert files.take_notes() == [
+        f"a run stopped in {work} before its outputs were ready; what it had begun was removed"
+    ]
+    assert files.take_notes() == []  # taken once
+    assert snapshot(root) == {**prepared.old, "work": EMPTY_DIR, "work/mine.txt": (0o644, b"mine\n")}
+
+
+def test_a_work_dir_that_cannot_be_locked_is_named(tmp_path: Path, monkeypatch, capsys):
+    """flock fails on some network filesystems (ENOLCK): one line naming the folder, nothing written."""
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    work = tmp_path / "a" / "work"
+    assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"create_pvc.py: error: cannot write {work}: {os.strerror(errno.ENOLCK)}; nothing was written, "
+        "choose a writable --work_dir"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_plan_naming_one_file_twice_writes_nothing(tmp_path: Path):
+    """Two entries for one path are a bug in the plan: it fails whole rather than letting the second win."""
+    items = [("out/a", File(b"first", 0o644)), ("out/a", File(b"second", 0o644))]
+    with pytest.raises(RunnerError, match="File exists"):
+        files.write_outputs(tmp_path, ["out"], items, force=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_area_without_a_journal_is_removed_with_what_it_staged(tmp_path: Path):
     """A run killed before its first journal write changed nothing outside the area: the area just goes."""
     area = tmp_path / files.WORK_AREA
