@@ -408,6 +408,40 @@ def test_recover_leaves_a_journal_alone_while_another_run_holds_the_lock(tmp_pat
     assert files.recover(work) is None
 
 
+def test_recover_never_waits_for_a_running_writer(tmp_path: Path, monkeypatch):
+    prepared, root = killed_before_commit(tmp_path)
+    work = root / "work"
+
+    def no_waiting(seconds: float) -> None:
+        raise AssertionError(f"recover waited {seconds} s for the lock")
+
+    monkeypatch.setattr(files.time, "sleep", no_waiting)
+    lock = HeldLock(work)
+    try:
+        assert files.recover(work) is None
+    finally:
+        lock.release()
+    assert snapshot(root) != prepared.old  # left for the writer that holds the lock
+
+
+def test_a_committed_run_whose_old_and_current_outputs_both_exist_is_left_to_the_user(tmp_path: Path):
+    """The moves cannot be finished when someone put an output back by hand: say which paths to choose from."""
+    area = tmp_path / files.WORK_AREA
+    for folder in ("new/0", "old/0"):
+        (area / folder).mkdir(parents=True)
+        (area / folder / "file").write_text(folder)
+    (tmp_path / "out").mkdir()
+    (area / files.JOURNAL).write_text(json.dumps({**COMMITTED_JOURNAL, "existed": [True]}))
+    before = snapshot(tmp_path)
+    with pytest.raises(RunnerError) as refused:
+        files.recover(tmp_path)
+    assert str(refused.value) == (
+        f"cannot finish the run stopped in {tmp_path}: {tmp_path / 'out'} and {area / 'old' / '0'} both exist; "
+        f"move the one you want to keep to {tmp_path / 'out'} and remove {area}"
+    )
+    assert snapshot(tmp_path) == before
+
+
 def test_recover_of_a_missing_or_clean_work_dir_does_nothing(tmp_path: Path):
     assert files.recover(tmp_path / "missing") is None
     assert not (tmp_path / "missing").exists()
@@ -755,6 +789,41 @@ def test_a_key_file_changed_during_the_run_is_not_removed(tmp_path: Path):
     (unchanged / KEY_FILE).write_text("secret")
     files.write_outputs(unchanged, ["out"], [("out", File(b"x", 0o644))], force=False, retire=[unchanged / KEY_FILE])
     assert sorted(p.name for p in unchanged.iterdir()) == ["out"]
+
+
+def test_every_consumed_key_file_is_removed_even_after_one_that_vanished_or_failed(tmp_path: Path):
+    items = [("out", File(b"x", 0o644))]
+
+    def two_keys(name: str) -> tuple[Path, list[Path]]:
+        work = tmp_path / name
+        work.mkdir()
+        keys = [work / "key1", work / "key2"]
+        for key in keys:
+            key.write_text("secret")
+        return work, keys
+
+    probe_work, probe_keys = two_keys("probe")
+    with injected({}) as probe:
+        files.write_outputs(probe_work, ["out"], items, force=False, retire=probe_keys)
+    assert sorted(p.name for p in probe_work.iterdir()) == ["out"]
+    commit = [n for n, call in enumerate(probe.calls, start=1) if call.startswith("replace")][1]
+    first_unlink = next(n for n, call in enumerate(probe.calls, start=1) if call.startswith("unlink"))
+    assert probe.calls[first_unlink - 1] == f"unlink {probe_keys[0]}"
+    # The first key file is removed by someone else before the outputs are in place, or just before
+    # the writer removes it: either way the second one is removed.
+    for name, when in (("before", commit), ("racing", first_unlink)):
+        work, keys = two_keys(name)
+        with injected({when: Fault(action=keys[0].unlink)}):
+            files.write_outputs(work, ["out"], items, force=False, retire=keys)
+        assert sorted(p.name for p in work.iterdir()) == ["out"], name
+    # Removing the first one fails: the second is removed all the same, the first is named.
+    work, keys = two_keys("failed")
+    with injected({first_unlink: Fault(fail_with=errno.EIO)}), pytest.raises(RunnerError) as failed:
+        files.write_outputs(work, ["out"], items, force=False, retire=keys)
+    assert str(failed.value) == (
+        f"the outputs are in place, but {keys[0]} could not be removed: {os.strerror(errno.EIO)}; delete it"
+    )
+    assert sorted(p.name for p in work.iterdir()) == ["key1", "out"]
 
 
 def test_a_key_file_that_is_a_pipe_or_gone_is_left_alone(tmp_path: Path):
