@@ -415,7 +415,7 @@ def test_recover_never_waits_for_a_running_writer(tmp_path: Path, monkeypatch):
     def no_waiting(seconds: float) -> None:
         raise AssertionError(f"recover waited {seconds} s for the lock")
 
-    monkeypatch.setattr(files.time, "sleep", no_waiting)
+    monkeypatch.setattr(time, "sleep", no_waiting)  # the module files.py uses
     lock = HeldLock(work)
     try:
         assert files.recover(work) is None
