@@ -84,12 +84,15 @@ def test_a_failing_disk_at_any_call_leaves_old_or_new(name: str, tmp_path: Path,
     """ENOSPC from one call: exit 1 with the old outputs (or, if only the last clean-up failed, the new
     ones and a line naming what to delete), or exit 0 with the new ones; the next run changes nothing."""
     prepared = prepare(name, tmp_path)
+    commit = commit_call(prepared)
     outcomes = set()
     for window in windows(prepared, full=name in SMALL):
         root = fresh_root(prepared, tmp_path, f"e{window}")
         where = f"window {window} ({prepared.calls[window - 1]})"
         status, lines, calls = run_in_process(prepared, root, {window: Fault(fail_with=errno.ENOSPC)}, capsys)
         state = snapshot(root)
+        if window <= commit:  # up to the journal that says committed, a failure undoes the run
+            assert status == 1 and state == prepared.old, f"{where}: exit {status}, {describe(state, prepared)}"
         if status == 1 and state == prepared.old:
             outcomes.add("old")
             call, _, argument = calls[window - 1].partition(" ")
@@ -118,6 +121,29 @@ def test_a_failing_disk_at_any_call_leaves_old_or_new(name: str, tmp_path: Path,
     # Every scenario fails whole before its commit and succeeds whole after it.
     assert {"old", "new"} <= outcomes
     assert ("key file kept" in outcomes) == (name == "create_account")
+
+
+def commit_call(prepared: Prepared) -> int:
+    """The number of the call that puts the committed journal in place (the second journal replace)."""
+    return [n for n, call in enumerate(prepared.calls, start=1) if call.startswith("replace")][1]
+
+
+def test_a_folder_sync_the_filesystem_cannot_do_is_skipped(tmp_path: Path, capsys):
+    """Some filesystems refuse fsync on a directory (EINVAL, ENOTSUP): that is no error, the run succeeds."""
+    prepared = prepare("create_pvc --force", tmp_path)
+    folder_syncs = [
+        n
+        for n, call in enumerate(prepared.calls, start=1)
+        if call.startswith("fsync") and call != "fsync -1" and not prepared.calls[n - 2].startswith("write")
+    ]
+    assert len(folder_syncs) >= 3, prepared.calls
+    for window in folder_syncs:
+        for number in (errno.EINVAL, errno.ENOTSUP):
+            root = fresh_root(prepared, tmp_path, f"sync{window}-{number}")
+            status, lines, _ = run_in_process(prepared, root, {window: Fault(fail_with=number)}, capsys)
+            assert (status, lines) == (0, []), f"window {window}, errno {number}"
+            assert snapshot(root) == prepared.new
+            shutil.rmtree(root)
 
 
 # What each script replaces as one step (the README's output layout; the default chain is test-chain).
@@ -553,21 +579,27 @@ def test_a_repair_the_disk_refuses_says_so_and_is_done_by_a_later_run(tmp_path: 
     with injected({}) as probe:
         assert files.recover(probe_root / "work") is not None
     first_rename = next(n for n, call in enumerate(probe.calls, start=1) if call.startswith("rename"))
-    root = killed_after_commit("repair")
-    work = root / "work"
-    left = snapshot(root)
-    with injected({first_rename: Fault(fail_with=errno.ENOSPC)}) as refused:
-        assert create_pvc.main(next_run(root), fixed_runtime()) == 1
-    failed_path = refused.calls[first_rename - 1].partition(" ")[2]
-    assert capsys.readouterr().err.splitlines() == [
-        f"create_pvc.py: error: cannot write {failed_path}: {ENOSPC_TEXT}; nothing was written, "
-        "choose a writable --work_dir"
-    ]
-    assert snapshot(root) == left
-    assert files.recover(work) == (
-        f"a run stopped in {work} after its outputs were ready; its move was completed: local-pvc.yaml"
+    folder_sync = next(
+        n for n, call in enumerate(probe.calls, start=1) if n > first_rename and call.startswith("fsync")
     )
-    assert snapshot(root) == prepared.new
+    for failing in (first_rename, folder_sync):
+        root = killed_after_commit(f"repair{failing}")
+        work = root / "work"
+        left = snapshot(root)
+        with injected({failing: Fault(fail_with=errno.ENOSPC)}) as refused:
+            assert create_pvc.main(next_run(root), fixed_runtime()) == 1
+        call, _, argument = refused.calls[failing - 1].partition(" ")
+        failed_path = work if call == "fsync" else argument  # a descriptor names no path: the work dir is named
+        assert capsys.readouterr().err.splitlines() == [
+            f"create_pvc.py: error: cannot write {failed_path}: {ENOSPC_TEXT}; nothing was written, "
+            "choose a writable --work_dir"
+        ]
+        if failing == first_rename:
+            assert snapshot(root) == left
+        assert files.recover(work) == (
+            f"a run stopped in {work} after its outputs were ready; its move was completed: local-pvc.yaml"
+        )
+        assert snapshot(root) == prepared.new
 
 
 def test_the_writer_itself_repairs_a_run_killed_after_the_script_started(tmp_path: Path):
@@ -598,12 +630,20 @@ def test_a_work_dir_that_cannot_be_locked_is_named(tmp_path: Path, monkeypatch, 
 
     monkeypatch.setattr(fcntl, "flock", no_locks)
     work = tmp_path / "a" / "work"
-    assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 1
-    assert capsys.readouterr().err.splitlines() == [
+    refusal = (
         f"create_pvc.py: error: cannot write {work}: {os.strerror(errno.ENOLCK)}; nothing was written, "
         "choose a writable --work_dir"
-    ]
+    )
+    assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 1
+    assert capsys.readouterr().err.splitlines() == [refusal]
     assert list(tmp_path.iterdir()) == []
+    # The same when a killed run left something to repair: the repair needs the lock first.
+    (work / files.WORK_AREA).mkdir(parents=True)
+    (work / files.WORK_AREA / files.JOURNAL).write_text(json.dumps(STAGING_JOURNAL))
+    before = snapshot(tmp_path)
+    assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 1
+    assert capsys.readouterr().err.splitlines() == [refusal]
+    assert snapshot(tmp_path) == before
 
 
 def test_a_plan_naming_one_file_twice_writes_nothing(tmp_path: Path):
@@ -612,6 +652,35 @@ def test_a_plan_naming_one_file_twice_writes_nothing(tmp_path: Path):
     with pytest.raises(RunnerError, match="File exists"):
         files.write_outputs(tmp_path, ["out"], items, force=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_repair_that_cannot_remove_a_consumed_key_file_names_it_in_its_note(tmp_path: Path):
+    def committed_with_a_key_file(work: Path) -> Path:
+        work.mkdir()
+        key = work / "key_file"
+        key.write_text("secret")
+        found = key.stat()
+        identity = {"path": str(key), "dev": found.st_dev, "ino": found.st_ino, "size": 6}
+        area = work / files.WORK_AREA
+        (area / "new" / "0").mkdir(parents=True)
+        retire = [{**identity, "mtime_ns": found.st_mtime_ns}]
+        (area / files.JOURNAL).write_text(json.dumps({**COMMITTED_JOURNAL, "retire": retire}))
+        return key
+
+    probe_key = committed_with_a_key_file(tmp_path / "probe")
+    with injected({}) as probe:
+        files.recover(tmp_path / "probe")
+    assert not probe_key.exists()
+    unlink_of_key = probe.calls.index(f"unlink {probe_key}") + 1
+    work = tmp_path / "work"
+    key = committed_with_a_key_file(work)
+    with injected({unlink_of_key: Fault(fail_with=errno.EIO)}):
+        note = files.recover(work)
+    assert note == (
+        f"a run stopped in {work} after its outputs were ready; its move was completed: out "
+        f"({key} could not be removed: {os.strerror(errno.EIO)}; delete it)"
+    )
+    assert sorted(p.name for p in work.iterdir()) == ["key_file", "out"]
 
 
 def test_an_area_without_a_journal_is_removed_with_what_it_staged(tmp_path: Path):
