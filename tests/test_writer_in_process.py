@@ -182,7 +182,7 @@ def test_a_disk_failing_during_the_move_puts_every_old_output_back(name: str, tm
             shutil.rmtree(root)
 
 
-@pytest.mark.parametrize("name", ["create_pvc --force", "local_cluster --force"])
+@pytest.mark.parametrize("name", ["create_pvc --force", pytest.param("local_cluster --force", marks=pytest.mark.slow)])
 def test_a_run_killed_while_putting_old_outputs_back_is_undone_by_the_next(name: str, tmp_path: Path, capsys):
     """ENOSPC during the move starts the roll-back; SIGKILL at any call of it; the next run (here) ends it."""
     prepared = prepare(name, tmp_path)
