@@ -537,15 +537,16 @@ def _read_journal(area: Path) -> dict[str, Any] | None:
         text = (area / JOURNAL).read_text()
     except FileNotFoundError:
         return None  # killed before the first journal was in place: nothing outside the area changed
+    damaged = RunnerError(
+        f"{area / JOURNAL} is damaged, so the run that wrote it cannot be finished or undone; "
+        f"check the outputs by hand, then remove {area}"
+    )
     try:
         journal = json.loads(text)
     except ValueError:
-        journal = None
+        raise damaged from None
     if not _is_whole(journal):
-        raise RunnerError(
-            f"{area / JOURNAL} is damaged, so the run that wrote it cannot be finished or undone; "
-            f"check the outputs by hand, then remove {area}"
-        )
+        raise damaged
     return journal
 
 
