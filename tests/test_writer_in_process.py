@@ -351,6 +351,45 @@ def test_a_busy_lock_on_a_work_dir_the_run_made_removes_it_again(tmp_path: Path,
     assert holders and sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["a", "a/theirs"]
 
 
+def test_a_work_dir_that_is_a_file_is_refused_untouched(tmp_path: Path, capsys):
+    work = tmp_path / "work"
+    work.write_text("a file, not a folder")
+    assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"create_pvc.py: error: cannot write {work}: {os.strerror(errno.ENOTDIR)}; nothing was written, "
+        "choose a writable --work_dir"
+    ]
+    assert work.read_text() == "a file, not a folder"
+    assert list(tmp_path.iterdir()) == [work]
+
+
+def test_folders_made_before_and_after_waiting_are_all_removed_on_failure(tmp_path: Path, monkeypatch):
+    """The run makes a/b/work, waits for a run that removes work meanwhile, makes it again, then fails:
+    every folder it made, in both rounds, is removed."""
+    work = tmp_path / "a" / "b" / "work"
+    real_open = os.open
+    taken: list[HeldLock] = []
+    started: list[bool] = []
+
+    def open_then_lock(path, *args, **kwargs):
+        if Path(path) == work and not started:
+            started.append(True)
+            taken.append(HeldLock(work))
+
+            def remove_then_release() -> None:
+                work.rmdir()
+                taken[0].release()
+
+            threading.Timer(0.3, remove_then_release).start()
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_then_lock)
+    with pytest.raises(ValueError, match="the plan wrote nothing"):
+        files.write_outputs(work, ["out", "missing"], [("out", File(b"x", 0o644))], force=False)
+    assert taken and taken[0].fd == -1  # the other run had the lock and gave it up
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_run_waits_for_the_lock_then_writes(tmp_path: Path):
     work = tmp_path / "work"
     work.mkdir()
