@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ import create_account
 import create_k8s_config
 import create_pvc
 from tests.conftest import fixed_runtime
-from tests.faults import Main, run_child, snapshot
+from tests.faults import ChildResult, Main, run_child, snapshot
 
 PASSWORD = "crash-pass-1"
 NEW_SEED = "new run"
@@ -180,18 +181,17 @@ def describe(state: dict[str, tuple[int, bytes | None]], prepared: Prepared) -> 
     return f"a mix: extra {extra[:5]}, missing {missing[:5]}"
 
 
+def run_scenario(prepared: Prepared, root: Path, log: Path, **faults: Any) -> ChildResult:
+    """The scenario's command in a forked child in `root`, with the new run's randomness and `faults`
+    (run_child's fault_at, signum, fail_with, more_faults)."""
+    scenario = prepared.scenario
+    return run_child(scenario.main, scenario.argv(root), lambda: fixed_runtime(NEW_SEED), log=log, **faults)
+
+
 def crash_and_recover(prepared: Prepared, tmp_path: Path, window: int, signum: int) -> None:
     root = fresh_root(prepared, tmp_path, f"w{window}-{signum}")
-    scenario = prepared.scenario
     where = f"window {window} ({prepared.calls[window - 1]}), signal {signal.Signals(signum).name}"
-    crashed = run_child(
-        scenario.main,
-        scenario.argv(root),
-        lambda: fixed_runtime(NEW_SEED),
-        log=tmp_path / f"w{window}-{signum}.log",
-        fault_at=window,
-        signum=signum,
-    )
+    crashed = run_scenario(prepared, root, tmp_path / f"w{window}-{signum}.log", fault_at=window, signum=signum)
     if signum == signal.SIGKILL:
         assert crashed.status == -signal.SIGKILL, f"{where}: {crashed.stderr}"
     else:
@@ -270,9 +270,8 @@ def test_every_call_of_every_scenario(name: str, signum: int, tmp_path: Path):
 
 
 def kill_at(prepared: Prepared, root: Path, log: Path, window: int) -> None:
-    scenario = prepared.scenario
-    killed = run_child(scenario.main, scenario.argv(root), lambda: fixed_runtime(NEW_SEED), log=log, fault_at=window)
-    assert killed.status == -signal.SIGKILL
+    killed = run_scenario(prepared, root, log, fault_at=window)
+    assert killed.status == -signal.SIGKILL, killed.stderr
 
 
 @pytest.mark.slow
@@ -381,14 +380,7 @@ def test_the_repair_run_in_this_process_restores_old_or_new(name: str, tmp_path:
     for window in windows(prepared, full=False):
         root = fresh_root(prepared, tmp_path, f"in-process-{window}")
         where = f"window {window} ({prepared.calls[window - 1]})"
-        crashed = run_child(
-            prepared.scenario.main,
-            prepared.scenario.argv(root),
-            lambda: fixed_runtime(NEW_SEED),
-            log=tmp_path / f"in-process-{window}.log",
-            fault_at=window,
-            signum=signal.SIGKILL,
-        )
+        crashed = run_scenario(prepared, root, tmp_path / f"in-process-{window}.log", fault_at=window)
         assert crashed.status == -signal.SIGKILL, f"{where}: {crashed.stderr}"
         runtime = fixed_runtime()
         assert create_pvc.main(next_run(root), runtime) == 2, where

@@ -27,7 +27,7 @@ from runner_k8s import files
 from runner_k8s.errors import OutputExistsError, RunnerError
 from runner_k8s.plan import Dir, File
 from tests.conftest import fixed_runtime
-from tests.faults import Fault, injected, run_child, snapshot
+from tests.faults import Fault, injected, snapshot
 from tests.test_crash_safety import (
     EMPTY_DIR,
     NEW_SEED,
@@ -35,8 +35,10 @@ from tests.test_crash_safety import (
     Prepared,
     describe,
     fresh_root,
+    kill_at,
     next_run,
     prepare,
+    run_scenario,
     windows,
 )
 
@@ -84,7 +86,7 @@ def test_a_failing_disk_at_any_call_leaves_old_or_new(name: str, tmp_path: Path,
     """ENOSPC from one call: exit 1 with the old outputs (or, if only the last clean-up failed, the new
     ones and a line naming what to delete), or exit 0 with the new ones; the next run changes nothing."""
     prepared = prepare(name, tmp_path)
-    commit = commit_call(prepared)
+    commit = commit_call(prepared.calls)
     outcomes = set()
     for window in windows(prepared, full=name in SMALL):
         root = fresh_root(prepared, tmp_path, f"e{window}")
@@ -123,9 +125,9 @@ def test_a_failing_disk_at_any_call_leaves_old_or_new(name: str, tmp_path: Path,
     assert ("key file kept" in outcomes) == (name == "create_account")
 
 
-def commit_call(prepared: Prepared) -> int:
+def commit_call(calls: list[str]) -> int:
     """The number of the call that puts the committed journal in place (the second journal replace)."""
-    return [n for n, call in enumerate(prepared.calls, start=1) if call.startswith("replace")][1]
+    return [n for n, call in enumerate(calls, start=1) if call.startswith("replace")][1]
 
 
 def test_a_folder_sync_the_filesystem_cannot_do_is_skipped(tmp_path: Path, capsys):
@@ -155,9 +157,8 @@ OUTPUTS = {
 
 def forward_renames(prepared: Prepared) -> list[int]:
     """The call numbers of the renames that move outputs after the journal says committed."""
-    calls = [call.split()[0] for call in prepared.calls]
-    commit = [n for n, call in enumerate(calls, start=1) if call == "replace"][1]
-    return [n for n, call in enumerate(calls, start=1) if n > commit and call == "rename"]
+    commit = commit_call(prepared.calls)
+    return [n for n, call in enumerate(prepared.calls, start=1) if n > commit and call.startswith("rename")]
 
 
 @pytest.mark.parametrize("name", ["create_pvc --force", "local_cluster --force", "multi_cluster --force"])
@@ -194,11 +195,10 @@ def test_a_run_killed_while_putting_old_outputs_back_is_undone_by_the_next(name:
         for kill in range(failing + 1, len(calls) + 1):
             root = fresh_root(prepared, tmp_path, f"k{failing}-{kill}")
             where = f"ENOSPC at {failing}, SIGKILL at {kill} ({calls[kill - 1]})"
-            killed = run_child(
-                prepared.scenario.main,
-                prepared.scenario.argv(root),
-                lambda: fixed_runtime(NEW_SEED),
-                log=tmp_path / f"k{failing}-{kill}.log",
+            killed = run_scenario(
+                prepared,
+                root,
+                tmp_path / f"k{failing}-{kill}.log",
                 fault_at=failing,
                 fail_with=errno.ENOSPC,
                 more_faults={kill: Fault(signum=signal.SIGKILL)},
@@ -390,68 +390,42 @@ def test_folders_made_before_and_after_waiting_are_all_removed_on_failure(tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_run_waits_for_the_lock_then_writes(tmp_path: Path):
-    work = tmp_path / "work"
-    work.mkdir()
-    lock = HeldLock(work)
-    timer = threading.Timer(0.3, lock.release)
-    timer.start()
-    try:
-        files.write_outputs(work, ["out.txt"], [("out.txt", File(b"x\n", 0o644))], force=False)
-    finally:
-        timer.join()
-    assert (work / "out.txt").read_bytes() == b"x\n"
-    assert lock.fd == -1  # it was released first: the run had to wait for it
-
-
-def test_a_work_dir_replaced_while_waiting_is_locked_anew(tmp_path: Path):
-    """The run that held the lock renamed the work dir away and made a new one: the output goes to the new one."""
+@pytest.mark.parametrize("meanwhile", ["nothing", "replaced", "removed"])
+def test_a_run_waits_for_the_lock_then_writes_into_the_current_work_dir(meanwhile: str, tmp_path: Path):
+    """The run holding the lock may, before it lets go, leave the work dir, rename it away and make a new
+    one, or remove it: the waiting run writes into the folder that is there once it has the lock."""
     work = tmp_path / "work"
     work.mkdir()
     lock = HeldLock(work)
 
-    def replace_then_release() -> None:
-        work.rename(tmp_path / "moved")
-        work.mkdir()
+    def change_then_release() -> None:
+        if meanwhile == "replaced":
+            work.rename(tmp_path / "moved")
+            work.mkdir()
+        elif meanwhile == "removed":
+            work.rmdir()
         lock.release()
 
-    timer = threading.Timer(0.3, replace_then_release)
+    timer = threading.Timer(0.3, change_then_release)
     timer.start()
     try:
         files.write_outputs(work, ["out.txt"], [("out.txt", File(b"x\n", 0o644))], force=False)
     finally:
         timer.join()
     assert (work / "out.txt").read_bytes() == b"x\n"
-    assert list((tmp_path / "moved").iterdir()) == []
-
-
-def test_a_work_dir_removed_while_waiting_is_made_again(tmp_path: Path):
-    work = tmp_path / "work"
-    work.mkdir()
-    lock = HeldLock(work)
-
-    def remove_then_release() -> None:
-        work.rmdir()
-        lock.release()
-
-    timer = threading.Timer(0.3, remove_then_release)
-    timer.start()
-    try:
-        files.write_outputs(work, ["out.txt"], [("out.txt", File(b"x\n", 0o644))], force=False)
-    finally:
-        timer.join()
-    assert (work / "out.txt").read_bytes() == b"x\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == (
+        ["moved", "work"] if meanwhile == "replaced" else ["work"]
+    )
+    if meanwhile == "replaced":
+        assert list((tmp_path / "moved").iterdir()) == []
 
 
 def killed_before_commit(tmp_path: Path) -> tuple[Prepared, Path]:
     """A create_pvc --force run SIGKILLed just before its journal says committed."""
     prepared = prepare("create_pvc --force", tmp_path)
-    commit = [n for n, call in enumerate(prepared.calls, start=1) if call.startswith("replace")][1]
+    commit = commit_call(prepared.calls)
     root = fresh_root(prepared, tmp_path, "killed")
-    killed = run_child(
-        prepared.scenario.main, prepared.scenario.argv(root), fixed_runtime, log=tmp_path / "k.log", fault_at=commit
-    )
-    assert killed.status == -signal.SIGKILL
+    kill_at(prepared, root, tmp_path / "k.log", commit)
     return prepared, root
 
 
@@ -603,15 +577,11 @@ def test_a_whole_journal_of_each_state_is_repaired(
 def test_a_repair_the_disk_refuses_says_so_and_is_done_by_a_later_run(tmp_path: Path, capsys):
     """The repair is file-system calls too: if one fails, one line, exit 1, and the journal stays for later."""
     prepared = prepare("create_pvc --force", tmp_path)
-    commit = [n for n, call in enumerate(prepared.calls, start=1) if call.startswith("replace")][1]
+    commit = commit_call(prepared.calls)
 
     def killed_after_commit(label: str) -> Path:
         root = fresh_root(prepared, tmp_path, label)
-        argv = prepared.scenario.argv(root)
-        killed = run_child(
-            prepared.scenario.main, argv, fixed_runtime, log=tmp_path / f"{label}.log", fault_at=commit + 1
-        )
-        assert killed.status == -signal.SIGKILL
+        kill_at(prepared, root, tmp_path / f"{label}.log", commit + 1)
         return root
 
     probe_root = killed_after_commit("probe")
@@ -646,11 +616,9 @@ def test_the_writer_itself_repairs_a_run_killed_after_the_script_started(tmp_pat
     keeps the --work_dir the killed run made (this run writes into it) and leaves a note for the script."""
     prepared = prepare("multi_cluster", tmp_path)
     assert "work" not in prepared.old  # the killed run made the --work_dir
-    commit = [n for n, call in enumerate(prepared.calls, start=1) if call.startswith("replace")][1]
+    commit = commit_call(prepared.calls)
     root = fresh_root(prepared, tmp_path, "killed")
-    argv = prepared.scenario.argv(root)
-    killed = run_child(prepared.scenario.main, argv, fixed_runtime, log=tmp_path / "k.log", fault_at=commit)
-    assert killed.status == -signal.SIGKILL
+    kill_at(prepared, root, tmp_path / "k.log", commit)
     work = root / "work"
     assert files.take_notes() == []
     files.write_outputs(work, ["mine.txt"], [("mine.txt", File(b"mine\n", 0o644))], force=False)
@@ -787,7 +755,7 @@ def test_under_umask_0_made_folders_are_0755_and_the_work_area_stays_private(tmp
     items = [("x/y/out/sub/file", File(b"f", 0o644)), ("z", File(b"s", 0o600))]
     with injected({}) as probe:
         files.write_outputs(tmp_path / "probe", roots, items, force=False)
-    commit = [n for n, call in enumerate(probe.calls, start=1) if call.startswith("replace")][1]
+    commit = commit_call(probe.calls)
     work = tmp_path / "a" / "work"
     during: dict[str, int] = {}
 
@@ -888,7 +856,7 @@ def test_a_key_file_changed_during_the_run_is_not_removed(tmp_path: Path):
 
         with injected({}) as probe:
             files.write_outputs(work / "probe", ["out"], [("out", File(b"x", 0o644))], force=False)
-        commit = [n for n, call in enumerate(probe.calls, start=1) if call.startswith("replace")][1]
+        commit = commit_call(probe.calls)
         with injected({commit: Fault(action=edit)}):
             files.write_outputs(work, ["out"], [("out", File(b"x", 0o644))], force=False, retire=[key])
         assert key.exists(), change
@@ -914,7 +882,7 @@ def test_every_consumed_key_file_is_removed_even_after_one_that_vanished_or_fail
     with injected({}) as probe:
         files.write_outputs(probe_work, ["out"], items, force=False, retire=probe_keys)
     assert sorted(p.name for p in probe_work.iterdir()) == ["out"]
-    commit = [n for n, call in enumerate(probe.calls, start=1) if call.startswith("replace")][1]
+    commit = commit_call(probe.calls)
     first_unlink = next(n for n, call in enumerate(probe.calls, start=1) if call.startswith("unlink"))
     assert probe.calls[first_unlink - 1] == f"unlink {probe_keys[0]}"
     # The first key file is removed by someone else before the outputs are in place, or just before
