@@ -11,13 +11,12 @@ from pathlib import Path
 from cryptography.hazmat.decrepit.ciphers.modes import CFB
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from .accounts import Account, KmsFlavour, account_from_secret, address_of, flavour_hash
+from .accounts import Account, KmsFlavour, account_from_secret, flavour_hash
 from .errors import CheckError, RunnerError, UsageError
 
 PASSWORD_SALT = b"Matthew 5-13"
 ACCOUNT_ID = 1
 DESCRIPTION = "create by cmd"
-SQLITE_INT_LIMIT = 2**63
 SCHEMA = (
     "create table if not exists config(id integer primary key, password BLOB, config_type TEXT)",
     "create table if not exists account(id INTEGER PRIMARY KEY, pubkey BLOB, privkey BLOB, description TEXT)",
@@ -119,10 +118,7 @@ def load_kms_db(path: Path, key_id: int = ACCOUNT_ID) -> StoredAccount:
     try:
         with sqlite3.connect(uri, uri=True) as db:
             config = db.execute("select password, config_type from config where id = 1").fetchone()
-            # SQLite integers are 64-bit: a larger key_id names no account (and would not bind).
-            row = None
-            if 0 <= key_id < SQLITE_INT_LIMIT:
-                row = db.execute("select pubkey, privkey from account where id = ?", (key_id,)).fetchone()
+            row = db.execute("select pubkey, privkey from account where id = ?", (key_id,)).fetchone()
         db.close()
     except sqlite3.Error as exc:
         raise CheckError(
@@ -154,6 +150,6 @@ def unlock(stored: StoredAccount, password: str, *, where: str) -> Account:
         account = account_from_secret(stored.flavour, secret)
     except ValueError:
         raise CheckError(f"{where}: the decrypted private key is invalid; the kms.db is damaged") from None
-    if account.public != stored.public or account.address != address_of(stored.flavour, stored.public):
+    if account.public != stored.public:  # the address is derived from the public key: it then matches too
         raise CheckError(f"{where}: the private key does not match the stored public key; the kms.db is damaged")
     return account

@@ -57,3 +57,84 @@ def test_load_rejects_a_file_that_is_not_a_kms_db(tmp_path: Path):
     path.write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(CheckError, match=r"not a readable kms\.db"):
         load_kms_db(path)
+
+
+def kms_db_with_accounts(path: Path, *key_ids: int) -> None:
+    """A kms.db whose account table holds the same key under each id (sqlite3 alone, not our writer)."""
+    account = account_from_secret(KmsFlavour.SM, SECRET)
+    path.write_bytes(render_kms_db(account, "pw"))
+    with sqlite3.connect(path) as db:
+        pubkey, privkey = db.execute("select pubkey, privkey from account where id = 1").fetchone()
+        db.execute("delete from account")
+        for key_id in key_ids:
+            db.execute("insert into account values (?, ?, ?, 'x')", (key_id, pubkey, privkey))
+    db.close()
+
+
+@pytest.mark.parametrize("key_id", [0, 1, 2**63 - 1])
+def test_every_key_id_sqlite_can_hold_is_looked_up(tmp_path: Path, key_id: int):
+    """The account id is an SQLite integer: 0 up to 2^63-1 are all ids, including both ends."""
+    path = tmp_path / "kms.db"
+    kms_db_with_accounts(path, key_id)
+    with sqlite3.connect(path) as db:
+        password, config_type = db.execute("select password, config_type from config").fetchone()
+        pubkey, privkey = db.execute("select pubkey, privkey from account").fetchone()
+    db.close()
+    stored = load_kms_db(path, key_id)
+    assert (stored.flavour, stored.stored_password_hash, stored.key_id) == (KmsFlavour.SM, password, key_id)
+    assert (stored.public, stored.encrypted_secret) == (pubkey, privkey)
+    assert config_type == "sm"
+    assert unlock(stored, "pw", where="node0").secret == SECRET
+
+
+@pytest.mark.parametrize("key_id", [0, 2**63 - 1])
+def test_an_id_with_no_account_is_named(tmp_path: Path, key_id: int):
+    path = tmp_path / "kms.db"
+    kms_db_with_accounts(path, 5)
+    with pytest.raises(CheckError) as missing:
+        load_kms_db(path, key_id)
+    assert str(missing.value) == (
+        f"{path} has no account {key_id} (the id in key_id); use the key_id create_account.py wrote beside it"
+    )
+
+
+@pytest.mark.parametrize("key_id", [-1, 2**63])
+def test_an_id_outside_sqlite_integers_is_refused_before_opening(tmp_path: Path, key_id: int):
+    with pytest.raises(CheckError) as refused:
+        load_kms_db(tmp_path / "missing.db", key_id)
+    assert str(refused.value) == (
+        f"key id {key_id} is outside SQLite's integer range; the key_id file must hold the account id"
+    )
+
+
+def test_loading_never_creates_or_changes_a_file(tmp_path: Path, monkeypatch):
+    """The kms.db is opened read-only by URI: a missing one is an error, not a new empty database, and no
+    file named after the URI appears in the current folder."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "odd ?#% folder"
+    folder.mkdir()
+    with pytest.raises(CheckError, match=r"not a readable kms\.db"):
+        load_kms_db(folder / "kms.db")
+    assert list(folder.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["odd ?#% folder"]
+    kms_db_with_accounts(folder / "kms.db", 1)
+    before = (folder / "kms.db").read_bytes()
+    assert load_kms_db(folder / "kms.db").key_id == 1
+    assert (folder / "kms.db").read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["odd ?#% folder"]
+
+
+@pytest.mark.parametrize(
+    ("text", "password"),
+    [
+        ("pw \t\r\n", "pw"),
+        ("pw\u3000\u2029\x85\xa0", "pw"),  # Unicode White_Space, as Rust's trim_end removes
+        ("pw\x1c\x1d\x1e\x1f", "pw\x1c\x1d\x1e\x1f"),  # Python calls these whitespace; Rust does not
+        ("pw\u200b", "pw\u200b"),  # zero width space is not White_Space
+        (" pw", " pw"),  # only the end is trimmed
+    ],
+)
+def test_a_key_file_loses_only_trailing_unicode_white_space(text: str, password: str):
+    from runner_k8s.keystore import password_from_key_file
+
+    assert password_from_key_file(text) == password

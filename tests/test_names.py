@@ -129,3 +129,25 @@ def test_the_original_prefixes_no_longer_collide(old, chain, other):
 )
 def test_chain_names_may_not_end_like_a_node(chain, ok):
     assert valid(chain, 1) is ok
+
+
+@pytest.mark.parametrize(
+    ("file_name", "expected"),
+    [
+        ("chain-0.yaml", True),
+        ("chain-9.yaml", True),
+        ("chain-10.yaml", True),
+        ("chain-01.yaml", False),
+        ("chain.yaml", False),
+        ("chain-.yaml", False),
+        ("chain-0.YAML", False),
+        ("chain-0.yml", False),
+        ("chain-0.yaml.bak", False),
+        ("other-0.yaml", False),
+        ("chainX0.yaml", False),
+    ],
+)
+def test_a_multi_cluster_node_file_is_recognised_by_its_whole_name(file_name: str, expected: bool):
+    from runner_k8s.names import is_multi_yaml
+
+    assert is_multi_yaml("chain", file_name) is expected
