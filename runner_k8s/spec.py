@@ -421,7 +421,8 @@ def check_host(host: str, flag: str) -> str:
         raise UsageError(
             f"{flag} {host[:20]!r}... is {len(host)} characters long; a DNS name has at most {names.DNS_SUBDOMAIN_MAX}"
         )
-    if name and name.rsplit(".", 1)[-1].isascii() and name.rsplit(".", 1)[-1].isdigit():
+    last_label = name.rpartition(".")[2]
+    if last_label.isascii() and last_label.isdigit():
         raise UsageError(
             f"{flag} {host!r} is not an IPv4 address (four numbers 0-255 without leading zeros), "
             "and a name cannot end in a number"

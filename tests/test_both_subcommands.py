@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.chains import load_documents
 from tests.conftest import REPO
 from tests.inputs import MultiArgs, assert_refused_in_process, device_id, local_argv, run_main
 from tests.test_bad_input import SERVICE_CONFIGS
@@ -118,6 +119,8 @@ RULES: dict[str, Rule] = {
         *same(), 1, "cita-cloud/test-chain already exists", existing="cita-cloud/test-chain"
     ),
     "unknown flag": Rule(*same("--peer_count", "3"), 2, "unknown flag --peer_count; did you mean"),
+    "namespace not a DNS label": Rule(*same("--namespace", "My_NS"), 2, "--namespace 'My_NS' is not a valid namespace"),
+    "namespace of 64": Rule(*same("--namespace", "n" * 64), 2, f"--namespace {'n' * 64!r} is not a valid namespace"),
 }
 RULES |= {
     f"service config: {name}": Rule(*same(), 1, message, service_config=text)
@@ -168,6 +171,18 @@ PASSING: dict[str, tuple[tuple[str, ...], str | None]] = {
     "block delay zero": (("--block_delay_number", "0"), None),
     "chaincode_ext with credentials": (("--state_db_user", "u", "--state_db_password", "p w;'"), CHAINCODE_EXT),
 }
+
+
+@pytest.mark.parametrize("subcommand", SUBCOMMANDS)
+@pytest.mark.parametrize("namespace", [None, "n" * 63])
+def test_every_object_goes_to_the_namespace_asked_for(tmp_path: Path, capsys, subcommand: str, namespace: str | None):
+    flags = () if namespace is None else ("--namespace", namespace)
+    outcome = run_main(argv_for(subcommand, tmp_path, flags), capsys)
+    assert outcome.code == 0, outcome.stderr
+    files = ["test-chain.yaml"] if subcommand == "local_cluster" else ["test-chain-0.yaml", "test-chain-1.yaml"]
+    documents = [doc for name in files for doc in load_documents(tmp_path / name)]
+    assert len(documents) > 5
+    assert {doc["metadata"].get("namespace") for doc in documents} == {namespace}
 
 
 def argv_for(subcommand: str, work: Path, flags: tuple[str, ...]) -> list[str]:

@@ -170,6 +170,8 @@ def test_default_range_holds_553_nodes_not_554(tmp_path: Path, capsys):
         ("30000-30005", "30000", 30005),  # one node needs exactly six NodePorts: rpc and five slots
         ("1-65535", "65530", 65535),
         ("1-65535", "1", 6),
+        ("00001-65535", "1", 6),  # five digits each, leading zeros and all
+        (" 30000 - 30005 ", "30000", 30005),  # spaces around the numbers are allowed
     ],
 )
 def test_node_port_range_last_passing(tmp_path: Path, capsys, port_range: str, base: str, highest: int):
@@ -200,6 +202,14 @@ def test_node_port_range_last_passing(tmp_path: Path, capsys, port_range: str, b
         ("32767-30000", "30004", "--node_port_range '32767-30000' is not MIN-MAX"),
         ("30000", "30004", "--node_port_range '30000' is not MIN-MAX"),
         ("a-b", "30004", "--node_port_range 'a-b' is not MIN-MAX"),
+        ("030000-32767", "30004", "--node_port_range '030000-32767' is not MIN-MAX"),  # six digits
+        ("30000-032767", "30004", "--node_port_range '30000-032767' is not MIN-MAX"),
+        ("30000\t-32767", "30004", "--node_port_range '30000\\t-32767' is not MIN-MAX"),  # only spaces are trimmed
+        ("30000-\t32767", "30004", "--node_port_range '30000-\\t32767' is not MIN-MAX"),
+        ("30000X-32767", "30004", "--node_port_range '30000X-32767' is not MIN-MAX"),
+        ("30000-32767X", "30004", "--node_port_range '30000-32767X' is not MIN-MAX"),
+        ("X30000-32767", "30004", "--node_port_range 'X30000-32767' is not MIN-MAX"),
+        ("30000-X32767", "30004", "--node_port_range '30000-X32767' is not MIN-MAX"),
     ],
 )
 def test_node_port_range_first_failing(tmp_path: Path, capsys, port_range: str, base: str, message: str):
@@ -218,9 +228,10 @@ MULTI_SLOTS = {  # README "LoadBalancer ports": name -> (offset from base, conta
 }
 
 
-@pytest.mark.parametrize("base", [1, 65527])
-def test_multi_base_port_last_passing(tmp_path: Path, capsys, base: int):
+@pytest.mark.parametrize("base", [1, 65527, "00001", "65527"])
+def test_multi_base_port_last_passing(tmp_path: Path, capsys, base: int | str):
     args = MultiArgs(tmp_path, 1, {"--node_ports": str(base)})
+    base = int(base)  # at most five digits, leading zeros allowed
     outcome = run_main(args.argv("--need_monitor", "--need_debug"), capsys)
     assert outcome.code == 0, outcome.stderr
     service = load_documents(tmp_path / "test-chain-0.yaml")[-1]
@@ -229,7 +240,9 @@ def test_multi_base_port_last_passing(tmp_path: Path, capsys, base: int):
     assert max(port for port, _ in ports.values()) <= 65535
 
 
-@pytest.mark.parametrize("base", ["0", "65528", "65535", "65536", "-1", "+1", "1e3", " 30000x", "²", "３００００"])
+@pytest.mark.parametrize(
+    "base", ["0", "65528", "65535", "65536", "-1", "+1", "1e3", " 30000x", "²", "３００００", "000001", "030000"]
+)
 def test_multi_base_port_first_failing(tmp_path: Path, capsys, base: str):
     args = MultiArgs(tmp_path, 2, {"--node_ports": f"30000,{base}"})
     entry = base.strip()  # the comma list drops surrounding spaces
@@ -318,3 +331,58 @@ def test_invalid_chain_name_gets_a_valid_suggestion(tmp_path: Path, capsys, chai
         local_argv(tmp_path, f"--chain_name={chain}"), capsys, tmp_path, 2, f"(for example {suggestion!r})"
     )
     assert "is not valid" in message
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("fe80::1%eth0", "--nodes 'fe80::1%eth0' has a zone (%...), which other hosts cannot use; drop it"),
+        (
+            "10.0.0.256",
+            "--nodes '10.0.0.256' is not an IPv4 address (four numbers 0-255 without leading zeros), "
+            "and a name cannot end in a number",
+        ),
+        (
+            "bü.12",  # the last label decides, whatever comes before it
+            "--nodes 'bü.12' is not an IPv4 address (four numbers 0-255 without leading zeros), "
+            "and a name cannot end in a number",
+        ),
+        ("bü.１２", "--nodes 'bü.１２' is neither an IP address nor a DNS name"),  # not ASCII digits
+        ("node.example", None),
+        ("node.1a", None),
+        ("NODE.Example", None),
+        ("2001:DB8::0:1", None),
+    ],
+)
+def test_a_host_is_an_ip_address_or_a_dns_name_not_ending_in_a_number(host: str, message: str | None):
+    from runner_k8s.errors import UsageError
+    from runner_k8s.spec import check_host
+
+    if message is None:
+        assert check_host(host, "--nodes") in ("node.example", "node.1a", "2001:db8::1")
+        return
+    with pytest.raises(UsageError) as refused:
+        check_host(host, "--nodes")
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1048576", 1048576), ("64Mi", 64 * 2**20), ("1Gi", 2**30), ("500M", 500 * 10**6), ("lots", None), ("", None)],
+)
+def test_memory_quantities_are_read_in_bytes(text: str, size: int | None):
+    from runner_k8s.spec import memory_bytes
+
+    assert memory_bytes(text) == size
+
+
+def test_a_timestamp_in_seconds_gets_its_value_in_milliseconds_as_the_hint(tmp_path: Path, capsys):
+    argv = MultiArgs(tmp_path, 1).argv("--timestamp", "1700000000")  # a multi_cluster flag
+    assert_refused_in_process(
+        argv,
+        capsys,
+        tmp_path,
+        2,
+        "--timestamp 1700000000 is before 1973 when read as milliseconds, as it is; it looks like seconds: give "
+        "milliseconds since the epoch (seconds times 1000, for example 1700000000000)",
+    )
