@@ -120,6 +120,7 @@ RULES: dict[str, Rule] = {
     ),
     "unknown flag": Rule(*same("--peer_count", "3"), 2, "unknown flag --peer_count; did you mean"),
     "namespace not a DNS label": Rule(*same("--namespace", "My_NS"), 2, "--namespace 'My_NS' is not a valid namespace"),
+    "namespace with a dot": Rule(*same("--namespace", "a.b"), 2, "--namespace 'a.b' is not a valid namespace"),
     "namespace of 64": Rule(*same("--namespace", "n" * 64), 2, f"--namespace {'n' * 64!r} is not a valid namespace"),
 }
 RULES |= {

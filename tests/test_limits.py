@@ -386,3 +386,25 @@ def test_a_timestamp_in_seconds_gets_its_value_in_milliseconds_as_the_hint(tmp_p
         "--timestamp 1700000000 is before 1973 when read as milliseconds, as it is; it looks like seconds: give "
         "milliseconds since the epoch (seconds times 1000, for example 1700000000000)",
     )
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("image", "tag", "policy"),
+    [  # the OCI reference grammar: [registry[:port]/]path[:tag][@digest]
+        ("citacloud/controller:v5.0.0", "v5.0.0", "IfNotPresent"),
+        ("citacloud/controller", None, "Always"),
+        ("citacloud/controller:latest", "latest", "Always"),
+        ("registry:5000/citacloud/controller", None, "Always"),  # a registry port is not a tag
+        ("registry:5000/citacloud/controller:v5", "v5", "IfNotPresent"),
+        (f"citacloud/controller:v5@{DIGEST}", "v5", "IfNotPresent"),  # the digest is not part of the tag
+        (f"registry:5000/citacloud/controller@{DIGEST}", None, "IfNotPresent"),  # a digest pins it
+    ],
+)
+def test_image_tags_and_pull_policies_follow_the_reference_grammar(image: str, tag: str | None, policy: str):
+    from runner_k8s.spec import image_tag, pull_policy
+
+    assert image_tag(image) == tag
+    assert pull_policy(image) == policy
