@@ -362,3 +362,23 @@ def test_ipv6_nodes_are_bracketed_in_syncthing_addresses(tmp_path: Path, capsys)
     config = (tmp_path / "cita-cloud" / "test-chain" / "node1" / "config" / "config.xml").read_text()
     assert "<address>tcp://[2001:db8::1]:30001</address>" in config
     assert "<address>tcp://192.0.2.11:31001</address>" in config
+
+
+def test_the_names_checked_for_length_are_exactly_the_names_emitted(tmp_path: Path, capsys):
+    """The 63-character check measures names.object_names; every one of them must be an object (or a
+    StatefulSet's pod, `<statefulset>-<ordinal>`) that one of the two subcommands really writes."""
+    from runner_k8s.names import object_names
+
+    emitted: set[str] = set()
+    for subcommand in SUBCOMMANDS:
+        work = tmp_path / subcommand
+        outcome = run_main(argv_for(subcommand, work, ("--need_monitor", "true")), capsys)
+        assert outcome.code == 0, outcome.stderr
+        for path in sorted(work.glob("*.yaml")):
+            for doc in load_documents(path):
+                if doc["kind"] in ("StorageClass", "PersistentVolume", "PersistentVolumeClaim"):
+                    continue  # the storage objects are named by --pvc_name, not by the chain
+                emitted.add(doc["metadata"]["name"])
+                if doc["kind"] == "StatefulSet":
+                    emitted.add(f"{doc['metadata']['name']}-{doc['spec']['replicas'] - 1}")
+    assert emitted == set(object_names("test-chain", 0)) | set(object_names("test-chain", 1))
