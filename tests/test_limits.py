@@ -408,3 +408,59 @@ def test_image_tags_and_pull_policies_follow_the_reference_grammar(image: str, t
 
     assert image_tag(image) == tag
     assert pull_policy(image) == policy
+
+
+RESOURCE_ERRORS = {  # [resources] of service-config.toml (README, "Resources"): the text -> the message after "svc: "
+    "resources = 5": "[resources] must be a table of tables such as [resources.default]",
+    "[resources]\ngateway = {}": "[resources.gateway] names no container; use default or one of {known}",
+    "[resources]\ndefault = 5": "resources.default must be a table of {fields}",
+    "[resources.kms]\ncpu = '1'": "resources.kms.cpu is unknown; use {fields}",
+    "[resources.default]\ncpu_limit = 2": 'resources.default.cpu_limit must be a quantity string such as "250m" or "1"',
+    "[resources.default]\ncpu_request = '1Gi'": (
+        'resources.default.cpu_request must be a quantity string such as "250m" or "1"'
+    ),
+    "[resources.kms]\nmemory_limit = 'lots'": (
+        'resources.kms.memory_limit must be a quantity string such as "64Mi" or "1Gi"'
+    ),
+    "[resources.controller]\nmemory_request = '1Gi'\nmemory_limit = '1G'": (
+        "resources.controller: memory_request 1Gi exceeds memory_limit 1G; Kubernetes refuses a request above its limit"
+    ),
+    "[resources.default]\ncpu_request = '1001m'\ncpu_limit = '1'": (
+        "resources.default: cpu_request 1001m exceeds cpu_limit 1; Kubernetes refuses a request above its limit"
+    ),
+}
+
+
+@pytest.mark.parametrize("text", sorted(RESOURCE_ERRORS))
+def test_each_resources_mistake_gets_its_message(text: str):
+    import tomllib
+
+    from runner_k8s.errors import InputError
+    from runner_k8s.spec import parse_resources
+
+    with pytest.raises(InputError) as refused:
+        parse_resources(tomllib.loads(text).get("resources"), "svc")
+    # The containers and keys as the README lists them.
+    known = "network, consensus, executor, storage, controller, kms, syncthing, debug, couchdb, monitor-process, "
+    known += "monitor-citacloud"
+    message = RESOURCE_ERRORS[text].format(known=known, fields="cpu_request, memory_request, cpu_limit, memory_limit")
+    assert str(refused.value) == f"svc: {message}"
+
+
+@pytest.mark.parametrize(
+    ("chain", "message"),
+    [
+        (
+            "chain-1",
+            "chain name 'chain-1' ends in '-<digits>', the way node names do ('chain-1' is node 1 of "
+            "chain 'chain'); drop that '-', e.g. 'chain1'",
+        ),
+        (
+            "my-chain-20",
+            "chain name 'my-chain-20' ends in '-<digits>', the way node names do ('my-chain-20' is node "
+            "20 of chain 'my-chain'); drop that '-', e.g. 'my-chain20'",
+        ),
+    ],
+)
+def test_a_chain_name_like_a_node_name_gets_the_name_to_use(tmp_path: Path, capsys, chain: str, message: str):
+    assert_refused_in_process(local_argv(tmp_path, "--chain_name", chain), capsys, tmp_path, 2, message)
