@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.chains import load_documents, read_toml
+from tests.conftest import REPO
 from tests.inputs import (
     DNS_LABEL_MAX,
     LOCAL_NAME_FORMATS,
@@ -464,3 +465,30 @@ def test_each_resources_mistake_gets_its_message(text: str):
 )
 def test_a_chain_name_like_a_node_name_gets_the_name_to_use(tmp_path: Path, capsys, chain: str, message: str):
     assert_refused_in_process(local_argv(tmp_path, "--chain_name", chain), capsys, tmp_path, 2, message)
+
+
+def test_a_service_config_file_is_read_up_to_one_mebibyte(tmp_path: Path):
+    """The limit at its edge (1 MiB passes, one byte more is refused unread); a mistake names the file."""
+    from runner_k8s.errors import InputError
+    from runner_k8s.spec import load_service_config
+
+    shipped = (REPO / "service-config.toml").read_bytes()
+    path = tmp_path / "svc.toml"
+    path.write_bytes(shipped + b"#" * (2**20 - len(shipped)))
+    assert len(load_service_config(path).services) == 6
+    path.write_bytes(shipped + b"#" * (2**20 + 1 - len(shipped)))
+    with pytest.raises(InputError) as refused:
+        load_service_config(path)
+    assert str(refused.value) == f"service config {path} is larger than 1048576 bytes; is it the right file?"
+    path.write_bytes(shipped + b"\n[resources]\ngateway = {}\n")
+    with pytest.raises(InputError) as named:
+        load_service_config(path)
+    assert str(named.value).startswith(f"{path}: [resources.gateway] names no container")
+
+
+def test_a_local_cluster_password_may_hold_a_comma(tmp_path: Path, capsys):
+    """Only list entries (--kms_passwords, and create_account.py's accounts meant for it) refuse commas."""
+    argv = local_argv(tmp_path, count=1)
+    argv[argv.index("--kms_password") + 1] = "pass,word"
+    outcome = run_main(argv, capsys)
+    assert outcome.code == 0, outcome.stderr
