@@ -1,7 +1,9 @@
-"""Fault injection: run a script's main() in a forked child whose Nth file-system call sends it a signal.
+"""Fault injection: a fault (a signal, an errno, an action) at the Nth file-system call of a run.
 
-The child is a separate process (its own signal handlers, its own death): only the disk is shared.
-Every call of the wrapped os functions is one crash window, in the order the run makes them.
+`run_child` runs a script's main() in a forked child: a separate process (its own signal handlers, its
+own death, so SIGKILL can be tested), sharing only the disk. `injected` does the same wrapping inside
+the test's own process, for the faults a process survives. Every call of the wrapped os functions is
+one crash window, in the order the run makes them.
 """
 
 from __future__ import annotations
