@@ -586,8 +586,8 @@ def _identity(path: Path) -> dict[str, Any] | None:
     """
     try:
         found = os.lstat(path)
-    except OSError:
-        return None
+    except FileNotFoundError:
+        return None  # other errors are raised: a key file that cannot be checked is named, not silently kept
     if not stat.S_ISREG(found.st_mode):
         return None
     return {

@@ -906,3 +906,32 @@ def test_a_key_file_that_is_a_pipe_or_gone_is_left_alone(tmp_path: Path):
         tmp_path, ["out"], [("out", File(b"x", 0o644))], force=False, retire=[fifo, tmp_path / "missing"]
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "out"]
+
+
+def test_a_consumed_key_file_that_cannot_be_checked_is_named_not_silently_kept(tmp_path: Path, monkeypatch):
+    """After the move, a key file whose identity cannot be read (EACCES) is named for the user to delete."""
+    items = [("out", File(b"x", 0o644))]
+    probe_work = tmp_path / "probe"
+    probe_work.mkdir()
+    with injected({}) as probe:
+        files.write_outputs(probe_work, ["out"], items, force=False)
+    commit = commit_call(probe.calls)
+    work = tmp_path / "work"
+    work.mkdir()
+    key = work / KEY_FILE
+    key.write_text("secret")
+    real_lstat = os.lstat
+    committed: list[bool] = []
+
+    def lstat(path, *args, **kwargs):
+        if committed and Path(path) == key:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    with injected({commit: Fault(action=lambda: committed.append(True))}), pytest.raises(RunnerError) as named:
+        files.write_outputs(work, ["out"], items, force=False, retire=[key])
+    assert str(named.value) == (
+        f"the outputs are in place, but {key} could not be removed: {os.strerror(errno.EACCES)}; delete it"
+    )
+    assert sorted(p.name for p in work.iterdir()) == [KEY_FILE, "out"]
