@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import names
@@ -13,10 +12,10 @@ from .cli import Runtime, shell_quote, shown_path
 from .errors import OutputExistsError
 from .files import ensure_free, existing_outputs, write_outputs
 from .identities import plan_account, utc_now
-from .k8s import Manifest, render_yaml
+from .k8s import Manifest, object_names_in, render_yaml
 from .keygen import MadeKeys, draw_node_secrets, make_node_keys
 from .keystore import ACCOUNT_ID
-from .manifests import LOAD_BALANCER, NODE_PORT, NodePod, local_manifests, multi_node_manifests
+from .manifests import NodePod, local_manifests, multi_node_manifests
 from .nextsteps import local_next_steps, multi_next_steps
 from .nodefiles import (
     ChainFiles,
@@ -28,20 +27,14 @@ from .nodefiles import (
     render_genesis,
     render_init_sys_config,
 )
-from .plan import Dir, PlanItems, secret_file
-from .ports import MULTI_LAYOUT, ContainerPort, Slot, external_port
+from .plan import PlanItems, secret_file
+from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Slot, external_port
+from .reports import ChainReport, FileEntry, NodeReport, local_summary, multi_summary, recorded, say_report
 from .spec import LocalClusterSpec, MultiClusterSpec
 from .syncthing import API_KEY_SLOT, SyncDevice, new_api_key, render_config_xml, with_api_key
 
-
-@dataclass(frozen=True)
-class NodeReport:
-    """What the summary says about one node."""
-
-    index: int
-    address: str
-    device_id: str
-    where: str
+LOCAL_KIND = "local_cluster"
+MULTI_KIND = "multi_cluster"
 
 
 def force_hint(chain: str) -> str:
@@ -189,184 +182,71 @@ def local_cluster(
         yield names.chain_yaml(chain), secret_file(render_yaml(manifests))
         yield from plan_account(admin, password, None, names.admin_dir(chain))
 
+    gone = gone_objects(work_dir, [names.chain_yaml(chain)], manifests) if replaced else []
+    files: list[FileEntry] = []
     if dry_run:
-        report_plan(runtime, chain, work_dir, roots, replaced, plan(), {names.chain_yaml(chain): manifests}, as_json)
-        return
-    write_outputs(work_dir, roots, plan(), force=force, hint=force_hint(chain))
-    reports = [
-        NodeReport(index, accounts[index].address, identities[index].device_id, hosts[index]) for index in range(count)
-    ]
-    steps = local_next_steps(chain, spec.pvc_name, work_dir, replaced=bool(replaced))
-    if as_json:
-        runtime.say_json(local_report(spec, work_dir, admin.address, reports, manifests, steps))
-        return
-    for line in local_summary(spec, work_dir, admin.address, reports, manifests, steps):
-        runtime.say(line)
-
-
-def aligned(rows: Sequence[tuple[str, str]]) -> Iterator[str]:
-    """Two indented columns, the first padded to its widest entry."""
-    width = max(len(left) for left, _ in rows)
-    for left, right in rows:
-        yield f"  {left:<{width}}  {right}"
-
-
-def port_table(manifests: Sequence[Manifest]) -> list[str]:
-    """`<service>  <port>:<nodePort>/TCP,...` for every NodePort Service, as `kubectl get svc` shows them."""
-    rows = [
-        (doc["metadata"]["name"], ",".join(f"{p['port']}:{p['nodePort']}/TCP" for p in doc["spec"]["ports"]))
-        for doc in manifests
-        if doc["kind"] == "Service" and doc["spec"]["type"] == NODE_PORT
-    ]
-    return list(aligned(rows))
-
-
-def local_summary(
-    spec: LocalClusterSpec,
-    work_dir: Path,
-    admin: str,
-    nodes: Sequence[NodeReport],
-    manifests: Sequence[Manifest],
-    next_steps: Sequence[str],
-) -> Iterator[str]:
-    """The lines printed after a local_cluster run. Never a password or a key."""
-    chain = spec.chain_name
-    yield f"Chain {chain}: {len(nodes)} node(s), kms {spec.services.kms_flavour.value}, written in {work_dir}"
-    outputs = [
-        (f"{names.chain_dir(chain)}/", "node folders: copy them onto the storage of the claim " + spec.pvc_name),
-        (
-            names.chain_yaml(chain),
-            "Secrets, NetworkPolicy, Services, StatefulSets (mode 0600: it holds the kms password)",
+        files.extend(_listed(plan()))
+    else:
+        write_outputs(work_dir, roots, recorded(plan(), files), force=force, hint=force_hint(chain))
+    kept = not dry_run  # a dry run's keys are thrown away: their addresses would mislead
+    chain_yaml = names.chain_yaml(chain)
+    report = ChainReport(
+        dry_run=dry_run,
+        kind=LOCAL_KIND,
+        chain=chain,
+        kms=flavour.value,
+        work_dir=work_dir,
+        outputs=roots,
+        replaced=replaced,
+        files=files,
+        manifests={chain_yaml: manifests},
+        super_admin=admin.address if kept else None,
+        nodes=[
+            NodeReport(
+                index=index,
+                name=hosts[index],
+                address=accounts[index].address if kept else None,
+                device_id=identities[index].device_id if kept else None,
+                folder=names.node_dir(chain, index),
+                yaml=chain_yaml,
+                pvc_name=spec.pvc_name,
+                ports=node_ports_of(manifests, index, spec.node_port, pods[index]),
+                reserved_ports=node_ports_of(manifests, index, spec.node_port, pods[index], reserved=True),
+            )
+            for index in range(count)
+        ],
+        next_steps=local_next_steps(
+            chain, spec.pvc_name, work_dir, replaced=bool(replaced), namespace=spec.namespace, gone=gone
         ),
-        (f"{names.admin_dir(chain)}/", "the super admin's account: keep it off the cluster storage"),
+    )
+    say_report(runtime, report, as_json, local_summary(report, spec.pvc_name))
+
+
+def _listed(items: PlanItems) -> list[FileEntry]:
+    listed: list[FileEntry] = []
+    for _ in recorded(items, listed):
+        pass
+    return listed
+
+
+def node_ports_of(
+    manifests: Sequence[Manifest], index: int, base: int, pod: NodePod, *, reserved: bool = False
+) -> dict[str, int]:
+    """A local node's NodePorts by slot name: those its Services expose, or (`reserved`) those kept free."""
+    used = pod.slots_in_use(LOCAL_LAYOUT)
+    slots = [
+        slot
+        for slot in LOCAL_LAYOUT.offsets
+        if slot not in LOCAL_LAYOUT.chain_wide and (slot not in used if reserved else slot in used)
     ]
-    yield from aligned([(shown_path(work_dir, path), text) for path, text in outputs])
-    yield f"Super admin: {admin}"
-    yield "Nodes:"
-    for node in nodes:
-        yield f"  node{node.index}  {node.address}  {node.where}  syncthing {node.device_id}"
-    yield "NodePorts (service  port:nodePort/TCP):"
-    yield from port_table(manifests)
-    yield "Next:"
-    for step in next_steps:
-        yield f"  {step}"
+    return {slot.port_name: external_port(LOCAL_LAYOUT, base, slot, index) for slot in slots}
 
 
-def node_ports(manifests: Sequence[Manifest]) -> list[dict[str, object]]:
-    """Every NodePort of the chain's Services, for --json."""
-    return [
-        {"service": doc["metadata"]["name"], "name": p["name"], "port": p["port"], "node_port": p["nodePort"]}
-        for doc in manifests
-        if doc["kind"] == "Service" and doc["spec"]["type"] == NODE_PORT
-        for p in doc["spec"]["ports"]
-    ]
-
-
-def local_report(
-    spec: LocalClusterSpec,
-    work_dir: Path,
-    admin: str,
-    nodes: Sequence[NodeReport],
-    manifests: Sequence[Manifest],
-    next_steps: Sequence[str],
-) -> dict[str, object]:
-    """The --json summary of a local_cluster run: addresses, device IDs, ports, files. No secret."""
-    chain = spec.chain_name
-    return {
-        "chain": chain,
-        "kind": "local_cluster",
-        "kms": spec.services.kms_flavour.value,
-        "work_dir": str(work_dir),
-        "files": [
-            shown_path(work_dir, path)
-            for path in (names.chain_dir(chain), names.chain_yaml(chain), names.admin_dir(chain))
-        ],
-        "super_admin": admin,
-        "pvc_name": spec.pvc_name,
-        "nodes": [
-            {
-                "index": node.index,
-                "name": node.where,
-                "address": node.address,
-                "device_id": node.device_id,
-                "folder": shown_path(work_dir, names.node_dir(chain, node.index)),
-            }
-            for node in nodes
-        ],
-        "node_ports": node_ports(manifests),
-        "next": list(next_steps),
-    }
-
-
-def report_plan(
-    runtime: Runtime,
-    chain: str,
-    work_dir: Path,
-    roots: Sequence[str],
-    replaced: Sequence[str],
-    items: PlanItems,
-    manifests: Mapping[str, Sequence[Manifest]],
-    as_json: bool,
-) -> None:
-    """--dry_run: what would be written (files, objects, ports), having checked everything. Writes nothing."""
-    entries = [(path, entry) for path, entry in items]
-    files = [
-        {
-            "path": shown_path(work_dir, path),
-            "type": "dir" if isinstance(entry, Dir) else "file",
-            "mode": f"{entry.mode:04o}",
-            **({} if isinstance(entry, Dir) else {"size": len(entry.data)}),
-        }
-        for path, entry in entries
-    ]
-    objects = [
-        {"file": shown_path(work_dir, name), "kind": doc["kind"], "name": doc["metadata"]["name"]}
-        for name, docs in manifests.items()
-        for doc in docs
-    ]
-    ports = [port for docs in manifests.values() for port in service_ports(docs)]
-    if as_json:
-        runtime.say_json(
-            {
-                "dry_run": True,
-                "chain": chain,
-                "work_dir": str(work_dir),
-                "replaces": [shown_path(work_dir, root) for root in replaced],
-                "files": files,
-                "objects": objects,
-                "ports": ports,
-            }
-        )
-        return
-    runtime.say(f"Dry run of chain {chain} in {work_dir}: every input checked, nothing written.")
-    if replaced:
-        runtime.say(f"--force would replace: {', '.join(shown_path(work_dir, root) for root in replaced)}")
-    runtime.say(f"Files ({sum(item['type'] == 'file' for item in files)}) and directories (mode, path):")
-    for item in files:
-        suffix = "/" if item["type"] == "dir" else ""
-        runtime.say(f"  {item['mode']}  {item['path']}{suffix}")
-    runtime.say(f"Kubernetes objects ({len(objects)}):")
-    for obj in objects:
-        runtime.say(f"  {obj['file']}: {obj['kind']} {obj['name']}")
-    runtime.say("Service ports (service  port -> exposed/TCP):")
-    rows = [(str(port["service"]), f"{port['name']} {port['port']} -> {port['exposed']}") for port in ports]
-    for line in aligned(rows) if rows else []:
-        runtime.say(line)
-
-
-def service_ports(manifests: Sequence[Manifest]) -> list[dict[str, object]]:
-    """The NodePort and LoadBalancer ports of every Service (ClusterIP ports stay inside the cluster)."""
-    rows: list[dict[str, object]] = []
-    for doc in manifests:
-        if doc["kind"] != "Service":
-            continue
-        for p in doc["spec"]["ports"]:
-            exposed = p.get("nodePort", p["port"]) if doc["spec"].get("type") in (NODE_PORT, LOAD_BALANCER) else None
-            if exposed is not None:
-                rows.append(
-                    {"service": doc["metadata"]["name"], "name": p["name"], "port": p["targetPort"], "exposed": exposed}
-                )
-    return rows
+def gone_objects(work_dir: Path, old_files: Sequence[str], new: Sequence[Manifest]) -> list[str]:
+    """`Kind name` of each object in the outputs about to be replaced that the new ones do not make again."""
+    made = {(doc["kind"], doc["metadata"]["name"]) for doc in new}
+    old = [item for name in old_files for item in object_names_in(work_dir / name)]
+    return [f"{kind} {name}" for kind, name in old if (kind, name) not in made]
 
 
 def multi_cluster(
@@ -455,28 +335,50 @@ def multi_cluster(
             file_name = names.node_yaml(chain, node.index)
             yield file_name, secret_file(render_yaml(node_manifests[file_name]))
 
+    files: list[FileEntry] = []
     if dry_run:
-        report_plan(runtime, chain, work_dir, roots, replaced, plan(), node_manifests, as_json)
-        return
-    write_outputs(work_dir, roots, plan(), force=force, hint=force_hint(chain))
-    steps = multi_next_steps(chain, [node.pvc_name for node in nodes], work_dir, replaced=bool(replaced))
-    if as_json:
-        runtime.say_json(multi_report(spec, work_dir, pods, materials, steps))
-        return
-    for line in multi_summary(spec, work_dir, pods, materials, steps):
-        runtime.say(line)
-
-
-def port_plan(pod: NodePod, base: int) -> str:
-    """`network 30000, sync 30001, ...` for the ports in use, then the reserved ones."""
-    used = pod.slots_in_use(MULTI_LAYOUT)
-    on = ", ".join(f"{slot.port_name} {external_port(MULTI_LAYOUT, base, slot)}" for slot in used)
-    off = [
-        f"{slot.port_name} {external_port(MULTI_LAYOUT, base, slot)}"
-        for slot in MULTI_LAYOUT.offsets
-        if slot not in used
-    ]
-    return on + (f" (reserved: {', '.join(off)})" if off else "")
+        files.extend(_listed(plan()))
+    else:
+        write_outputs(work_dir, roots, recorded(plan(), files), force=force, hint=force_hint(chain))
+    report = ChainReport(
+        dry_run=dry_run,
+        kind=MULTI_KIND,
+        chain=chain,
+        kms=spec.services.kms_flavour.value,
+        work_dir=work_dir,
+        outputs=roots,
+        replaced=replaced,
+        files=files,
+        manifests=node_manifests,
+        super_admin=spec.super_admin,
+        nodes=[
+            NodeReport(
+                index=node.index,
+                name=names.node_name(chain, node.index),
+                address=node.authority,
+                device_id=node.device_id,
+                folder=names.node_dir(chain, node.index),
+                yaml=names.node_yaml(chain, node.index),
+                pvc_name=node.pvc_name,
+                host=node.host,
+                ports={
+                    slot.port_name: external_port(MULTI_LAYOUT, node.base_port, slot)
+                    for slot in pod.slots_in_use(MULTI_LAYOUT)
+                },
+                reserved_ports={
+                    slot.port_name: external_port(MULTI_LAYOUT, node.base_port, slot)
+                    for slot in MULTI_LAYOUT.offsets
+                    if slot not in pod.slots_in_use(MULTI_LAYOUT)
+                },
+            )
+            for node, pod in zip(nodes, pods, strict=True)
+        ],
+        next_steps=multi_next_steps(
+            chain, [node.pvc_name for node in nodes], work_dir, replaced=bool(replaced), namespace=spec.namespace
+        ),
+        still_to_copy=pending_copies(work_dir, materials),
+    )
+    say_report(runtime, report, as_json, multi_summary(report))
 
 
 def pending_copies(work_dir: Path, materials: Sequence[NodeMaterials]) -> list[str]:
@@ -487,88 +389,3 @@ def pending_copies(work_dir: Path, materials: Sequence[NodeMaterials]) -> list[s
         for found in materials
         for copy in found.pending
     ]
-
-
-def multi_report(
-    spec: MultiClusterSpec,
-    work_dir: Path,
-    pods: Sequence[NodePod],
-    materials: Sequence[NodeMaterials],
-    next_steps: Sequence[tuple[int, Sequence[str]]],
-) -> dict[str, object]:
-    """The --json summary of a multi_cluster run: addresses, device IDs, ports, files. No secret."""
-    chain = spec.chain_name
-    steps = dict(next_steps)
-    nodes = []
-    for node, pod in zip(spec.nodes, pods, strict=True):
-        used = pod.slots_in_use(MULTI_LAYOUT)
-        nodes.append(
-            {
-                "index": node.index,
-                "address": node.authority,
-                "host": node.host,
-                "device_id": node.device_id,
-                "pvc_name": node.pvc_name,
-                "folder": shown_path(work_dir, names.node_dir(chain, node.index)),
-                "yaml": shown_path(work_dir, names.node_yaml(chain, node.index)),
-                "ports": {slot.port_name: external_port(MULTI_LAYOUT, node.base_port, slot) for slot in used},
-                "reserved_ports": {
-                    slot.port_name: external_port(MULTI_LAYOUT, node.base_port, slot)
-                    for slot in MULTI_LAYOUT.offsets
-                    if slot not in used
-                },
-                "next": list(steps.get(node.index, [])),
-            }
-        )
-    return {
-        "chain": chain,
-        "kind": "multi_cluster",
-        "kms": spec.services.kms_flavour.value,
-        "work_dir": str(work_dir),
-        "files": [
-            shown_path(work_dir, names.chain_dir(chain)),
-            *(shown_path(work_dir, names.node_yaml(chain, node.index)) for node in spec.nodes),
-        ],
-        "super_admin": spec.super_admin,
-        "nodes": nodes,
-        "still_to_copy": pending_copies(work_dir, materials),
-    }
-
-
-def multi_summary(
-    spec: MultiClusterSpec,
-    work_dir: Path,
-    pods: Sequence[NodePod],
-    materials: Sequence[NodeMaterials],
-    next_steps: Sequence[tuple[int, Sequence[str]]],
-) -> Iterator[str]:
-    """The lines printed after a multi_cluster run. Never a password or a key."""
-    chain = spec.chain_name
-    yield (
-        f"Chain {chain}: {len(spec.nodes)} node(s), one per cluster, kms {spec.services.kms_flavour.value}, "
-        f"written in {work_dir}"
-    )
-    outputs = [(f"{names.chain_dir(chain)}/", "node folders: node<i>/ goes onto cluster i's storage")]
-    outputs += [
-        (
-            names.node_yaml(chain, node.index),
-            f"node{node.index}'s Secrets, NetworkPolicy, StatefulSet, LoadBalancer Service (0600)",
-        )
-        for node in spec.nodes
-    ]
-    yield from aligned([(shown_path(work_dir, path), text) for path, text in outputs])
-    yield f"Super admin: {spec.super_admin}"
-    yield "Nodes (address, IP, LoadBalancer ports):"
-    for node, pod in zip(spec.nodes, pods, strict=True):
-        yield f"  node{node.index}  {node.authority}  {node.host}  {port_plan(pod, node.base_port)}"
-    pending = pending_copies(work_dir, materials)
-    if pending:
-        yield "Still to copy by hand (the node cannot start without them):"
-        for command in pending:
-            yield f"  {command}"
-    else:
-        yield "Every account and syncthing identity was checked and copied: the node folders are complete."
-    for index, steps in next_steps:
-        yield f"Next, in node{index}'s cluster:"
-        for step in steps:
-            yield f"  {step}"

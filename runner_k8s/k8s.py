@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -258,6 +259,9 @@ class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[mi
         return True
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def render_yaml(documents: Iterable[Manifest]) -> bytes:
     """A multi-document YAML file, each document starting with `---`, keys in builder order."""
     text = yaml.dump_all(
@@ -270,3 +274,20 @@ def render_yaml(documents: Iterable[Manifest]) -> bytes:
         allow_unicode=True,
     )
     return text.encode("utf-8")
+
+
+def object_names_in(path: Path, limit: int = 64 << 20) -> list[tuple[str, str]]:
+    """(kind, name) of every object in a YAML file we wrote; [] when it is missing or not such a file."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(limit)
+        documents = list(yaml.load_all(data, Loader=_Loader))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return []
+    found = []
+    for doc in documents:
+        if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
+            kind, name = doc.get("kind"), doc["metadata"].get("name")
+            if isinstance(kind, str) and isinstance(name, str):
+                found.append((kind, name))
+    return found

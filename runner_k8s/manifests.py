@@ -61,6 +61,7 @@ GUI_ON_LOOPBACK = ("STGUIADDRESS", f"127.0.0.1:{int(ContainerPort.SYNC_GUI)}")
 APP_NAME = "cita-cloud-node"
 PART_OF = "cita-cloud"
 MANAGED_BY = "runner_k8s"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
 LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 CHAIN_LABEL = "chain_name"
 NODE_LABEL = "node_name"
@@ -226,7 +227,7 @@ def chain_labels(chain: str, component: str, services: ServiceConfig) -> dict[st
     """The app.kubernetes.io labels every object of the chain carries."""
     return {
         "app.kubernetes.io/name": APP_NAME,
-        "app.kubernetes.io/instance": chain,
+        INSTANCE_LABEL: chain,
         "app.kubernetes.io/component": component,
         "app.kubernetes.io/part-of": PART_OF,
         "app.kubernetes.io/managed-by": MANAGED_BY,

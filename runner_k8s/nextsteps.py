@@ -9,11 +9,15 @@ from pathlib import Path
 
 from . import names
 from .cli import shell_quote, shown_path
+from .manifests import INSTANCE_LABEL
+from .reports import Step
 from .volumes import DEFAULT_DATA_DIR, Storage, load_storage, pvc_file
 
 SCRIPT_NAMES = ("create_k8s_config.py", "create_pvc.py", "create_account.py", "create_syncthing_config.py")
 MINIKUBE = "minikube"
 NFS_MOUNT = "/mnt"
+# What a chain is made of (README: stop and remove a chain) and the label every object of it carries.
+CHAIN_KINDS = "statefulset,service,networkpolicy,secret"
 
 
 def script_command(name: str) -> str:
@@ -69,7 +73,26 @@ def pvc_steps(claim: str, work_dir: Path, example: str) -> tuple[Storage | None,
     return None, [f"{script_command('create_pvc.py')} {example} --pvc_name {claim}{where}", f"kubectl apply -f {shown}"]
 
 
-def local_next_steps(chain: str, pvc_name: str, work_dir: Path, *, replaced: bool) -> list[str]:
+def delete_chain_command(chain: str, namespace: str | None) -> str:
+    """Stop a chain by its label: every object of it, whatever file made it (so also a larger old chain's)."""
+    where = f" -n {shell_quote(namespace)}" if namespace else ""
+    return f"kubectl delete {CHAIN_KINDS} -l {INSTANCE_LABEL}={chain}{where} --ignore-not-found"
+
+
+def gone_note(gone: Sequence[str]) -> list[str]:
+    """A comment line naming the old objects that the new YAML does not make again."""
+    return [f"# gone with the old chain: {', '.join(gone)}"] if gone else []
+
+
+def local_next_steps(
+    chain: str,
+    pvc_name: str,
+    work_dir: Path,
+    *,
+    replaced: bool,
+    namespace: str | None = None,
+    gone: Sequence[str] = (),
+) -> list[Step]:
     """From generated files to a running local_cluster chain."""
     storage, steps = pvc_steps(pvc_name, work_dir, "local_pvc")
     if storage is None:
@@ -80,28 +103,30 @@ def local_next_steps(chain: str, pvc_name: str, work_dir: Path, *, replaced: boo
     before: list[str] = []
     if replaced:
         before = [
-            f"kubectl delete -f {chain_yaml} --ignore-not-found  # --force replaced the outputs: stop the old chain",
+            f"{delete_chain_command(chain, namespace)}  # --force replaced the outputs: stop every object of the old "
+            "chain",
+            *gone_note(gone),
             *(
                 f"{command}  # the cluster's copy still holds the old keys"
                 for command in remove_commands(storage, names.chain_dir(chain))
             ),
         ]
     copy = copy_commands(storage, shown_path(work_dir, names.chain_dir(chain)), names.ROOT_DIR)
-    return [*before, *steps, *copy, f"kubectl apply -f {chain_yaml}"]
+    return [Step(command) for command in [*before, *steps, *copy, f"kubectl apply -f {chain_yaml}"]]
 
 
 def multi_next_steps(
-    chain: str, claims: Sequence[str], work_dir: Path, *, replaced: bool
-) -> list[tuple[int, list[str]]]:
+    chain: str, claims: Sequence[str], work_dir: Path, *, replaced: bool, namespace: str | None = None
+) -> list[Step]:
     """Per node i: the commands to run against cluster i."""
-    plans: list[tuple[int, list[str]]] = []
+    plans: list[Step] = []
     for index, claim in enumerate(claims):
         storage, steps = pvc_steps(claim, work_dir, "nfs_pvc --nfs_server HOST --nfs_path PATH")
         node_dir = names.node_dir(chain, index)
         node_yaml = shell_quote(shown_path(work_dir, names.node_yaml(chain, index)))
         before: list[str] = []
         if replaced:
-            before.append(f"kubectl delete -f {node_yaml} --ignore-not-found  # --force replaced the outputs")
+            before.append(f"{delete_chain_command(chain, namespace)}  # --force replaced the outputs")
             if storage is not None:
                 before += [
                     f"{command}  # the old copy holds the old keys" for command in remove_commands(storage, node_dir)
@@ -113,5 +138,5 @@ def multi_next_steps(
                 copy.insert(0, f"# first delete the old {node_dir} there: it holds the old keys")
         else:
             copy = copy_commands(storage, shown_path(work_dir, node_dir), names.chain_dir(chain))
-        plans.append((index, [*before, *steps, *copy, f"kubectl apply -f {node_yaml}"]))
+        plans += [Step(command, index) for command in [*before, *steps, *copy, f"kubectl apply -f {node_yaml}"]]
     return plans

@@ -9,13 +9,15 @@ from pathlib import Path, PurePosixPath
 from . import names
 from .cli import Runtime, shell_quote, shown_path
 from .errors import UsageError
-from .files import ensure_free, write_outputs
+from .files import ensure_free, existing_outputs, write_outputs
 from .k8s import Manifest, build_persistent_volume, build_pvc, build_storage_class, render_yaml
 from .plan import File
+from .reports import FileEntry, Step, files_json, objects_json, steps_json
 from .spec import check_host, check_pvc_name
 
 LOCAL_STORAGE_CLASS = "local-storage"
 LOCAL_PVC, NFS_PVC = "local-pvc", "nfs-pvc"
+LOCAL_PVC_KIND, NFS_PVC_KIND = "local_pvc", "nfs_pvc"
 DEFAULT_DATA_DIR = "/home/docker/cita-cloud-datadir"
 PVC_SUFFIX, PV_SUFFIX = "-pvc", "-pv"
 PV_SIZE, PVC_SIZE = "100Gi", "10Gi"
@@ -61,16 +63,18 @@ def plan_local_pvc(data_dir: str, node_list: Sequence[str], claim: str = LOCAL_P
             ]
         }
     }
+    # Bound by name: another chain's PV of the same class must never satisfy this claim.
+    volume = pv_name(claim)
     return [
         build_storage_class(LOCAL_STORAGE_CLASS, "kubernetes.io/no-provisioner", "WaitForFirstConsumer"),
         build_persistent_volume(
-            pv_name(claim),
+            volume,
             PV_SIZE,
             ACCESS_MODE,
             {"local": {"path": data_dir}, "nodeAffinity": affinity},
             storageClassName=LOCAL_STORAGE_CLASS,
         ),
-        build_pvc(claim, PVC_SIZE, ACCESS_MODE, LOCAL_STORAGE_CLASS),
+        build_pvc(claim, PVC_SIZE, ACCESS_MODE, LOCAL_STORAGE_CLASS, volume_name=volume),
     ]
 
 
@@ -113,6 +117,7 @@ def load_storage(path: Path) -> Storage | None:
 
 
 def _write(
+    kind: str,
     claim: str,
     manifests: list[Manifest],
     *,
@@ -125,23 +130,40 @@ def _write(
     file_name = pvc_file(claim)
     hint = "pass --force to replace it, or choose another --work_dir or --pvc_name"
     ensure_free(work_dir, [file_name], force=force, hint=hint)
+    replaced = existing_outputs(work_dir, [file_name])
+    entry = File(render_yaml(manifests))
     if not dry_run:
-        write_outputs(work_dir, [file_name], [(file_name, File(render_yaml(manifests)))], force=force, hint=hint)
+        write_outputs(work_dir, [file_name], [(file_name, entry)], force=force, hint=hint)
     shown = shown_path(work_dir, file_name)
-    objects = [{"kind": doc["kind"], "name": doc["metadata"]["name"]} for doc in manifests]
     next_steps = [
-        f"kubectl apply -f {shell_quote(shown)}",
-        f"pass --pvc_name {claim} (or put {claim} in --pvc_names) to create_k8s_config.py",
+        Step(f"kubectl apply -f {shell_quote(shown)}"),
+        Step(f"# then pass --pvc_name {claim} (or put {claim} in --pvc_names) to create_k8s_config.py"),
     ]
     if as_json:
-        runtime.say_json({"dry_run": dry_run, "file": shown, "claim": claim, "objects": objects, "next": next_steps})
+        runtime.say_json(
+            {
+                "dry_run": dry_run,
+                "kind": kind,
+                "claim": claim,
+                "work_dir": str(work_dir),
+                "outputs": [shown],
+                "replaces": [shown_path(work_dir, name) for name in replaced],
+                "files": files_json(work_dir, [FileEntry(file_name, False, entry.mode, len(entry.data))]),
+                "objects": objects_json(work_dir, {file_name: manifests}),
+                "ports": [],
+                "next": steps_json(next_steps),
+            }
+        )
         return
-    what = ", ".join(f"{item['kind']} {item['name']}" for item in objects)
+    what = ", ".join(f"{doc['kind']} {doc['metadata']['name']}" for doc in manifests)
     if dry_run:
         runtime.say(f"Dry run, nothing written: {shown} would hold {what}")
         return
     runtime.say(f"Wrote {shown}: {what}")
-    runtime.say(f"Next: {next_steps[0]}, then {next_steps[1]}")
+    runtime.say(
+        f"Next: {next_steps[0].command}, then pass --pvc_name {claim} (or put {claim} in --pvc_names) "
+        "to create_k8s_config.py"
+    )
 
 
 def local_pvc(
@@ -164,7 +186,16 @@ def local_pvc(
         if not names.is_dns_subdomain(node):
             raise UsageError(f"--node_list entry {number} ({node!r}) is not a node hostname; see `kubectl get nodes`")
     manifests = plan_local_pvc(data_dir, node_list, claim)
-    _write(claim, manifests, work_dir=work_dir, force=force, dry_run=dry_run, as_json=as_json, runtime=runtime)
+    _write(
+        LOCAL_PVC_KIND,
+        claim,
+        manifests,
+        work_dir=work_dir,
+        force=force,
+        dry_run=dry_run,
+        as_json=as_json,
+        runtime=runtime,
+    )
 
 
 def nfs_pvc(
@@ -185,4 +216,13 @@ def nfs_pvc(
         nfs_path, "an absolute path for --nfs_path: the directory the NFS server exports, like /srv/nfs/cita-cloud"
     )
     manifests = plan_nfs_pvc(server, path, claim)
-    _write(claim, manifests, work_dir=work_dir, force=force, dry_run=dry_run, as_json=as_json, runtime=runtime)
+    _write(
+        NFS_PVC_KIND,
+        claim,
+        manifests,
+        work_dir=work_dir,
+        force=force,
+        dry_run=dry_run,
+        as_json=as_json,
+        runtime=runtime,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,8 +157,27 @@ def test_force_reminds_that_the_cluster_holds_the_old_keys(tmp_path: Path):
     code, summary = run_local(tmp_path, "--force")
     assert code == 0
     steps = next_lines(summary)
-    assert steps[0].startswith(f"kubectl delete -f {tmp_path}/test-chain.yaml")
+    # README "Stop and remove a chain": by the chain's label, so every object of the old chain goes.
+    assert steps[0] == (
+        "kubectl delete statefulset,service,networkpolicy,secret -l app.kubernetes.io/instance=test-chain "
+        "--ignore-not-found  # --force replaced the outputs: stop every object of the old chain"
+    )
     assert "old keys" in steps[1] and "rm -rf /home/docker/cita-cloud-datadir/cita-cloud/test-chain" in steps[1]
+
+
+def test_force_that_shrinks_a_chain_stops_the_old_nodes_and_names_them(tmp_path: Path):
+    """3 nodes, then --force with 2: node 2's objects are in no new file, so only the label can reach them."""
+    assert run_local(tmp_path, "--peers_count", "3", "--namespace", "chains")[0] == 0
+    code, summary = run_local(tmp_path, "--force", "--namespace", "chains")
+    assert code == 0
+    steps = next_lines(summary)
+    assert steps[0].startswith(
+        "kubectl delete statefulset,service,networkpolicy,secret -l app.kubernetes.io/instance=test-chain -n chains "
+    )
+    assert steps[1] == (
+        "# gone with the old chain: Secret test-chain-2-network-secret, Service test-chain-2, "
+        "StatefulSet test-chain-2, Service test-chain-2-executor"
+    )
 
 
 # --- --dry_run and --json -----------------------------------------------------------------------------
@@ -205,6 +225,41 @@ def test_dry_run_json_lists_the_same_files_a_real_run_writes(tmp_path: Path):
     assert kinds == written_objects
 
 
+# The README's --json schema: the same keys for both subcommands, dry run or not.
+JSON_KEYS = {
+    "dry_run", "kind", "chain", "kms", "work_dir", "outputs", "replaces", "super_admin", "nodes", "files",
+    "objects", "ports", "still_to_copy", "next",
+}  # fmt: skip
+NODE_KEYS = {"index", "name", "address", "device_id", "folder", "yaml", "pvc_name", "host", "ports", "reserved_ports"}
+
+
+def comparable(data: dict[str, Any]) -> dict[str, Any]:
+    """What a dry run and the real run after it must agree on: everything but the random keys and sizes."""
+    nodes = [{key: node[key] for key in NODE_KEYS - {"address", "device_id"}} for node in data["nodes"]]
+    files = [{key: item[key] for key in ("path", "type", "mode")} for item in data["files"]]
+    return {**data, "dry_run": None, "super_admin": None, "nodes": nodes, "files": files}
+
+
+@pytest.mark.parametrize("extra", [(), ("--need_monitor", "--namespace", "chains")])
+def test_dry_run_json_and_real_run_json_describe_the_same_chain(tmp_path: Path, extra: tuple[str, ...]):
+    code, plan = run_local(tmp_path, "--dry_run", "--json", *extra)
+    assert code == 0
+    code, out = run_local(tmp_path, "--json", *extra)
+    assert code == 0
+    planned, done = json.loads(plan), json.loads(out)
+    assert set(planned) == set(done) == JSON_KEYS
+    assert all(set(node) == NODE_KEYS for node in planned["nodes"] + done["nodes"])
+    assert planned["dry_run"] is True and done["dry_run"] is False
+    # A dry run throws its keys away: it names no address it will not keep.
+    assert planned["super_admin"] is None and all(node["address"] is None for node in planned["nodes"])
+    assert comparable(planned) == comparable(done)
+    written = {str(path) for path in tmp_path.rglob("*")}
+    assert {item["path"] for item in done["files"]} == written - {
+        str(tmp_path / "cita-cloud"),
+        str(tmp_path / "cita-cloud" / "test-chain"),
+    }
+
+
 def test_json_summary_matches_the_files_and_holds_no_secret(tmp_path: Path):
     code, out = run_local(tmp_path, "--json")
     assert code == 0
@@ -221,11 +276,19 @@ def test_json_summary_matches_the_files_and_holds_no_secret(tmp_path: Path):
     node_ports = sorted(
         p["nodePort"] for doc in documents if doc["kind"] == "Service" for p in doc["spec"]["ports"] if "nodePort" in p
     )
-    assert sorted(item["node_port"] for item in data["node_ports"]) == node_ports
-    assert data["files"] == [
+    assert sorted(item["exposed"] for item in data["ports"]) == node_ports
+    # README's NodePort table: node i's call port is base + 5 + 5i, the RPC port is the base.
+    assert [node["ports"] for node in data["nodes"]] == [{"call": 30009}, {"call": 30014}]
+    assert data["nodes"][1]["reserved_ports"] == {
+        "process": 30010,
+        "exporter": 30011,
+        "chaincode": 30012,
+        "eventhub": 30013,
+    }
+    assert data["outputs"] == [
         str(tmp_path / name) for name in ("cita-cloud/test-chain", "test-chain.yaml", "test-chain-admin")
     ]
-    assert data["next"][-1] == f"kubectl apply -f {tmp_path}/test-chain.yaml"
+    assert data["next"][-1] == {"node": None, "command": f"kubectl apply -f {tmp_path}/test-chain.yaml"}
     network_keys = [doc["data"]["network-key"] for doc in documents if "network-key" in doc.get("data", {})]
     assert network_keys and not any(key in out for key in network_keys)
 
@@ -235,8 +298,9 @@ def test_create_pvc_json_and_dry_run(tmp_path: Path):
     assert create_pvc.main(["local_pvc", "--dry_run", "--json", "--work_dir", str(tmp_path)], runtime) == 0
     assert list(tmp_path.iterdir()) == []
     data = json.loads(output_of(runtime))
-    assert data["file"] == str(tmp_path / "local-pvc.yaml")
+    assert data["outputs"] == [str(tmp_path / "local-pvc.yaml")]
     assert [obj["name"] for obj in data["objects"]] == ["local-storage", "local-pv", "local-pvc"]
+    assert data["next"][0] == {"node": None, "command": f"kubectl apply -f {tmp_path}/local-pvc.yaml"}
 
 
 # --- progress -----------------------------------------------------------------------------------------
@@ -291,12 +355,15 @@ def test_multi_cluster_dry_run_and_json(tmp_path: Path):
     runtime = fixed_runtime()
     assert create_k8s_config.main([*argv, "--json"], runtime) == 0
     summary = json.loads(output_of(runtime))
+    assert set(plan) == set(summary) == JSON_KEYS
+    assert comparable(plan) == comparable(summary)
     authorities = argv[argv.index("--authorities") + 1].split(",")
     assert [node["address"] for node in summary["nodes"]] == authorities
     for node in summary["nodes"]:
         assert node["ports"] == {"network": 30000, "sync": 30001, "rpc": 30002, "call": 30003}
         assert (Path(node["folder"]) / "node_address").read_text() == node["address"]
-        assert node["next"][-1] == f"kubectl apply -f {node['yaml']}"
+        last = [step for step in summary["next"] if step["node"] == node["index"]][-1]
+        assert last["command"] == f"kubectl apply -f {node['yaml']}"
     assert summary["still_to_copy"] == []
     out = output_of(runtime)
     assert not any(password in out for password in ("password0", "password1", "password2"))
