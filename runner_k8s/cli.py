@@ -192,7 +192,12 @@ def read_secret_file(name: str, flag: str, runtime: Runtime) -> str:
         raise InputError(f"cannot read {flag}_file {name}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise InputError(f"{flag}_file {name} is not UTF-8 text") from None
-    return text.removesuffix("\n").removesuffix("\r")
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        if name == STDIN_NAME:
+            raise InputError(f"{flag}_file -: standard input is empty; pipe the password into it")
+        raise InputError(f"{flag}_file {name} is empty; write the password into it")
+    return text
 
 
 def password_from(
@@ -459,6 +464,7 @@ def respell_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[s
             continue
         if token.startswith("--") and len(token) > 2:
             name, equals, value = token.partition("=")
+            _check_subcommand_given(parser, name)
             action = _flag_action(parser, name)
             spelled.append(action.option_strings[0] + equals + value if name != action.option_strings[0] else token)
             # The next token is this flag's value even if it looks like a flag (argparse decides then).
@@ -475,6 +481,27 @@ def respell_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[s
             return [*spelled, command, *respell_argv(commands[command], argv[position + 1 :])]
         spelled.append(token)
     return spelled
+
+
+def _check_subcommand_given(parser: argparse.ArgumentParser, name: str) -> None:
+    """A subcommand's flag before any subcommand: name the missing subcommand, not an 'unknown flag'."""
+    commands = _subcommands(parser)
+    if not commands or name in parser._option_string_actions:
+        return
+    underscored = "--" + name[2:].replace("-", "_")
+    owners = [command for command, sub in commands.items() if underscored in sub._option_string_actions]
+    if owners:
+        raise UsageError(
+            f"{name} needs a subcommand before it: {parser.prog} {' or '.join(owners)} {name} ... "
+            f"(see {parser.prog} --help)"
+        )
+
+
+def add_version_flag(parser: argparse.ArgumentParser) -> None:
+    """--version: the program and runner_k8s's version."""
+    from . import __version__  # noqa: PLC0415 - the package's own attribute
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s (runner_k8s) {__version__}")
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -100,8 +100,6 @@ CASES: dict[str, tuple[Callable[..., int], Callable[[Path], list[str]]]] = {
             "--need_monitor",
             "--need_debug",
             "yes",
-            "--block_delay_number",
-            "6",
             *chaincode_config(work),
         ],
     ),

@@ -92,10 +92,12 @@ def test_numbers_outside_what_their_reader_accepts(tmp_path: Path, flag: str, va
     refused(tmp_path, [*BASE, flag, value], message)
 
 
-def test_block_delay_number_up_to_the_controllers_u32(tmp_path: Path):
-    work = accepted(tmp_path, [*BASE, "--block_delay_number", "4294967295"])
+def test_block_delay_number_zero_is_the_one_value_written(tmp_path: Path):
+    """The controller reads a u32, but v5.0.0 makes no block with a delay above 0 (tests/test_new_user.py)."""
+    work = accepted(tmp_path, [*BASE, "--block_delay_number", "0"])
     config = read_toml(work / "cita-cloud" / "test-chain" / "node0" / "controller-config.toml")
-    assert config["block_delay_number"] == 2**32 - 1
+    assert config["block_delay_number"] == 0
+    refused(tmp_path / "one", [*BASE, "--block_delay_number", "1"], "never makes block 1")
 
 
 def test_the_widest_node_port_range_and_its_last_port(tmp_path: Path):

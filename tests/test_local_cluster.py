@@ -24,7 +24,7 @@ CHAIN = "test-chain"
 @pytest.fixture(scope="module")
 def chain3(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     work = tmp_path_factory.mktemp("chain3")
-    summary = make_local_chain(work, "--peers_count", "3", "--need_monitor", "--block_delay_number", "2")
+    summary = make_local_chain(work, "--peers_count", "3", "--need_monitor", "--block_delay_number", "0")
     return work, summary
 
 
@@ -62,7 +62,7 @@ def test_shared_files_are_identical_across_nodes(chain3):
     assert (init["version"], init["block_interval"]) == (0, 6)
     genesis = read_toml(node(work, 0) / "genesis.toml")
     assert genesis["prevhash"] == "0x" + "0" * 64
-    assert read_toml(node(work, 0) / "controller-config.toml")["block_delay_number"] == 2
+    assert read_toml(node(work, 0) / "controller-config.toml")["block_delay_number"] == 0
 
 
 def test_node_folders_have_every_file_the_services_read(chain3):

@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a kms account (kms.db, key_id, node_address) from the password in a key file. "
         "The key file is moved into a new folder named by the account's address.",
     )
+    cli.add_version_flag(parser)
     parser.add_argument(
         "--key_file",
         type=Path,

@@ -33,13 +33,24 @@ MULTI_LISTS = {
 }
 
 
+def block_delay_number(text: str) -> int:
+    """--block_delay_number: a whole number, and 0, the only value that gives a chain on v5.0.0 (README)."""
+    value = cli.bounded_int(0, BLOCK_DELAY_MAX)(text)
+    if value != 0:
+        raise argparse.ArgumentTypeError(
+            f"{value} gives a chain that never makes block 1 on CITA-Cloud v5.0.0 (its controller looks up the "
+            f"state of block 1 - {value} - 1, which does not exist); use 0"
+        )
+    return value
+
+
 def add_chain_flags(parser: argparse.ArgumentParser) -> None:
     """Flags both subcommands share."""
     parser.add_argument(
         "--block_delay_number",
-        type=cli.bounded_int(0, BLOCK_DELAY_MAX),
+        type=block_delay_number,
         default=0,
-        help="The block delay number of chain (default: 0).",
+        help="The block delay number of chain: only 0, the one value the v5.0.0 services can run (default: 0).",
     )
     parser.add_argument(
         "--chain_name",
@@ -130,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="create_k8s_config.py",
         description="Generate the node folders and Kubernetes YAML of a CITA-Cloud chain.",
     )
+    cli.add_version_flag(parser)
     subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
     add_local_cluster(subparsers)
     add_multi_cluster(subparsers)

@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate the PV/PVC that hold the chain's node folders: a directory on the cluster's "
         "nodes (local_pvc) or an NFS export (nfs_pvc).",
     )
+    cli.add_version_flag(parser)
     subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
     local = subparsers.add_parser(
         "local_pvc",

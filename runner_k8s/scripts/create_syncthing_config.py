@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a syncthing identity (ECDSA P-384 key and certificate, as syncthing makes them) "
         "in a new folder named by its device ID, and print the device ID.",
     )
+    cli.add_version_flag(parser)
     cli.add_work_dir_flag(parser, "--output_dir")
     return parser
 

@@ -1,0 +1,109 @@
+"""What a new user hit (issue 15, part 3): each case with the command that showed it, and the whole line now."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import create_pvc
+from runner_k8s import __version__
+from tests.conftest import REPO, fixed_runtime, run_script, tree_snapshot
+
+SCRIPTS = ["create_k8s_config.py", "create_pvc.py", "create_account.py", "create_syncthing_config.py"]
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_script_says_its_version(tmp_path: Path, name: str):
+    result = run_script(name, "--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout == f"{name} (runner_k8s) {__version__}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_version_is_the_package_version():
+    import tomllib
+
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"] == __version__
+
+
+def test_a_subcommand_flag_without_the_subcommand_names_the_subcommand(tmp_path: Path):
+    result = run_script("create_k8s_config.py", "--kms_password", "secret-pw", "--pvc_name", "p", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "create_k8s_config.py: error: --kms_password needs a subcommand before it: create_k8s_config.py "
+        "local_cluster --kms_password ... (see create_k8s_config.py --help)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_flag_of_both_subcommands_names_both(tmp_path: Path):
+    result = run_script("create_k8s_config.py", "--chain-name", "x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "create_k8s_config.py: error: --chain-name needs a subcommand before it: create_k8s_config.py "
+        "local_cluster or multi_cluster --chain-name ... (see create_k8s_config.py --help)\n"
+    )
+
+
+def test_a_flag_no_subcommand_has_is_still_unknown(tmp_path: Path):
+    result = run_script("create_pvc.py", "--zzzzzz", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "create_pvc.py: error: unknown flag --zzzzzz (see create_pvc.py --help)\n"
+
+
+def test_empty_standard_input_is_named_as_such(tmp_path: Path):
+    argv = ["local_cluster", "--kms_password_file", "-", "--pvc_name", "p"]
+    result = run_script("create_k8s_config.py", *argv, cwd=tmp_path, stdin="")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "create_k8s_config.py: error: --kms_password_file -: standard input is empty; pipe the password into it\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_password_file_is_named_as_such(tmp_path: Path):
+    (tmp_path / "pw").write_text("\n")
+    argv = ["local_cluster", "--kms_password_file", "pw", "--pvc_name", "p"]
+    result = run_script("create_k8s_config.py", *argv, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "create_k8s_config.py: error: --kms_password_file pw is empty; write the password into it\n"
+    assert [path.name for path in tmp_path.iterdir()] == ["pw"]
+
+
+def test_a_local_claim_is_bound_to_its_own_volume(tmp_path: Path):
+    """Two local claims of the same class: each names its own PV, so neither can take the other's."""
+    for claim, data_dir in (("local-pvc", "/home/docker/cita-cloud-datadir"), ("other-pvc", "/srv/other")):
+        argv = ["local_pvc", "--pvc_name", claim, "--data_dir", data_dir, "--work_dir", str(tmp_path)]
+        assert create_pvc.main(argv, fixed_runtime()) == 0
+    for claim, volume, path in (
+        ("local-pvc", "local-pv", "/home/docker/cita-cloud-datadir"),
+        ("other-pvc", "other-pv", "/srv/other"),
+    ):
+        documents = list(yaml.safe_load_all((tmp_path / f"{claim}.yaml").read_text()))
+        pv = next(doc for doc in documents if doc["kind"] == "PersistentVolume")
+        pvc = next(doc for doc in documents if doc["kind"] == "PersistentVolumeClaim")
+        assert pv["metadata"]["name"] == volume and pv["spec"]["local"]["path"] == path
+        assert pvc["spec"]["volumeName"] == volume
+
+
+@pytest.mark.parametrize("value", ["1", "2", "3", "4294967295"])
+def test_a_block_delay_above_zero_is_refused_with_the_reason(tmp_path: Path, value: str):
+    """The v5.0.0 controller computes the first proposal's parent as 1 - delay - 1 (chain.rs:223): no block 1."""
+    argv = ["local_cluster", "--kms_password", "secret-pw", "--pvc_name", "p", "--block_delay_number", value]
+    result = run_script("create_k8s_config.py", *argv, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"create_k8s_config.py: error: argument --block_delay_number: {value} gives a chain that never makes "
+        f"block 1 on CITA-Cloud v5.0.0 (its controller looks up the state of block 1 - {value} - 1, which does "
+        "not exist); use 0 (see create_k8s_config.py local_cluster --help)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_block_delay_of_zero_is_accepted(tmp_path: Path):
+    argv = ["local_cluster", "--kms_password", "secret-pw", "--pvc_name", "p", "--block_delay_number", "0"]
+    result = run_script("create_k8s_config.py", *argv, "--dry_run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert tree_snapshot(tmp_path) == {}
