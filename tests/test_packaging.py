@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tokenize
 import tomllib
 from pathlib import Path
@@ -115,6 +116,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(REPO / "runner_k8s", source / "runner_k8s", ignore=ignore)
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    # Run from a venv, the tests' own packages (setuptools, wheel) are in that venv, not in the base
+    # interpreter that --system-site-packages shows: show the new venv those of the running interpreter too.
+    outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    inner = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    (Path(inner) / "_tests_outer_site.pth").write_text("".join(f"{path}\n" for path in sorted(outer)))
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index"]
     result = subprocess.run([*pip, str(source)], capture_output=True, text=True, check=False, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -164,3 +176,12 @@ def test_installed_commands_make_a_chain_with_the_shipped_files(installed: Path,
         installed, "create_pvc.py", "nfs_pvc", "--nfs_server", "10.0.0.5", "--nfs_path", "/x", cwd=tmp_path
     )
     assert pvc.returncode == 0 and (tmp_path / "nfs-pvc.yaml").is_file()
+
+
+@pytest.mark.parametrize("left_by_pip", ["build/lib/runner_k8s/cli.py", "runner_k8s.egg-info/PKG-INFO"])
+def test_what_pip_install_leaves_in_the_checkout_is_ignored(left_by_pip: str):
+    """`pip install .` builds in the checkout; git (and ruff, which follows .gitignore) must not see it."""
+    if not (REPO / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("needs a git checkout")
+    result = subprocess.run(["git", "check-ignore", "-q", left_by_pip], cwd=REPO, check=False, timeout=60)
+    assert result.returncode == 0, f"{left_by_pip} is not ignored by .gitignore"
