@@ -29,7 +29,7 @@ from .k8s import (
     volume_mount,
 )
 from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Layout, Slot, external_port, slots_in_use
-from .spec import ExecutorKind, ServiceConfig, image_tag, pull_policy
+from .serviceconfig import ExecutorKind, ServiceConfig, image_tag, pull_policy
 
 DATA_VOLUME = "datadir"
 KMS_VOLUME = "kms-key"

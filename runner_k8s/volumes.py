@@ -12,7 +12,7 @@ from .errors import UsageError
 from .files import ensure_free, write_outputs
 from .k8s import Manifest, build_persistent_volume, build_pvc, build_storage_class, render_yaml
 from .plan import File
-from .spec import check_host, check_pvc_name
+from .rules import check_host, check_pvc_name
 
 LOCAL_STORAGE_CLASS = "local-storage"
 LOCAL_PVC, NFS_PVC = "local-pvc", "nfs-pvc"
