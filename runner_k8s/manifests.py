@@ -30,7 +30,7 @@ from .k8s import (
 )
 from .nodefiles import CONFIG_DIR
 from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Layout, Slot, external_port, slots_in_use
-from .spec import ExecutorKind, ServiceConfig, image_repository, image_tag, pull_policy
+from .serviceconfig import ExecutorKind, ServiceConfig, image_repository, image_tag, pull_policy
 from .syncthing import SYNC_FOLDERS
 
 DATA_VOLUME = "datadir"
