@@ -16,7 +16,7 @@ from .k8s import Manifest, object_names_in, render_yaml
 from .keygen import MadeKeys, draw_node_secrets, make_node_keys
 from .keystore import ACCOUNT_ID
 from .lock import check_writable
-from .manifests import NodePod, local_manifests, multi_node_manifests
+from .manifests import local_manifests, multi_node_manifests
 from .nextsteps import local_next_steps, multi_next_steps
 from .nodefiles import (
     ChainFiles,
@@ -29,6 +29,7 @@ from .nodefiles import (
     render_init_sys_config,
 )
 from .plan import PlanItems, secret_file
+from .pods import NodePod
 from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Slot, external_port
 from .reports import ChainReport, FileEntry, NodeReport, local_summary, multi_summary, recorded, say_report
 from .spec import LocalClusterSpec, MultiClusterSpec
