@@ -2,8 +2,8 @@
 
 A run changes a work dir in these steps (the README's "What a stopped run leaves" says it for users):
 
-1. lock the work dir (flock on the directory itself) and finish or undo what a killed run left;
-2. write a journal in `<work_dir>/.runner_k8s/` naming the outputs, then stage every output in
+1. lock the work dir (lock.py: flock on the directory itself) and finish or undo what a killed run left;
+2. write a journal (journal.py) in `<work_dir>/.runner_k8s/` naming the outputs, then stage every output in
    `.runner_k8s/new/`, syncing each file and directory;
 3. rewrite the journal as committed and sync it: from here on the new outputs win;
 4. move each old output into `.runner_k8s/old/` and the new one into its place, sync the parents;
@@ -11,37 +11,53 @@ A run changes a work dir in these steps (the README's "What a stopped run leaves
 
 A run killed before step 3 is undone by the next run of any script, one killed after it is
 completed; either way the work dir then holds the old outputs or the new ones, never a mix.
-SIGINT, SIGTERM and SIGHUP do the same clean-up at once, and are held back during steps 3-5.
+SIGINT, SIGTERM and SIGHUP do the same clean-up at once, and are held back during steps 3-5 (stops.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import functools
-import json
 import os
 import shutil
-import signal
-import stat
-import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from types import FrameType
-from typing import Any, TypeGuard
+from typing import Any
 
 from .errors import OutputExistsError, RunnerError, Stopped
-from .plan import PRIVATE_DIR, PUBLIC_DIR, SECRET_FILE, Dir, PlanItems
+from .journal import (
+    COMMITTED,
+    JOURNAL,
+    STAGING,
+    UNDOING,
+    WORK_AREA,
+    check_relative,
+    identity,
+    read_journal,
+    sync_dir,
+    write_journal,
+)
+from .lock import lock, remove_empty_dirs
+from .plan import PRIVATE_DIR, PUBLIC_DIR, Dir, PlanItems
+from .stops import STOP_SIGNALS, held_signals, stop_signals, take_signal
 
-WORK_AREA = ".runner_k8s"
-JOURNAL = "journal"
+__all__ = [
+    "DEFAULT_HINT",
+    "JOURNAL",
+    "LOCK_WAIT_SECONDS",
+    "STOP_SIGNALS",
+    "WORK_AREA",
+    "ensure_free",
+    "existing_outputs",
+    "recover",
+    "stop_signals",
+    "take_notes",
+    "write_outputs",
+]
+
 NEW, OLD = "new", "old"
-STAGING, COMMITTED, UNDOING = "staging", "committed", "undoing"
 LOCK_WAIT_SECONDS = 10.0
-LOCK_POLL_SECONDS = 0.05
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 DEFAULT_HINT = "choose another --work_dir, or pass --force to replace it"
 
 _notes: list[str] = []
@@ -52,56 +68,6 @@ def take_notes() -> list[str]:
     notes = list(_notes)
     _notes.clear()
     return notes
-
-
-# --- signals ---------------------------------------------------------------------------------
-
-
-class _SignalState:
-    depth = 0
-    pending: int | None = None
-
-
-_SIGNALS = _SignalState()
-
-
-def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
-    if _SIGNALS.depth:
-        _SIGNALS.pending = _SIGNALS.pending or signum
-        return
-    raise Stopped(signum)
-
-
-@contextlib.contextmanager
-def stop_signals() -> Iterator[None]:
-    """While the run lasts, SIGINT, SIGTERM and SIGHUP raise Stopped (held back in the writer's last steps)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {}
-    for signum in STOP_SIGNALS:
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
-            previous[signum] = signal.signal(signum, _on_stop_signal)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        _SIGNALS.pending = None
-
-
-@contextlib.contextmanager
-def _held_signals() -> Iterator[None]:
-    _SIGNALS.depth += 1
-    try:
-        yield
-    finally:
-        _SIGNALS.depth -= 1
-
-
-def _take_signal() -> int | None:
-    pending, _SIGNALS.pending = _SIGNALS.pending, None
-    return pending
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -139,9 +105,9 @@ def write_outputs(
     files (a consumed key file) removed once the new outputs are in place.
     """
     for root in roots:
-        _check_relative(root)
+        check_relative(root)
     try:
-        fd, created = _lock(work_dir, create=True)
+        fd, created = lock(work_dir, create=True, wait=LOCK_WAIT_SECONDS)
     except OSError as exc:
         raise _write_error(exc, work_dir) from exc
     assert fd is not None  # a writer waits, then raises, rather than going on without the lock
@@ -153,14 +119,14 @@ def write_outputs(
         ensure_free(work_dir, roots, force=force, hint=hint)
         signum = _write_locked(work_dir, list(roots), items, retire, created)
     except BaseException as exc:
-        with _held_signals():
-            _remove_empty_dirs(created)  # a run that fails leaves no folder it made
+        with held_signals():
+            remove_empty_dirs(created)  # a run that fails leaves no folder it made
         if isinstance(exc, OSError):
             raise _write_error(exc, work_dir) from exc
         raise
     finally:
         os.close(fd)
-        _take_signal()
+        take_signal()
     if signum is not None:
         raise Stopped(signum, complete=True)
 
@@ -170,7 +136,7 @@ def recover(work_dir: Path) -> str | None:
     if not os.path.lexists(work_dir / WORK_AREA):
         return None
     try:
-        fd, _ = _lock(work_dir, create=False, wait=0.0)
+        fd, _ = lock(work_dir, create=False, wait=0.0)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -196,89 +162,6 @@ def _write_error(exc: OSError, work_dir: Path) -> RunnerError:
     return RunnerError(f"cannot write {where}: {exc.strerror}; nothing was written, choose a writable --work_dir")
 
 
-def _lock(work_dir: Path, *, create: bool, wait: float | None = None) -> tuple[int | None, list[Path]]:
-    """Open and flock work_dir (made if `create`); the fd (None if busy after `wait`) and the dirs made."""
-    wait = LOCK_WAIT_SECONDS if wait is None else wait
-    deadline = time.monotonic() + wait
-    created: list[Path] = []
-    try:
-        while True:
-            if create:
-                created += _make_dirs(work_dir)
-            fd = os.open(work_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                if not _flock(fd, deadline):
-                    if not create:
-                        os.close(fd)
-                        return None, []
-                    raise RunnerError(
-                        f"another run is writing in {work_dir}: waited {wait:g} s for it to finish; "
-                        "run again once it has finished"
-                    )
-                # The run we waited for may have removed the directory (and another made it again).
-                opened = os.fstat(fd)
-                with contextlib.suppress(FileNotFoundError):
-                    current = os.stat(work_dir)
-                    if (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino):
-                        return fd, created
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)
-            if not create:
-                return None, []
-    except BaseException:
-        _remove_empty_dirs(created)
-        raise
-
-
-def _flock(fd: int, deadline: float) -> bool:
-    """Take the lock on fd, polling until the deadline; False if another process still holds it."""
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(LOCK_POLL_SECONDS)
-
-
-def _make_dirs(path: Path) -> list[Path]:
-    """Create `path` and its missing parents; return the ones created (outermost first)."""
-    made: list[Path] = []
-    missing = []
-    for directory in [path, *path.parents]:
-        if os.path.isdir(directory):
-            break
-        missing.append(directory)
-    try:
-        for directory in reversed(missing):
-            try:
-                os.mkdir(directory, PUBLIC_DIR)
-            except FileExistsError:
-                continue
-            made.append(directory)
-    except BaseException:
-        _remove_empty_dirs(made)
-        raise
-    return made
-
-
-def _remove_empty_dirs(directories: Sequence[Path]) -> None:
-    for directory in reversed(directories):
-        with contextlib.suppress(OSError):
-            os.rmdir(directory)
-
-
-def _check_relative(path: str) -> PurePosixPath:
-    pure = PurePosixPath(path)
-    # PurePosixPath drops "." parts: "./a" is "a", and "." has no parts at all.
-    if not pure.parts or pure.is_absolute() or ".." in pure.parts or pure.parts[0] == WORK_AREA:
-        raise ValueError(f"planned path {path!r} is not a plain relative path")
-    return pure
-
-
 def _write_locked(
     work_dir: Path, roots: list[str], items: PlanItems, retire: Sequence[Path], created: Sequence[Path]
 ) -> int | None:
@@ -293,23 +176,23 @@ def _write_locked(
     }
     try:
         os.mkdir(area, PRIVATE_DIR)
-        _write_journal(area, journal)
+        write_journal(area, journal)
         for directory in made:
             os.mkdir(work_dir / directory, PUBLIC_DIR)
         os.mkdir(area / OLD, PRIVATE_DIR)
         _stage(area / NEW, roots, items)
         journal["existed"] = [os.path.lexists(work_dir / root) for root in roots]
-        journal["retire"] = [identity for identity in map(_identity, retire) if identity is not None]
-        _sync_dir(area)
+        journal["retire"] = [found for found in map(identity, retire) if found is not None]
+        sync_dir(area)
     except BaseException:
-        with _held_signals():
+        with held_signals():
             _undo(work_dir, area, journal)
-        _take_signal()
+        take_signal()
         raise
-    with _held_signals():
+    with held_signals():
         journal["state"] = COMMITTED
         try:
-            _write_journal(area, journal)
+            write_journal(area, journal)
         except BaseException:
             _undo(work_dir, area, journal)
             raise
@@ -318,7 +201,7 @@ def _write_locked(
         except OSError:
             journal["state"] = UNDOING
             with contextlib.suppress(OSError):
-                _write_journal(area, journal)
+                write_journal(area, journal)
             _reverse(work_dir, area, journal)
             _undo(work_dir, area, journal)
             raise
@@ -326,7 +209,7 @@ def _write_locked(
     if failures:
         path, exc = failures[0]
         raise RunnerError(f"the outputs are in place, but {path} could not be removed: {exc.strerror}; delete it")
-    return _take_signal()
+    return take_signal()
 
 
 def _missing_parents(work_dir: Path, roots: Sequence[str]) -> list[str]:
@@ -384,7 +267,7 @@ def _sync_tree(top: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        _sync_dir(Path(directory))
+        sync_dir(Path(directory))
 
 
 def _syncfs(path: Path) -> bool:
@@ -412,7 +295,7 @@ def _libc() -> Any:
 
 
 def _root_of(path: str, roots: Sequence[str]) -> tuple[int, PurePosixPath]:
-    pure = _check_relative(path)
+    pure = check_relative(path)
     for index, root in enumerate(roots):
         root_parts = PurePosixPath(root).parts
         if pure.parts[: len(root_parts)] == root_parts:
@@ -437,23 +320,23 @@ def _forward(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
             os.rename(new, target)
         parents.add(target.parent)
     for parent in parents:
-        _sync_dir(parent)
+        sync_dir(parent)
 
 
 def _finish(work_dir: Path, area: Path, journal: dict[str, Any]) -> list[tuple[str, OSError]]:
     """Once the new outputs are in place: remove the retired files and the area; what could not be removed."""
     failures: list[tuple[str, OSError]] = []
-    for identity in journal["retire"]:
+    for retired in journal["retire"]:
         try:
-            if _identity(Path(identity["path"])) == identity:
-                os.unlink(identity["path"])
+            if identity(Path(retired["path"])) == retired:
+                os.unlink(retired["path"])
         except FileNotFoundError:
             continue
         except OSError as exc:
-            failures.append((identity["path"], exc))
+            failures.append((retired["path"], exc))
             continue
         with contextlib.suppress(OSError):  # it is gone; a failed sync is no reason to say otherwise
-            _sync_dir(Path(identity["path"]).parent)
+            sync_dir(Path(retired["path"]).parent)
     _discard(work_dir, area)
     return failures
 
@@ -468,7 +351,7 @@ def _reverse(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
             os.rename(target, new)
         if os.path.lexists(old) and not os.path.lexists(target):
             os.rename(old, target)
-        _sync_dir(target.parent)
+        sync_dir(target.parent)
 
 
 def _undo(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
@@ -491,7 +374,7 @@ def _discard(work_dir: Path, area: Path) -> None:
         os.unlink(area / JOURNAL)
     shutil.rmtree(area, ignore_errors=True)
     with contextlib.suppress(OSError):
-        _sync_dir(work_dir)
+        sync_dir(work_dir)
 
 
 def _recover(work_dir: Path, *, remove_created: bool) -> str | None:
@@ -499,8 +382,8 @@ def _recover(work_dir: Path, *, remove_created: bool) -> str | None:
     area = work_dir / WORK_AREA
     if not os.path.lexists(area):
         return None
-    journal = _read_journal(area)
-    with _held_signals():
+    journal = read_journal(area)
+    with held_signals():
         if journal is not None and journal["state"] == COMMITTED:
             _forward(work_dir, area, journal)
             failures = _finish(work_dir, area, journal)
@@ -515,99 +398,5 @@ def _recover(work_dir: Path, *, remove_created: bool) -> str | None:
             _undo(work_dir, area, journal)
             note = f"a run stopped in {work_dir} before its outputs were ready; what it had begun was removed"
         if remove_created:
-            _remove_empty_dirs([Path(path) for path in journal.get("created", [])])
+            remove_empty_dirs([Path(path) for path in journal.get("created", [])])
     return note
-
-
-def _write_journal(area: Path, journal: dict[str, Any]) -> None:
-    """Replace the journal in one step, synced: a crash leaves the old version or the new one."""
-    temporary = area / f"{JOURNAL}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, SECRET_FILE)
-    try:
-        os.write(fd, json.dumps(journal).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, area / JOURNAL)
-    _sync_dir(area)
-
-
-def _read_journal(area: Path) -> dict[str, Any] | None:
-    try:
-        text = (area / JOURNAL).read_text()
-    except FileNotFoundError:
-        return None  # killed before the first journal was in place: nothing outside the area changed
-    damaged = RunnerError(
-        f"{area / JOURNAL} is damaged, so the run that wrote it cannot be finished or undone; "
-        f"check the outputs by hand, then remove {area}"
-    )
-    try:
-        journal = json.loads(text)
-    except ValueError:
-        raise damaged from None
-    if not _is_whole(journal):
-        raise damaged
-    return journal
-
-
-def _is_whole(journal: object) -> TypeGuard[dict[str, Any]]:
-    """Whether the journal holds every entry its state needs, each of the right kind.
-
-    A journal cut short or edited by hand would otherwise stop a repair half-way, or move paths
-    outside the work dir.
-    """
-    if not isinstance(journal, dict) or journal.get("state") not in (STAGING, COMMITTED, UNDOING):
-        return False
-    lists = ["roots", "made", "created"] + ([] if journal["state"] == STAGING else ["existed", "retire"])
-    if not all(isinstance(journal.get(key), list) for key in lists):
-        return False
-    relative = journal["roots"] + journal["made"]
-    if not all(isinstance(path, str) for path in relative + journal["created"]):
-        return False
-    try:
-        for path in relative:
-            _check_relative(path)
-    except ValueError:
-        return False
-    if journal["state"] == STAGING:
-        return True
-    existed, retire = journal["existed"], journal["retire"]
-    return (
-        len(existed) == len(journal["roots"])
-        and all(isinstance(flag, bool) for flag in existed)
-        and all(isinstance(identity, dict) and isinstance(identity.get("path"), str) for identity in retire)
-    )
-
-
-def _identity(path: Path) -> dict[str, Any] | None:
-    """What makes a consumed key file the one the run read; None unless it is a regular file.
-
-    Only a regular file is removed after use: a pipe or /dev/fd/N is left alone.
-    """
-    try:
-        found = os.lstat(path)
-    except FileNotFoundError:
-        return None  # other errors are raised: a key file that cannot be checked is named, not silently kept
-    if not stat.S_ISREG(found.st_mode):
-        return None
-    return {
-        "path": os.path.abspath(path),
-        "dev": found.st_dev,
-        "ino": found.st_ino,
-        "size": found.st_size,
-        "mtime_ns": found.st_mtime_ns,
-    }
-
-
-def _sync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # some filesystems cannot sync a directory
-            raise
-    finally:
-        os.close(fd)

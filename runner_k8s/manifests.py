@@ -28,8 +28,10 @@ from .k8s import (
     tcp_probe,
     volume_mount,
 )
+from .nodefiles import CONFIG_DIR
 from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Layout, Slot, external_port, slots_in_use
-from .spec import ExecutorKind, ServiceConfig, image_tag, pull_policy
+from .serviceconfig import ExecutorKind, ServiceConfig, image_repository, image_tag, pull_policy
+from .syncthing import SYNC_FOLDERS
 
 DATA_VOLUME = "datadir"
 KMS_VOLUME = "kms-key"
@@ -74,6 +76,12 @@ POD_SECURITY = {"seccompProfile": {"type": "RuntimeDefault"}}
 # Root in these images needs its other capabilities (it writes node folders owned by another uid);
 # no container opens raw sockets.
 CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["NET_RAW"]}}
+# These v5.0.0 images write only into the node folder: the live harness runs them with a read-only root.
+# Other images (the chaincode executors, storage_tikv) were never run here, so they keep a writable one.
+READ_ONLY_ROOT_IMAGES = frozenset(
+    {"network_p2p", "consensus_raft", "executor_evm", "storage_sqlite", "controller", "kms_sm", "kms_eth"}
+)
+SERVICE_SECURITY = {**CONTAINER_SECURITY, "readOnlyRootFilesystem": True}
 
 
 @dataclass(frozen=True)
@@ -122,15 +130,17 @@ CHAINCODE_PORTS = (("chaincode", ContainerPort.CHAINCODE), ("eventhub", Containe
 
 @dataclass(frozen=True)
 class Sidecar:
-    """A container beside the six services: fixed image, ports, arguments and where the node folder goes."""
+    """A container beside the six services: fixed image, ports, arguments and what of the node folder it sees.
+
+    `mounts` are (path in the container, folder of the node folder or None for all of it).
+    """
 
     name: str
     image: str
     ports: tuple[tuple[str, ContainerPort], ...]
     args: tuple[str, ...] | None = None
     working_dir: str | None = None
-    mount_path: str = DATA_PATH
-    sub_dir: str | None = None
+    mounts: tuple[tuple[str, str | None], ...] = ((DATA_PATH, None),)
     env: tuple[tuple[str, str], ...] = ()
     probe_listening: bool = False  # see ServiceShape
 
@@ -145,13 +155,14 @@ SYNCTHING = Sidecar(
     "syncthing",
     SYNCTHING_IMAGE,
     (("sync", ContainerPort.SYNC),),
-    mount_path=SYNC_PATH,
+    # Only its identity and the three shared folders: never the node's kms.db or the other files.
+    mounts=tuple((f"{SYNC_PATH}/{folder}", folder) for folder in (CONFIG_DIR, *SYNC_FOLDERS)),
     env=(("PUID", "0"), ("PGID", "0"), GUI_ON_LOOPBACK),
     # A bare TCP connection makes syncthing log "TLS handshake: EOF" at INFO level on every probe.
     probe_listening=True,
 )
 COUCHDB = Sidecar(
-    "couchdb", COUCHDB_IMAGE, (("couchdb", ContainerPort.COUCHDB),), mount_path=COUCHDB_PATH, sub_dir="state-data"
+    "couchdb", COUCHDB_IMAGE, (("couchdb", ContainerPort.COUCHDB),), mounts=((COUCHDB_PATH, "state-data"),)
 )
 MONITOR_PROCESS = Sidecar(
     "monitor-process",
@@ -330,7 +341,9 @@ def _service_container(pod: NodePod, name: str) -> Manifest:
         mounts=mounts,
         probes=_probes(int(shape.probe_port), by_listening),
         resources=_resources(pod, name),
-        security_context=CONTAINER_SECURITY,
+        security_context=SERVICE_SECURITY
+        if image_repository(service.image) in READ_ONLY_ROOT_IMAGES
+        else CONTAINER_SECURITY,
     )
 
 
@@ -343,7 +356,7 @@ def _sidecar(pod: NodePod, sidecar: Sidecar, env: Sequence[Manifest] = ()) -> Ma
         working_dir=sidecar.working_dir,
         env=[env_value(key, value) for key, value in sidecar.env] + list(env),
         ports=_ports(sidecar.ports),
-        mounts=[_data_mount(pod, sidecar.mount_path, sidecar.sub_dir)],
+        mounts=[_data_mount(pod, path, sub_dir) for path, sub_dir in sidecar.mounts],
         probes=_probes(int(sidecar.probe_port), sidecar.probe_listening),
         resources=_resources(pod, sidecar.name),
         security_context=CONTAINER_SECURITY,
@@ -373,7 +386,9 @@ def build_node_statefulset(pod: NodePod) -> Manifest:
     ]
     pod_spec: Manifest = {
         "automountServiceAccountToken": False,
-        "shareProcessNamespace": True,
+        # Only the process exporter needs to see the other containers' processes; sharing lets every
+        # container reach the others' files through /proc/<pid>/root (README, Security).
+        "shareProcessNamespace": pod.need_monitor,
         "securityContext": POD_SECURITY,
         "containers": build_node_containers(pod),
         "volumes": volumes,

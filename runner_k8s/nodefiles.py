@@ -14,7 +14,7 @@ import tomli_w
 from . import names
 from .plan import Dir, File, PlanItems, secret_file
 from .ports import ContainerPort
-from .spec import SERVICE_NAMES
+from .serviceconfig import SERVICE_NAMES
 
 LOG4RS_TEMPLATE = Path(__file__).resolve().parent / "templates" / "log4rs.yaml"
 PREVHASH = "0x" + "0" * 64

@@ -13,7 +13,7 @@ from .files import ensure_free, existing_outputs, write_outputs
 from .k8s import Manifest, build_persistent_volume, build_pvc, build_storage_class, render_yaml
 from .plan import File
 from .reports import FileEntry, Step, files_json, objects_json, steps_json
-from .spec import check_host, check_pvc_name
+from .rules import check_host, check_pvc_name
 
 LOCAL_STORAGE_CLASS = "local-storage"
 LOCAL_PVC, NFS_PVC = "local-pvc", "nfs-pvc"

@@ -128,6 +128,33 @@ class Fault:
     action: Callable[[], None] | None = None
 
 
+@dataclass(frozen=True)
+class Event:
+    """One wrapped call: its name, the path it acts on (a descriptor's own path) and a rename's target."""
+
+    name: str
+    path: str
+    target: str = ""
+
+    @classmethod
+    def of(cls, name: str, args: Sequence[object], kwargs: dict[str, object]) -> Event:
+        first = str(args[0]) if args else ""
+        if args and isinstance(args[0], int):
+            first = _opened(args[0])
+        elif isinstance(kwargs.get("dir_fd"), int):  # shutil.rmtree names entries relative to a folder
+            first = os.path.join(_opened(kwargs["dir_fd"]), first)  # type: ignore[arg-type]
+        target = str(args[1]) if name in ("rename", "replace") and len(args) > 1 else ""
+        return cls(name, first, target)
+
+
+def _opened(fd: int) -> str:
+    """The path a descriptor has open (Linux), or the number itself (-1: the syncfs stand-in)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return str(fd)
+
+
 @dataclass
 class Injector:
     """Counts every wrapped os call (1-based) and applies the fault planned for that call number."""
@@ -136,6 +163,9 @@ class Injector:
     slow: Sequence[str] = ()
     record: Callable[[str], object] | None = None
     calls: list[str] = field(default_factory=list)
+    # The same calls with what they act on: a descriptor resolved to the path it has open (fsync, write),
+    # and a rename's target, so a test can check which folder or file was synced, in what order.
+    events: list[Event] = field(default_factory=list)
 
     def wrappers(self) -> dict[str, Callable[..., object]]:
         found = {}
@@ -148,6 +178,7 @@ class Injector:
                 if _name == "write" and args and args[0] in (1, 2):
                     return _real(*args, **kwargs)
                 self.calls.append(f"{_name} {args[0] if args else ''}")
+                self.events.append(Event.of(_name, args, kwargs))
                 if _name in self.slow:
                     time.sleep(SLOW_CALL_SECONDS)
                 if self.record is not None:
@@ -181,9 +212,10 @@ def failure(number: int, name: str, args: Sequence[object]) -> OSError:
 
 
 @contextlib.contextmanager
-def injected(faults: dict[int, Fault]) -> Iterator[Injector]:
+def injected(faults: dict[int, Fault], *, syncfs: bool = True) -> Iterator[Injector]:
     """The same wrapping inside this process, undone on exit: errors and stop signals (SIGTERM, SIGHUP)
     at chosen calls of a run in the test's own process, where coverage and mutation tools see the code.
+    Without `syncfs` the writer finds no syncfs(2) and syncs file by file (each fsync a wrapped call).
     """
     injector = Injector(faults)
     saved = {name: getattr(os, name) for name in WRAPPED}
@@ -191,12 +223,16 @@ def injected(faults: dict[int, Fault]) -> Iterator[Injector]:
     try:
         for name, wrapper in injector.wrappers().items():
             setattr(os, name, wrapper)
-        files._syncfs = injector.syncfs
+        files._syncfs = injector.syncfs if syncfs else _no_syncfs
         yield injector
     finally:
         for name, real in saved.items():
             setattr(os, name, real)
         files._syncfs = saved_syncfs
+
+
+def _no_syncfs(path: Path) -> bool:
+    return False
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, bytes | None]]:

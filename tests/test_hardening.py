@@ -212,3 +212,60 @@ def test_listening_probe_ignores_connected_sockets(shell_path: str):
         server.listen(1)
         with socket.create_connection(server.getsockname()) as client:
             assert probe(client.getsockname()[1], shell_path) == 1
+
+
+# --- what each container can reach (issue 15, part 2) --------------------------------------------------
+
+NODE_SECRETS = {"kms.db", "key_id", "node_address"}  # files of the node folder only the services need
+SERVICES = {"network", "consensus", "executor", "storage", "controller", "kms"}
+MONITORED = {"monitor-debug", "chaincode", "multi-all"}  # the variants made with --need_monitor
+
+
+def test_only_a_monitored_pod_shares_its_process_namespace(variants):
+    """Shared, any container reaches the others' files through /proc/<pid>/root; only the process exporter needs it."""
+    for name, documents in variants.items():
+        for workload in of_kind(documents, "StatefulSet"):
+            spec = pod_spec(workload)
+            names = {container["name"] for container in spec["containers"]}
+            assert spec["shareProcessNamespace"] is (name in MONITORED), name
+            assert ("monitor-process" in names) is (name in MONITORED), name
+
+
+def test_syncthing_sees_its_identity_and_the_three_shared_folders_only(variants):
+    for name, documents in variants.items():
+        for workload in of_kind(documents, "StatefulSet"):
+            syncthing = next(c for c in pod_spec(workload)["containers"] if c["name"] == "syncthing")
+            node_dir = next(c for c in pod_spec(workload)["containers"] if c["name"] == "kms")["volumeMounts"][0]
+            mounts = {(mount["mountPath"], mount["subPath"]) for mount in syncthing["volumeMounts"]}
+            folder = node_dir["subPath"]
+            # contracts.md §5: config.xml names /var/syncthing/<id> for blocks, proposals and txs.
+            assert mounts == {
+                ("/var/syncthing/config", f"{folder}/config"),
+                ("/var/syncthing/blocks", f"{folder}/blocks"),
+                ("/var/syncthing/proposals", f"{folder}/proposals"),
+                ("/var/syncthing/txs", f"{folder}/txs"),
+            }, name
+
+
+def test_secrets_are_mounted_only_into_the_container_that_uses_them(variants):
+    for name, documents in variants.items():
+        for workload in of_kind(documents, "StatefulSet"):
+            spec = pod_spec(workload)
+            secret_volumes = {volume["name"] for volume in spec["volumes"] if "secret" in volume}
+            users = {
+                (container["name"], mount["name"])
+                for container in spec["containers"]
+                for mount in container["volumeMounts"]
+                if mount["name"] in secret_volumes
+            }
+            assert users == {("kms", "kms-key"), ("network", "network-key")}, name
+
+
+def test_the_verified_services_run_with_a_read_only_root(variants):
+    """The live harness runs the v5.0.0 images with a read-only root; images never run here keep a writable one."""
+    for name, documents in variants.items():
+        for workload in of_kind(documents, "StatefulSet"):
+            for container in pod_spec(workload)["containers"]:
+                read_only = container["securityContext"].get("readOnlyRootFilesystem", False)
+                chaincode = "chaincode" in container["image"]
+                assert read_only is (container["name"] in SERVICES and not chaincode), (name, container["name"])

@@ -24,16 +24,16 @@ from runner_k8s.errors import InputError, RunnerError, UsageError
 from runner_k8s.identities import read_key_file
 from runner_k8s.keystore import check_password, password_from_key_file
 from runner_k8s.nodefiles import render_controller_config, render_genesis
-from runner_k8s.spec import (
+from runner_k8s.rules import (
     BLOCK_DELAY_MAX,
     TIMESTAMP_MAX,
     check_chain_name,
     check_host,
     check_pvc_name,
     check_timestamp,
-    load_service_config,
     parse_port_range,
 )
+from runner_k8s.serviceconfig import load_service_config
 
 # Kubernetes' grammar (k8s.io/apimachinery validation), independent of names.py.
 DNS_1035_LABEL = re.compile(r"\A[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from runner_k8s import names
 from runner_k8s.errors import UsageError
 from runner_k8s.manifests import NodePod, local_manifests, multi_node_manifests
-from runner_k8s.spec import check_chain_name, load_service_config
+from runner_k8s.rules import check_chain_name
+from runner_k8s.serviceconfig import load_service_config
 from tests.conftest import REPO
 
 # A chaincode_ext config, with monitor and debug on: the largest set of objects a chain can get.

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from runner_k8s import names
 from runner_k8s.manifests import NodePod, local_manifests, multi_node_manifests
 from runner_k8s.ports import LOCAL_LAYOUT, MULTI_LAYOUT, Slot, external_port, highest_port
-from runner_k8s.spec import check_chain_name, load_service_config
+from runner_k8s.rules import check_chain_name
+from runner_k8s.serviceconfig import load_service_config
 from tests.conftest import REPO
 from tests.inputs import MultiArgs, device_id, local_argv, run_main
 

@@ -41,7 +41,7 @@ def _run(args: argparse.Namespace, runtime: cli.Runtime) -> None:
     if args.kms_type is not None:
         flavour = KmsFlavour(args.kms_type)
     else:
-        from runner_k8s.spec import load_service_config  # noqa: PLC0415 - only without --kms_type
+        from runner_k8s.serviceconfig import load_service_config  # noqa: PLC0415 - only without --kms_type
 
         flavour = load_service_config(args.service_config or cli.default_service_config()).kms_flavour
     create_account(key_file=args.key_file, flavour=flavour, output_dir=args.output_dir, runtime=runtime)

@@ -9,14 +9,8 @@ from typing import Any
 
 from runner_k8s import cli
 from runner_k8s.chain import local_cluster, multi_cluster
-from runner_k8s.spec import (
-    BLOCK_DELAY_MAX,
-    DEFAULT_NODE_PORT_RANGE,
-    PORT_MAX,
-    TIMESTAMP_MAX,
-    build_local_spec,
-    build_multi_spec,
-)
+from runner_k8s.rules import BLOCK_DELAY_MAX, DEFAULT_NODE_PORT_RANGE, PORT_MAX, TIMESTAMP_MAX
+from runner_k8s.spec import build_local_spec, build_multi_spec
 
 LOCAL_CLUSTER = "local_cluster"
 DEFAULT_STATE_DB_PASSWORD = "citacloud"

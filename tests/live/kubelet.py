@@ -5,7 +5,9 @@ Each workload (Deployment or StatefulSet, one replica) becomes a pod with its ow
 name of the YAML to the address of the pod it selects. Each container runs in its own mount namespace
 (tests/live/podinit.py) where every volumeMount is mounted as the YAML says: the PVC (with its
 subPath) from a folder that stands for the cluster storage, a Secret as a read-only tmpfs of its
-decoded keys. The container's command, args, env and workingDir come from the YAML; the program is
+decoded keys; with readOnlyRootFilesystem its root is read-only. Each container has its own process
+namespace, unless the pod says shareProcessNamespace: then its containers share one, as Kubernetes
+does it. The container's command, args, env and workingDir come from the YAML; the program is
 the one the image names, taken from the CITA_CLOUD_BIN folder (syncthing from Debian's package).
 LoadBalancer Services get their address (the pod's) and a port forwarder in the pod's namespace.
 
@@ -38,6 +40,9 @@ PODINIT = HERE / "podinit.py"
 LBPROXY = HERE / "lbproxy.py"
 WORKLOADS = ("Deployment", "StatefulSet")
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Where a container finds the program its image stands for (the host's scratch dir is hidden from it).
+PROGRAM_DIR = "/rk8s-bin"
+BUILT_DIR = "/rk8s-built"  # CITA_CLOUD_BIN, read-only, where PROGRAM_DIR's links point
 
 # The program each CITA-Cloud image runs, and the file in CITA_CLOUD_BIN that stands for it.
 CITA_IMAGES = {
@@ -116,6 +121,24 @@ def reap_stale_clusters() -> list[str]:
     return reaped
 
 
+def child_pid(parent: int, timeout: float = 10.0) -> int:
+    """The first child of a process (the container behind `unshare --fork` or `nsenter`), once it exists.
+
+    `ip netns exec` and `unshare` without --fork exec in place, so the child of the process this
+    harness started is the container's own first process.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            children = []
+        if children:
+            return int(children[0])
+        time.sleep(0.02)
+    raise HarnessError(f"process {parent} started no child within {timeout:.0f}s")
+
+
 def used_subnets() -> set[int]:
     """Third octets of 10.254.x.0/24 networks that already have a route here."""
     routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True, check=True).stdout
@@ -144,6 +167,8 @@ class Pod:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     probes: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    share_process_namespace: bool = False
+    holder: int | None = None  # pid 1 of the pod's shared process namespace, while it runs
 
     def selected_by(self, selector: Mapping[str, str]) -> bool:
         """Whether a Service or workload selector picks this pod."""
@@ -153,9 +178,11 @@ class Pod:
 class Cluster:
     """The pods of one or more YAML files on this host. Use as a context manager: it always cleans up."""
 
-    def __init__(self, scratch: Path, bin_dir: Path) -> None:
+    def __init__(self, scratch: Path, bin_dir: Path, stand_ins: Iterable[str] = ()) -> None:
+        """`stand_ins` names images with no source to build here: each runs a program that only sleeps."""
         self.scratch = scratch
         self.bin_dir = bin_dir
+        self.stand_ins = frozenset(stand_ins)
         self.tag = secrets.token_hex(3)
         taken = used_subnets()
         free = [octet for octet in range(10, 250) if octet not in taken]
@@ -237,6 +264,7 @@ class Cluster:
             lines += [f"{address}\t{name}" for name, address in hosts.items()]
             hosts_file.write_text("\n".join(lines) + "\n")
             pod_spec = workload["spec"]["template"]["spec"]
+            pod.share_process_namespace = bool(pod_spec.get("shareProcessNamespace", False))
             volumes = {volume["name"]: volume for volume in pod_spec.get("volumes", [])}
             for container in pod_spec["containers"]:
                 pod.containers.append(
@@ -288,7 +316,7 @@ class Cluster:
         program_dir = work / "bin"
         program_dir.mkdir()
         defaults = self._image(container["image"], program_dir)
-        env = {"PATH": f"{program_dir}:{STANDARD_PATH}", "HOSTNAME": pod.name, "HOME": "/root"}
+        env = {"PATH": f"{PROGRAM_DIR}:{STANDARD_PATH}", "HOSTNAME": pod.name, "HOME": "/root"}
         env.update(dict(defaults.env))
         for item in container.get("env", []):
             env[item["name"]] = self._env_value(item, secrets_by_name)
@@ -303,8 +331,12 @@ class Cluster:
         if not argv:
             raise HarnessError(f"{pod.name}/{name}: nothing to run")
         mounts = [self._mount(pod, mount, volumes, secrets_by_name, storage) for mount in container["volumeMounts"]]
+        mounts.append({"path": PROGRAM_DIR, "source": str(program_dir), "read_only": True})
+        mounts.append({"path": BUILT_DIR, "source": str(self.bin_dir), "read_only": True})
+        security = container.get("securityContext") or {}
         spec = {
             "root": str(work / "root"),
+            "read_only_root": bool(security.get("readOnlyRootFilesystem", False)),
             "mounts": mounts,
             "hosts": str(hosts_file),
             "working_dir": container.get("workingDir", "/"),
@@ -326,7 +358,7 @@ class Cluster:
             binary = self.bin_dir / built
             if not binary.is_file():
                 raise HarnessError(f"{image}: {binary} not found (CITA_CLOUD_BIN holds the built services)")
-            (program_dir / program).symlink_to(binary)
+            (program_dir / program).symlink_to(f"{BUILT_DIR}/{built}")
             return ImageDefaults()
         if repository == "syncthing":
             found = shutil.which("syncthing")
@@ -334,6 +366,11 @@ class Cluster:
                 raise HarnessError("syncthing is not installed (apt-get install -y syncthing)")
             (program_dir / "syncthing").symlink_to(found)
             return SYNCTHING_DEFAULTS
+        if repository in self.stand_ins:
+            sleeper = program_dir / "stand-in"
+            sleeper.write_text("#!/bin/sh\nexec sleep 1000000\n")
+            sleeper.chmod(0o755)
+            return ImageDefaults(entrypoint=(f"{PROGRAM_DIR}/stand-in",))
         raise HarnessError(f"the harness cannot run the image {image}")
 
     @staticmethod
@@ -385,9 +422,22 @@ class Cluster:
                     start_new_session=True,
                 )
             )
+        enter: list[str] = []
+        if pod.share_process_namespace:
+            # One process namespace for the pod: its pid 1 holds it while the containers come and go.
+            holder = subprocess.Popen(
+                ["unshare", "--pid", "--fork", "--kill-child", "sleep", "1000000"],
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            pod.processes.append(holder)
+            pod.holder = child_pid(holder.pid)
+            enter = ["nsenter", "--target", str(pod.holder), "--pid", "--"]
         for container in pod.containers:
             log = container.log.open("ab")
-            argv = ["ip", "netns", "exec", pod.netns, "unshare", "--mount", "--propagation", "private"]
+            # Without a shared namespace, each container is pid 1 of its own, killed with its unshare.
+            own = [] if pod.share_process_namespace else ["--pid", "--fork", "--kill-child"]
+            argv = [*enter, "ip", "netns", "exec", pod.netns, "unshare", "--mount", *own, "--propagation", "private"]
             argv += [sys.executable, str(PODINIT), str(container.spec_file)]
             if delays and container.name in delays:
                 argv.append(str(delays[container.name]))
@@ -396,6 +446,20 @@ class Cluster:
             )
             pod.processes.append(process)
             pod.running[container.name] = process
+
+    def container_pid(self, pod_name: str, container: str) -> int:
+        """The pid (on this host) of a running container's first process: the one its command became."""
+        process = self.pods[pod_name].running[container]
+        return child_pid(process.pid)
+
+    def exec_in(
+        self, pod_name: str, container: str, argv: list[str], timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        """`kubectl exec`: run argv inside a running container (its mount, network and process namespaces, root and
+        working directory)."""
+        target = str(self.container_pid(pod_name, container))
+        inside = ["nsenter", "-t", target, "-m", "-n", "-p", "-r", "-w", "--"]
+        return subprocess.run([*inside, *argv], capture_output=True, text=True, timeout=timeout, check=False)
 
     def start(self, delays: Mapping[str, Mapping[str, float]] | None = None) -> None:
         """Start every pod; `delays` holds back, per pod name, the containers it names (seconds)."""
@@ -417,6 +481,7 @@ class Cluster:
             process.wait(10)
         pod.processes.clear()
         pod.running.clear()
+        pod.holder = None
 
     def exited(self) -> list[str]:
         """`pod/container (exit code)` for every container process that has ended."""
@@ -454,7 +519,10 @@ class Cluster:
             process = pod.running.get(container)
             if process is None or process.poll() is not None:
                 return False
-            inside = ["nsenter", "-t", str(process.pid), "-m", "-n", "-r", "-w", "--"]
+            try:
+                inside = ["nsenter", "-t", str(child_pid(process.pid)), "-m", "-n", "-p", "-r", "-w", "--"]
+            except HarnessError:
+                return False
             try:
                 done = subprocess.run(
                     [*inside, *probe["exec"]["command"]], capture_output=True, timeout=timeout, check=False

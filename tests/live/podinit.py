@@ -1,15 +1,21 @@
 """Container start-up for the live harness: runs inside a pod's network namespace and its own mount namespace.
 
-Usage: ip netns exec NS unshare --mount --propagation private python3 podinit.py SPEC.json [DELAY]
+Usage: ip netns exec NS unshare --mount --pid --fork --propagation private python3 podinit.py SPEC.json [DELAY]
+(or, for a pod with shareProcessNamespace, entered into the pod's process namespace by nsenter).
 
 DELAY (seconds) holds the container back before it starts, as a slow image pull or a slow start-up
 would: the live tests use it to show the pod does not depend on which container comes up first.
 
-It builds the container's root: a tmpfs whose top-level entries are bind mounts of the host's, then
+It builds the container's root: a tmpfs whose top-level entries are bind mounts of the host's, except
+/tmp (empty and private: the tests' work dirs, the cluster storage and the other containers' files
+live under the host's /tmp, and a real container sees none of them) and /proc (a new proc of the
+container's own process namespace, so it sees only the processes a real container would). Then it
 mounts each volume where the container spec says (a host folder with an optional subPath, or a
-Secret's decoded keys on a tmpfs), puts the pod's hosts file at /etc/hosts, chroots there, changes to
-the working directory and execs the command. Every mount lives in this private mount namespace only
-and disappears with the container's last process: nothing is created outside the spec's scratch dir.
+Secret's decoded keys on a tmpfs), puts the pod's hosts file at /etc/hosts, makes the root read-only
+when the container's securityContext says readOnlyRootFilesystem (the volumes keep their own mode),
+chroots there, changes to the working directory and execs the command. Every mount lives in this
+private mount namespace only and disappears with the container's last process: nothing is created
+outside the spec's scratch dir.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ import time
 from pathlib import Path
 
 MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
 MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
@@ -53,18 +62,33 @@ def bind(host: Path, target: Path, *, read_only: bool = False) -> None:
         mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
-def mirror(host_dir: Path, into: Path) -> None:
-    """Fill the (tmpfs) directory `into` with bind mounts of every entry of `host_dir`."""
+def mirror(host_dir: Path, into: Path, skip: frozenset[str] = frozenset()) -> list[Path]:
+    """Fill the (tmpfs) directory `into` with bind mounts of every entry of `host_dir`; the binds made.
+
+    Entries named in `skip` become empty directories instead.
+    """
+    made = []
     for entry in os.scandir(host_dir):
         target = into / entry.name
-        if entry.is_symlink():
+        if entry.name in skip:
+            target.mkdir()
+        elif entry.is_symlink():
             os.symlink(os.readlink(entry.path), target)
         elif entry.is_dir():
             target.mkdir()
             bind(Path(entry.path), target)
+            made.append(target)
         else:
             target.touch()
             bind(Path(entry.path), target)
+            made.append(target)
+    return made
+
+
+# Not taken from the host: a container has its own /tmp and a proc of its own process namespace.
+PRIVATE_TOP = frozenset({"tmp", "proc"})
+# Kernel file systems a read-only root filesystem leaves writable (Kubernetes mounts them apart).
+KERNEL_DIRS = ("dev", "proc", "sys")
 
 
 class RootFs:
@@ -74,7 +98,10 @@ class RootFs:
         self.root = root
         self.shadowed: set[Path] = set()
         mount("tmpfs", root, "tmpfs", 0, "mode=0755")
-        mirror(Path("/"), root)
+        self.tmpfs = [root]
+        self.binds = mirror(Path("/"), root, PRIVATE_TOP)
+        (root / "tmp").chmod(0o1777)
+        mount("proc", root / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         self.shadowed.add(Path("/"))
 
     def make_mount_point(self, path: str, *, is_dir: bool) -> Path:
@@ -92,6 +119,7 @@ class RootFs:
                     child.touch()
                 else:
                     child.mkdir()
+                    self.shadowed.add(child_host)  # made here, on a tmpfs: nothing of the host's to shadow
             host = child_host
         return self.root / inner.relative_to("/")
 
@@ -101,8 +129,18 @@ class RootFs:
             return
         target = self.root / host.relative_to("/")
         mount("tmpfs", target, "tmpfs", 0, "mode=0755")
-        mirror(host, target)
+        self.tmpfs.append(target)
+        self.binds += mirror(host, target)
         self.shadowed.add(host)
+
+    def make_read_only(self) -> None:
+        """readOnlyRootFilesystem: every part of the root read-only but the volumes and the kernel's dirs."""
+        kernel = {self.root / name for name in KERNEL_DIRS}
+        for target in self.binds:
+            if target not in kernel and not any(parent in kernel for parent in target.parents):
+                mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+        for target in self.tmpfs:
+            mount(None, target, None, MS_REMOUNT | MS_RDONLY)
 
 
 def mount_secret(target: Path, files: dict[str, str]) -> None:
@@ -130,6 +168,8 @@ def main(spec_path: str) -> None:
         bind(source, target, read_only=volume["read_only"])
     hosts = root.make_mount_point("/etc/hosts", is_dir=False)
     bind(Path(spec["hosts"]), hosts, read_only=True)
+    if spec.get("read_only_root"):
+        root.make_read_only()
     os.chroot(root.root)
     os.chdir(spec["working_dir"])
     argv = spec["argv"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,11 +69,17 @@ class LiveChain:
 
 
 def boot_local_chain(
-    tmp: Path, bin_dir: Path, chain: str, *extra: str, delays: Mapping[str, Mapping[str, float]] | None = None
+    tmp: Path,
+    bin_dir: Path,
+    chain: str,
+    *extra: str,
+    delays: Mapping[str, Mapping[str, float]] | None = None,
+    stand_ins: Iterable[str] = (),
 ) -> Generator[LiveChain, None, None]:
     """Generate a local_cluster chain with our script, copy cita-cloud/ to the 'storage', start its pods.
 
-    `delays` holds back, per pod name, the named containers by that many seconds.
+    `delays` holds back, per pod name, the named containers by that many seconds; `stand_ins` names
+    images with no source here, run as programs that only sleep.
     """
     work = tmp / "work"
     work.mkdir()
@@ -93,7 +99,7 @@ def boot_local_chain(
     storage = tmp / "storage"
     shutil.copytree(work / "cita-cloud", storage / "cita-cloud", symlinks=True)
     yaml_path = work / f"{chain}.yaml"
-    with Cluster(tmp / "pods", bin_dir) as cluster:
+    with Cluster(tmp / "pods", bin_dir, stand_ins) as cluster:
         cluster.load([yaml_path], {"local-pvc": storage})
         cluster.start(delays)
         controllers = {name: Controller(f"{pod.address}:{RPC_PORT}") for name, pod in cluster.pods.items()}
