@@ -25,7 +25,11 @@ from tests.live.rpc import encode_message
 PASSWORD = "admin-pass-123"
 CHAIN = "test-chain"
 CHAIN_ID = hashlib.sha256(CHAIN.encode()).digest()
-SECRETS = {KmsFlavour.SM: 0x1234567890ABCDEF1234567890ABCDEF, KmsFlavour.ETH: 0xFEDCBA0987654321FEDCBA0987654321}
+SECRETS = {
+    KmsFlavour.SM: 0x1234567890ABCDEF1234567890ABCDEF << 100,
+    KmsFlavour.ETH: 0xFEDCBA0987654321FEDCBA0987654321 << 100,
+}
+SUCCESSOR = 0xABCDEF0123456789ABCDEF0123456789 << 100
 V1, V2, V3, V4 = (bytes([n]) * 20 for n in (0x11, 0x22, 0x33, 0x44))
 
 
@@ -202,7 +206,7 @@ def test_brake_on_then_off_is_applied_and_reported(chain: Chain, nodes: list[str
 def test_set_admin_hands_over_and_the_old_admin_is_refused(
     chain: Chain, nodes: list[str], admin_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    successor = account_from_secret(KmsFlavour.SM, 0xABCDEF)
+    successor = account_from_secret(KmsFlavour.SM, SUCCESSOR)
     new_dir = write_account(tmp_path / "successor", successor, "other-pass")
     args = change(
         "set_admin", successor.address, nodes=nodes, admin_dir=admin_dir, extra=("--new_admin_dir", str(new_dir))
@@ -241,7 +245,7 @@ def test_set_admin_without_the_new_admins_folder_needs_yes(
 def test_set_admin_refuses_an_account_of_the_other_kms_type(
     chain: Chain, nodes: list[str], admin_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    eth = account_from_secret(KmsFlavour.ETH, 0xABCDEF)
+    eth = account_from_secret(KmsFlavour.ETH, SUCCESSOR)
     folder = write_account(tmp_path / "eth-admin", eth)
     code, _, _ = run(
         *change("set_admin", eth.address, nodes=nodes, admin_dir=admin_dir, extra=("--new_admin_dir", str(folder)))

@@ -117,8 +117,10 @@ def test_raw_transaction_nests_as_the_services_read_it():
     assert raw == encode_message([(2, unverified)])
 
 
+# gmssl's point arithmetic fails on some tiny keys (its addition has no doubling case): real keys are
+# 256-bit random numbers, so the oracle is asked only about keys of at least 128 bits.
 @settings(max_examples=25, deadline=None)
-@given(secret=st.integers(1, SM2_N - 2), digest=st.binary(min_size=32, max_size=32))
+@given(secret=st.integers(2**128, SM2_N - 2), digest=st.binary(min_size=32, max_size=32))
 def test_sm2_signatures_verify_with_gmssl(secret, digest):
     account = account_from_secret(KmsFlavour.SM, secret)
     signature = sign_hash(account, digest, DeterministicRandom(digest.hex()))
