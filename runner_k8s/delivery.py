@@ -153,10 +153,11 @@ def wait_blocks_continue(plan: Plan, applied: dict[str, int], options: Options, 
     return found
 
 
-def interrupted(plan: Plan, sent_to: str, stop: KeyboardInterrupt) -> Interrupted:
-    """What to tell a user who stopped the wait: the transaction is out and may still be applied."""
+def interrupted(plan: Plan, sent_to: str | None, stop: KeyboardInterrupt) -> Interrupted:
+    """What to tell a user who stopped a run once the transaction was (or may have been) sent."""
+    where = f"was sent to {sent_to}" if sent_to else "may have been sent (the run was stopped while sending it)"
     return Interrupted(
-        f"stopped while waiting; transaction {hex0x(plan.signed.tx_hash)} was sent to {sent_to} and may still be "
+        f"stopped while waiting; transaction {hex0x(plan.signed.tx_hash)} {where} and may still be "
         "applied: check with manage_chain.py status",
         stop.exit_code if isinstance(stop, Stopped) else int(ExitCode.INTERRUPTED),
     )
@@ -222,7 +223,10 @@ def govern(
         "after": _json_value(plan.after),
     }
     if not dry_run:
-        sent_to = send(plan, options)
+        try:
+            sent_to = send(plan, options)
+        except KeyboardInterrupt as stop:
+            raise interrupted(plan, None, stop) from None
         report["sent_to"] = sent_to
         try:
             applied, seconds = wait_applied(plan, options, runtime)

@@ -528,3 +528,17 @@ def test_the_script_runs_as_a_user_runs_it(tmp_path: Path):
     assert result.stderr.startswith("manage_chain.py: error: 1 problem on the chain: node 127.0.0.1:1: unreachable")
     result = run_script("manage_chain.py", "status", cwd=tmp_path)
     assert result.returncode == 2 and "--rpc" in result.stderr
+
+
+def test_ctrl_c_while_sending_says_the_transaction_may_be_out(
+    chain: Chain, nodes: list[str], admin_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    from runner_k8s import delivery
+
+    def stopped(*args: object) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(delivery, "send", stopped)
+    code, _, _ = run(*change("emergency_brake", "on", nodes=nodes, admin_dir=admin_dir))
+    assert code == 130
+    assert "may have been sent (the run was stopped while sending it)" in capsys.readouterr().err
