@@ -215,8 +215,8 @@ def plan_output(
         if leader == change.address:
             raise CheckError(
                 f"{hex0x(change.address)} made the latest block: it is raft's leader, and a removed v5.0.0 leader "
-                "does not step down (it keeps making blocks); restart its pod so that another validator takes the "
-                "lead, check with status, then run again"
+                "does not step down, its consensus panics (raft-rs) and stays dead until its pod restarts; restart "
+                "its pod so that another validator takes the lead, check with status, then run again"
             )
         checks.append(f"{hex0x(change.address)} is not raft's leader (the latest block is by {hex0x(leader)})")
     _check_tolerance(len(new), options, warnings, checks)
