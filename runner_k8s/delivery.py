@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from .accounts import Account
 from .chainview import every_node
 from .cli import Runtime
-from .errors import CheckError, ExitCode, Interrupted, Stopped
+from .errors import CheckError, ExitCode, Interrupted, RunnerError, Stopped
 from .governance import Change, Options, Plan, plan_change
 from .rpc import Controller, NodeError, Rejected
 from .transactions import Lock, hex0x
@@ -176,11 +176,10 @@ def _json_value(value: object) -> object:
 
 def render_change(report: dict[str, object]) -> list[str]:
     """The report of a change (or of its dry run) as lines of text."""
-    transaction = report["transaction"]
-    assert isinstance(transaction, dict)
-    lines = ["checks passed:"]
-    lines += [f"  - {check}" for check in report["checks"]]  # type: ignore[attr-defined]
-    lines += [f"warning: {warning}" for warning in report["warnings"]]  # type: ignore[attr-defined]
+    transaction, checks, warnings = report["transaction"], report["checks"], report["warnings"]
+    assert isinstance(transaction, dict) and isinstance(checks, list) and isinstance(warnings, list)
+    lines = ["checks passed:", *(f"  - {check}" for check in checks)]
+    lines += [f"warning: {warning}" for warning in warnings]
     lines.append(
         f"transaction: lock {transaction['lock_id']} ({transaction['lock']}), version {transaction['version']}"
     )
@@ -207,7 +206,7 @@ def govern(
     """Check, sign and (unless dry_run) send one change, wait until every node applies it, print the report."""
     try:
         plan = plan_change(change, options, signer, runtime)
-    except CheckError as exc:
+    except RunnerError as exc:
         raise CheckError(f"{exc}; nothing was sent") from None
     lock = change.lock
     before = plan.config.value(lock)
@@ -236,7 +235,7 @@ def govern(
                 report["blocks_continue"] = wait_blocks_continue(plan, applied, options, runtime)
         except KeyboardInterrupt as stop:
             raise interrupted(plan, sent_to, stop) from None
-        except CheckError as exc:
+        except RunnerError as exc:  # a time-out, another change first, a node gone: the transaction is out
             raise CheckError(f"{exc}; the transaction {hex0x(plan.signed.tx_hash)} was sent to {sent_to}") from None
     if as_json:
         runtime.say_json(report)
