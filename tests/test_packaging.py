@@ -198,6 +198,12 @@ def test_pip_install_gives_the_five_commands(installed: Path, tmp_path: Path):
         assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
     where = run_installed(installed, "python", "-c", "import runner_k8s; print(runner_k8s.__file__)", cwd=tmp_path)
     assert where.stdout.startswith(str(installed.parent)), where.stdout  # the installed copy, not the checkout
+    proto = run_installed(installed, "manage_chain.py", "status", "--rpc", "127.0.0.1:1", cwd=tmp_path)
+    assert proto.returncode == 1 and "unreachable" in proto.stderr, proto.stderr  # grpc and the proto module load
+    shipped = (
+        "from importlib.resources import files; print(files('runner_k8s.proto').joinpath('governance.proto').is_file())"
+    )
+    assert run_installed(installed, "python", "-c", shipped, cwd=tmp_path).stdout.strip() == "True"
 
 
 @pytest.mark.slow
