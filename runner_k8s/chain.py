@@ -15,7 +15,8 @@ from .identities import plan_account, utc_now
 from .k8s import Manifest, object_names_in, render_yaml
 from .keygen import MadeKeys, draw_node_secrets, make_node_keys
 from .keystore import ACCOUNT_ID
-from .manifests import NodePod, local_manifests, multi_node_manifests
+from .lock import check_writable
+from .manifests import local_manifests, multi_node_manifests
 from .nextsteps import local_next_steps, multi_next_steps
 from .nodefiles import (
     ChainFiles,
@@ -28,6 +29,7 @@ from .nodefiles import (
     render_init_sys_config,
 )
 from .plan import PlanItems, secret_file
+from .pods import NodePod
 from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Slot, external_port
 from .reports import ChainReport, FileEntry, NodeReport, local_summary, multi_summary, recorded, say_report
 from .spec import LocalClusterSpec, MultiClusterSpec
@@ -78,12 +80,13 @@ def shared_files(
     admin: str,
     validators: Sequence[str],
     block_delay_number: int,
+    block_interval: int,
     enable_tls: bool,
 ) -> ChainFiles:
     """The files every node of the chain holds identically."""
     return ChainFiles(
         genesis=render_genesis(timestamp_ms),
-        init_sys_config=render_init_sys_config(chain, admin, validators),
+        init_sys_config=render_init_sys_config(chain, admin, validators, block_interval),
         controller_config=render_controller_config(block_delay_number),
         enable_tls=enable_tls,
     )
@@ -112,6 +115,7 @@ def local_cluster(
     """Write every node folder, `<chain>.yaml` and `<chain>-admin/` of a single-cluster chain."""
     chain, count = spec.chain_name, spec.peers_count
     roots = names.local_outputs(chain)
+    check_writable(work_dir)  # before the keys are made: a dry run fails wherever the real run would
     ensure_free(work_dir, roots, force=force, hint=force_hint(chain))
     ensure_not_mixed(work_dir, chain, local=True, count=count)
     replaced = existing_outputs(work_dir, roots)
@@ -138,6 +142,7 @@ def local_cluster(
         admin=admin.address,
         validators=[account.address for account in accounts],
         block_delay_number=spec.block_delay_number,
+        block_interval=spec.block_interval,
         enable_tls=spec.enable_tls,
     )
     pods = [
@@ -261,6 +266,7 @@ def multi_cluster(
     """Write every node folder and one `<chain>-<i>.yaml` per node of a one-node-per-cluster chain."""
     chain, nodes = spec.chain_name, spec.nodes
     roots = names.multi_outputs(chain, len(nodes))
+    check_writable(work_dir)
     ensure_free(work_dir, roots, force=force, hint=force_hint(chain))
     ensure_not_mixed(work_dir, chain, local=False, count=len(nodes))
     replaced = existing_outputs(work_dir, roots)
@@ -288,6 +294,7 @@ def multi_cluster(
         admin=spec.super_admin,
         validators=[node.authority for node in nodes],
         block_delay_number=spec.block_delay_number,
+        block_interval=spec.block_interval,
         enable_tls=spec.enable_tls,
     )
     pods = [

@@ -377,6 +377,7 @@ def run(
     """Parse argv, run the handler, and turn every RunnerError or stop signal into one line on stderr."""
     runtime = runtime or Runtime()
     prog = parser.prog
+    files.take_notes()  # a run prints only its own notes
     with files.stop_signals():
         try:
             args = parser.parse_args(respell_argv(parser, sys.argv[1:] if argv is None else argv))
@@ -414,14 +415,15 @@ def run(
 
 def _recover(prog: str, args: argparse.Namespace) -> None:
     """Finish or undo what a killed run left in this run's output folder, before anything else."""
-    folder = getattr(args, "work_dir", None) or getattr(args, "output_dir", None)
+    flag = "--work_dir" if getattr(args, "work_dir", None) is not None else "--output_dir"
+    folder = getattr(args, flag[2:], None)
     if not isinstance(folder, Path):
         return
     if getattr(args, "dry_run", False):  # writes nothing, not even a repair: it says one is due
         if os.path.lexists(folder / files.WORK_AREA):
             _complain(f"{prog}: note: a stopped run left {folder / files.WORK_AREA}; the next real run repairs it")
         return
-    note = files.recover(folder)
+    note = files.recover(folder, flag)
     if note:
         _complain(f"{prog}: note: {note}")
 

@@ -17,7 +17,6 @@ SIGINT, SIGTERM and SIGHUP do the same clean-up at once, and are held back durin
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import os
 import shutil
@@ -38,7 +37,7 @@ from .journal import (
     sync_dir,
     write_journal,
 )
-from .lock import lock, remove_empty_dirs
+from .lock import WORK_DIR_FLAG, check_writable, lock, remove_empty_dirs, write_error
 from .plan import PRIVATE_DIR, PUBLIC_DIR, Dir, PlanItems
 from .stops import STOP_SIGNALS, held_signals, stop_signals, take_signal
 
@@ -98,18 +97,22 @@ def write_outputs(
     force: bool,
     hint: str = DEFAULT_HINT,
     retire: Sequence[Path] = (),
+    flag: str = WORK_DIR_FLAG,
 ) -> None:
     """Write every planned entry under `roots` (paths relative to work_dir) in one step: all or nothing.
 
     Existing roots are replaced only with `force`, and then all together. `retire` names regular
-    files (a consumed key file) removed once the new outputs are in place.
+    files (a consumed key file) removed once the new outputs are in place. `flag` is the option that
+    named work_dir, for the messages.
     """
     for root in roots:
         check_relative(root)
+    check_writable(work_dir, flag)
     try:
         fd, created = lock(work_dir, create=True, wait=LOCK_WAIT_SECONDS)
     except OSError as exc:
-        raise _write_error(exc, work_dir) from exc
+        raise write_error(exc, work_dir, flag) from exc
+
     assert fd is not None  # a writer waits, then raises, rather than going on without the lock
     try:
         # The scripts repair before they parse their input; this catches a run killed since then.
@@ -122,16 +125,19 @@ def write_outputs(
         with held_signals():
             remove_empty_dirs(created)  # a run that fails leaves no folder it made
         if isinstance(exc, OSError):
-            raise _write_error(exc, work_dir) from exc
+            raise write_error(exc, work_dir, flag) from exc
         raise
     finally:
         os.close(fd)
         take_signal()
+    made = list(dict.fromkeys(created))
+    if made:  # a mistyped path shows here, rather than becoming a tree without a word
+        _notes.append(f"made the folder{'s' if len(made) > 1 else ''} {', '.join(map(str, made))}")
     if signum is not None:
         raise Stopped(signum, complete=True)
 
 
-def recover(work_dir: Path) -> str | None:
+def recover(work_dir: Path, flag: str = WORK_DIR_FLAG) -> str | None:
     """Finish or undo what a killed run left in work_dir; a one-line note of what was done, or None."""
     if not os.path.lexists(work_dir / WORK_AREA):
         return None
@@ -140,26 +146,15 @@ def recover(work_dir: Path) -> str | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise _write_error(exc, work_dir) from exc
+        raise write_error(exc, work_dir, flag) from exc
     if fd is None:
         return None  # another run holds the lock: its journal is alive, not left over
     try:
         return _recover(work_dir, remove_created=True)
     except OSError as exc:
-        raise _write_error(exc, work_dir) from exc
+        raise write_error(exc, work_dir, flag) from exc
     finally:
         os.close(fd)
-
-
-def _write_error(exc: OSError, work_dir: Path) -> RunnerError:
-    where = exc.filename or work_dir
-    if exc.errno == errno.EXDEV:
-        return RunnerError(
-            f"cannot move into {exc.filename2 or where}: it is on another filesystem than {work_dir}, so the "
-            "outputs cannot change in one step; nothing was written: choose a --work_dir on the filesystem "
-            "that holds cita-cloud/ (it may not be a mount point of its own)"
-        )
-    return RunnerError(f"cannot write {where}: {exc.strerror}; nothing was written, choose a writable --work_dir")
 
 
 def _write_locked(

@@ -57,6 +57,9 @@ def plan_account(account: Account, password: str, key_file_bytes: bytes | None, 
         yield f"{folder}/{KEY_FILE}", secret_file(key_file_bytes)
 
 
+OUTPUT_DIR_FLAG = "--output_dir"
+
+
 def create_account(*, key_file: Path, flavour: KmsFlavour, output_dir: Path, runtime: Runtime) -> Account:
     """Make an account from the password in key_file; move key_file into the account's folder."""
     raw, password = read_key_file(key_file)
@@ -71,6 +74,7 @@ def create_account(*, key_file: Path, flavour: KmsFlavour, output_dir: Path, run
         force=False,
         hint="nothing was changed; run create_account.py again for a new account",
         retire=[key_file],
+        flag=OUTPUT_DIR_FLAG,
     )
     runtime.say(f"kms create output: key_id:{ACCOUNT_ID},address:{account.address}")
     return account
@@ -99,6 +103,7 @@ def create_syncthing_identity(*, output_dir: Path, runtime: Runtime) -> SyncIden
         plan_identity(identity, identity.device_id),
         force=False,
         hint="nothing was changed; run create_syncthing_config.py again for a new identity",
+        flag=OUTPUT_DIR_FLAG,
     )
     runtime.say(f"device_id: {identity.device_id}")
     return identity

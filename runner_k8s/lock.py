@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import time
@@ -13,6 +14,7 @@ from .errors import RunnerError
 from .plan import PUBLIC_DIR
 
 LOCK_POLL_SECONDS = 0.05
+WORK_DIR_FLAG = "--work_dir"
 
 
 def lock(work_dir: Path, *, create: bool, wait: float) -> tuple[int | None, list[Path]]:
@@ -88,3 +90,34 @@ def remove_empty_dirs(directories: Sequence[Path]) -> None:
     for directory in reversed(directories):
         with contextlib.suppress(OSError):
             os.rmdir(directory)
+
+
+def write_error(exc: OSError, work_dir: Path, flag: str) -> RunnerError:
+    """A failed write as one line: what could not be written, why, and that nothing was."""
+    where = exc.filename or work_dir
+    if exc.errno == errno.EXDEV:
+        return RunnerError(
+            f"cannot move into {exc.filename2 or where}: it is on another filesystem than {work_dir}, so the "
+            f"outputs cannot change in one step; nothing was written: choose a {flag} on the filesystem "
+            "that holds cita-cloud/ (it may not be a mount point of its own)"
+        )
+    return RunnerError(f"cannot write {where}: {exc.strerror}; nothing was written, choose a writable {flag}")
+
+
+def check_output_dir(work_dir: Path, flag: str = WORK_DIR_FLAG) -> None:
+    """The output folder, or the nearest folder above it that exists, must be a folder (the run makes the rest)."""
+    for path in (work_dir, *work_dir.parents):
+        if os.path.lexists(path):
+            if not os.path.isdir(path):
+                raise write_error(OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)), work_dir, flag)
+            return
+
+
+def check_writable(work_dir: Path, flag: str = WORK_DIR_FLAG) -> None:
+    """What a real run needs of its output folder, checked without writing: a dry run fails where it would."""
+    check_output_dir(work_dir, flag)
+    target = next(path for path in (work_dir, *work_dir.parents) if os.path.isdir(path))
+    if os.access(target, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids):
+        return
+    code = errno.EROFS if os.statvfs(target).f_flag & os.ST_RDONLY else errno.EACCES
+    raise write_error(OSError(code, os.strerror(code), str(target)), work_dir, flag)

@@ -18,7 +18,6 @@ from .serviceconfig import SERVICE_NAMES
 
 LOG4RS_TEMPLATE = Path(__file__).resolve().parent / "templates" / "log4rs.yaml"
 PREVHASH = "0x" + "0" * 64
-BLOCK_INTERVAL = 6
 SYSTEM_CONFIG_VERSION = 0
 EMPTY_DIRS = ("tx_infos", "txs", "proposals", "blocks")
 KEY_ID = "key_id"
@@ -135,14 +134,14 @@ def render_genesis(timestamp_ms: int) -> bytes:
     return render_toml({"timestamp": timestamp_ms, "prevhash": PREVHASH})
 
 
-def render_init_sys_config(chain_name: str, admin: str, validators: Sequence[str]) -> bytes:
+def render_init_sys_config(chain_name: str, admin: str, validators: Sequence[str], block_interval: int) -> bytes:
     """init_sys_config.toml: validators in node order (node0 is the first raft leader)."""
     return render_toml(
         {
             "version": SYSTEM_CONFIG_VERSION,
             "chain_id": chain_id(chain_name),
             "admin": admin,
-            "block_interval": BLOCK_INTERVAL,
+            "block_interval": block_interval,
             "validators": list(validators),
         }
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from . import cli, names
 from .accounts import is_address
@@ -14,10 +15,45 @@ from .ports import MULTI_LAYOUT, NODE_PORT_RANGE, PORT_RANGE, Layout, Slot, exte
 # What the readers of our numbers accept: controller v5.0.0 reads block_delay_number as a u32 and the
 # genesis timestamp as a u64 from a TOML integer (an i64), so the timestamp's limit is the smaller one.
 BLOCK_DELAY_MAX = 2**32 - 1
+YAML_EXTENSIONS = ("yaml", "yml")
+# consensus_raft v5.0.0 sleeps block_interval seconds between proposals: 0 is a busy loop, and a node
+# never picks up a later change (README: Known limits). The upper edge is the longest the live tests boot.
+BLOCK_INTERVAL_DEFAULT = 6
+BLOCK_INTERVAL_RANGE = range(1, 61)
 TIMESTAMP_MAX = 2**63 - 1
 TIMESTAMP_SECONDS_BELOW = 10**11  # in milliseconds that is 1973-03-03: a smaller value is surely seconds
 PORT_MAX = PORT_RANGE[-1]
 DEFAULT_NODE_PORT_RANGE = f"{NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[-1]}"
+
+
+def block_delay_problem(value: int) -> str | None:
+    """Why a block delay number gives a dead chain on v5.0.0, or None (only 0 runs)."""
+    if value == 0:
+        return None
+    return (
+        f"{value} gives a chain that never makes block 1 on CITA-Cloud v5.0.0 (its controller looks up the "
+        f"state of block 1 - {value} - 1, which does not exist); use 0"
+    )
+
+
+def block_interval_problem(value: int) -> str | None:
+    """Why a block interval is refused, or None."""
+    low, high = BLOCK_INTERVAL_RANGE[0], BLOCK_INTERVAL_RANGE[-1]
+    if value < low:
+        return f"{value} makes consensus_raft v5.0.0 propose in a busy loop; use {low} to {high} seconds"
+    if value > high:
+        return f"{value} is longer than the {high} seconds this tool has booted a chain with; use {low} to {high}"
+    return None
+
+
+def check_block_numbers(block_delay_number: int, block_interval: int) -> None:
+    """The two numbers of a chain's configs that v5.0.0 runs only within their range (README)."""
+    for flag, problem in (
+        ("--block_delay_number", block_delay_problem(block_delay_number)),
+        ("--block_interval", block_interval_problem(block_interval)),
+    ):
+        if problem:
+            raise UsageError(f"{flag} {problem}")
 
 
 def check_timestamp(timestamp_ms: int | None) -> int | None:
@@ -78,7 +114,18 @@ def check_pvc_name(pvc: str, flag: str = "--pvc_name") -> str:
             f"{flag} {pvc!r} is not a valid Kubernetes name: use lowercase letters, digits, '-' and '.' "
             f"(for example {names.suggest_dns_name(pvc)!r})"
         )
+    stem, dot, extension = pvc.rpartition(".")
+    if dot and extension in YAML_EXTENSIONS:
+        raise UsageError(f"{flag} {pvc!r} names a file; give the claim's own name, {stem!r} (its file is {stem}.yaml)")
     return pvc
+
+
+def check_input_dir(path: Path, flag: str, what: str) -> Path:
+    """A folder the run reads from: it must exist (a typo must not read as 'nothing there')."""
+    if not path.is_dir():
+        state = "is not a folder" if path.exists() else "does not exist"
+        raise UsageError(f"{flag} {path} {state}; give the folder {what}")
+    return path
 
 
 def parse_port_range(text: str) -> range:

@@ -14,10 +14,13 @@ from .errors import UsageError
 from .keystore import check_password
 from .ports import LOCAL_LAYOUT, Slot, slots_in_use
 from .rules import (
+    BLOCK_INTERVAL_DEFAULT,
     check_address,
     check_base_port,
+    check_block_numbers,
     check_chain_name,
     check_host,
+    check_input_dir,
     check_lb_ranges,
     check_namespace,
     check_node_ports,
@@ -37,6 +40,7 @@ class LocalClusterSpec:
 
     chain_name: str
     block_delay_number: int
+    block_interval: int
     peers_count: int
     kms_password: str
     state_db_user: str
@@ -69,6 +73,7 @@ def build_local_spec(
     *,
     chain_name: str,
     block_delay_number: int,
+    block_interval: int = BLOCK_INTERVAL_DEFAULT,
     peers_count: int,
     kms_password: str,
     state_db_user: str,
@@ -84,6 +89,7 @@ def build_local_spec(
 ) -> LocalClusterSpec:
     """Check every local_cluster input; raise on the first problem."""
     check_chain_name(chain_name, peers_count)
+    check_block_numbers(block_delay_number, block_interval)
     check_namespace(namespace)
     check_password(kms_password, "--kms_password")
     check_pvc_name(pvc_name)
@@ -94,6 +100,7 @@ def build_local_spec(
     spec = LocalClusterSpec(
         chain_name=chain_name,
         block_delay_number=block_delay_number,
+        block_interval=block_interval,
         peers_count=peers_count,
         kms_password=kms_password,
         state_db_user=state_db_user,
@@ -133,6 +140,7 @@ class MultiClusterSpec:
 
     chain_name: str
     block_delay_number: int
+    block_interval: int
     services: ServiceConfig
     need_monitor: bool
     need_debug: bool
@@ -154,6 +162,7 @@ def build_multi_spec(
     *,
     chain_name: str,
     block_delay_number: int,
+    block_interval: int = BLOCK_INTERVAL_DEFAULT,
     service_config: Path,
     need_monitor: bool,
     need_debug: bool,
@@ -186,6 +195,9 @@ def build_multi_spec(
         }
     )
     check_chain_name(chain_name, count)
+    check_block_numbers(block_delay_number, block_interval)
+    check_input_dir(accounts_dir, "--accounts_dir", "where create_account.py left the account folders (0x...)")
+    check_input_dir(syncthing_dir, "--syncthing_dir", "where create_syncthing_config.py left the device folders")
     check_namespace(namespace)
     admin = check_address(super_admin, "--super_admin")
     addresses = [check_address(item, f"--authorities entry {number}") for number, item in enumerate(authorities)]
@@ -212,6 +224,7 @@ def build_multi_spec(
     return MultiClusterSpec(
         chain_name=chain_name,
         block_delay_number=block_delay_number,
+        block_interval=block_interval,
         services=services,
         need_monitor=need_monitor,
         need_debug=need_debug,

@@ -11,6 +11,7 @@ from .cli import Runtime, shell_quote, shown_path
 from .errors import UsageError
 from .files import ensure_free, existing_outputs, write_outputs
 from .k8s import Manifest, build_persistent_volume, build_pvc, build_storage_class, render_yaml
+from .lock import check_writable
 from .plan import File
 from .reports import FileEntry, Step, files_json, objects_json, steps_json
 from .rules import check_host, check_pvc_name
@@ -132,6 +133,7 @@ def _write(
     ensure_free(work_dir, [file_name], force=force, hint=hint)
     replaced = existing_outputs(work_dir, [file_name])
     entry = File(render_yaml(manifests))
+    check_writable(work_dir)
     if not dry_run:
         write_outputs(work_dir, [file_name], [(file_name, entry)], force=force, hint=hint)
     shown = shown_path(work_dir, file_name)

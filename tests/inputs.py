@@ -69,6 +69,10 @@ def address(seed: str) -> str:
     return "0x" + hashlib.sha256(seed.encode()).hexdigest()[:40]
 
 
+# An existing folder with no account or identity in it: multi_cluster then leaves the copies to the user.
+NO_KEYS = Path(__file__).resolve().parent / "data" / "no-keys"
+
+
 @dataclass
 class MultiArgs:
     """multi_cluster flags for `count` nodes; every list can be overridden by name."""
@@ -78,7 +82,7 @@ class MultiArgs:
     override: dict[str, str] = field(default_factory=dict)
 
     def argv(self, *extra: str) -> list[str]:
-        keys = self.work / "no-keys"
+        keys = NO_KEYS
         values = {
             "--super_admin": address("admin"),
             "--authorities": ",".join(address(f"node{i}") for i in range(self.count)),

@@ -23,12 +23,17 @@ import pytest
 import sha3
 from gmssl import sm2
 
-from tests.chains import load_documents
-from tests.conftest import run_script
 from tests.independent import check_kms_db
 from tests.live.kubelet import Cluster
 from tests.live.rpc import Controller, Transaction, raw_transaction
-from tests.live.runs import PASSWORD, RPC_PORT, LiveChain, boot_local_chain, closed_service_ports, wait_until
+from tests.live.runs import (
+    PASSWORD,
+    LiveChain,
+    boot_local_chain,
+    boot_multi_chain,
+    closed_service_ports,
+    wait_until,
+)
 from tests.test_crypto_primitives import gmssl_sm2_public, gmssl_sm3
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -261,66 +266,11 @@ def wait_for_common_chain(chain: LiveChain, height: int, timeout: float) -> None
 
 @pytest.fixture(scope="module")
 def multi_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveChain]:
-    """multi_cluster with accounts and identities made beforehand by our scripts; one 'cluster' per node.
+    """multi_cluster with accounts and identities made beforehand by our scripts; one 'cluster' per node."""
+    from tests.test_multi_cluster import PASSWORDS
 
-    Each node's LoadBalancer address is its pod's address; the LoadBalancer Service's ports are
-    forwarded to the container ports inside the pod, so the peers reach each other exactly by the IPs
-    and base ports the YAML and the TOML name.
-    """
-    from tests.test_multi_cluster import PASSWORDS, make_account, make_identity
-
-    bin_dir = live_bin_dir()
     tmp = tmp_path_factory.mktemp("live-multi")
-    work = tmp / "work"
-    work.mkdir()
-    chain = "live-multi"
-    admin = make_account(work, "admin-password")
-    authorities = [make_account(work, password) for password in PASSWORDS]
-    device_ids = [make_identity(work) for _ in PASSWORDS]
-    with Cluster(tmp / "pods", bin_dir) as cluster:
-        ips = [cluster.address(index) for index in range(len(PASSWORDS))]
-        result = run_script(
-            "create_k8s_config.py",
-            "multi_cluster",
-            "--chain_name",
-            chain,
-            "--super_admin",
-            admin,
-            "--authorities",
-            ",".join(authorities),
-            "--nodes",
-            ",".join(ips),
-            "--lbs_tokens",
-            "lb-0,lb-1,lb-2",
-            "--sync_device_ids",
-            ",".join(device_ids),
-            "--kms_passwords",
-            ",".join(PASSWORDS),
-            "--node_ports",
-            "30000,31000,32000",
-            "--pvc_names",
-            "cluster0-pvc,cluster1-pvc,cluster2-pvc",
-            cwd=work,
-        )
-        assert result.returncode == 0, result.stderr
-        yaml_files = sorted(work.glob("*.yaml"))
-        assert len(yaml_files) == len(PASSWORDS), yaml_files
-        storage: dict[str, Path] = {}
-        for index in range(len(PASSWORDS)):
-            root = tmp / f"storage{index}"
-            node = Path("cita-cloud") / chain / f"node{index}"
-            shutil.copytree(work / node, root / node, symlinks=True)
-            storage[f"cluster{index}-pvc"] = root
-        documents = [doc for path in yaml_files for doc in load_documents(path)]
-        workloads = sorted(doc["metadata"]["name"] for doc in documents if doc["kind"] in ("Deployment", "StatefulSet"))
-        cluster.load(yaml_files, storage, addresses=dict(zip(workloads, ips, strict=True)))
-        cluster.start()
-        controllers = {name: Controller(f"{pod.address}:{RPC_PORT}") for name, pod in cluster.pods.items()}
-        try:
-            yield LiveChain(cluster, work, tmp, chain, controllers, documents)
-        finally:
-            for controller in controllers.values():
-                controller.close()
+    yield from boot_multi_chain(tmp, live_bin_dir(), "live-multi", PASSWORDS)
 
 
 def test_multi_cluster_nodes_reach_each_other_by_the_addresses_in_the_yaml(multi_chain: LiveChain):

@@ -107,3 +107,88 @@ def test_a_block_delay_of_zero_is_accepted(tmp_path: Path):
     result = run_script("create_k8s_config.py", *argv, "--dry_run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert tree_snapshot(tmp_path) == {}
+
+
+def test_a_missing_accounts_dir_is_an_error_not_an_empty_folder(tmp_path: Path):
+    from tests.inputs import MultiArgs
+
+    argv = MultiArgs(tmp_path / "work", 2, {"--accounts_dir": str(tmp_path / "acounts")}).argv()
+    result = run_script("create_k8s_config.py", *argv, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"create_k8s_config.py: error: --accounts_dir {tmp_path / 'acounts'} does not exist; give the folder "
+        "where create_account.py left the account folders (0x...)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_syncthing_dir_that_is_a_file_is_an_error(tmp_path: Path):
+    from tests.inputs import MultiArgs
+
+    (tmp_path / "ids").write_text("not a folder")
+    argv = MultiArgs(tmp_path / "work", 2, {"--syncthing_dir": str(tmp_path / "ids")}).argv()
+    result = run_script("create_k8s_config.py", *argv, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"create_k8s_config.py: error: --syncthing_dir {tmp_path / 'ids'} is not a folder; give the folder "
+        "where create_syncthing_config.py left the device folders\n"
+    )
+
+
+def test_an_output_dir_that_did_not_exist_is_named_with_every_folder_made(tmp_path: Path):
+    """A mistyped path is not silently a new tree: every folder the run made is named on stderr."""
+    target = tmp_path / "typo" / "x"
+    result = run_script("create_syncthing_config.py", "--output_dir", str(target), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"create_syncthing_config.py: note: made the folders {tmp_path / 'typo'}, {target}\n"
+    assert result.stdout.startswith("device_id: ")
+
+
+def test_an_existing_output_dir_gets_no_note(tmp_path: Path):
+    result = run_script("create_syncthing_config.py", "--output_dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+
+
+@pytest.mark.parametrize("claim", ["my-pvc.yaml", "my-pvc.yml"])
+def test_a_pvc_name_that_is_a_file_name_is_refused(tmp_path: Path, claim: str):
+    result = run_script("create_pvc.py", "local_pvc", "--pvc_name", claim, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"create_pvc.py: error: --pvc_name {claim!r} names a file; give the claim's own name, 'my-pvc' "
+        "(its file is my-pvc.yaml)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pvc_name_with_a_dot_elsewhere_is_still_a_name(tmp_path: Path):
+    assert (
+        create_pvc.main(["local_pvc", "--pvc_name", "data.yaml-pvc", "--work_dir", str(tmp_path)], fixed_runtime()) == 0
+    )
+    assert (tmp_path / "data.yaml-pvc.yaml").is_file()
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("0", "0 makes consensus_raft v5.0.0 propose in a busy loop; use 1 to 60 seconds"),
+    ("61", "61 is longer than the 60 seconds this tool has booted a chain with; use 1 to 60"),
+])  # fmt: skip
+def test_a_block_interval_outside_1_to_60_is_refused(tmp_path: Path, value: str, problem: str):
+    argv = ["local_cluster", "--kms_password", "secret-pw", "--pvc_name", "p", "--block_interval", value]
+    result = run_script("create_k8s_config.py", *argv, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"create_k8s_config.py: error: argument --block_interval: {problem} (see create_k8s_config.py local_cluster "
+        "--help)\n"
+    )
+
+
+@pytest.mark.parametrize("value", ["1", "60"])
+def test_a_block_interval_at_the_edges_is_written(tmp_path: Path, value: str):
+    import tomllib
+
+    import create_k8s_config
+
+    argv = ["local_cluster", "--kms_password", "secret-pw", "--pvc_name", "p", "--block_interval", value]
+    assert create_k8s_config.main([*argv, "--work_dir", str(tmp_path)], fixed_runtime()) == 0
+    for node in (0, 1):
+        config = tomllib.loads((tmp_path / f"cita-cloud/test-chain/node{node}/init_sys_config.toml").read_text())
+        assert config["block_interval"] == int(value)

@@ -24,7 +24,13 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow  # each case starts the interpreter as another user
 NOBODY = 65534
-SHIPPED = ("create_k8s_config.py", "create_account.py", "create_syncthing_config.py", "service-config.toml")
+SHIPPED = (
+    "create_k8s_config.py",
+    "create_pvc.py",
+    "create_account.py",
+    "create_syncthing_config.py",
+    "service-config.toml",
+)
 
 
 # The runtime dependencies (requirements.txt), copied where nobody can read them: the interpreter's own
@@ -220,3 +226,42 @@ def test_an_unreadable_key_file_is_one_clear_line(nobody: Unprivileged):
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "key_file" in result.stderr and "Permission denied" in result.stderr
     assert sorted(p.name for p in work.iterdir()) == ["key_file"]
+
+
+DRY_RUNS = {
+    "local_cluster": ("create_k8s_config.py", ["local_cluster", "--kms_password", "pw", "--pvc_name", "p"]),
+    "create_pvc": ("create_pvc.py", ["local_pvc"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DRY_RUNS))
+def test_a_dry_run_fails_where_the_real_run_would(nobody: Unprivileged, case: str):
+    """A folder the user cannot write: the dry run and the real run end in the same one line."""
+    script, args = DRY_RUNS[case]
+    work = nobody.workdir(f"dry-{case}")
+    target = nobody.tree.parent / f"root-owned-{case}"
+    target.mkdir(mode=0o755)
+    real = nobody.run(0o022, work, script, *args, "--work_dir", str(target))
+    dry = nobody.run(0o022, work, script, *args, "--work_dir", str(target), "--dry_run")
+    expected = (
+        f"{script}: error: cannot write {target}: Permission denied; nothing was written, choose a writable "
+        "--work_dir\n"
+    )
+    assert (real.returncode, real.stderr) == (1, expected)
+    assert (dry.returncode, dry.stderr, dry.stdout) == (1, expected, "")
+    assert list(target.iterdir()) == []
+
+
+@pytest.mark.parametrize("script", ["create_account.py", "create_syncthing_config.py"])
+def test_the_small_scripts_name_their_own_folder_flag(nobody: Unprivileged, script: str):
+    work = nobody.workdir(f"flag-{script}")
+    (work / "key_file").write_text("password\n")
+    os.chown(work / "key_file", NOBODY, NOBODY)
+    target = nobody.tree.parent / f"root-owned-{script}"
+    target.mkdir(mode=0o755)
+    result = nobody.run(0o022, work, script, "--output_dir", str(target))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{script}: error: cannot write {target}: Permission denied; nothing was written, choose a writable "
+        "--output_dir\n"
+    )

@@ -9,7 +9,16 @@ from typing import Any
 
 from runner_k8s import cli
 from runner_k8s.chain import local_cluster, multi_cluster
-from runner_k8s.rules import BLOCK_DELAY_MAX, DEFAULT_NODE_PORT_RANGE, PORT_MAX, TIMESTAMP_MAX
+from runner_k8s.rules import (
+    BLOCK_DELAY_MAX,
+    BLOCK_INTERVAL_DEFAULT,
+    BLOCK_INTERVAL_RANGE,
+    DEFAULT_NODE_PORT_RANGE,
+    PORT_MAX,
+    TIMESTAMP_MAX,
+    block_delay_problem,
+    block_interval_problem,
+)
 from runner_k8s.spec import build_local_spec, build_multi_spec
 
 LOCAL_CLUSTER = "local_cluster"
@@ -30,11 +39,18 @@ MULTI_LISTS = {
 def block_delay_number(text: str) -> int:
     """--block_delay_number: a whole number, and 0, the only value that gives a chain on v5.0.0 (README)."""
     value = cli.bounded_int(0, BLOCK_DELAY_MAX)(text)
-    if value != 0:
-        raise argparse.ArgumentTypeError(
-            f"{value} gives a chain that never makes block 1 on CITA-Cloud v5.0.0 (its controller looks up the "
-            f"state of block 1 - {value} - 1, which does not exist); use 0"
-        )
+    problem = block_delay_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def block_interval(text: str) -> int:
+    """--block_interval: whole seconds between blocks, within what v5.0.0 runs and this tool has booted."""
+    value = cli.non_negative_int(text)
+    problem = block_interval_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 
@@ -45,6 +61,14 @@ def add_chain_flags(parser: argparse.ArgumentParser) -> None:
         type=block_delay_number,
         default=0,
         help="The block delay number of chain: only 0, the one value the v5.0.0 services can run (default: 0).",
+    )
+    parser.add_argument(
+        "--block_interval",
+        type=block_interval,
+        default=BLOCK_INTERVAL_DEFAULT,
+        metavar="SECONDS",
+        help=f"Seconds between blocks, {BLOCK_INTERVAL_RANGE[0]} to {BLOCK_INTERVAL_RANGE[-1]}; fixed for the "
+        f"chain's life, as v5.0.0 never applies a change (default: {BLOCK_INTERVAL_DEFAULT}).",
     )
     parser.add_argument(
         "--chain_name",
@@ -84,6 +108,7 @@ def shared_chain_args(args: argparse.Namespace, runtime: cli.Runtime) -> dict[st
     return {
         "chain_name": args.chain_name,
         "block_delay_number": args.block_delay_number,
+        "block_interval": args.block_interval,
         "service_config": args.service_config or cli.default_service_config(),
         "need_monitor": args.need_monitor,
         "need_debug": args.need_debug,

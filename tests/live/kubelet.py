@@ -194,6 +194,8 @@ class Cluster:
         self.netns: list[str] = []
         self._bridge_up = False
         self.notes: list[str] = []
+        self.node_ports: list[tuple[int, str, int]] = []  # (nodePort, pod name, targetPort)
+        self.node_port_forwarder: subprocess.Popen[bytes] | None = None
 
     # --- addresses -------------------------------------------------------------------------------
     def address(self, index: int) -> str:
@@ -220,6 +222,11 @@ class Cluster:
         """Stop every process, delete every namespace and the bridge."""
         for pod in self.pods.values():
             self.stop_pod(pod.name)
+        if self.node_port_forwarder is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.node_port_forwarder.pid, signal.SIGKILL)
+            self.node_port_forwarder.wait(10)
+            self.node_port_forwarder = None
         for name in self.netns:
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
         self.netns.clear()
@@ -271,11 +278,15 @@ class Cluster:
                     self._prepare_container(pod, container, volumes, secrets_by_name, storage, hosts_file)
                 )
         for service in services:
-            if service["spec"].get("type") != "LoadBalancer":
-                continue
-            for pod in self.pods.values():
-                if pod.selected_by(service["spec"]["selector"]):
+            chosen = [pod for pod in self.pods.values() if pod.selected_by(service["spec"]["selector"])]
+            if service["spec"].get("type") == "LoadBalancer":
+                for pod in chosen:
                     pod.forwards += [(port["port"], port["targetPort"]) for port in service["spec"]["ports"]]
+            if service["spec"].get("type") == "NodePort" and chosen:
+                # kube-proxy spreads a NodePort over the pods it selects; the harness takes the first.
+                self.node_ports += [
+                    (port["nodePort"], chosen[0].name, port["targetPort"]) for port in service["spec"]["ports"]
+                ]
 
     def _hosts_entries(self, services: list[dict[str, Any]]) -> dict[str, str]:
         entries: dict[str, str] = {}
@@ -465,6 +476,20 @@ class Cluster:
         """Start every pod; `delays` holds back, per pod name, the containers it names (seconds)."""
         for name in self.pods:
             self.start_pod(name, (delays or {}).get(name))
+        if self.node_ports and self.node_port_forwarder is None:
+            pairs = [f"{node_port}:{self.pods[pod].address}:{target}" for node_port, pod, target in self.node_ports]
+            log = (self.scratch / "node-ports.log").open("ab")
+            self.node_port_forwarder = subprocess.Popen(
+                [sys.executable, str(LBPROXY), "--bind", self.gateway, *pairs],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def node_port_address(self, node_port: int) -> str:
+        """`host:port` where a NodePort of the YAML answers: the cluster node's address (the bridge here)."""
+        return f"{self.gateway}:{node_port}"
 
     def stop_pod(self, name: str, grace: float = 10.0) -> None:
         """SIGTERM every process group of the pod, then SIGKILL what is left after `grace` seconds."""

@@ -131,3 +131,86 @@ def closed_service_ports(chain: LiveChain) -> list[str]:
             if not listening(pod.address, port["targetPort"])
         ]
     return closed
+
+
+def make_account(folder: Path, password: str, *extra: str) -> str:
+    """An account made as a user makes one: key_file, then create_account.py; its address."""
+    (folder / "key_file").write_text(password + "\n")
+    result = run_script("create_account.py", *extra, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.rsplit("address:", 1)[1].strip()
+
+
+def make_identity(folder: Path) -> str:
+    """A syncthing identity made by create_syncthing_config.py; its device ID."""
+    result = run_script("create_syncthing_config.py", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.removeprefix("device_id: ").strip()
+
+
+def boot_multi_chain(
+    tmp: Path, bin_dir: Path, chain: str, passwords: list[str], *extra: str, base_ports: list[int] | None = None
+) -> Generator[LiveChain, None, None]:
+    """multi_cluster with accounts and identities made beforehand by our scripts; one 'cluster' per node.
+
+    Each node's LoadBalancer address is its pod's address; the LoadBalancer Service's ports are
+    forwarded to the container ports inside the pod, so the peers reach each other exactly by the IPs
+    and base ports the YAML and the TOML name. `storage` of the result is tmp: cluster i's claim is
+    the folder tmp/storage<i>.
+    """
+    work = tmp / "work"
+    work.mkdir()
+    config = (
+        [*extra[extra.index("--service_config") : extra.index("--service_config") + 2]]
+        if "--service_config" in extra
+        else []
+    )
+    admin = make_account(work, "admin-password", *config)  # the accounts follow the service config's kms
+    authorities = [make_account(work, password, *config) for password in passwords]
+    device_ids = [make_identity(work) for _ in passwords]
+    bases = base_ports or [30000 + 1000 * index for index in range(len(passwords))]
+    with Cluster(tmp / "pods", bin_dir) as cluster:
+        ips = [cluster.address(index) for index in range(len(passwords))]
+        result = run_script(
+            "create_k8s_config.py",
+            "multi_cluster",
+            "--chain_name",
+            chain,
+            "--super_admin",
+            admin,
+            "--authorities",
+            ",".join(authorities),
+            "--nodes",
+            ",".join(ips),
+            "--lbs_tokens",
+            ",".join(f"lb-{index}" for index in range(len(passwords))),
+            "--sync_device_ids",
+            ",".join(device_ids),
+            "--kms_passwords",
+            ",".join(passwords),
+            "--node_ports",
+            ",".join(str(base) for base in bases),
+            "--pvc_names",
+            ",".join(f"cluster{index}-pvc" for index in range(len(passwords))),
+            *extra,
+            cwd=work,
+        )
+        assert result.returncode == 0, result.stderr
+        yaml_files = sorted(work.glob(f"{chain}-*.yaml"))
+        assert len(yaml_files) == len(passwords), yaml_files
+        storage: dict[str, Path] = {}
+        for index in range(len(passwords)):
+            root = tmp / f"storage{index}"
+            node = Path("cita-cloud") / chain / f"node{index}"
+            shutil.copytree(work / node, root / node, symlinks=True)
+            storage[f"cluster{index}-pvc"] = root
+        documents = [doc for path in yaml_files for doc in load_documents(path)]
+        workloads = sorted(doc["metadata"]["name"] for doc in documents if doc["kind"] in ("Deployment", "StatefulSet"))
+        cluster.load(yaml_files, storage, addresses=dict(zip(workloads, ips, strict=True)))
+        cluster.start()
+        controllers = {name: Controller(f"{pod.address}:{RPC_PORT}") for name, pod in cluster.pods.items()}
+        try:
+            yield LiveChain(cluster, work, tmp, chain, controllers, documents)
+        finally:
+            for controller in controllers.values():
+                controller.close()
