@@ -28,7 +28,7 @@ U64_MAX = 2**64 - 1
 SHIPPED_DIR = Path(__file__).resolve().parent  # the package: installed or in the repository
 SERVICE_CONFIG_NAME = "service-config.toml"
 # Flags whose value is a password (or a list of them): never repeated in an error message.
-SECRET_FLAGS = ("--kms_password", "--kms_passwords", "--state_db_password")
+SECRET_FLAGS = ("--kms_password", "--kms_passwords", "--state_db_password", "--admin_password")
 STDIN_NAME = "-"
 HIDDEN = "***"
 FLAG_TOKEN = re.compile(r"--?[A-Za-z][-A-Za-z0-9_]*")
@@ -43,6 +43,8 @@ class Runtime:
     """What a run takes from the outside world: a clock, a random source, stdin/stdout and a terminal."""
 
     clock: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic  # for deadlines: never jumps with the wall clock
+    sleep: Callable[[float], None] = time.sleep
     randbytes: Callable[[int], bytes] = secrets.token_bytes
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
@@ -70,6 +72,14 @@ class Runtime:
                 self.stdout.flush()
         except OSError as exc:
             raise SummaryLost(exc) from exc
+
+    def status_line(self, text: str, *, final: bool = False) -> None:
+        """`text` rewritten in place on stderr when it is a terminal (what a wait is waiting for); else nothing."""
+        if not _is_terminal(self.stderr):
+            return
+        with contextlib.suppress(OSError, ValueError):  # a closed or full stderr only loses the line
+            self.stderr.write(f"\r\x1b[K{text}" + ("\n" if final else ""))
+            self.stderr.flush()
 
     def progress(self, label: str, total: int) -> Progress:
         """A progress counter on stderr, shown only for large runs on a terminal."""

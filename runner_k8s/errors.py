@@ -52,3 +52,11 @@ class Stopped(KeyboardInterrupt):
     def exit_code(self) -> int:
         """128 + the signal number, as a shell reports a process a signal ended."""
         return 128 + self.signum
+
+
+class Interrupted(RunnerError):
+    """A stop signal ended a wait after something was already sent: the message says what may still happen."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = ExitCode(exit_code)  # 128 + the signal, as for any stopped run

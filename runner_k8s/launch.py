@@ -18,12 +18,26 @@ DEPENDENCIES = (
     ("tomli_w", "tomli-w"),
     ("Crypto", "pycryptodome"),
 )
+# What one command needs beyond DEPENDENCIES: the other four never load gRPC.
+COMMAND_DEPENDENCIES = {
+    "manage_chain.py": (("grpc", "grpcio"), ("google.protobuf", "protobuf"), ("coincurve", "coincurve")),
+}
 
 
 def _fail(prog, message):
     # type: (str, str) -> NoReturn
     sys.stderr.write("%s: error: %s\n" % (prog, message))
     raise SystemExit(1)
+
+
+def _installed(module):
+    # type: (str) -> bool
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # `google` itself missing, or a module set to None
+        return False
 
 
 def require_runtime(prog):
@@ -36,9 +50,8 @@ def require_runtime(prog):
             "runner_k8s needs Python %d.%d or newer, but this is Python %d.%d; run it with a newer python3"
             % (MINIMUM_PYTHON + version),
         )
-    import importlib.util
-
-    missing = [package for module, package in DEPENDENCIES if importlib.util.find_spec(module) is None]
+    needed = DEPENDENCIES + COMMAND_DEPENDENCIES.get(prog, ())
+    missing = [package for module, package in needed if not _installed(module)]
     if missing:
         _fail(
             prog,
@@ -78,3 +91,9 @@ def create_syncthing_config():
     # type: () -> int
     """Console entry point of create_syncthing_config.py."""
     return _run("create_syncthing_config.py", "create_syncthing_config")
+
+
+def manage_chain():
+    # type: () -> int
+    """Console entry point of manage_chain.py."""
+    return _run("manage_chain.py", "manage_chain")

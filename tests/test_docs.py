@@ -11,6 +11,7 @@ import create_account
 import create_k8s_config
 import create_pvc
 import create_syncthing_config
+import manage_chain
 from tests.conftest import REPO
 
 PARSERS = {
@@ -18,8 +19,18 @@ PARSERS = {
     "create_syncthing_config.py": create_syncthing_config.build_parser,
     "create_k8s_config.py": create_k8s_config.build_parser,
     "create_pvc.py": create_pvc.build_parser,
+    "manage_chain.py": manage_chain.build_parser,
 }
 READMES = ["README.md", "README.zh-CN.md"]
+CHINESE = ".zh-CN.md"
+DOCS = sorted(path.name for path in (REPO / "docs").glob("*.md") if not path.name.endswith(CHINESE))
+
+
+def documentation(readme: str) -> str:
+    """A README and the docs/ pages in its language (docs/X.md with README.md, docs/X.zh-CN.md with README.zh-CN.md)."""
+    chinese = readme.endswith(CHINESE)
+    pages = [name.removesuffix(".md") + CHINESE if chinese else name for name in DOCS]
+    return "\n".join((REPO / path).read_text() for path in [readme, *(f"docs/{page}" for page in pages)])
 
 
 def flags(parser: argparse.ArgumentParser, where: str) -> Iterator[tuple[str, str, str | None]]:
@@ -40,7 +51,7 @@ def test_flag_has_help_and_is_documented(where: str, flag: str, help_text: str |
     assert help_text and len(help_text) > 10, f"{where} {flag} needs help text"
     documented = f"`{flag}`" if flag.startswith("--") else flag
     for readme in READMES:
-        assert documented in (REPO / readme).read_text(), f"{readme} does not document {where} {flag}"
+        assert documented in documentation(readme), f"{readme} (with docs/) does not document {where} {flag}"
 
 
 def test_readme_quick_start_commands_are_the_ones_ci_runs():
@@ -69,3 +80,20 @@ def test_chinese_readme_keeps_step_with_the_english_one():
     assert quick_start_commands(english) == quick_start_commands(chinese)
     for name in ("create_k8s_config.py multi_cluster", "kubectl apply -f test-chain.yaml", "--update-golden"):
         assert name in english and name in chinese
+
+
+@pytest.mark.parametrize("page", DOCS)
+def test_every_docs_page_has_a_chinese_twin_with_the_same_sections(page: str):
+    english = (REPO / "docs" / page).read_text()
+    chinese = (REPO / "docs" / (page.removesuffix(".md") + CHINESE)).read_text()
+
+    def outline(text: str) -> list[str]:
+        return [line.split(" ", 1)[0] for line in text.splitlines() if line.startswith("#")]
+
+    def commands(text: str) -> list[str]:
+        return [block.split("```", 1)[0] for block in text.split("```sh\n")[1:]]
+
+    assert outline(english) == outline(chinese)
+    assert commands(english) == commands(chinese), "the two pages must show the same commands"
+    for readme in READMES:
+        assert f"docs/{page.removesuffix('.md')}" in (REPO / readme).read_text(), f"{readme} does not link {page}"

@@ -17,7 +17,13 @@ import pytest
 
 from tests.conftest import REPO
 
-SCRIPTS = ["create_k8s_config.py", "create_pvc.py", "create_account.py", "create_syncthing_config.py"]
+SCRIPTS = [
+    "create_k8s_config.py",
+    "create_pvc.py",
+    "create_account.py",
+    "create_syncthing_config.py",
+    "manage_chain.py",
+]
 # What an old Python reads before it learns it is too old.
 OLD_PYTHON_FILES = [*SCRIPTS, "runner_k8s/__init__.py", "runner_k8s/launch.py"]
 
@@ -85,6 +91,51 @@ def test_a_missing_package_gets_one_line(tmp_path: Path, module: str, package: s
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("module", "package"), [("grpc", "grpcio"), ("google.protobuf", "protobuf"), ("coincurve", "coincurve")]
+)
+def test_manage_chain_names_its_own_missing_packages(tmp_path: Path, module: str, package: str):
+    result = run_as(str(REPO / "manage_chain.py"), f"sys.modules[{module!r}] = None", tmp_path, "--help")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"manage_chain.py: error: missing Python package(s) {package}; install them")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_the_other_scripts_do_not_need_the_governance_packages(tmp_path: Path):
+    prelude = "sys.modules['grpc'] = None; sys.modules['google.protobuf'] = None; sys.modules['coincurve'] = None"
+    result = run_as(str(REPO / "create_pvc.py"), prelude, tmp_path, "nfs_pvc", "--nfs_server", "h", "--nfs_path", "/x")
+    assert result.returncode == 0, result.stderr
+    args = ("local_cluster", "--kms_password", "pw", "--pvc_name", "nfs-pvc", "--peers_count", "1")
+    result = run_as(str(REPO / "create_k8s_config.py"), prelude, tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "key_file").write_text("pw")
+    result = run_as(str(REPO / "create_account.py"), prelude, tmp_path, "--kms_type", "eth")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("script", [name for name in SCRIPTS if name != "manage_chain.py"])
+def test_the_other_scripts_never_load_grpc_or_protobuf(tmp_path: Path, script: str):
+    code = f"import runpy, sys; sys.argv = [{script!r}, '--help']\n"
+    code += f"try:\n    runpy.run_path({str(REPO / script)!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"
+    code += "print(sorted(name for name in sys.modules if name.split('.')[0] in ('grpc', 'google', 'coincurve')))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+
+
+def test_manage_chain_help_loads_neither_grpc_nor_protobuf(tmp_path: Path):
+    code = "import sys; sys.argv = ['manage_chain.py', 'set_admin', '--help']\n"
+    code += "from runner_k8s.scripts import manage_chain\ntry:\n    manage_chain.main()\nexcept SystemExit:\n    pass\n"
+    code += "print(sorted(name for name in sys.modules if name.split('.')[0] in ('grpc', 'google')))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+
+
 def test_pyproject_dependencies_are_requirements_txt():
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     required = [
@@ -140,13 +191,19 @@ def run_installed(bin_dir: Path, command: str, *args: str, cwd: Path) -> subproc
 
 
 @pytest.mark.slow
-def test_pip_install_gives_the_four_commands(installed: Path, tmp_path: Path):
+def test_pip_install_gives_the_five_commands(installed: Path, tmp_path: Path):
     for script in SCRIPTS:
         assert (installed / script).is_file(), f"pip did not install {script}"
         result = run_installed(installed, script, "--help", cwd=tmp_path)
         assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
     where = run_installed(installed, "python", "-c", "import runner_k8s; print(runner_k8s.__file__)", cwd=tmp_path)
     assert where.stdout.startswith(str(installed.parent)), where.stdout  # the installed copy, not the checkout
+    proto = run_installed(installed, "manage_chain.py", "status", "--rpc", "127.0.0.1:1", cwd=tmp_path)
+    assert proto.returncode == 1 and "unreachable" in proto.stderr, proto.stderr  # grpc and the proto module load
+    shipped = (
+        "from importlib.resources import files; print(files('runner_k8s.proto').joinpath('governance.proto').is_file())"
+    )
+    assert run_installed(installed, "python", "-c", shipped, cwd=tmp_path).stdout.strip() == "True"
 
 
 @pytest.mark.slow

@@ -133,14 +133,37 @@ def raw_transaction(transaction: Transaction, tx_hash: bytes, signature: bytes, 
 
 
 @dataclass(frozen=True)
+class UtxoTransaction:
+    """blockchain.UtxoTransaction: a governance transaction (lock 1000-1005)."""
+
+    version: int
+    pre_tx_hash: bytes
+    output: bytes
+    lock_id: int
+
+    def encode(self) -> bytes:
+        """The bytes the controller hashes and checks."""
+        return encode_message([(1, self.version), (2, self.pre_tx_hash), (3, self.output), (4, self.lock_id)])
+
+
+def raw_utxo_transaction(transaction: UtxoTransaction, tx_hash: bytes, signature: bytes, sender: bytes) -> bytes:
+    """controller.RawTransaction{utxo_tx: UnverifiedUtxoTransaction{transaction, transaction_hash, witnesses}}."""
+    witness = encode_message([(1, signature), (2, sender)])
+    unverified = encode_message([(1, transaction.encode()), (2, tx_hash), (3, witness)])
+    return encode_message([(2, unverified)])
+
+
+@dataclass(frozen=True)
 class SystemConfig:
-    """The parts of controller.SystemConfig the tests compare with init_sys_config.toml."""
+    """controller.SystemConfig: what the tests compare with init_sys_config.toml and with manage_chain.py."""
 
     version: int
     chain_id: bytes
     admin: bytes
     block_interval: int
     validators: list[bytes]
+    emergency_brake: bool = False
+    pre_hashes: tuple[bytes, ...] = ()  # locks 1000..1005, in order (fields 7..12)
 
 
 class Controller:
@@ -184,6 +207,8 @@ class Controller:
             admin=first_bytes(fields, 3),
             block_interval=first_int(fields, 4),
             validators=validators,
+            emergency_brake=bool(first_int(fields, 6)),
+            pre_hashes=tuple(first_bytes(fields, number) for number in range(7, 13)),
         )
 
     def send_raw_transaction(self, raw: bytes) -> bytes:
@@ -199,3 +224,8 @@ class Controller:
         block = self._call("GetBlockByNumber", encode_message([(1, height)]))
         body = decode_message(first_bytes(block, 3))
         return [value for value in body.get(1, []) if isinstance(value, bytes)]
+
+    def block_proposer(self, height: int) -> bytes:
+        """GetBlockByNumber(BlockNumber) → CompactBlock.header.proposer: who made the block."""
+        block = self._call("GetBlockByNumber", encode_message([(1, height)]))
+        return first_bytes(decode_message(first_bytes(block, 2)), 5)

@@ -1,0 +1,235 @@
+"""A fake chain: in-process gRPC servers that answer as v5.0.0 controllers' RPCService do.
+
+Replies are encoded, and transactions decoded, with the hand-written encoder of tests/live/rpc.py; a
+transaction is checked as the controller checks it (sender = admin, version, pre_tx_hash, hash and
+signature) with independent libraries (gmssl, safe-pysha3, python-ecdsa), then applied as
+utxo_set.rs applies it. The live tests prove the same on the real services.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import ecdsa
+import grpc
+import sha3
+from ecdsa.util import sigdecode_string
+from gmssl import sm2
+
+from tests.live.rpc import decode_message, encode_message, first_bytes, first_int
+from tests.test_crypto_primitives import gmssl_sm3
+
+LOCKS = range(1000, 1006)
+FORBIDDEN = "forbidden"
+
+
+def oracle_hash(flavour: str, data: bytes) -> bytes:
+    return gmssl_sm3(data) if flavour == "sm" else sha3.keccak_256(data).digest()
+
+
+def recovered_sender(flavour: str, tx_hash: bytes, signature: bytes) -> bytes:
+    """The address kms_sm / kms_eth would recover from the signature, by independent code; b"" if invalid."""
+    if flavour == "sm":
+        if len(signature) != 128:
+            return b""
+        public = signature[64:]
+        verifier = sm2.CryptSM2(private_key="", public_key=public.hex())
+        if not verifier.verify_with_sm3(signature[:64].hex(), tx_hash):
+            return b""
+        return gmssl_sm3(public)[-20:]
+    if len(signature) != 65 or signature[64] > 3:
+        return b""
+    try:
+        keys = ecdsa.VerifyingKey.from_public_key_recovery_with_digest(
+            signature[:64], tx_hash, curve=ecdsa.SECP256k1, sigdecode=sigdecode_string
+        )
+    except (ecdsa.BadSignatureError, ValueError, IndexError):
+        return b""
+    public = keys[signature[64]].to_string() if signature[64] < len(keys) else b""
+    return sha3.keccak_256(public).digest()[-20:] if public else b""
+
+
+@dataclass
+class Tweak:
+    """How one node departs from the chain: behind it, on a fork, with another config, refusing txs."""
+
+    lag: int = 0
+    fork: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    reject: str = ""
+    chain_id: bytes | None = None
+
+
+@dataclass
+class Chain:
+    """The state every fake node serves (one chain: they agree unless a Tweak says otherwise)."""
+
+    flavour: str
+    chain_id: bytes
+    admin: bytes
+    validators: list[bytes]
+    leader: bytes = b""
+    height: int = 100
+    block_interval: int = 6
+    emergency_brake: bool = False
+    version: int = 0
+    pre_hashes: dict[int, bytes] = field(default_factory=lambda: {lock: bytes(33) for lock in LOCKS})
+    auto_advance: bool = False  # every GetBlockNumber answered makes one block
+    apply: bool = True  # False: accepted transactions are never applied (a stuck chain)
+    accepted: list[bytes] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def system_config(self, tweak: Tweak) -> bytes:
+        values: dict[str, Any] = {
+            "version": self.version,
+            "chain_id": tweak.chain_id or self.chain_id,
+            "admin": self.admin,
+            "block_interval": self.block_interval,
+            "validators": self.validators,
+            "emergency_brake": self.emergency_brake,
+        } | tweak.config
+        fields: list[tuple[int, Any]] = [(1, values["version"]), (2, values["chain_id"]), (3, values["admin"])]
+        fields += [(4, values["block_interval"])] + [(5, validator) for validator in values["validators"]]
+        fields += [(6, int(values["emergency_brake"]))]
+        fields += [(7 + index, self.pre_hashes[lock]) for index, lock in enumerate(LOCKS)]
+        return encode_message(fields)
+
+    def check_and_apply(self, raw: bytes) -> tuple[bytes, str]:
+        """The controller's checks of a UTXO transaction (auth.rs), then its finalization (utxo_set.rs)."""
+        unverified = decode_message(first_bytes(decode_message(raw), 2))
+        witnesses = [decode_message(item) for item in unverified.get(3, []) if isinstance(item, bytes)]
+        if len(witnesses) != 1:
+            return b"", "invalid witnesses"
+        sender, signature = first_bytes(witnesses[0], 2), first_bytes(witnesses[0], 1)
+        if sender != self.admin:
+            return b"", FORBIDDEN
+        utxo = decode_message(first_bytes(unverified, 1))
+        version, pre, output, lock = first_int(utxo, 1), first_bytes(utxo, 2), first_bytes(utxo, 3), first_int(utxo, 4)
+        if version != self.version:
+            return b"", "Invalid version"
+        if lock not in LOCKS:
+            return b"", "Invalid lock_id"
+        if pre != self.pre_hashes[lock]:
+            return b"", "Invalid pre_tx_hash"
+        tx_hash = first_bytes(unverified, 2)
+        canonical = encode_message([(1, version), (2, pre), (3, output), (4, lock)])
+        if oracle_hash(self.flavour, canonical) != tx_hash:
+            return b"", "Invalid utxo tx hash"
+        if recovered_sender(self.flavour, tx_hash, signature) != sender:
+            return b"", "Invalid sender index: 0"
+        if tx_hash in self.accepted:
+            return b"", "dup"
+        self.accepted.append(tx_hash)
+        if self.apply:
+            self._apply(lock, output, tx_hash)
+        return tx_hash, ""
+
+    def _apply(self, lock: int, output: bytes, tx_hash: bytes) -> None:
+        if lock == 1002:
+            assert len(output) == 20
+            self.admin = output
+        elif lock == 1004:
+            assert output and len(output) % 20 == 0
+            self.validators = [output[i : i + 20] for i in range(0, len(output), 20)]
+        elif lock == 1005:
+            self.emergency_brake = bool(output)
+        else:
+            raise AssertionError(f"the tool must not send lock {lock}")
+        self.pre_hashes[lock] = tx_hash
+        self.height += 1
+
+
+def block_hash(height: int, fork: bool) -> bytes:
+    return hashlib.sha256(f"{'fork' if fork else 'block'} {height}".encode()).digest()
+
+
+class FakeNode:
+    """One node's RPCService, served by grpcio on 127.0.0.1."""
+
+    def __init__(self, chain: Chain, tweak: Tweak) -> None:
+        self.chain, self.tweak = chain, tweak
+
+    def height(self) -> int:
+        return self.chain.height - self.tweak.lag
+
+    def handlers(self) -> dict[str, Callable[[bytes, grpc.ServicerContext], bytes]]:
+        chain, tweak = self.chain, self.tweak
+
+        def get_block_number(request: bytes, context: grpc.ServicerContext) -> bytes:
+            with chain.lock:
+                if chain.auto_advance:
+                    chain.height += 1
+                return encode_message([(1, self.height())])
+
+        def get_block_hash(request: bytes, context: grpc.ServicerContext) -> bytes:
+            height = first_int(decode_message(request), 1)
+            if height > self.height():
+                context.abort(grpc.StatusCode.INTERNAL, "load block hash failed")
+            return encode_message([(1, block_hash(height, tweak.fork))])
+
+        def get_block_by_number(request: bytes, context: grpc.ServicerContext) -> bytes:
+            height = first_int(decode_message(request), 1)
+            if height > self.height():
+                context.abort(grpc.StatusCode.INTERNAL, "can't find block by number")
+            header = encode_message(
+                [
+                    (1, block_hash(height - 1, tweak.fork)),
+                    (2, 1_700_000_000_000 + height),
+                    (3, height),
+                    (5, chain.leader),
+                ]
+            )
+            return encode_message([(2, header), (3, b"")])
+
+        def send_raw_transaction(request: bytes, context: grpc.ServicerContext) -> bytes:
+            if tweak.reject:
+                context.abort(grpc.StatusCode.INTERNAL, tweak.reject)
+            with chain.lock:
+                tx_hash, reason = chain.check_and_apply(request)
+            if reason:
+                context.abort(grpc.StatusCode.INTERNAL, reason)
+            return encode_message([(1, tx_hash)])
+
+        return {
+            "GetBlockNumber": get_block_number,
+            "GetBlockHash": get_block_hash,
+            "GetBlockByNumber": get_block_by_number,
+            "GetSystemConfig": lambda request, context: chain.system_config(tweak),
+            "GetPeerCount": lambda request, context: encode_message([(1, 2)]),
+            "GetVersion": lambda request, context: encode_message([(1, "5.0.0")]),
+            "SendRawTransaction": send_raw_transaction,
+        }
+
+
+def _logged(chain: Chain, name: str, handler: Callable[[bytes, grpc.ServicerContext], bytes]) -> Any:
+    def call(request: bytes, context: grpc.ServicerContext) -> bytes:
+        chain.calls.append(name)
+        return handler(request, context)
+
+    return grpc.unary_unary_rpc_method_handler(call)  # bytes in, bytes out: the oracle does the encoding
+
+
+@contextmanager
+def running(chain: Chain, tweaks: list[Tweak]) -> Iterator[list[str]]:
+    """One server per tweak (one per node); yields their addresses."""
+    servers, addresses = [], []
+    try:
+        for tweak in tweaks:
+            server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+            handlers = {name: _logged(chain, name, fn) for name, fn in FakeNode(chain, tweak).handlers().items()}
+            server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("controller.RPCService", handlers)])
+            port = server.add_insecure_port("127.0.0.1:0")
+            server.start()
+            servers.append(server)
+            addresses.append(f"127.0.0.1:{port}")
+        yield addresses
+    finally:
+        for server in servers:
+            server.stop(grace=None)
