@@ -288,7 +288,9 @@ def load_chain(work_dir: Path, chain: str, kind: str) -> LoadedChain:
     if not indices:
         raise InputError(f"{where} holds no node of chain {chain!r}; restore the file made for the chain")
     pods = [pod_settings(statefulsets[names.node_name(chain, index)], where) for index in indices]
-    services = common([services_of(spec, where) for spec, _ in pods], "their containers (images, commands, resources)", chain)
+    services = common(
+        [services_of(spec, where) for spec, _ in pods], "their containers (images, commands, resources)", chain
+    )
     monitor, debug, state_db_user = common([sidecars_of(spec) for spec, _ in pods], "their sidecar containers", chain)
     namespace = common([doc["metadata"].get("namespace") for doc in everything], "their namespace", chain)
     shared, enable_tls = shared_files(work_dir, chain, indices)
