@@ -23,7 +23,8 @@ from .nodefiles import CERT_PEM, CONFIG_DIR, CONFIG_XML, KEY_PEM, NODE_ADDRESS
 from .pods import DEBUG, MONITOR_PROCESS, STATE_DB_USER_ENV, service_from_container
 from .reading import read_bounded
 from .serviceconfig import SERVICE_NAMES, ServiceConfig, parse_service_config
-from .syncthing import api_key_of, verify_identity
+from .syncconfig import api_key_of
+from .syncthing import verify_identity
 
 LOCAL_KIND = "local_cluster"
 MULTI_KIND = "multi_cluster"
@@ -346,7 +347,7 @@ def multi_settings(
 ) -> dict[str, Any]:
     """host, base_port and lb_token of a multi_cluster node: its LoadBalancer and its own config.xml."""
     from .manifests import LB_ID_ANNOTATION  # noqa: PLC0415 - beside the other multi-only names
-    from .syncthing import devices_of  # noqa: PLC0415
+    from .syncconfig import devices_of  # noqa: PLC0415
 
     balancer = services.get(names.lb_service(chain, index))
     if balancer is None:
