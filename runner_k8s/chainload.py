@@ -17,7 +17,7 @@ import yaml
 
 from . import names
 from .errors import InputError
-from .k8s import Manifest
+from .k8s import Manifest, load_documents
 from .manifests import MANAGED_BY, RETIRED_ANNOTATION
 from .nodefiles import CERT_PEM, CONFIG_DIR, CONFIG_XML, KEY_PEM, NODE_ADDRESS
 from .pods import DEBUG, MONITOR_PROCESS, STATE_DB_USER_ENV, service_from_container
@@ -142,7 +142,7 @@ def read_file(path: Path, limit: int = FILE_MAX_BYTES) -> bytes:
 def read_documents(path: Path, chain: str) -> list[Manifest]:
     """The objects of a YAML file this tool wrote for `chain` (any other file is refused)."""
     try:
-        documents = [doc for doc in yaml.safe_load_all(read_file(path, YAML_MAX_BYTES)) if doc is not None]
+        documents = load_documents(read_file(path, YAML_MAX_BYTES))
     except yaml.YAMLError as exc:
         raise InputError(
             f"{path} is not valid YAML ({str(exc).splitlines()[0]}); restore the file made for the chain"
