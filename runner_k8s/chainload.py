@@ -7,6 +7,7 @@ does not understand, and `kubectl apply` of its output leaves every running pod 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ class LoadedChain:
     state_db_password: str
     node_port: int | None  # local_cluster: the RPC NodePort, the base of the others
     retired: tuple[int, ...]
-    documents: Mapping[str, Sequence[Manifest]]  # each YAML file as read
+    documents: Mapping[str, Sequence[Chunk]]  # each YAML file as read, document by document
 
     def __repr__(self) -> str:
         return f"LoadedChain({self.kind} {self.chain!r}, nodes={[node.index for node in self.nodes]})"
@@ -139,27 +140,90 @@ def read_file(path: Path, limit: int = FILE_MAX_BYTES) -> bytes:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def read_documents(path: Path, chain: str) -> list[Manifest]:
-    """The objects of a YAML file this tool wrote for `chain` (any other file is refused)."""
+@dataclass
+class Chunk:
+    """One document of a YAML file this tool wrote: its kind and name, its exact text, parsed when asked."""
+
+    kind: str
+    name: str
+    text: bytes
+    where: Path
+    _parsed: Manifest | None = None
+
+    @property
+    def read(self) -> bool:
+        """Whether a value was taken from it (then check_unchanged holds it to its exact text)."""
+        return self._parsed is not None
+
+    def parsed(self) -> Manifest:
+        """The object (parsed once)."""
+        if self._parsed is None:
+            self._parsed = parse_chunk(self.text, self.where)
+        return self._parsed
+
+
+KIND_LINE = re.compile(rb"^kind: (\S+)$", re.MULTILINE)
+NAME_LINE = re.compile(rb"^metadata:\n  name: (\S+)$", re.MULTILINE)
+DOCUMENT_START = b"---\n"
+
+
+def parse_chunk(text: bytes, where: Path) -> Manifest:
+    """One YAML document as an object (InputError when it is not one)."""
     try:
-        documents = load_documents(read_file(path, YAML_MAX_BYTES))
+        found = load_documents(text)
     except yaml.YAMLError as exc:
         raise InputError(
-            f"{path} is not valid YAML ({str(exc).splitlines()[0]}); restore the file made for the chain"
+            f"{where} is not valid YAML ({str(exc).splitlines()[0]}); restore the file made for the chain"
         ) from None
-    for doc in documents:
-        labels = doc.get("metadata", {}).get("labels", {}) if isinstance(doc, dict) else {}
+    if len(found) != 1 or not isinstance(found[0], dict) or not isinstance(found[0].get("metadata"), dict):
+        raise InputError(f"{where} holds a document that is no Kubernetes object; restore the file made for the chain")
+    return dict(found[0])
+
+
+def split_documents(data: bytes, where: Path) -> list[Chunk]:
+    """The documents of a YAML file, each with the text `render_yaml` gave it (`---` line first).
+
+    Kind and name are read off the lines the dumper writes first; a document that does not start so
+    (a file rewritten by another tool) is parsed for them.
+    """
+    if not data.startswith(DOCUMENT_START):
+        data = DOCUMENT_START + data
+    chunks = []
+    for piece in data.split(b"\n" + DOCUMENT_START):
+        text = piece if piece.startswith(DOCUMENT_START) else DOCUMENT_START + piece
+        if not text.endswith(b"\n"):
+            text += b"\n"
+        kind, name = KIND_LINE.search(text), NAME_LINE.search(text)
+        if kind is None or name is None:
+            document = parse_chunk(text, where)
+            chunks.append(
+                Chunk(str(document.get("kind")), str(document["metadata"].get("name")), text, where, document)
+            )
+            continue
+        chunks.append(Chunk(kind.group(1).decode(), name.group(1).decode(), text, where))
+    return [chunk for chunk in chunks if chunk.text.strip() != DOCUMENT_START.strip()]
+
+
+def read_documents(path: Path, chain: str) -> list[Chunk]:
+    """The objects of a YAML file this tool wrote for `chain` (a file that holds others is refused)."""
+    chunks = split_documents(read_file(path, YAML_MAX_BYTES), path)
+    owner = f"    app.kubernetes.io/instance: {chain}\n".encode()
+    managed = f"    app.kubernetes.io/managed-by: {MANAGED_BY}\n".encode()
+    for chunk in chunks:
+        if owner in chunk.text and managed in chunk.text:
+            continue
+        labels = chunk.parsed().get("metadata", {}).get("labels", {})
         if (
             labels.get("app.kubernetes.io/managed-by") != MANAGED_BY
             or labels.get("app.kubernetes.io/instance") != chain
         ):
             raise InputError(f"{path} holds objects runner_k8s did not make for chain {chain!r}; is it the right file?")
-    return documents
+    return chunks
 
 
-def of_kind(documents: Sequence[Manifest], kind: str) -> dict[str, Manifest]:
-    """Name -> object, for the objects of one kind."""
-    return {doc["metadata"]["name"]: doc for doc in documents if doc.get("kind") == kind}
+def of_kind(documents: Sequence[Chunk], kind: str) -> dict[str, Chunk]:
+    """Name -> document, for the documents of one kind."""
+    return {chunk.name: chunk for chunk in documents if chunk.kind == kind}
 
 
 def secret_text(secret: Manifest, key: str, where: Path) -> str:
@@ -224,12 +288,12 @@ def shared_files(work_dir: Path, chain: str, indices: Sequence[int]) -> tuple[di
                     f"{folder / name} differs from node{indices[0]}'s: every node of a chain holds the same one; "
                     "restore it"
                 )
-        try:
-            tls.add(bool(tomllib.loads(read_file(folder / "network-config.toml").decode())["enable_tls"]))
-        except (tomllib.TOMLDecodeError, KeyError, UnicodeDecodeError):
-            raise InputError(f"{folder / 'network-config.toml'} is not the file runner_k8s wrote; restore it") from None
-    if len(tls) != 1:
-        raise InputError(f"the nodes of {chain!r} disagree on enable_tls in network-config.toml; restore the files")
+    # enable_tls from one node: every node's network-config.toml is then compared whole (check_unchanged).
+    folder = work_dir / names.node_dir(chain, indices[0])
+    try:
+        tls.add(bool(tomllib.loads(read_file(folder / "network-config.toml").decode())["enable_tls"]))
+    except (tomllib.TOMLDecodeError, KeyError, UnicodeDecodeError):
+        raise InputError(f"{folder / 'network-config.toml'} is not the file runner_k8s wrote; restore it") from None
     return shared, tls.pop()
 
 
@@ -275,39 +339,52 @@ def sidecars_of(pod_spec: Manifest) -> tuple[bool, bool, str]:
 
 
 def load_chain(work_dir: Path, chain: str, kind: str) -> LoadedChain:
-    """Read chain `chain` of kind `kind` from work_dir (InputError naming what is missing or not ours)."""
+    """Read chain `chain` of kind `kind` from work_dir (InputError naming what is missing or not ours).
+
+    Only the objects whose values a change needs are parsed: the Secrets, the NetworkPolicies, the RPC
+    Service, and the StatefulSet the new node's is made like (local_cluster: the first; multi_cluster:
+    each node's, in its own file). The others are carried over as they are (membership.check_unchanged).
+    """
     if kind == LOCAL_KIND:
         files = {names.chain_yaml(chain): read_documents(work_dir / names.chain_yaml(chain), chain)}
     else:
         present = sorted(entry.name for entry in work_dir.iterdir() if names.is_multi_yaml(chain, entry.name))
         files = {name: read_documents(work_dir / name, chain) for name in present}
-    everything = [doc for docs in files.values() for doc in docs]
+    everything = [chunk for chunks in files.values() for chunk in chunks]
     where = work_dir / next(iter(files))
     statefulsets = of_kind(everything, "StatefulSet")
-    secrets = of_kind(everything, "Secret")
+    secrets = {name: chunk.parsed() for name, chunk in of_kind(everything, "Secret").items()}
     indices = node_indices(list(statefulsets), chain)
     if not indices:
         raise InputError(f"{where} holds no node of chain {chain!r}; restore the file made for the chain")
-    pods = [pod_settings(statefulsets[names.node_name(chain, index)], where) for index in indices]
+    read = indices[:1] if kind == LOCAL_KIND else indices
+    pods = [pod_settings(statefulsets[names.node_name(chain, index)].parsed(), where) for index in read]
     services = common(
         [services_of(spec, where) for spec, _ in pods], "their containers (images, commands, resources)", chain
     )
     monitor, debug, state_db_user = common([sidecars_of(spec) for spec, _ in pods], "their sidecar containers", chain)
-    namespace = common([doc["metadata"].get("namespace") for doc in everything], "their namespace", chain)
+    claims = dict(zip(read, (claim for _, claim in pods), strict=True))
+    policies = [chunk.parsed() for chunk in of_kind(everything, "NetworkPolicy").values()]
+    retired = common([retired_of(policy) for policy in policies], "their retired nodes", chain)
+    namespaces = [doc.get("metadata", {}).get("namespace") for doc in [*secrets.values(), *policies]]
+    namespace = common(namespaces, "their namespace", chain)
     shared, enable_tls = shared_files(work_dir, chain, indices)
-    policies = of_kind(everything, "NetworkPolicy")
-    retired = common([retired_of(policy) for policy in policies.values()], "their retired nodes", chain)
     nodes = []
     node_port = None
     state_db_password = ""
+    services_by_name = {
+        name: chunk.parsed()
+        for name, chunk in of_kind(everything, "Service").items()
+        if kind == MULTI_KIND or name == names.rpc_service(chain)
+    }
     if kind == LOCAL_KIND:
         chain_secret = secrets.get(names.kms_secret(chain)) or {}
         password = secret_text(chain_secret, "key_file", where) if chain_secret else ""
         if "state-db-password" in chain_secret.get("data", {}):
             state_db_password = secret_text(chain_secret, "state-db-password", where)
-        rpc = of_kind(everything, "Service").get(names.rpc_service(chain))
+        rpc = services_by_name.get(names.rpc_service(chain))
         node_port = int(rpc["spec"]["ports"][0]["nodePort"]) if rpc else None
-    for index, (_, claim) in zip(indices, pods, strict=True):
+    for index in indices:
         address, device_id, api_key = folder_files(work_dir, chain, index)
         network = secrets.get(names.network_secret(chain, index))
         if network is None:
@@ -318,7 +395,8 @@ def load_chain(work_dir: Path, chain: str, kind: str) -> LoadedChain:
             password = secret_text(own, "key_file", where)
             if "state-db-password" in own.get("data", {}):
                 state_db_password = secret_text(own, "state-db-password", where)
-            extra = multi_settings(work_dir, chain, index, device_id, of_kind(everything, "Service"), where)
+            extra = multi_settings(work_dir, chain, index, device_id, services_by_name, where)
+        claim = claims.get(index, claims[indices[0]])  # local_cluster: every node on the chain's one claim
         nodes.append(
             NodeState(
                 index, address, device_id, api_key, secret_text(network, "network-key", where), claim, password, **extra

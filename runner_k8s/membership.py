@@ -13,7 +13,7 @@ from pathlib import Path
 from . import names
 from .chainload import LOCAL_KIND, LoadedChain, NodeState, read_file
 from .errors import InputError
-from .k8s import Manifest
+from .k8s import Manifest, render_yaml
 from .manifests import local_manifests, multi_node_manifests
 from .nodefiles import CONFIG_DIR, CONFIG_XML, ChainFiles, NetworkConfigs, Peer
 from .pods import NodePod
@@ -106,27 +106,58 @@ def chain_files(chain: LoadedChain) -> ChainFiles:
     )
 
 
-def describe(document: Manifest) -> str:
-    """`Kind name` of an object."""
-    return f"{document.get('kind')} {document.get('metadata', {}).get('name')}"
+def rendered(document: Manifest) -> bytes:
+    """One object as render_yaml writes it in a file (a `---` line first)."""
+    return render_yaml([document])
 
 
 def check_unchanged(work_dir: Path, chain: LoadedChain) -> None:
-    """The chain as read is the chain its own inputs plan: else a change would also rewrite what it did not mean to."""
+    """What a change reads or rewrites is exactly what this tool wrote (else it would change what it did not mean to).
+
+    The objects a change carries over untouched are copied byte for byte instead, so they need no check.
+    """
     planned = plan_manifests(chain, chain.nodes, chain.retired)
-    for file_name in sorted(set(planned) | set(chain.documents)):
-        want, have = planned.get(file_name, []), list(chain.documents.get(file_name, []))
-        if want == have:
-            continue
-        differing = [describe(doc) for doc, other in zip(have, want, strict=False) if doc != other]
-        what = differing[0] if differing else f"its list of objects ({len(have)}, not {len(want)})"
-        raise InputError(
-            f"{work_dir / file_name}: {what} is not what runner_k8s makes for chain {chain.chain!r} (edited by "
-            "hand?); a change would replace it, so nothing was done: restore the file"
-        )
+    for file_name, chunks in chain.documents.items():
+        wanted = {(doc["kind"], doc["metadata"]["name"]): doc for doc in planned.get(file_name, [])}
+        present = [(chunk.kind, chunk.name) for chunk in chunks]
+        if present != list(wanted):
+            missing = sorted(set(wanted) - set(present)) or sorted(set(present) - set(wanted))
+            what = f"{missing[0][0]} {missing[0][1]}" if missing else "the order of its objects"
+            raise InputError(
+                f"{work_dir / file_name}: {what} is not what runner_k8s makes for chain {chain.chain!r} (edited by "
+                "hand?); a change would replace it, so nothing was done: restore the file"
+            )
+        for chunk in chunks:
+            if chunk.read and rendered(wanted[(chunk.kind, chunk.name)]) != chunk.text:
+                raise InputError(
+                    f"{work_dir / file_name}: {chunk.kind} {chunk.name} is not what runner_k8s makes for chain "
+                    f"{chain.chain!r} (edited by hand?); a change would replace it, so nothing was done: restore "
+                    "the file"
+                )
     for path, data in plan_node_files(chain, chain.nodes).items():
         if read_file(work_dir / path) != data:
             raise InputError(
                 f"{work_dir / path} is not what runner_k8s wrote for chain {chain.chain!r} (edited by hand?); "
                 "a change would replace it, so nothing was done: restore the file"
             )
+
+
+def plan_yaml(chain: LoadedChain, nodes: Sequence[NodeState], retired: Sequence[int]) -> dict[str, bytes]:
+    """File -> new text, for each YAML file the chain of `nodes` needs written (multi: only those that change).
+
+    Objects that stay as they were keep their exact text; new and changed ones are rendered.
+    """
+    planned = plan_manifests(chain, nodes, retired)
+    changed_policy = tuple(sorted(retired)) != tuple(sorted(chain.retired))
+    written = {}
+    for file_name, documents in planned.items():
+        old = {(chunk.kind, chunk.name): chunk.text for chunk in chain.documents.get(file_name, [])}
+        parts = []
+        for doc in documents:
+            key = (doc["kind"], doc["metadata"]["name"])
+            keep = key in old and not (changed_policy and doc["kind"] == "NetworkPolicy")
+            parts.append(old[key] if keep else rendered(doc))
+        text = b"".join(parts)
+        if text != b"".join(old.values()) or file_name not in chain.documents:
+            written[file_name] = text
+    return written

@@ -19,11 +19,19 @@ from .cli import Runtime, shell_quote, shown_path
 from .errors import CheckError, OutputExistsError, UsageError
 from .files import write_outputs
 from .identities import utc_now
-from .k8s import Manifest, render_yaml
+from .k8s import Manifest
 from .keygen import draw_node_secrets, make_node_keys
 from .lock import check_writable
 from .memberplan import add_node_steps, remove_node_steps
-from .membership import chain_files, check_unchanged, is_local, node_pod, plan_manifests, plan_node_files
+from .membership import (
+    chain_files,
+    check_unchanged,
+    is_local,
+    node_pod,
+    plan_manifests,
+    plan_node_files,
+    plan_yaml,
+)
 from .nodefiles import CONFIG_DIR, CONFIG_XML, NodeKeys, plan_node
 from .plan import File, PlanItems, secret_file
 from .ports import LOCAL_LAYOUT
@@ -196,6 +204,7 @@ def add_node(
     )
     nodes = [*chain.nodes, node]
     manifests = plan_manifests(chain, nodes, chain.retired)
+    texts = plan_yaml(chain, nodes, chain.retired)
     files = plan_node_files(chain, nodes)
 
     def plan() -> PlanItems:
@@ -209,7 +218,7 @@ def add_node(
             network_config=files[f"{folder}/{NETWORK_CONFIG}"],
         )
         yield from rewritten_files(chain, nodes, skip=index)
-        yield yaml_file, secret_file(render_yaml(manifests[yaml_file]))
+        yield yaml_file, secret_file(texts[yaml_file])
 
     changed = [path for path, _ in rewritten_files(chain, nodes, skip=index)]
     roots = [folder, *changed, yaml_file]
@@ -260,18 +269,19 @@ def remove_node(
         )
     remaining = [node for node in chain.nodes if node.index != index]
     retired = tuple(sorted({*chain.retired, index}))
-    manifests = plan_manifests(chain, remaining, retired)
+    texts = plan_yaml(chain, remaining, retired)
+    manifests = {name: docs for name, docs in plan_manifests(chain, remaining, retired).items() if name in texts}
     removed = [names.node_dir(chain.chain, index)]
     if not is_local(chain):
         removed.append(names.node_yaml(chain.chain, index))
 
     def plan() -> PlanItems:
         yield from rewritten_files(chain, remaining)
-        for file_name, documents in manifests.items():
-            yield file_name, secret_file(render_yaml(documents))
+        for file_name, text in texts.items():
+            yield file_name, secret_file(text)
 
     changed = [path for path, _ in rewritten_files(chain, remaining)]
-    roots = [*changed, *manifests]
+    roots = [*changed, *texts]
     written: list[FileEntry] = []
     finish(work_dir, roots, removed, plan(), written, dry_run=dry_run)
     dry = " (dry run: nothing written)" if dry_run else ""

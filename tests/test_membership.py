@@ -249,15 +249,19 @@ def test_a_yaml_edited_by_hand_is_not_extended(chain3: Path):
     assert tree_snapshot(chain3) == before
 
 
-def test_nodes_made_unlike_by_hand_are_not_extended(chain3: Path):
+def test_objects_add_node_does_not_read_are_carried_over_as_they_are(chain3: Path):
+    """An edit to node 2's StatefulSet stays byte for byte; the new node is made like node 0 (the first)."""
     path = chain3 / f"{CHAIN}.yaml"
-    path.write_text(path.read_text().replace("memory: 512Mi", "memory: 1Gi", 1))
+    text = path.read_text()
+    node2 = text.index(f"kind: StatefulSet\nmetadata:\n  name: {CHAIN}-2\n")
+    edited = text[:node2] + text[node2:].replace("memory: 512Mi", "memory: 1Gi", 1)
+    path.write_text(edited)
     code, _, err = run(chain3, "add_node")
-    assert code == 1
-    assert err == (
-        f"create_k8s_config.py: error: the nodes of '{CHAIN}' differ in their containers (images, commands, "
-        "resources); this tool made them alike: restore the files\n"
-    )
+    assert code == 0, err
+    after = path.read_text()
+    assert after.startswith(edited)  # every old object kept exactly, the new node's appended
+    node3 = objects(path)[("StatefulSet", f"{CHAIN}-3")]
+    assert {c["resources"]["limits"]["memory"] for c in node3["spec"]["template"]["spec"]["containers"]} == {"512Mi"}
 
 
 def test_a_node_file_edited_by_hand_is_not_rewritten(chain3: Path):
