@@ -98,12 +98,14 @@ def write_outputs(
     hint: str = DEFAULT_HINT,
     retire: Sequence[Path] = (),
     flag: str = WORK_DIR_FLAG,
+    remove: Sequence[str] = (),
 ) -> None:
     """Write every planned entry under `roots` (paths relative to work_dir) in one step: all or nothing.
 
     Existing roots are replaced only with `force`, and then all together. `retire` names regular
     files (a consumed key file) removed once the new outputs are in place. `flag` is the option that
-    named work_dir, for the messages.
+    named work_dir, for the messages. The roots named in `remove` get no new content: they go, in the
+    same step as the others change (a day-2 verb taking a node away).
     """
     for root in roots:
         check_relative(root)
@@ -120,7 +122,8 @@ def write_outputs(
         if note:
             _notes.append(note)
         ensure_free(work_dir, roots, force=force, hint=hint)
-        signum = _write_locked(work_dir, list(roots), items, retire, created)
+        removed = [list(roots).index(root) for root in remove]
+        signum = _write_locked(work_dir, list(roots), items, retire, created, removed)
     except BaseException as exc:
         with held_signals():
             remove_empty_dirs(created)  # a run that fails leaves no folder it made
@@ -158,7 +161,12 @@ def recover(work_dir: Path, flag: str = WORK_DIR_FLAG) -> str | None:
 
 
 def _write_locked(
-    work_dir: Path, roots: list[str], items: PlanItems, retire: Sequence[Path], created: Sequence[Path]
+    work_dir: Path,
+    roots: list[str],
+    items: PlanItems,
+    retire: Sequence[Path],
+    created: Sequence[Path],
+    removed: Sequence[int] = (),
 ) -> int | None:
     """Steps 2-5 under the lock; the signal that arrived during the last steps, if any."""
     area = work_dir / WORK_AREA
@@ -168,6 +176,7 @@ def _write_locked(
         "roots": roots,
         "made": [str(path) for path in made],
         "created": [os.path.abspath(path) for path in created],
+        **({"remove": list(removed)} if removed else {}),
     }
     try:
         os.mkdir(area, PRIVATE_DIR)
@@ -175,7 +184,7 @@ def _write_locked(
         for directory in made:
             os.mkdir(work_dir / directory, PUBLIC_DIR)
         os.mkdir(area / OLD, PRIVATE_DIR)
-        _stage(area / NEW, roots, items)
+        _stage(area / NEW, roots, items, removed)
         journal["existed"] = [os.path.lexists(work_dir / root) for root in roots]
         journal["retire"] = [found for found in map(identity, retire) if found is not None]
         sync_dir(area)
@@ -217,7 +226,7 @@ def _missing_parents(work_dir: Path, roots: Sequence[str]) -> list[str]:
     return missing
 
 
-def _stage(new: Path, roots: list[str], items: PlanItems) -> None:
+def _stage(new: Path, roots: list[str], items: PlanItems, removed: Sequence[int] = ()) -> None:
     """Write every entry below new/<index of its root>, then get them all onto the disk."""
     made: set[Path] = {new}
     os.mkdir(new, PRIVATE_DIR)
@@ -231,6 +240,8 @@ def _stage(new: Path, roots: list[str], items: PlanItems) -> None:
 
     for rel, entry in items:
         index, rest = _root_of(rel, roots)
+        if index in removed:
+            raise ValueError(f"the plan wrote {rel!r} into the output {roots[index]!r}, which it removes")
         target = new / str(index) / rest
         if isinstance(entry, Dir):
             make(target)
@@ -243,7 +254,7 @@ def _stage(new: Path, roots: list[str], items: PlanItems) -> None:
             stream.flush()
             os.fchmod(fd, entry.mode)
     for index, root in enumerate(roots):
-        if not os.path.lexists(new / str(index)):
+        if index not in removed and not os.path.lexists(new / str(index)):
             raise ValueError(f"the plan wrote nothing for the output {root!r}")
     _sync_tree(new)
 
@@ -301,9 +312,14 @@ def _root_of(path: str, roots: Sequence[str]) -> tuple[int, PurePosixPath]:
 def _forward(work_dir: Path, area: Path, journal: dict[str, Any]) -> None:
     """Move old outputs aside and new ones in, and sync their folders (idempotent)."""
     parents: set[Path] = set()
+    removed = journal.get("remove", [])
     for index, root in enumerate(journal["roots"]):
         new, old, target = area / NEW / str(index), area / OLD / str(index), work_dir / root
-        if os.path.lexists(new):
+        if index in removed:
+            if os.path.lexists(target) and not os.path.lexists(old):
+                os.makedirs(area / OLD, PRIVATE_DIR, exist_ok=True)
+                os.rename(target, old)
+        elif os.path.lexists(new):
             if os.path.lexists(target):
                 if os.path.lexists(old):
                     raise RunnerError(

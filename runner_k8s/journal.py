@@ -65,6 +65,12 @@ def is_whole(journal: object) -> TypeGuard[dict[str, Any]]:
     lists = ["roots", "made", "created"] + ([] if journal["state"] == STAGING else ["existed", "retire"])
     if not all(isinstance(journal.get(key), list) for key in lists):
         return False
+    removed = journal.get("remove", [])  # absent in journals of runs that remove nothing
+    if not isinstance(removed, list) or not all(
+        isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(journal["roots"])
+        for index in removed
+    ):
+        return False
     relative = journal["roots"] + journal["made"]
     if not all(isinstance(path, str) for path in relative + journal["created"]):
         return False

@@ -31,6 +31,8 @@ APP_NAME = "cita-cloud-node"
 PART_OF = "cita-cloud"
 MANAGED_BY = "runner_k8s"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
+# On the chain's (local) or every node's (multi) NetworkPolicy: indices of nodes remove_node took away.
+RETIRED_ANNOTATION = "runner-k8s/retired-nodes"
 LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 CHAIN_LABEL = "chain_name"
 NODE_LABEL = "node_name"
@@ -126,23 +128,38 @@ def local_manifests(
     node_port: int,
     network_keys: Sequence[str],
     namespace: str | None = None,
+    retired: Sequence[int] = (),
 ) -> Iterator[Manifest]:
-    """Every object of a single-cluster chain, in the documented order."""
-    for document in _local_manifests(pods, kms_password, state_db_password, node_port, network_keys):
+    """Every object of a single-cluster chain, in the documented order; `retired` are removed nodes' indices."""
+    for document in _local_manifests(pods, kms_password, state_db_password, node_port, network_keys, retired):
         yield in_namespace(document, namespace)
 
 
+def with_retired(policy: Manifest, retired: Sequence[int]) -> Manifest:
+    """The policy, annotated with the indices of removed nodes (never given to a new node) when there are any."""
+    if not retired:
+        return policy
+    annotations = {RETIRED_ANNOTATION: ",".join(str(index) for index in sorted(retired))}
+    return {**policy, "metadata": {**policy["metadata"], "annotations": annotations}}
+
+
 def _local_manifests(
-    pods: Sequence[NodePod], kms_password: str, state_db_password: str, node_port: int, network_keys: Sequence[str]
+    pods: Sequence[NodePod],
+    kms_password: str,
+    state_db_password: str,
+    node_port: int,
+    network_keys: Sequence[str],
+    retired: Sequence[int],
 ) -> Iterator[Manifest]:
     first = pods[0]
     chain, services = first.chain, first.services
     yield build_chain_secret(first, kms_password, state_db_password)
     # p2p and sync only from the chain's own pods; the NodePort targets from anywhere; nothing else.
     published = [slot for slot in first.slots_in_use(LOCAL_LAYOUT)]
-    yield build_network_policy_of(
+    policy = build_network_policy_of(
         names.chain_network_policy(chain), first, {CHAIN_LABEL: chain}, peers_port_rule=True, published=published
     )
+    yield with_retired(policy, retired)
     rpc = external_port(LOCAL_LAYOUT, node_port, Slot.RPC)
     yield build_service(
         names.rpc_service(chain),
@@ -189,8 +206,9 @@ def multi_node_manifests(
     base: int,
     lb_token: str,
     namespace: str | None = None,
+    retired: Sequence[int] = (),
 ) -> list[Manifest]:
-    """The objects of one node of a multi-cluster chain (its own YAML file)."""
+    """The objects of one node of a multi-cluster chain (its own YAML file); `retired` as for local_manifests."""
     used = pod.slots_in_use(MULTI_LAYOUT)
     ports = [_slot_port(slot, external_port(MULTI_LAYOUT, base, slot, pod.index), LOAD_BALANCER) for slot in used]
     selector = node_selector(pod.chain, pod.index)
@@ -199,8 +217,11 @@ def multi_node_manifests(
         build_network_secret(pod, network_key),
         # The peers arrive through their LoadBalancers from other clusters, usually source-NATed:
         # every published port is open to all; only the unpublished ones (kms, consensus...) are shut.
-        build_network_policy_of(
-            names.node_network_policy(pod.chain, pod.index), pod, selector, peers_port_rule=False, published=used
+        with_retired(
+            build_network_policy_of(
+                names.node_network_policy(pod.chain, pod.index), pod, selector, peers_port_rule=False, published=used
+            ),
+            retired,
         ),
         build_node_statefulset(pod),
         build_service(

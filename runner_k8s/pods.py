@@ -22,7 +22,7 @@ from .k8s import (
 )
 from .nodefiles import CONFIG_DIR
 from .ports import ContainerPort, Layout, Slot, slots_in_use
-from .serviceconfig import ExecutorKind, ServiceConfig, image_repository, pull_policy
+from .serviceconfig import ExecutorKind, Service, ServiceConfig, image_repository, pull_policy
 from .syncthing import SYNC_FOLDERS
 
 DATA_VOLUME = "datadir"
@@ -35,6 +35,8 @@ NETWORK_KEY_FILE = "network-key"
 STATE_DB_PASSWORD_KEY = "state-db-password"
 STATE_DB_USER_ENV = "COUCHDB_USER"
 STATE_DB_PASSWORD_ENV = "COUCHDB_PASSWORD"
+# How the chaincode_ext executor gets the state-db credentials: quoted shell variables (see _service_container).
+STATE_DB_ARGS = f' --couchdb-username "${STATE_DB_USER_ENV}" --couchdb-password "${STATE_DB_PASSWORD_ENV}"'
 SYNCTHING_IMAGE = "syncthing/syncthing:1.16"
 # subfuzion/netcat publishes only `latest`; this is the digest Kong's quickstart script pins for it.
 DEBUG_IMAGE = "subfuzion/netcat@sha256:7e808e84a631d9c2cd5a04f6a084f925ea388e3127553461536c1248c3333c8a"
@@ -228,6 +230,22 @@ def service_command(cmd: str, waits_for: ContainerPort | None) -> list[str]:
     return ["bash", "-c", f"{wait}; {cmd}"]
 
 
+def service_from_container(name: str, container: Manifest) -> Service:
+    """The service a container runs, read back from what _service_container made of it (ValueError if not)."""
+    command = list(container["command"])
+    shape = SERVICE_SHAPES[name]
+    if shape.waits_for is None:
+        if command[:2] != ["sh", "-c"] or len(command) != 3:
+            raise ValueError(f"{name}: not a command runner_k8s writes")
+        cmd = command[2]
+    else:
+        prefix = service_command("", shape.waits_for)[2]
+        if command[:2] != ["bash", "-c"] or len(command) != 3 or not command[2].startswith(prefix):
+            raise ValueError(f"{name}: not a command runner_k8s writes")
+        cmd = command[2][len(prefix) :]
+    return Service(name, container["image"], cmd.removesuffix(STATE_DB_ARGS))
+
+
 def listening_check(port: int) -> list[str]:
     """A command that succeeds once something in the pod listens on TCP `port`, on any address.
 
@@ -272,7 +290,7 @@ def _service_container(pod: NodePod, name: str) -> Manifest:
     if name == "executor" and pod.has_state_db:
         # `sh -c` runs the command: the shell expands the variables, quoted, so no character of the
         # credentials is read as shell syntax, and the password itself never appears in the manifest.
-        cmd += f' --couchdb-username "${STATE_DB_USER_ENV}" --couchdb-password "${STATE_DB_PASSWORD_ENV}"'
+        cmd += STATE_DB_ARGS
         env = _state_db_env(pod)
     mounts = [_data_mount(pod)]
     if shape.secret_volume is not None and shape.secret_path is not None:

@@ -218,13 +218,17 @@ def no_duplicates(items: Sequence[str], flag: str) -> None:
         seen.add(item)
 
 
-def check_base_port(text: str, number: int) -> int:
-    """A multi_cluster node's first LoadBalancer port: the node's whole range must be valid ports."""
+def check_base_port(text: str, number: int | None) -> int:
+    """A multi_cluster node's first LoadBalancer port: the node's whole range must be valid ports.
+
+    `number` is its entry in --node_ports; None for add_node's --node_port.
+    """
     span = MULTI_LAYOUT.span - 1
     base = int(text) if cli.ASCII_DIGITS.fullmatch(text) and len(text) <= 5 else 0
     if base not in PORT_RANGE or base + span not in PORT_RANGE:
+        where = "--node_port" if number is None else f"--node_ports entry {number}"
         raise UsageError(
-            f"--node_ports entry {number} ({text!r}) must be a whole number from 1 to {PORT_RANGE[-1] - span}: "
+            f"{where} ({text!r}) must be a whole number from 1 to {PORT_RANGE[-1] - span}: "
             f"each node reserves {MULTI_LAYOUT.span} consecutive ports from it"
         )
     return base

@@ -211,3 +211,30 @@ def render_config_xml(api_key: str, devices: Sequence[SyncDevice]) -> bytes:
         position += 1
     ET.indent(root, space="    ")
     return ET.tostring(root, encoding="unicode").encode("utf-8") + b"\n"
+
+
+def _parsed(config_xml: bytes) -> ET.Element | None:
+    try:
+        return ET.fromstring(config_xml)
+    except ET.ParseError:
+        return None
+
+
+def api_key_of(config_xml: bytes) -> str | None:
+    """The GUI/REST API key of a config.xml (None when it has none or is not XML)."""
+    root = _parsed(config_xml)
+    element = None if root is None else root.find("gui/apikey")
+    return None if element is None or not element.text else element.text
+
+
+def devices_of(config_xml: bytes) -> list[SyncDevice]:
+    """The top-level devices of a config.xml this tool wrote: id, name and the host and port of its address."""
+    root = _parsed(config_xml)
+    found = []
+    for element in [] if root is None else root.findall("device"):
+        address = element.findtext("address") or ""
+        host, _, port = address.removeprefix("tcp://").rpartition(":")
+        if not port.isdigit():
+            continue
+        found.append(SyncDevice(element.get("id", ""), element.get("name", ""), host.strip("[]"), int(port)))
+    return found

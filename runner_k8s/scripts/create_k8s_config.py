@@ -19,6 +19,7 @@ from runner_k8s.rules import (
     block_delay_problem,
     block_interval_problem,
 )
+from runner_k8s.scripts.membership_flags import add_add_node, add_remove_node
 from runner_k8s.spec import build_local_spec, build_multi_spec
 
 LOCAL_CLUSTER = "local_cluster"
@@ -164,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
     add_local_cluster(subparsers)
     add_multi_cluster(subparsers)
+    add_add_node(subparsers)
+    add_remove_node(subparsers)
     return parser
 
 

@@ -1,0 +1,291 @@
+"""add_node and remove_node (issue 17): what they write, what they leave alone, and what they refuse.
+
+Expectations come from contracts.md (the node folder, the peers, the devices), from the chain as the
+create verb wrote it (objects that must stay byte for byte the same), and from independent readers
+(sqlite3 and the crypto libraries of tests/independent.py, syncthing's own binary elsewhere).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import create_k8s_config
+from runner_k8s.cli import Runtime
+from runner_k8s.scripts import membership_flags
+from tests.chains import PASSWORD, load_documents, make_local_chain, read_toml
+from tests.conftest import FIXED_NOW, DeterministicRandom, output_of, tree_snapshot
+from tests.independent import check_kms_db
+
+CHAIN = "test-chain"
+
+
+def chain_dir(work: Path) -> Path:
+    return work / "cita-cloud" / CHAIN
+
+
+def run(work: Path, *argv: str, seed: str = "day2") -> tuple[int, str, str]:
+    """create_k8s_config.py in-process: (exit code, stdout, stderr)."""
+    stderr = io.StringIO()
+    runtime = Runtime(clock=lambda: FIXED_NOW, randbytes=DeterministicRandom(seed), stdout=io.StringIO())
+    with contextlib.redirect_stderr(stderr):
+        code = create_k8s_config.main([*argv, "--work_dir", str(work)], runtime)
+    return code, output_of(runtime), stderr.getvalue()
+
+
+@pytest.fixture
+def validators(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What remove_node's --rpc node reports as the chain's validators (the test fills it in)."""
+    reported: list[str] = []
+    monkeypatch.setattr(membership_flags, "validators_at", lambda address: list(reported))
+    return reported
+
+
+def objects(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(doc["kind"], doc["metadata"]["name"]): doc for doc in load_documents(path)}
+
+
+def peers(node: Path) -> list[tuple[str, int]]:
+    return [(peer["ip"], peer["port"]) for peer in read_toml(node / "network-config.toml").get("peers", [])]
+
+
+def devices(node: Path) -> list[str]:
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(node / "config" / "config.xml").getroot()
+    return [device.get("id", "") for device in root.findall("device")]
+
+
+@pytest.fixture
+def chain3(tmp_path: Path) -> Path:
+    make_local_chain(tmp_path, "--peers_count", "3")
+    return tmp_path
+
+
+def test_add_node_writes_a_fourth_node_that_shares_the_chain(chain3: Path):
+    before_yaml = objects(chain3 / f"{CHAIN}.yaml")
+    before = tree_snapshot(chain3)
+    code, out, err = run(chain3, "add_node")
+    assert code == 0, err
+    node3 = chain_dir(chain3) / "node3"
+    node0 = chain_dir(chain3) / "node0"
+    # contracts.md §2: the chain's genesis, system config and controller config are the same in every node.
+    for name in ("genesis.toml", "init_sys_config.toml", "controller-config.toml"):
+        assert (node3 / name).read_bytes() == (node0 / name).read_bytes()
+    assert read_toml(node3 / "consensus-config.toml")["node_id"] == 3
+    address = (node3 / "node_address").read_text()
+    assert (node3 / "key_id").read_text() == "1"
+    check_kms_db(node3 / "kms.db", PASSWORD, address)  # the chain's kms password opens the new account
+    assert address not in read_toml(node0 / "init_sys_config.toml")["validators"]  # a validator only once voted in
+    # Every node now names every other node as a peer, and syncthing knows all four devices.
+    for index in range(4):
+        node = chain_dir(chain3) / f"node{index}"
+        assert peers(node) == [(f"{CHAIN}-{other}", 40000) for other in range(4) if other != index]
+        assert len(devices(node)) == 4
+        assert devices(node) == devices(node0)
+    # The objects that were there are byte for byte the same: kubectl apply leaves their pods alone.
+    after_yaml = objects(chain3 / f"{CHAIN}.yaml")
+    assert {key: after_yaml[key] for key in before_yaml} == before_yaml
+    new = sorted(set(after_yaml) - set(before_yaml))
+    assert new == [
+        ("Secret", f"{CHAIN}-3-network-secret"),
+        ("Service", f"{CHAIN}-3"),
+        ("Service", f"{CHAIN}-3-executor"),
+        ("StatefulSet", f"{CHAIN}-3"),
+    ]
+    executor = after_yaml[("Service", f"{CHAIN}-3-executor")]
+    assert executor["spec"]["ports"][0]["nodePort"] == 30004 + 5 + 5 * 3  # README: call = base + 5 + 5i
+    # Nothing else changed: the other nodes' keys, logs configs, the admin.
+    after = tree_snapshot(chain3)
+    changed = {path for path in before if before[path] != after.get(path)}
+    assert changed == {
+        f"cita-cloud/{CHAIN}/node{i}/{name}" for i in range(3) for name in ("network-config.toml", "config/config.xml")
+    } | {f"{CHAIN}.yaml"}
+    assert PASSWORD not in out
+
+
+def test_a_second_add_node_continues_from_the_first(chain3: Path):
+    assert run(chain3, "add_node")[0] == 0
+    code, _, err = run(chain3, "add_node", seed="second")
+    assert code == 0, err
+    assert sorted(path.name for path in chain_dir(chain3).iterdir()) == [f"node{i}" for i in range(5)]
+    assert peers(chain_dir(chain3) / "node4") == [(f"{CHAIN}-{other}", 40000) for other in range(4)]
+
+
+def test_remove_node_refuses_a_validator_and_says_how(chain3: Path, validators: list[str]):
+    node1 = (chain_dir(chain3) / "node1" / "node_address").read_text()
+    validators.append(node1)
+    before = tree_snapshot(chain3)
+    code, _, err = run(chain3, "remove_node", "--node", "1", "--rpc", "127.0.0.1:1")
+    assert code == 1
+    assert err == (
+        f"create_k8s_config.py: error: node1 ({node1}) is still a validator of the running chain: remove it first "
+        f"with manage_chain.py remove_validator {node1} (then wait until every node reports the new set), and run "
+        "remove_node again\n"
+    )
+    assert tree_snapshot(chain3) == before
+
+
+def test_remove_node_takes_the_node_away_and_never_reuses_its_index(chain3: Path, validators: list[str]):
+    before_yaml = objects(chain3 / f"{CHAIN}.yaml")
+    code, _, err = run(chain3, "remove_node", "--node", "2", "--rpc", "127.0.0.1:1")
+    assert code == 0, err
+    assert sorted(path.name for path in chain_dir(chain3).iterdir()) == ["node0", "node1"]
+    after_yaml = objects(chain3 / f"{CHAIN}.yaml")
+    gone = set(before_yaml) - set(after_yaml)
+    assert gone == {
+        ("Secret", f"{CHAIN}-2-network-secret"),
+        ("Service", f"{CHAIN}-2"),
+        ("Service", f"{CHAIN}-2-executor"),
+        ("StatefulSet", f"{CHAIN}-2"),
+    }
+    for key, document in after_yaml.items():
+        if key != ("NetworkPolicy", CHAIN):
+            assert document == before_yaml[key], key
+    for index in (0, 1):
+        node = chain_dir(chain3) / f"node{index}"
+        assert peers(node) == [(f"{CHAIN}-{1 - index}", 40000)]
+        assert len(devices(node)) == 2
+    code, _, err = run(chain3, "add_node")
+    assert code == 0, err
+    assert sorted(path.name for path in chain_dir(chain3).iterdir()) == ["node0", "node1", "node3"]
+
+
+def test_the_json_of_add_node_names_the_node_and_holds_no_secret(chain3: Path):
+    code, out, _ = run(chain3, "add_node", "--json")
+    assert code == 0
+    data = json.loads(out)
+    node3 = chain_dir(chain3) / "node3"
+    assert data["node"] == {
+        "index": 3,
+        "address": (node3 / "node_address").read_text(),
+        "device_id": data["node"]["device_id"],
+    }
+    assert data["node"]["device_id"] in (node3 / "config" / "config.xml").read_text()
+    assert PASSWORD not in out
+    secrets = [doc["data"] for doc in load_documents(chain3 / f"{CHAIN}.yaml") if doc["kind"] == "Secret"]
+    assert not any(value in out for data_ in secrets for value in data_.values())
+    assert data["next"][-1] == {"node": None, "command": "kill $(jobs -p)  # the port-forwards"}
+
+
+def test_a_dry_run_of_add_node_writes_nothing(chain3: Path):
+    before = tree_snapshot(chain3)
+    code, out, err = run(chain3, "add_node", "--dry_run")
+    assert code == 0, err
+    assert tree_snapshot(chain3) == before
+    assert "The plan would be:" in out
+
+
+# --- what is refused --------------------------------------------------------------------------------
+
+
+def test_a_work_dir_without_a_chain(tmp_path: Path):
+    code, _, err = run(tmp_path, "add_node")
+    assert code == 1
+    assert err == (
+        f"create_k8s_config.py: error: {tmp_path} holds no chain (cita-cloud/<chain>/ with its YAML); give the "
+        "--work_dir where create_k8s_config.py wrote it\n"
+    )
+
+
+def test_a_work_dir_with_two_chains(chain3: Path):
+    make_local_chain(chain3, "--chain_name", "other-chain", "--node_port", "30100")
+    before = tree_snapshot(chain3)
+    code, _, err = run(chain3, "add_node")
+    assert code == 1
+    assert err == (
+        f"create_k8s_config.py: error: {chain3} holds 2 chains (other-chain, test-chain); say which with --chain_name\n"
+    )
+    assert tree_snapshot(chain3) == before
+    code, _, err = run(chain3, "add_node", "--chain_name", "other-chain")
+    assert code == 0, err
+    assert (chain3 / "cita-cloud" / "other-chain" / "node2").is_dir()
+    assert not (chain_dir(chain3) / "node3").exists()  # the other chain is never touched
+
+
+def test_a_node_index_that_does_not_exist(chain3: Path, validators: list[str]):
+    code, _, err = run(chain3, "remove_node", "--node", "7", "--rpc", "127.0.0.1:1")
+    assert code == 1
+    assert err == f"create_k8s_config.py: error: chain '{CHAIN}' has no node 7; its nodes are 0, 1, 2\n"
+
+
+def test_multi_cluster_flags_on_a_local_chain(chain3: Path):
+    code, _, err = run(chain3, "add_node", "--node", "10.0.0.9", "--lbs_token", "lb-9")
+    assert code == 2
+    assert err == (
+        f"create_k8s_config.py: error: chain '{CHAIN}' is a local_cluster chain: --node, --lbs_token are for a "
+        "multi_cluster chain's new cluster; leave them out\n"
+    )
+
+
+def test_a_premade_account_that_is_already_a_node(chain3: Path):
+    node1 = chain_dir(chain3) / "node1"
+    address = (node1 / "node_address").read_text()
+    device = devices(node1)[1]
+    code, _, err = run(chain3, "add_node", "--authority", address, "--sync_device_id", device)
+    assert code == 1
+    assert err == (
+        f"create_k8s_config.py: error: {address} is already node1 of chain '{CHAIN}'; a new node needs its own "
+        "account and identity\n"
+    )
+
+
+def test_a_yaml_edited_by_hand_is_not_extended(chain3: Path):
+    path = chain3 / f"{CHAIN}.yaml"
+    path.write_text(path.read_text().replace("component: network-policy", "component: mine", 1))
+    before = tree_snapshot(chain3)
+    code, _, err = run(chain3, "add_node")
+    assert code == 1
+    assert err == (
+        f"create_k8s_config.py: error: {path}: NetworkPolicy {CHAIN} is not what runner_k8s makes for chain "
+        f"'{CHAIN}' (edited by hand?); a change would replace it, so nothing was done: restore the file\n"
+    )
+    assert tree_snapshot(chain3) == before
+
+
+def test_nodes_made_unlike_by_hand_are_not_extended(chain3: Path):
+    path = chain3 / f"{CHAIN}.yaml"
+    path.write_text(path.read_text().replace("memory: 512Mi", "memory: 1Gi", 1))
+    code, _, err = run(chain3, "add_node")
+    assert code == 1
+    assert err == (
+        f"create_k8s_config.py: error: the nodes of '{CHAIN}' differ in their containers (images, commands, "
+        "resources); this tool made them alike: restore the files\n"
+    )
+
+
+def test_a_node_file_edited_by_hand_is_not_rewritten(chain3: Path):
+    path = chain_dir(chain3) / "node1" / "network-config.toml"
+    path.write_text(path.read_text() + "\n# mine\n")
+    code, _, err = run(chain3, "add_node")
+    assert code == 1
+    assert err == (
+        f"create_k8s_config.py: error: {path} is not what runner_k8s wrote for chain '{CHAIN}' (edited by hand?); "
+        "a change would replace it, so nothing was done: restore the file\n"
+    )
+
+
+def test_the_last_node_is_never_removed(tmp_path: Path, validators: list[str]):
+    make_local_chain(tmp_path, "--peers_count", "1")
+    code, _, err = run(tmp_path, "remove_node", "--node", "0", "--rpc", "127.0.0.1:1")
+    assert code == 2
+    assert (
+        err == f"create_k8s_config.py: error: node0 is the last node of chain '{CHAIN}'; a chain needs at least one\n"
+    )
+
+
+def test_an_old_folder_where_the_new_node_goes_is_not_overwritten(chain3: Path):
+    stale = chain_dir(chain3) / "node3"
+    shutil.copytree(chain_dir(chain3) / "node0", stale)
+    code, _, err = run(chain3, "add_node")
+    assert code == 1
+    assert err == (
+        f"create_k8s_config.py: error: {stale} already exists though the chain has no node3; move it away (an old "
+        "copy?) and run again\n"
+    )
