@@ -131,8 +131,15 @@ def validator_steps(chain: LoadedChain, nodes: Sequence[NodeState], new: NodeSta
     steps = [Step(f"# 4. wait until node{new.index} has caught up, then make it a validator")]
     steps += forwards
     steps.append(Step(f"{manage} status --rpc {everyone} --wait_synced --timeout {CAUGHT_UP_TIMEOUT}"))
-    admin = f" --admin_dir {shell_quote(names.admin_dir(chain.chain))}" if is_local(chain) else " --admin_dir ADMIN_DIR"
-    steps.append(Step(f"{manage} add_validator {new.address} --rpc {everyone} --node_rpc {rpcs[-1]}{admin}"))
+    vote = f"{manage} add_validator {new.address} --rpc {everyone} --node_rpc {rpcs[-1]}"
+    if is_local(chain):
+        # The super admin's password is the chain's kms password: read from the chain's Secret, never printed.
+        secret = names.kms_secret(chain.chain)
+        password = f"kubectl get secret {secret}{in_namespace(chain)} -o jsonpath='{{.data.key_file}}' | base64 -d"
+        admin = shell_quote(names.admin_dir(chain.chain))
+        steps.append(Step(f"{vote} --admin_dir {admin} --admin_password_file <({password})"))
+    else:
+        steps.append(Step(f"# then, with the super admin's account folder (asks its password): {vote} --admin_dir DIR"))
     if forwards:
         steps.append(Step("kill $(jobs -p)  # the port-forwards"))
     return steps

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 
-from .chainview import render_status, status_json, survey
+from .chainview import Survey, render_status, status_json, survey
 from .cli import Runtime
 from .errors import CheckError
 from .rpc import DEFAULT_TIMEOUT
@@ -50,6 +50,52 @@ def watch_status(
             runtime.sleep(interval)
     except KeyboardInterrupt:
         return
+
+
+def wait_synced(
+    addresses: Sequence[str],
+    runtime: Runtime,
+    *,
+    chain_name: str | None,
+    timeout: float,
+    interval: float,
+    max_lag: int,
+    as_json: bool,
+) -> None:
+    """Report once every node answers, they agree and none lags more than `max_lag` blocks (caught up).
+
+    Asks again every `interval` seconds (a node not answering yet is waited for); CheckError, with what
+    is still awaited, when that does not happen within `timeout` seconds.
+    """
+    start = runtime.monotonic()
+    while True:
+        view = survey(addresses, DEFAULT_TIMEOUT, chain_name)
+        behind = [
+            f"{node.address} {view.lag(node)} blocks behind" for node in view.answering if view.lag(node) > max_lag
+        ]
+        waiting_for = view.problems() + behind
+        if not waiting_for:
+            show_view(view, runtime, as_json)
+            return
+        elapsed = runtime.monotonic() - start
+        if elapsed >= timeout:
+            runtime.status_line("")
+            show_view(view, runtime, as_json)
+            raise CheckError(
+                f"the nodes did not catch up within {timeout:g} s: {waiting_for[0]}"
+                f"{' (and more above)' if len(waiting_for) > 1 else ''}"
+            )
+        runtime.status_line(f"{elapsed:.0f}s of {timeout:g}s, waiting: {waiting_for[0]}")
+        runtime.sleep(interval)
+
+
+def show_view(view: Survey, runtime: Runtime, as_json: bool) -> None:
+    """One report, as text or JSON."""
+    if as_json:
+        runtime.say_json(status_json(view))
+        return
+    for line in render_status(view):
+        runtime.say(line)
 
 
 def _is_terminal(runtime: Runtime) -> bool:

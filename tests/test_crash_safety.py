@@ -10,6 +10,7 @@ and mode for mode, with no journal, staging folder or key file left anywhere els
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -119,7 +120,34 @@ def old_pvc(root: Path) -> None:
     (root / "work" / "local-pvc.yaml").write_text("the user's own file\n")
 
 
+def old_two_node_chain(root: Path) -> None:
+    assert create_k8s_config.main(local_argv(root, "--peers_count", "2"), fixed_runtime("old run")) == 0
+
+
+@functools.wraps(create_k8s_config.main)  # it is create_k8s_config.py (tests name the script by its module)
+def remove_node_main(argv: Sequence[str], runtime: Any) -> int:
+    """remove_node, told by a stand-in for the running chain that the node is no validator any more."""
+    from runner_k8s.scripts import membership_flags
+
+    original = membership_flags.validators_at
+    membership_flags.validators_at = lambda address: []  # type: ignore[assignment]
+    try:
+        return create_k8s_config.main(argv, runtime)
+    finally:
+        membership_flags.validators_at = original  # type: ignore[assignment]
+
+
+def day2_argv(root: Path, *verb: str) -> list[str]:
+    return [*verb, "--work_dir", str(root / "work")]
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "add_node": Scenario(create_k8s_config.main, lambda r: day2_argv(r, "add_node"), old_two_node_chain),
+    "remove_node": Scenario(
+        remove_node_main,
+        lambda r: day2_argv(r, "remove_node", "--node", "1", "--rpc", "127.0.0.1:9"),
+        old_two_node_chain,
+    ),
     "local_cluster": Scenario(create_k8s_config.main, local_argv),
     "local_cluster --force": Scenario(create_k8s_config.main, lambda r: local_argv(r, "--force"), old_local_chain),
     "multi_cluster": Scenario(create_k8s_config.main, multi_argv, make_materials),
@@ -240,7 +268,14 @@ STOP_SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
 
 
 @pytest.mark.parametrize(
-    "name", [*SMALL, "local_cluster --force", pytest.param("multi_cluster --force", marks=pytest.mark.slow)]
+    "name",
+    [
+        *SMALL,
+        "local_cluster --force",
+        "add_node",
+        "remove_node",
+        pytest.param("multi_cluster --force", marks=pytest.mark.slow),
+    ],
 )
 def test_sigkill_then_the_next_run_restores_old_or_new(name: str, tmp_path: Path):
     prepared = prepare(name, tmp_path)
@@ -253,6 +288,7 @@ def test_sigkill_then_the_next_run_restores_old_or_new(name: str, tmp_path: Path
     [
         *(("create_pvc --force", signum) for signum in STOP_SIGNALS),
         pytest.param("local_cluster --force", signal.SIGTERM, marks=pytest.mark.slow),
+        pytest.param("remove_node", signal.SIGTERM, marks=pytest.mark.slow),
     ],
 )
 def test_stop_signal_cleans_up_at_once(name: str, signum: int, tmp_path: Path):

@@ -88,7 +88,9 @@ def key_file_kept(prepared: Prepared) -> dict[str, tuple[int, bytes | None]]:
 # --- a failing disk ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [*SMALL, "local_cluster --force", "multi_cluster", "multi_cluster --force"])
+@pytest.mark.parametrize(
+    "name", [*SMALL, "local_cluster --force", "multi_cluster", "multi_cluster --force", "add_node", "remove_node"]
+)
 def test_a_failing_disk_at_any_call_leaves_old_or_new(name: str, tmp_path: Path, capsys):
     """ENOSPC from one call: exit 1 with the old outputs (or, if only the last clean-up failed, the new
     ones and a line naming what to delete), or exit 0 with the new ones; the next run changes nothing."""
@@ -533,6 +535,11 @@ DAMAGED_JOURNALS = {
     "a retired file not an object": damaged(COMMITTED_JOURNAL, retire=["key_file"]),
     "a retired file without a path": damaged(COMMITTED_JOURNAL, retire=[{}]),
     "a retired file's path not a string": damaged(COMMITTED_JOURNAL, retire=[{"path": 1}]),
+    "removed roots not a list": damaged(COMMITTED_JOURNAL, remove=0),
+    "a removed root not a number": damaged(COMMITTED_JOURNAL, remove=["0"]),
+    "a removed root true": damaged(COMMITTED_JOURNAL, remove=[True]),
+    "a removed root past the roots": damaged(COMMITTED_JOURNAL, remove=[1]),
+    "a removed root below 0": damaged(COMMITTED_JOURNAL, remove=[-1]),
 }
 
 
@@ -944,3 +951,51 @@ def test_a_consumed_key_file_that_cannot_be_checked_is_named_not_silently_kept(t
         f"the outputs are in place, but {key} could not be removed: {os.strerror(errno.EACCES)}; delete it"
     )
     assert sorted(p.name for p in work.iterdir()) == [KEY_FILE, "out"]
+
+
+# --- outputs a run removes (remove_node) ----------------------------------------------------------
+
+
+def test_a_removed_output_goes_in_the_same_step_as_the_others_change(tmp_path: Path):
+    (tmp_path / "gone").mkdir()
+    (tmp_path / "gone" / "key").write_bytes(b"old key")
+    (tmp_path / "kept").write_bytes(b"old")
+    files.write_outputs(tmp_path, ["kept", "gone"], [("kept", File(b"new"))], force=True, remove=["gone"])
+    assert snapshot(tmp_path) == {"kept": (0o644, b"new")}
+
+
+def test_a_committed_removal_is_finished_by_the_next_run(tmp_path: Path):
+    """Killed after the commit, before the move: the repair removes the output, as the run would have."""
+    area = tmp_path / files.WORK_AREA
+    (area / "new" / "0").mkdir(parents=True)
+    (area / "new" / "0" / "file").write_bytes(b"staged")
+    (tmp_path / "gone").mkdir()
+    journal = {**COMMITTED_JOURNAL, "roots": ["out", "gone"], "existed": [False, True], "remove": [1]}
+    (area / files.JOURNAL).write_text(json.dumps(journal))
+    assert files.recover(tmp_path) is not None
+    assert snapshot(tmp_path) == {"out": (0o755, None), "out/file": (0o644, b"staged")}
+
+
+def test_an_undone_removal_puts_the_output_back(tmp_path: Path):
+    """Killed while undoing: the output moved aside comes back."""
+    area = tmp_path / files.WORK_AREA
+    (area / "old" / "1").mkdir(parents=True)
+    (area / "old" / "1" / "key").write_bytes(b"old key")
+    journal = {
+        **COMMITTED_JOURNAL,
+        "state": "undoing",
+        "roots": ["out", "gone"],
+        "existed": [False, True],
+        "remove": [1],
+    }
+    (area / files.JOURNAL).write_text(json.dumps(journal))
+    assert files.recover(tmp_path) is not None
+    assert snapshot(tmp_path) == {"gone": (0o755, None), "gone/key": (0o644, b"old key")}
+
+
+def test_a_plan_that_writes_into_an_output_it_removes_is_refused_before_anything(tmp_path: Path):
+    (tmp_path / "gone").mkdir()
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match="which it removes"):
+        files.write_outputs(tmp_path, ["gone"], [("gone/x", File(b"x"))], force=True, remove=["gone"])
+    assert snapshot(tmp_path) == before

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner_k8s import cli
-from runner_k8s.errors import CheckError
+from runner_k8s.errors import CheckError, UsageError
 
 STATUS = "status"
 CHANGES = {
@@ -24,6 +24,7 @@ BLOCK_INTERVAL_REASON = (
 )
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_LAG = 20
+SYNCED_LAG = 2  # blocks: nodes polled one after the other differ by one or two at a 1-second interval
 DEFAULT_INTERVAL = 2.0
 MAX_SECONDS = 86_400.0
 
@@ -163,6 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Print the report as one JSON document (with --watch: one line of JSON per report).",
     )
+    status.add_argument(
+        "--wait_synced",
+        action="store_true",
+        help=f"Ask again every --interval seconds until every node answers, they agree and none is more than "
+        f"{SYNCED_LAG} blocks behind (a new node has caught up), then report; exit 1 after --timeout.",
+    )
+    status.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_TIMEOUT,
+        help=f"How long --wait_synced waits, in seconds (default: {DEFAULT_TIMEOUT:g}).",
+    )
     status.set_defaults(handler=_status)
     for verb, text in CHANGES.items():
         change = subparsers.add_parser(verb, help=text, description=text)
@@ -203,10 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _status(args: argparse.Namespace, runtime: cli.Runtime) -> None:
-    from runner_k8s.status import show_status, watch_status  # noqa: PLC0415 - grpc loads only here
+    from runner_k8s.status import show_status, wait_synced, watch_status  # noqa: PLC0415 - grpc loads only here
 
+    if args.watch and args.wait_synced:
+        raise UsageError("--watch and --wait_synced cannot go together: --watch reports until Ctrl-C")
     if args.watch:
         watch_status(args.rpc, runtime, chain_name=args.chain_name, interval=args.interval, as_json=args.json)
+    elif args.wait_synced:
+        wait_synced(
+            args.rpc,
+            runtime,
+            chain_name=args.chain_name,
+            timeout=args.timeout,
+            interval=args.interval,
+            max_lag=SYNCED_LAG,
+            as_json=args.json,
+        )
     else:
         show_status(args.rpc, runtime, chain_name=args.chain_name, as_json=args.json)
 

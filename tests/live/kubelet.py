@@ -195,6 +195,11 @@ class Cluster:
         self._bridge_up = False
         self.notes: list[str] = []
         self.node_ports: list[tuple[int, str, int]] = []  # (nodePort, pod name, targetPort)
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}  # what the YAML applied so far holds
+        self.templates: dict[str, dict[str, Any]] = {}  # workload -> the pod template its pod runs
+        self.generations: dict[str, int] = {}  # workload -> how often its pod was made again
+        self.storage: dict[str, Path] = {}
+        self.made_pods = 0
         self.node_port_forwarder: subprocess.Popen[bytes] | None = None
 
     # --- addresses -------------------------------------------------------------------------------
@@ -237,17 +242,21 @@ class Cluster:
     # --- loading the YAML ------------------------------------------------------------------------
     def load(
         self, yaml_files: Iterable[Path], storage: Mapping[str, Path], addresses: Mapping[str, str] | None = None
-    ) -> None:
+    ) -> list[str]:
         """Create a pod per workload of the files; `storage` maps a PVC name to its folder.
 
         `addresses` maps a workload name to its pod address (multi_cluster: the node's IP, which the
-        cloud would give its LoadBalancer); the others get the next free address.
+        cloud would give its LoadBalancer); the others get the next free address. Loading again is
+        `kubectl apply`: new workloads get pods, a workload whose pod template changed has its pod
+        made again (and is named in the list returned), the others are left alone.
         """
         documents = [doc for path in yaml_files for doc in yaml.safe_load_all(path.read_text()) if doc]
-        secrets_by_name = {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == "Secret"}
-        services = [doc for doc in documents if doc["kind"] == "Service"]
+        self.storage.update(storage)
+        for document in documents:
+            self.objects[(document["kind"], document["metadata"]["name"])] = document
         workloads = [doc for doc in documents if doc["kind"] in WORKLOADS]
         wanted = dict(addresses or {})
+        made, remade = [], []
         for workload in workloads:
             name = workload["metadata"]["name"]
             spec = workload["spec"]
@@ -256,27 +265,53 @@ class Cluster:
             labels = dict(spec["template"]["metadata"]["labels"])
             if not all(labels.get(k) == v for k, v in spec["selector"]["matchLabels"].items()):
                 raise HarnessError(f"{name}: selector does not select its own pod template")
-            address = wanted.pop(name, None) or self.address(len(self.pods))
-            pod = Pod(name, labels, address, f"rk8s-{os.getpid()}-{self.tag}-{len(self.pods)}")
-            self.pods[name] = pod
+            if name in self.pods:
+                if self.templates[name] != spec["template"]:
+                    remade.append(name)
+                continue
+            address = wanted.pop(name, None) or self.address(self.made_pods)
+            self.pods[name] = Pod(name, labels, address, f"rk8s-{os.getpid()}-{self.tag}-{self.made_pods}")
+            self.made_pods += 1
+            made.append(name)
         if wanted:
             raise HarnessError(f"no workload named {sorted(wanted)}")
-        hosts = self._hosts_entries(services)
         for workload in workloads:
-            pod = self.pods[workload["metadata"]["name"]]
-            self._setup_netns(pod)
-            hosts_file = self.scratch / pod.name / "hosts"
-            hosts_file.parent.mkdir(parents=True, exist_ok=True)
+            name = workload["metadata"]["name"]
+            if name in made:
+                self._setup_netns(self.pods[name])
+            if name in made or name in remade:
+                self._prepare_pod(self.pods[name], workload)
+        self._refresh_services()
+        return remade
+
+    def _prepare_pod(self, pod: Pod, workload: dict[str, Any]) -> None:
+        """The containers of a workload's pod template, ready to start."""
+        secrets_by_name = {name: doc for (kind, name), doc in self.objects.items() if kind == "Secret"}
+        hosts_file = self.scratch / pod.name / "hosts"
+        hosts_file.parent.mkdir(parents=True, exist_ok=True)
+        hosts_file.touch()
+        self.templates[pod.name] = workload["spec"]["template"]
+        pod_spec = workload["spec"]["template"]["spec"]
+        pod.share_process_namespace = bool(pod_spec.get("shareProcessNamespace", False))
+        volumes = {volume["name"]: volume for volume in pod_spec.get("volumes", [])}
+        generation = self.generations[pod.name] = self.generations.get(pod.name, -1) + 1
+        pod.containers = [
+            self._prepare_container(pod, container, volumes, secrets_by_name, self.storage, hosts_file, generation)
+            for container in pod_spec["containers"]
+        ]
+
+    def _refresh_services(self) -> None:
+        """Every pod's /etc/hosts (rewritten in place: the containers see it at once, as cluster DNS), the
+        LoadBalancer forwards and the NodePorts, from the Services there are now."""
+        services = [doc for (kind, _), doc in self.objects.items() if kind == "Service"]
+        hosts = self._hosts_entries(services)
+        for pod in self.pods.values():
             lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost", f"{pod.address}\t{pod.name}"]
             lines += [f"{address}\t{name}" for name, address in hosts.items()]
-            hosts_file.write_text("\n".join(lines) + "\n")
-            pod_spec = workload["spec"]["template"]["spec"]
-            pod.share_process_namespace = bool(pod_spec.get("shareProcessNamespace", False))
-            volumes = {volume["name"]: volume for volume in pod_spec.get("volumes", [])}
-            for container in pod_spec["containers"]:
-                pod.containers.append(
-                    self._prepare_container(pod, container, volumes, secrets_by_name, storage, hosts_file)
-                )
+            with open(self.scratch / pod.name / "hosts", "w") as stream:  # the same inode: bind-mounted
+                stream.write("\n".join(lines) + "\n")
+            pod.forwards = []
+        self.node_ports = []
         for service in services:
             chosen = [pod for pod in self.pods.values() if pod.selected_by(service["spec"]["selector"])]
             if service["spec"].get("type") == "LoadBalancer":
@@ -287,6 +322,20 @@ class Cluster:
                 self.node_ports += [
                     (port["nodePort"], chosen[0].name, port["targetPort"]) for port in service["spec"]["ports"]
                 ]
+
+    def delete(self, kind: str, name: str) -> bool:
+        """`kubectl delete`: remove an object (a workload's pod stops and its namespace goes); False if absent."""
+        found = self.objects.pop((kind, name), None)
+        if found is None:
+            return False
+        if kind in WORKLOADS and name in self.pods:
+            self.stop_pod(name)
+            pod = self.pods.pop(name)
+            subprocess.run(["ip", "netns", "del", pod.netns], capture_output=True, check=False)
+            if pod.netns in self.netns:
+                self.netns.remove(pod.netns)
+        self._refresh_services()
+        return True
 
     def _hosts_entries(self, services: list[dict[str, Any]]) -> dict[str, str]:
         entries: dict[str, str] = {}
@@ -320,9 +369,10 @@ class Cluster:
         secrets_by_name: Mapping[str, dict[str, Any]],
         storage: Mapping[str, Path],
         hosts_file: Path,
+        generation: int = 0,
     ) -> Container:
         name = container["name"]
-        work = self.scratch / pod.name / name
+        work = self.scratch / pod.name / (name if generation == 0 else f"{name}.{generation}")
         (work / "root").mkdir(parents=True)
         program_dir = work / "bin"
         program_dir.mkdir()
