@@ -130,11 +130,11 @@ def remove_node_main(argv: Sequence[str], runtime: Any) -> int:
     from runner_k8s.scripts import membership_flags
 
     original = membership_flags.validators_at
-    membership_flags.validators_at = lambda address: []  # type: ignore[assignment]
+    membership_flags.validators_at = lambda address: []
     try:
         return create_k8s_config.main(argv, runtime)
     finally:
-        membership_flags.validators_at = original  # type: ignore[assignment]
+        membership_flags.validators_at = original
 
 
 def day2_argv(root: Path, *verb: str) -> list[str]:
