@@ -7,13 +7,17 @@ This file must stay parseable by old Pythons, so that they get one clear line in
 
 import sys
 
-from runner_k8s.launch import require_runtime
+from runner_k8s.launch import missing_dependency, require_python, run_command
 
-require_runtime("create_k8s_config.py")
+require_python("create_k8s_config.py")
 
-from runner_k8s.scripts.create_k8s_config import build_parser, main  # noqa: E402 - only once the runtime is known to fit
+try:
+    from runner_k8s.scripts.create_k8s_config import build_parser, main
+except ImportError as error:  # a missing package: one line, not a traceback
+    missing_dependency("create_k8s_config.py", error)
+    raise
 
 __all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("create_k8s_config.py", main))

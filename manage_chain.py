@@ -7,13 +7,18 @@ This file must stay parseable by old Pythons, so that they get one clear line in
 
 import sys
 
-from runner_k8s.launch import require_runtime
+from runner_k8s.launch import missing_dependency, require_runtime, run_command
 
+# gRPC loads late, once a node is called: its packages are checked up front here (start-up matters less).
 require_runtime("manage_chain.py")
 
-from runner_k8s.scripts.manage_chain import build_parser, main  # noqa: E402 - only once the runtime is known to fit
+try:
+    from runner_k8s.scripts.manage_chain import build_parser, main
+except ImportError as error:  # a missing package: one line, not a traceback
+    missing_dependency("manage_chain.py", error)
+    raise
 
 __all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("manage_chain.py", main))

@@ -33,7 +33,7 @@ from .pods import NodePod
 from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Slot, external_port
 from .reports import ChainReport, FileEntry, NodeReport, local_summary, multi_summary, recorded, say_report
 from .spec import LocalClusterSpec, MultiClusterSpec
-from .syncthing import API_KEY_SLOT, SyncDevice, new_api_key, render_config_xml, with_api_key
+from .syncconfig import API_KEY_SLOT, SyncDevice, new_api_key, render_config_xml, with_api_key
 
 LOCAL_KIND = "local_cluster"
 MULTI_KIND = "multi_cluster"

@@ -17,13 +17,14 @@ import yaml
 
 from . import names
 from .errors import InputError
-from .k8s import Manifest
+from .k8s import Manifest, load_documents
 from .manifests import MANAGED_BY, RETIRED_ANNOTATION
 from .nodefiles import CERT_PEM, CONFIG_DIR, CONFIG_XML, KEY_PEM, NODE_ADDRESS
 from .pods import DEBUG, MONITOR_PROCESS, STATE_DB_USER_ENV, service_from_container
 from .reading import read_bounded
 from .serviceconfig import SERVICE_NAMES, ServiceConfig, parse_service_config
-from .syncthing import api_key_of, verify_identity
+from .syncconfig import api_key_of
+from .syncthing import verify_identity
 
 LOCAL_KIND = "local_cluster"
 MULTI_KIND = "multi_cluster"
@@ -141,7 +142,7 @@ def read_file(path: Path, limit: int = FILE_MAX_BYTES) -> bytes:
 def read_documents(path: Path, chain: str) -> list[Manifest]:
     """The objects of a YAML file this tool wrote for `chain` (any other file is refused)."""
     try:
-        documents = [doc for doc in yaml.safe_load_all(read_file(path, YAML_MAX_BYTES)) if doc is not None]
+        documents = load_documents(read_file(path, YAML_MAX_BYTES))
     except yaml.YAMLError as exc:
         raise InputError(
             f"{path} is not valid YAML ({str(exc).splitlines()[0]}); restore the file made for the chain"
@@ -346,7 +347,7 @@ def multi_settings(
 ) -> dict[str, Any]:
     """host, base_port and lb_token of a multi_cluster node: its LoadBalancer and its own config.xml."""
     from .manifests import LB_ID_ANNOTATION  # noqa: PLC0415 - beside the other multi-only names
-    from .syncthing import devices_of  # noqa: PLC0415
+    from .syncconfig import devices_of  # noqa: PLC0415
 
     balancer = services.get(names.lb_service(chain, index))
     if balancer is None:

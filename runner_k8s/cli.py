@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import getpass
 import os
 import re
-import secrets
 import shlex
 import signal
 import sys
@@ -34,6 +32,12 @@ HIDDEN = "***"
 FLAG_TOKEN = re.compile(r"--?[A-Za-z][-A-Za-z0-9_]*")
 
 
+def _getpass(prompt: str) -> str:
+    import getpass  # noqa: PLC0415 - only a prompt needs it
+
+    return getpass.getpass(prompt)
+
+
 def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
@@ -45,12 +49,12 @@ class Runtime:
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic  # for deadlines: never jumps with the wall clock
     sleep: Callable[[float], None] = time.sleep
-    randbytes: Callable[[int], bytes] = secrets.token_bytes
+    randbytes: Callable[[int], bytes] = os.urandom  # what secrets.token_bytes returns
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
     interactive: Callable[[], bool] = _stdin_is_terminal
-    ask_secret: Callable[[str], str] = getpass.getpass  # reads the terminal without echo
+    ask_secret: Callable[[str], str] = _getpass  # the terminal, without echo
 
     def say(self, line: str = "") -> None:
         """Print one line of the summary."""

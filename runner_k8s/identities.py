@@ -6,15 +6,16 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .accounts import Account, KmsFlavour, new_account
 from .cli import Runtime
 from .errors import InputError
 from .files import write_outputs
-from .keystore import ACCOUNT_ID, check_password, password_from_key_file, render_kms_db
 from .plan import PRIVATE_DIR, Dir, File, PlanItems, secret_file
 from .reading import read_bounded
 
-if TYPE_CHECKING:  # create_account.py does not load the X.509 machinery
+# Each small script loads only its own keys' code: create_account.py no X.509, create_syncthing_config.py
+# no kms (bench/run.py measures their start against the libraries alone).
+if TYPE_CHECKING:
+    from .accounts import Account, KmsFlavour
     from .syncthing import SyncIdentity
 
 KEY_FILE = "key_file"
@@ -28,6 +29,8 @@ KEY_FILE_MAX_BYTES = 1 << 16
 
 def read_key_file(path: Path) -> tuple[bytes, str]:
     """The key file's bytes and the password the kms would read from it (checked as --kms_passwords are)."""
+    from .keystore import check_password, password_from_key_file  # noqa: PLC0415 - see TYPE_CHECKING above
+
     hint = f"write the password into it first, e.g. echo 'my password' > {path}"
     try:
         raw = read_bounded(path, KEY_FILE_MAX_BYTES, "key file")
@@ -49,6 +52,8 @@ def read_key_file(path: Path) -> tuple[bytes, str]:
 
 def plan_account(account: Account, password: str, key_file_bytes: bytes | None, folder: str) -> PlanItems:
     """The account folder as the kms left it: kms.db, key_id, node_address (and the key file)."""
+    from .keystore import ACCOUNT_ID, render_kms_db  # noqa: PLC0415 - see TYPE_CHECKING above
+
     yield folder, Dir(PRIVATE_DIR)
     yield f"{folder}/{KMS_DB}", secret_file(render_kms_db(account, password))
     yield f"{folder}/{KEY_ID}", File(str(ACCOUNT_ID).encode())
@@ -62,6 +67,9 @@ OUTPUT_DIR_FLAG = "--output_dir"
 
 def create_account(*, key_file: Path, flavour: KmsFlavour, output_dir: Path, runtime: Runtime) -> Account:
     """Make an account from the password in key_file; move key_file into the account's folder."""
+    from .accounts import new_account  # noqa: PLC0415 - see TYPE_CHECKING above
+    from .keystore import ACCOUNT_ID  # noqa: PLC0415
+
     raw, password = read_key_file(key_file)
     account = new_account(flavour, runtime.randbytes)
     folder = account.address

@@ -276,12 +276,20 @@ def render_yaml(documents: Iterable[Manifest]) -> bytes:
     return text.encode("utf-8")
 
 
+def load_documents(data: bytes) -> list[Any]:
+    """Every document of a multi-document YAML text; yaml.YAMLError when it is not YAML.
+
+    libyaml's safe loader when present: a large chain's YAML reads ten times faster.
+    """
+    return [doc for doc in yaml.load_all(data, Loader=_Loader) if doc is not None]
+
+
 def object_names_in(path: Path, limit: int = 64 << 20) -> list[tuple[str, str]]:
     """(kind, name) of every object in a YAML file we wrote; [] when it is missing or not such a file."""
     try:
         with open(path, "rb") as stream:
             data = stream.read(limit)
-        documents = list(yaml.load_all(data, Loader=_Loader))
+        documents = load_documents(data)
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
         return []
     found = []

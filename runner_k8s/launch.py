@@ -8,6 +8,7 @@ import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy treats this name the same)
 if TYPE_CHECKING:
+    from collections.abc import Callable  # noqa: F401 - used in a type comment
     from typing import NoReturn  # noqa: F401 - used in a type comment
 
 MINIMUM_PYTHON = (3, 11)
@@ -40,9 +41,9 @@ def _installed(module):
         return False
 
 
-def require_runtime(prog):
+def require_python(prog):
     # type: (str) -> None
-    """Exit with one line on stderr unless this Python and the dependencies can run runner_k8s."""
+    """Exit with one line on stderr unless this Python can run runner_k8s."""
     version = tuple(sys.version_info[:2])
     if version < MINIMUM_PYTHON:
         _fail(
@@ -50,6 +51,11 @@ def require_runtime(prog):
             "runner_k8s needs Python %d.%d or newer, but this is Python %d.%d; run it with a newer python3"
             % (MINIMUM_PYTHON + version),
         )
+
+
+def require_dependencies(prog):
+    # type: (str) -> None
+    """Exit with one line on stderr naming every package the command needs that is not installed."""
     needed = DEPENDENCIES + COMMAND_DEPENDENCIES.get(prog, ())
     missing = [package for module, package in needed if not _installed(module)]
     if missing:
@@ -60,13 +66,49 @@ def require_runtime(prog):
         )
 
 
+def require_runtime(prog):
+    # type: (str) -> None
+    """Exit with one line on stderr unless this Python and the dependencies can run runner_k8s."""
+    require_python(prog)
+    require_dependencies(prog)
+
+
+def _is_dependency(error, prog):
+    # type: (ImportError, str) -> bool
+    name = error.name or ""
+    needed = DEPENDENCIES + COMMAND_DEPENDENCIES.get(prog, ())
+    return any(name == module or name.startswith(module + ".") for module, _ in needed)
+
+
+def missing_dependency(prog, error):
+    # type: (str, ImportError) -> None
+    """After a failed import: one line naming every missing package, if a dependency is the cause."""
+    if _is_dependency(error, prog):
+        require_dependencies(prog)
+
+
+def run_command(prog, main):
+    # type: (str, Callable[[], int]) -> int
+    """Run a command's main(); an import of a missing package inside it ends in one line too."""
+    try:
+        return main()
+    except ImportError as error:
+        missing_dependency(prog, error)
+        raise
+
+
 def _run(prog, module):
     # type: (str, str) -> int
-    require_runtime(prog)
+    require_python(prog)
     import importlib
 
-    code = importlib.import_module("runner_k8s.scripts." + module).main()  # type: int
-    return code
+    # The packages are looked up only when an import fails: a run that has them pays nothing for the check.
+    try:
+        command = importlib.import_module("runner_k8s.scripts." + module)
+    except ImportError as error:
+        missing_dependency(prog, error)
+        raise
+    return run_command(prog, command.main)
 
 
 def create_k8s_config():

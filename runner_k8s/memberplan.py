@@ -21,7 +21,7 @@ from .nodefiles import CONFIG_DIR, CONFIG_XML
 from .pods import DATA_PATH, SYNC_PATH
 from .ports import MULTI_LAYOUT, ContainerPort, Slot, external_port
 from .reports import Step
-from .syncthing import SYNC_FOLDERS
+from .syncconfig import SYNC_FOLDERS
 
 LOCAL_RPC_PORT = 50100  # kubectl port-forward puts node i's RPC on 127.0.0.1:LOCAL_RPC_PORT + i
 FILES_CONTAINER = "controller"  # a container with the node folder at /data and tar (for kubectl cp)

@@ -18,7 +18,7 @@ from .manifests import local_manifests, multi_node_manifests
 from .nodefiles import CONFIG_DIR, CONFIG_XML, ChainFiles, NetworkConfigs, Peer
 from .pods import NodePod
 from .ports import MULTI_LAYOUT, ContainerPort, Slot, external_port
-from .syncthing import API_KEY_SLOT, SyncDevice, render_config_xml, with_api_key
+from .syncconfig import API_KEY_SLOT, SyncDevice, render_config_xml, with_api_key
 
 NETWORK_CONFIG = "network-config.toml"
 

@@ -30,7 +30,7 @@ from .ports import LOCAL_LAYOUT
 from .reports import FileEntry, Step, files_json, objects_json, recorded, steps_json
 from .rules import DEFAULT_NODE_PORT_RANGE, check_chain_name, check_lb_ranges, check_node_ports, parse_port_range
 from .spec import MultiNode
-from .syncthing import new_api_key
+from .syncconfig import new_api_key
 
 NETWORK_CONFIG = "network-config.toml"
 

@@ -23,7 +23,7 @@ from .k8s import (
 from .nodefiles import CONFIG_DIR
 from .ports import ContainerPort, Layout, Slot, slots_in_use
 from .serviceconfig import ExecutorKind, Service, ServiceConfig, image_repository, pull_policy
-from .syncthing import SYNC_FOLDERS
+from .syncconfig import SYNC_FOLDERS
 
 DATA_VOLUME = "datadir"
 KMS_VOLUME = "kms-key"

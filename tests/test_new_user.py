@@ -192,3 +192,56 @@ def test_a_block_interval_at_the_edges_is_written(tmp_path: Path, value: str):
     for node in (0, 1):
         config = tomllib.loads((tmp_path / f"cita-cloud/test-chain/node{node}/init_sys_config.toml").read_text())
         assert config["block_interval"] == int(value)
+
+
+# --- start-up of the small scripts (issue 15, part 4: measured by bench/run.py, kept here by what loads) ---
+
+LOADED = """
+import runpy, sys
+sys.argv = [{script!r}, *{args!r}]
+try:
+    runpy.run_path({script!r}, run_name="__main__")
+except SystemExit:
+    pass
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def modules_loaded(tmp_path: Path, script: str, *args: str) -> set[str]:
+    import os
+    import subprocess
+    import sys
+
+    code = LOADED.format(script=str(REPO / script), args=list(args))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
+
+
+def test_create_syncthing_config_loads_no_kms_code(tmp_path: Path):
+    loaded = modules_loaded(tmp_path, "create_syncthing_config.py")
+    assert "cryptography.x509" in loaded  # the control: it did make an identity
+    assert not loaded & {
+        "sqlite3",
+        "runner_k8s.keystore",
+        "runner_k8s.accounts",
+        "Crypto",
+        "yaml",
+        "getpass",
+        "secrets",
+    }
+
+
+def test_create_account_loads_no_x509_and_no_yaml(tmp_path: Path):
+    (tmp_path / "key_file").write_text("a password\n")
+    loaded = modules_loaded(tmp_path, "create_account.py", "--kms_type", "sm")
+    assert "sqlite3" in loaded  # the control: it did write a kms.db
+    assert not loaded & {"cryptography.x509", "runner_k8s.syncthing", "yaml", "xml.etree.ElementTree", "getpass"}
