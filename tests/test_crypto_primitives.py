@@ -47,6 +47,18 @@ def gmssl_sm4_cfb(key: bytes, iv: bytes, plaintext: bytes) -> bytes:
     return out
 
 
+def gmssl_sm2_key(public: bytes, private_key: str = "") -> sm2.CryptSM2:
+    """gmssl's SM2 for a 64-byte public key X ‖ Y.
+
+    CryptSM2() takes the key as hex and drops a leading "04" with `lstrip("04")`, which also strips
+    every further leading '0' and '4' of X: a key whose hex starts with "04" (1 in 256) would come out
+    short and fail. So the key is set after construction, as it is.
+    """
+    curve = sm2.CryptSM2(private_key=private_key, public_key="")
+    curve.public_key = public.hex()
+    return curve
+
+
 def gmssl_sm2_public(secret: int) -> bytes:
     curve = sm2.CryptSM2(private_key=f"{secret:064x}", public_key="")
     return bytes.fromhex(curve._kg(secret, curve.ecc_table["g"]))

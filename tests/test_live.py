@@ -21,7 +21,6 @@ import coincurve
 import grpc
 import pytest
 import sha3
-from gmssl import sm2
 
 from tests.independent import check_kms_db
 from tests.live.kubelet import Cluster
@@ -34,7 +33,7 @@ from tests.live.runs import (
     closed_service_ports,
     wait_until,
 )
-from tests.test_crypto_primitives import gmssl_sm2_public, gmssl_sm3
+from tests.test_crypto_primitives import gmssl_sm2_key, gmssl_sm2_public, gmssl_sm3
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -146,7 +145,7 @@ def sm_signed(secret: int, tx_bytes: bytes) -> tuple[bytes, bytes]:
     """kms_sm's scheme by gmssl: hash SM3; signature SM2 (Z with the default ID) laid out r ‖ s ‖ pubkey."""
     tx_hash = gmssl_sm3(tx_bytes)
     public = gmssl_sm2_public(secret)
-    signer = sm2.CryptSM2(private_key=f"{secret:064x}", public_key=public.hex())
+    signer = gmssl_sm2_key(public, private_key=f"{secret:064x}")
     signature = bytes.fromhex(signer.sign_with_sm3(tx_hash))
     assert len(signature) == 64
     return tx_hash, signature + public

@@ -6,8 +6,8 @@ client (tests/live/rpc.py: a hand-written protobuf encoder over grpcio), and tra
 send are built and signed here with independent libraries (gmssl, safe-pysha3, python-ecdsa), so the
 chain itself says what it refuses. Heights and times of every step are printed (run with -s).
 
-The chains are made with a 2-second block interval: init_sys_config.toml is rewritten before the
-pods start (create_k8s_config.py makes 6 s), so the scenario takes minutes, not a quarter of an hour.
+The chains are made with `--block_interval 2` (the default is 6 s), so the scenario takes minutes,
+not a quarter of an hour.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -45,18 +44,9 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 NODES = 3
 BLOCK_INTERVAL = 2
-BLOCK_INTERVAL_LINE = re.compile(r"^block_interval = \d+$", re.MULTILINE)
 NEW_ADMIN_PASSWORD = "new-admin-pass"
 STEP_TIMEOUT = 180.0
 Signer = Callable[[int, bytes], tuple[bytes, bytes]]
-
-
-def fast_blocks(chain_dir: Path) -> None:
-    """Every node's init_sys_config.toml with the test's block interval (the same file on every node)."""
-    for config in sorted(chain_dir.glob("node*/init_sys_config.toml")):
-        text, count = BLOCK_INTERVAL_LINE.subn(f"block_interval = {BLOCK_INTERVAL}", config.read_text())
-        assert count == 1, config
-        config.write_text(text)
 
 
 def eth_signed_by_ecdsa(secret: int, tx_bytes: bytes) -> tuple[bytes, bytes]:
@@ -355,7 +345,8 @@ def remove_and_add_back(scenario: Scenario, admin_dir: Path) -> None:
 
 
 def boot(tmp_path: Path, name: str, *extra: str) -> Generator[LiveChain, None, None]:
-    return boot_local_chain(tmp_path, live_bin_dir(), name, "--peers_count", str(NODES), *extra, prepare=fast_blocks)
+    interval = ("--block_interval", str(BLOCK_INTERVAL))
+    return boot_local_chain(tmp_path, live_bin_dir(), name, "--peers_count", str(NODES), *interval, *extra)
 
 
 def finish(scenario: Scenario) -> None:

@@ -20,7 +20,7 @@ REFUSED = "set_block_interval"
 BLOCK_INTERVAL_REASON = (
     "set_block_interval is refused: a running v5.0.0 consensus_raft never applies a new block interval (it "
     "reads the interval once, when its raft store is empty), so the chain would report one interval and keep "
-    "another; choose the interval when the chain is made"
+    "another; choose it when the chain is made (create_k8s_config.py --block_interval)"
 )
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_LAG = 20

@@ -75,13 +75,11 @@ def boot_local_chain(
     *extra: str,
     delays: Mapping[str, Mapping[str, float]] | None = None,
     stand_ins: Iterable[str] = (),
-    prepare: Callable[[Path], None] | None = None,
 ) -> Generator[LiveChain, None, None]:
     """Generate a local_cluster chain with our script, copy cita-cloud/ to the 'storage', start its pods.
 
     `delays` holds back, per pod name, the named containers by that many seconds; `stand_ins` names
-    images with no source here, run as programs that only sleep; `prepare` may change the chain's
-    folder (`storage/cita-cloud/<chain>`) before the pods start.
+    images with no source here, run as programs that only sleep.
     """
     work = tmp / "work"
     work.mkdir()
@@ -100,8 +98,6 @@ def boot_local_chain(
     assert result.returncode == 0, result.stderr
     storage = tmp / "storage"
     shutil.copytree(work / "cita-cloud", storage / "cita-cloud", symlinks=True)
-    if prepare is not None:
-        prepare(storage / "cita-cloud" / chain)
     yaml_path = work / f"{chain}.yaml"
     with Cluster(tmp / "pods", bin_dir, stand_ins) as cluster:
         cluster.load([yaml_path], {"local-pvc": storage})
