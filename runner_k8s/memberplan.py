@@ -132,17 +132,38 @@ def validator_steps(chain: LoadedChain, nodes: Sequence[NodeState], new: NodeSta
     steps += forwards
     steps.append(Step(f"{manage} status --rpc {everyone} --wait_synced --timeout {CAUGHT_UP_TIMEOUT}"))
     vote = f"{manage} add_validator {new.address} --rpc {everyone} --node_rpc {rpcs[-1]}"
+    replayed = replay_wait(chain, new)
     if is_local(chain):
         # The super admin's password is the chain's kms password: read from the chain's Secret, never printed.
         secret = names.kms_secret(chain.chain)
         password = f"kubectl get secret {secret}{in_namespace(chain)} -o jsonpath='{{.data.key_file}}' | base64 -d"
         admin = shell_quote(names.admin_dir(chain.chain))
         steps.append(Step(f"{vote} --admin_dir {admin} --admin_password_file <({password})"))
+        steps += [Step(REPLAY_NOTE), replayed]
     else:
         steps.append(Step(f"# then, with the super admin's account folder (asks its password): {vote} --admin_dir DIR"))
+        steps += [Step(f"{REPLAY_NOTE}:"), Step(f"# {replayed.command}", replayed.node)]
     if forwards:
         steps.append(Step("kill $(jobs -p)  # the port-forwards"))
     return steps
+
+
+REPLAY_NOTE = (
+    "# 5. a new v5.0.0 validator replays raft's log from its first entry, and votes only then: take no node "
+    "down before this returns"
+)
+# In the new node's controller container: its last committed height against the newest block it synced.
+REPLAYED = (
+    'until [ "$(grep -o "commit_block height [0-9]*" logs/controller-service.log | tail -n 1 | cut -d " " -f 3)" '
+    '-ge "$(ls blocks | sort -n | tail -n 1)" ] 2>/dev/null; do sleep 2; done'
+)
+
+
+def replay_wait(chain: LoadedChain, new: NodeState) -> Step:
+    """Wait until the new validator's consensus has caught up with the chain (its controller's log says so)."""
+    pod = names.pod_name(chain.chain, new.index)
+    command = f"kubectl exec {pod} -c {FILES_CONTAINER}{in_namespace(chain)} -- timeout {CAUGHT_UP_TIMEOUT} sh -c "
+    return Step(command + shell_quote(REPLAYED), None if is_local(chain) else new.index)
 
 
 def remove_node_steps(chain: LoadedChain, gone: NodeState, work_dir: Path) -> list[Step]:

@@ -19,7 +19,8 @@ from .serviceconfig import SERVICE_NAMES
 LOG4RS_TEMPLATE = Path(__file__).resolve().parent / "templates" / "log4rs.yaml"
 PREVHASH = "0x" + "0" * 64
 SYSTEM_CONFIG_VERSION = 0
-EMPTY_DIRS = ("tx_infos", "txs", "proposals", "blocks")
+# logs/: consensus_raft opens its log file there without making the folder (else it runs without logs).
+EMPTY_DIRS = ("tx_infos", "txs", "proposals", "blocks", "logs")
 KEY_ID = "key_id"
 NODE_ADDRESS = "node_address"
 KMS_DB = "kms.db"

@@ -240,7 +240,7 @@ def test_an_interrupted_run_leaves_no_half_chain(tmp_path: Path, monkeypatch: py
         return real(*args, **kwargs)
 
     # The admin's kms.db is rendered while the plan is being written, after every node folder.
-    monkeypatch.setattr("runner_k8s.identities.render_kms_db", interrupt_on_first)
+    monkeypatch.setattr("runner_k8s.keystore.render_kms_db", interrupt_on_first)
     code = create_k8s_config.main(
         ["local_cluster", "--kms_password", "x", "--pvc_name", "p", "--peers_count", "4", "--work_dir", str(tmp_path)],
         fixed_runtime(),
@@ -256,7 +256,7 @@ def test_interrupted_force_run_keeps_the_old_chain(tmp_path: Path, monkeypatch: 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("runner_k8s.identities.render_kms_db", interrupt)
+    monkeypatch.setattr("runner_k8s.keystore.render_kms_db", interrupt)
     code = create_k8s_config.main(
         ["local_cluster", "--kms_password", "x", "--pvc_name", "p", "--force", "--work_dir", str(tmp_path)],
         fixed_runtime(),
