@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -97,3 +98,59 @@ def test_every_docs_page_has_a_chinese_twin_with_the_same_sections(page: str):
     assert commands(english) == commands(chinese), "the two pages must show the same commands"
     for readme in READMES:
         assert f"docs/{page.removesuffix('.md')}" in (REPO / readme).read_text(), f"{readme} does not link {page}"
+
+
+# --- every command the documentation shows uses subcommands and flags that exist --------------------
+
+SCRIPT_CALL = re.compile(
+    r"(?:^|[\s;&|(`])(?:\./|/[\w/.-]+/)?(create_k8s_config|create_pvc|create_account|create_syncthing_config|manage_chain)\.py\b([^\n`|;&)]*)"
+)
+
+
+CODE = re.compile(r"```[a-z]*\n(.*?)```|`([^`\n]+)`", re.DOTALL)
+
+
+def shown_commands() -> Iterator[tuple[str, str, list[str]]]:
+    """(page, script, its arguments) for every call of one of our scripts in the code of a README or docs page."""
+    pages = [*READMES, *(f"docs/{path.name}" for path in sorted((REPO / "docs").glob("*.md")))]
+    for page in pages:
+        for block in CODE.finditer((REPO / page).read_text()):
+            for line in (block.group(1) or block.group(2)).splitlines():
+                for match in SCRIPT_CALL.finditer(line):
+                    words = match.group(2).split("#", 1)[0].split()
+                    yield page, match.group(1) + ".py", words
+
+
+def flag_names(parser: argparse.ArgumentParser) -> set[str]:
+    return {flag for action in parser._actions for flag in action.option_strings}
+
+
+def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+SHOWN = list(shown_commands())
+
+
+def test_the_documentation_shows_commands():
+    assert len(SHOWN) > 40  # the control: the pattern finds the calls
+
+
+@pytest.mark.parametrize(("page", "script", "words"), SHOWN, ids=[f"{p}: {s} {' '.join(w)[:40]}" for p, s, w in SHOWN])
+def test_every_command_shown_uses_flags_that_exist(page: str, script: str, words: list[str]):
+    parser = PARSERS[script]()
+    commands = subparsers(parser)
+    known = flag_names(parser) | {"--help", "-h", "--version"}
+    if commands and words and not words[0].startswith("-"):
+        name = words[0].replace("-", "_")
+        assert name in commands, f"{page}: {script} has no subcommand {words[0]}"
+        known |= flag_names(commands[name])
+    elif commands:  # a flag named with the script alone: it must be some subcommand's
+        known |= {flag for command in commands.values() for flag in flag_names(command)}
+    for word in words:
+        flag = word.strip("[]").split("=", 1)[0]
+        if flag.startswith("--") and flag != "--":
+            assert "--" + flag[2:].replace("-", "_") in known, f"{page}: {script} {' '.join(words)}: no flag {flag}"

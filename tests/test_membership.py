@@ -293,3 +293,77 @@ def test_an_old_folder_where_the_new_node_goes_is_not_overwritten(chain3: Path):
         f"create_k8s_config.py: error: {stale} already exists though the chain has no node3; move it away (an old "
         "copy?) and run again\n"
     )
+
+
+# --- multi_cluster: one cluster more or less ----------------------------------------------------------
+
+
+@pytest.fixture
+def multi3(tmp_path: Path) -> Path:
+    from tests.test_golden import multi_seed_example
+
+    argv = multi_seed_example(tmp_path)
+    assert create_k8s_config.main(argv, Runtime(stdout=io.StringIO())) == 0
+    return tmp_path
+
+
+def premade(work: Path, password: str) -> tuple[str, str]:
+    """An account and a syncthing identity made by the scripts, as an operator makes them for a new cluster."""
+    import create_account
+    import create_syncthing_config
+
+    (work / "key_file").write_text(password + "\n")
+    runtime = Runtime(stdout=io.StringIO())
+    assert create_account.main(["--output_dir", str(work), "--key_file", str(work / "key_file")], runtime) == 0
+    address = output_of(runtime).strip().rsplit(":", 1)[1]
+    runtime = Runtime(stdout=io.StringIO())
+    assert create_syncthing_config.main(["--output_dir", str(work)], runtime) == 0
+    return address, output_of(runtime).strip().removeprefix("device_id: ")
+
+
+NEW_CLUSTER = ["--node", "192.0.2.13", "--node_port", "30000", "--lbs_token", "lb-4", "--pvc_name", "cluster3-pvc"]
+
+
+def test_multi_add_node_writes_the_new_clusters_yaml_and_leaves_the_others(multi3: Path):
+    before = {path.name: path.read_bytes() for path in multi3.glob(f"{CHAIN}-*.yaml")}
+    address, device = premade(multi3, "password3")
+    argv = ["add_node", *NEW_CLUSTER, "--authority", address, "--sync_device_id", device, "--kms_password", "password3"]
+    code, out, err = run(multi3, *argv, "--accounts_dir", str(multi3), "--syncthing_dir", str(multi3))
+    assert code == 0, err
+    assert {path.name: path.read_bytes() for path in multi3.glob(f"{CHAIN}-[0-2].yaml")} == before
+    new = objects(multi3 / f"{CHAIN}-3.yaml")
+    balancer = new[("Service", f"{CHAIN}-3")]
+    assert balancer["metadata"]["annotations"]["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id"] == "lb-4"
+    assert [port["port"] for port in balancer["spec"]["ports"]] == [30000, 30001, 30002, 30003]  # README: base + 0..3
+    node3 = chain_dir(multi3) / "node3"
+    assert (node3 / "node_address").read_text() == address
+    check_kms_db(node3 / "kms.db", "password3", address)
+    # contracts.md §2 (multi): peers are the other nodes' IPs at their base ports; syncthing at base + 1.
+    assert peers(node3) == [(f"192.0.2.{10 + i}", 30000) for i in range(3)]
+    for index in range(3):
+        node = chain_dir(multi3) / f"node{index}"
+        assert ("192.0.2.13", 30000) in peers(node)
+        assert device in devices(node)
+        assert "tcp://192.0.2.13:30001" in (node / "config" / "config.xml").read_text()
+    assert "still_to_copy" not in out and PASSWORD not in out
+
+
+def test_multi_add_node_needs_the_new_clusters_flags(multi3: Path):
+    code, _, err = run(multi3, "add_node", "--node", "192.0.2.13")
+    assert code == 2
+    assert err == (
+        f"create_k8s_config.py: error: chain '{CHAIN}' is a multi_cluster chain: its new node needs --node_port, "
+        "--lbs_token, --kms_password, --authority, --sync_device_id, --pvc_name (its cluster's LoadBalancer, claim "
+        "and its pre-made account and identity)\n"
+    )
+
+
+def test_multi_remove_node_takes_its_yaml_and_folder_and_marks_the_others(multi3: Path, validators: list[str]):
+    code, _, err = run(multi3, "remove_node", "--node", "2", "--rpc", "127.0.0.1:9")
+    assert code == 0, err
+    assert sorted(path.name for path in multi3.glob(f"{CHAIN}-*.yaml")) == [f"{CHAIN}-0.yaml", f"{CHAIN}-1.yaml"]
+    assert sorted(path.name for path in chain_dir(multi3).iterdir()) == ["node0", "node1"]
+    for index in (0, 1):
+        policy = objects(multi3 / f"{CHAIN}-{index}.yaml")[("NetworkPolicy", f"{CHAIN}-{index}")]
+        assert policy["metadata"]["annotations"] == {"runner-k8s/retired-nodes": "2"}
+        assert peers(chain_dir(multi3) / f"node{index}") == [(f"192.0.2.{11 - index}", 30000)]
