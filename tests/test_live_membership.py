@@ -8,8 +8,10 @@ run and records each gap between two blocks, so a plan that cost quorum, even fo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -82,16 +84,28 @@ def plan_of(output: str) -> str:
     return "\n".join(line.removeprefix("  ") for line in lines[start + 1 :] if line.startswith("  ")) + "\n"
 
 
-def run_plan(plan: str, env: dict[str, str], work: Path) -> subprocess.CompletedProcess[str]:
-    """The plan as printed, by bash, from the work dir; every command must succeed."""
-    result = subprocess.run(
-        ["bash", "-e", "-c", plan], cwd=work, env=env, capture_output=True, text=True, timeout=PLAN_TIMEOUT, check=False
-    )
-    (work.parent / f"plan-{time.monotonic_ns()}.log").write_text(
-        f"{plan}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-    )
-    assert result.returncode == 0, f"the plan failed:\n{plan}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-    return result
+def run_plan(plan: str, env: dict[str, str], work: Path) -> None:
+    """The plan as printed, by bash, from the work dir; every command must succeed.
+
+    Its output goes to a file (a background job of a failed plan would hold a pipe open), and whatever the
+    plan left running (a port-forward when a later step failed) is stopped with it.
+    """
+    log = work.parent / f"plan-{time.monotonic_ns()}.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            ["bash", "-e", "-c", plan],
+            cwd=work,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            code = process.wait(PLAN_TIMEOUT)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    assert code == 0, f"the plan failed:\n{plan}\n--- its output\n{log.read_text()}"
 
 
 def manage(*args: str, work: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

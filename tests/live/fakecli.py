@@ -33,6 +33,7 @@ from tests.live.kubelet import WORKLOADS, Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = ("kubectl", "minikube", "scp", "ssh")
+EXEC_TIMEOUT = 1800  # seconds
 MINIKUBE_IP = "192.0.2.254"  # TEST-NET-1: never reached, only passed back to the stand-ins
 KINDS = {"statefulset": "StatefulSet", "service": "Service", "secret": "Secret", "networkpolicy": "NetworkPolicy"}
 
@@ -81,7 +82,8 @@ class PlanServer:
         if verb == "cp":
             return self.copy_into_pod(cwd / words[1], words[2], options["-c"])
         if verb == "exec":
-            result = self.cluster.exec_in(workload_of(words[1]), options["-c"], command, timeout=120)
+            # A command the plan bounds itself (`timeout 900 ...`): the harness waits for it, as kubectl does.
+            result = self.cluster.exec_in(workload_of(words[1]), options["-c"], command, timeout=EXEC_TIMEOUT)
             return Reply(result.returncode, result.stdout, result.stderr)
         if verb == "port-forward":
             pod = workload_of(words[1].removeprefix("pod/"))
