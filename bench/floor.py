@@ -42,7 +42,7 @@ def sample_chain(nodes: int, work: Path) -> Path:
     import yaml
 
     import create_k8s_config
-    from runner_k8s.cli import Runtime
+    from runner_k8s.runtime import Runtime
 
     out = work / "sample"
     argv = ["local_cluster", "--kms_password", PASSWORD, "--pvc_name", "local-pvc", "--peers_count", str(nodes)]

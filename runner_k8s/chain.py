@@ -8,9 +8,9 @@ from pathlib import Path
 from . import names
 from .accounts import account_from_secret, new_network_key, random_scalar, secret_range
 from .archives import NodeMaterials, load_node_materials
-from .cli import Runtime, shell_quote, shown_path
 from .errors import OutputExistsError
 from .files import ensure_free, existing_outputs, write_outputs
+from .flags import shell_quote, shown_path
 from .identities import plan_account, utc_now
 from .k8s import Manifest, object_names_in, render_yaml
 from .keygen import MadeKeys, draw_node_secrets, make_node_keys
@@ -32,6 +32,7 @@ from .plan import PlanItems, secret_file
 from .pods import NodePod
 from .ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Slot, external_port
 from .reports import ChainReport, FileEntry, NodeReport, local_summary, multi_summary, recorded, say_report
+from .runtime import Runtime
 from .spec import LocalClusterSpec, MultiClusterSpec
 from .syncconfig import API_KEY_SLOT, SyncDevice, new_api_key, render_config_xml, with_api_key
 

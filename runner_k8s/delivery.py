@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator, Sequence
 
 from .accounts import Account
 from .chainview import every_node
-from .cli import Runtime
 from .errors import CheckError, ExitCode, Interrupted, RunnerError, Stopped
 from .governance import Change, Options, Plan, plan_change
 from .rpc import Controller, NodeError, Rejected
+from .runtime import Runtime
 from .transactions import Lock, hex0x
 
 POLL_SECONDS = 1.0

@@ -13,9 +13,9 @@ from pathlib import Path
 from .accounts import Account
 from .adminkeys import admin_chain_name, new_admin_address
 from .chainview import Survey, every_node, read_node, survey
-from .cli import Runtime
 from .errors import CheckError
 from .rpc import DEFAULT_TIMEOUT, Controller
+from .runtime import Runtime
 from .transactions import (
     Lock,
     SignedUtxo,

@@ -6,11 +6,11 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cli import Runtime
 from .errors import InputError
 from .files import write_outputs
 from .plan import PRIVATE_DIR, Dir, File, PlanItems, secret_file
 from .reading import read_bounded
+from .runtime import Runtime
 
 # Each small script loads only its own keys' code: create_account.py no X.509, create_syncthing_config.py
 # no kms (bench/run.py measures their start against the libraries alone).

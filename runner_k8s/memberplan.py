@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import names
 from .chainload import LoadedChain, NodeState
-from .cli import shell_quote, shown_path
+from .flags import shell_quote, shown_path
 from .membership import NETWORK_CONFIG, is_local, peer_of
 from .nextsteps import copy_commands, pvc_steps, remove_commands, script_command
 from .nodefiles import CONFIG_DIR, CONFIG_XML

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import names
-from .cli import shell_quote, shown_path
+from .flags import shell_quote, shown_path
 from .manifests import INSTANCE_LABEL
 from .reports import Step
 from .volumes import DEFAULT_DATA_DIR, Storage, load_storage, pvc_file

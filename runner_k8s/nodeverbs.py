@@ -15,9 +15,9 @@ from . import names
 from .accounts import new_network_key
 from .archives import NodeMaterials, load_node_materials
 from .chainload import LoadedChain, NodeState, choose_chain, load_chain
-from .cli import Runtime, shell_quote, shown_path
 from .errors import CheckError, OutputExistsError, UsageError
 from .files import write_outputs
+from .flags import shell_quote, shown_path
 from .identities import utc_now
 from .k8s import Manifest
 from .keygen import draw_node_secrets, make_node_keys
@@ -37,6 +37,7 @@ from .plan import File, PlanItems, secret_file
 from .ports import LOCAL_LAYOUT
 from .reports import FileEntry, Step, files_json, objects_json, recorded, steps_json
 from .rules import DEFAULT_NODE_PORT_RANGE, check_chain_name, check_lb_ranges, check_node_ports, parse_port_range
+from .runtime import Runtime
 from .spec import MultiNode
 from .syncconfig import new_api_key
 

@@ -10,9 +10,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cli import Runtime, shown_path
+from .flags import shown_path
 from .k8s import Manifest
 from .plan import Dir, Entry, PlanItems
+from .runtime import Runtime
 
 NODE_PORT = "NodePort"
 LOAD_BALANCER = "LoadBalancer"

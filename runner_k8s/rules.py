@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import cli, names
+from . import flags, names
 from .accounts import is_address
 from .errors import UsageError
 from .ports import MULTI_LAYOUT, NODE_PORT_RANGE, PORT_RANGE, Layout, Slot, external_port, highest_port
@@ -134,8 +134,8 @@ def parse_port_range(text: str) -> range:
     low, high = low.strip(" "), high.strip(" ")
     if (
         not sep
-        or not cli.ASCII_DIGITS.fullmatch(low)
-        or not cli.ASCII_DIGITS.fullmatch(high)
+        or not flags.ASCII_DIGITS.fullmatch(low)
+        or not flags.ASCII_DIGITS.fullmatch(high)
         or len(low) > 5
         or len(high) > 5
         or not 1 <= int(low) <= int(high) <= PORT_MAX
@@ -224,7 +224,7 @@ def check_base_port(text: str, number: int | None) -> int:
     `number` is its entry in --node_ports; None for add_node's --node_port.
     """
     span = MULTI_LAYOUT.span - 1
-    base = int(text) if cli.ASCII_DIGITS.fullmatch(text) and len(text) <= 5 else 0
+    base = int(text) if flags.ASCII_DIGITS.fullmatch(text) and len(text) <= 5 else 0
     if base not in PORT_RANGE or base + span not in PORT_RANGE:
         where = "--node_port" if number is None else f"--node_ports entry {number}"
         raise UsageError(

@@ -7,9 +7,9 @@ import json
 from collections.abc import Sequence
 
 from .chainview import Survey, render_status, status_json, survey
-from .cli import Runtime
 from .errors import CheckError
 from .rpc import DEFAULT_TIMEOUT
+from .runtime import Runtime
 
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 

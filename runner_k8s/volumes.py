@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from . import names
-from .cli import Runtime, shell_quote, shown_path
 from .errors import UsageError
 from .files import ensure_free, existing_outputs, write_outputs
+from .flags import shell_quote, shown_path
 from .k8s import Manifest, build_persistent_volume, build_pvc, build_storage_class, render_yaml
 from .lock import check_writable
 from .plan import File
 from .reports import FileEntry, Step, files_json, objects_json, steps_json
 from .rules import check_host, check_pvc_name
+from .runtime import Runtime
 
 LOCAL_STORAGE_CLASS = "local-storage"
 LOCAL_PVC, NFS_PVC = "local-pvc", "nfs-pvc"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from runner_k8s.cli import Runtime
+from runner_k8s.runtime import Runtime
 
 # CI runs hypothesis derandomised (examples fixed by each test's source), so a red CI run replays
 # exactly on any machine; elsewhere it explores, and prints the blob that reproduces a failure.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner_k8s import files
-from runner_k8s.cli import Runtime
+from runner_k8s.runtime import Runtime
 
 # Every rename, unlink, mkdir, rmdir, sync and the journal write (the only os.write the writer makes).
 WRAPPED = ("rename", "replace", "unlink", "mkdir", "rmdir", "fsync", "write")

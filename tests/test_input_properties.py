@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner_k8s import cli
+from runner_k8s import cli, flags
 from runner_k8s.errors import InputError, RunnerError, UsageError
 from runner_k8s.identities import read_key_file
 from runner_k8s.keystore import check_password, password_from_key_file
@@ -80,7 +80,7 @@ def test_pvc_names(name: str):
 @given(text=numbers)
 def test_block_delay_number_is_a_u32_the_controller_reads_back(text: str):
     try:
-        value = cli.bounded_int(0, BLOCK_DELAY_MAX)(text)
+        value = flags.bounded_int(0, BLOCK_DELAY_MAX)(text)
     except argparse.ArgumentTypeError as error:
         one_line(error)
         return
@@ -92,7 +92,7 @@ def test_block_delay_number_is_a_u32_the_controller_reads_back(text: str):
 @given(text=numbers | st.integers(0, 2**64).map(str))
 def test_timestamps_are_milliseconds_a_toml_integer_holds(text: str):
     try:
-        value = check_timestamp(cli.bounded_int(0, TIMESTAMP_MAX)(text))
+        value = check_timestamp(flags.bounded_int(0, TIMESTAMP_MAX)(text))
     except (argparse.ArgumentTypeError, UsageError) as error:
         one_line(error)
         return
@@ -148,7 +148,7 @@ def test_passwords_reach_the_kms_unchanged(password: str):
     except UsageError as error:
         one_line(error)
         return
-    assert cli.exact_comma_list(password) == [password], "passes --kms_passwords as it is"
+    assert flags.exact_comma_list(password) == [password], "passes --kms_passwords as it is"
     for ending in ("", "\n", "\r\n", " \t\n"):
         assert password_from_key_file(password + ending) == password, "the kms reads it back from a key file"
     assert password[-1] not in RUST_WHITE_SPACE
@@ -173,7 +173,7 @@ def test_create_account_and_multi_cluster_agree_on_every_key_file(text: str):
             return
     assert password == text.rstrip("".join(RUST_WHITE_SPACE))
     assert check_password(password, "--kms_passwords entry 1", in_list=True) == password
-    assert cli.exact_comma_list(password) == [password]
+    assert flags.exact_comma_list(password) == [password]
 
 
 @settings(max_examples=100, deadline=None)

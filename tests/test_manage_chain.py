@@ -16,8 +16,8 @@ import pytest
 
 import manage_chain
 from runner_k8s.accounts import Account, KmsFlavour, account_from_secret
-from runner_k8s.cli import Runtime
 from runner_k8s.keystore import render_kms_db
+from runner_k8s.runtime import Runtime
 from tests.conftest import DeterministicRandom, run_script
 from tests.fakechain import Chain, Tweak, oracle_hash, running
 from tests.live.rpc import encode_message

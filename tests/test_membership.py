@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import create_k8s_config
-from runner_k8s.cli import Runtime
+from runner_k8s.runtime import Runtime
 from runner_k8s.scripts import membership_flags
 from tests.chains import PASSWORD, load_documents, make_local_chain, read_toml
 from tests.conftest import FIXED_NOW, DeterministicRandom, output_of, tree_snapshot

@@ -33,7 +33,7 @@ def test_a_subcommand_flag_without_the_subcommand_names_the_subcommand(tmp_path:
     assert result.returncode == 2
     assert result.stderr == (
         "create_k8s_config.py: error: --kms_password needs a subcommand before it: create_k8s_config.py "
-        "local_cluster --kms_password ... (see create_k8s_config.py --help)\n"
+        "{local_cluster,add_node} --kms_password ... (see create_k8s_config.py --help)\n"
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -43,7 +43,7 @@ def test_a_flag_of_both_subcommands_names_both(tmp_path: Path):
     assert result.returncode == 2
     assert result.stderr == (
         "create_k8s_config.py: error: --chain-name needs a subcommand before it: create_k8s_config.py "
-        "local_cluster or multi_cluster --chain-name ... (see create_k8s_config.py --help)\n"
+        "{local_cluster,multi_cluster,add_node,remove_node} --chain-name ... (see create_k8s_config.py --help)\n"
     )
 
 

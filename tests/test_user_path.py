@@ -11,7 +11,7 @@ import pytest
 
 import create_k8s_config
 import create_pvc
-from runner_k8s.cli import PROGRESS_MIN_STEPS, Runtime
+from runner_k8s.runtime import PROGRESS_MIN_STEPS, Runtime
 from tests.chains import PASSWORD, load_documents
 from tests.conftest import FIXED_NOW, DeterministicRandom, fixed_runtime, output_of, tree_snapshot
 

@@ -6,9 +6,10 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner_k8s import cli
+from runner_k8s import cli, flags
 from runner_k8s.accounts import KmsFlavour
 from runner_k8s.identities import KEY_FILE, create_account
+from runner_k8s.runtime import Runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a kms account (kms.db, key_id, node_address) from the password in a key file. "
         "The key file is moved into a new folder named by the account's address.",
     )
-    cli.add_version_flag(parser)
+    flags.add_version_flag(parser)
     parser.add_argument(
         "--key_file",
         type=Path,
@@ -32,22 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="sm (SM2/SM3/SM4, for kms_sm) or eth (secp256k1/Keccak-256/AES, for kms_eth) "
         "(default: the flavour of the kms image in the service config).",
     )
-    cli.add_service_config_flag(parser)
-    cli.add_work_dir_flag(parser, "--output_dir")
+    flags.add_service_config_flag(parser)
+    flags.add_work_dir_flag(parser, "--output_dir")
     return parser
 
 
-def _run(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+def _run(args: argparse.Namespace, runtime: Runtime) -> None:
     if args.kms_type is not None:
         flavour = KmsFlavour(args.kms_type)
     else:
         from runner_k8s.serviceconfig import load_service_config  # noqa: PLC0415 - only without --kms_type
 
-        flavour = load_service_config(args.service_config or cli.default_service_config()).kms_flavour
+        flavour = load_service_config(args.service_config or flags.default_service_config()).kms_flavour
     create_account(key_file=args.key_file, flavour=flavour, output_dir=args.output_dir, runtime=runtime)
 
 
-def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
+def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> int:
     """Run create_account.py; return the exit code."""
     return cli.run(build_parser(), argv, _run, runtime)
 

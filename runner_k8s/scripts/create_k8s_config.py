@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runner_k8s import cli
+from runner_k8s import cli, flags
 from runner_k8s.chain import local_cluster, multi_cluster
 from runner_k8s.rules import (
     BLOCK_DELAY_MAX,
@@ -19,6 +19,7 @@ from runner_k8s.rules import (
     block_delay_problem,
     block_interval_problem,
 )
+from runner_k8s.runtime import Runtime
 from runner_k8s.scripts.membership_flags import add_add_node, add_remove_node
 from runner_k8s.spec import build_local_spec, build_multi_spec
 
@@ -39,7 +40,7 @@ MULTI_LISTS = {
 
 def block_delay_number(text: str) -> int:
     """--block_delay_number: a whole number, and 0, the only value that gives a chain on v5.0.0 (README)."""
-    value = cli.bounded_int(0, BLOCK_DELAY_MAX)(text)
+    value = flags.bounded_int(0, BLOCK_DELAY_MAX)(text)
     problem = block_delay_problem(value)
     if problem:
         raise argparse.ArgumentTypeError(problem)
@@ -48,7 +49,7 @@ def block_delay_number(text: str) -> int:
 
 def block_interval(text: str) -> int:
     """--block_interval: whole seconds between blocks, within what v5.0.0 runs and this tool has booted."""
-    value = cli.non_negative_int(text)
+    value = flags.non_negative_int(text)
     problem = block_interval_problem(value)
     if problem:
         raise argparse.ArgumentTypeError(problem)
@@ -78,16 +79,16 @@ def add_chain_flags(parser: argparse.ArgumentParser) -> None:
         "letters, digits and '-', starting with a letter (default: test-chain). "
         "Must be unique among the chains of one cluster.",
     )
-    cli.add_service_config_flag(parser)
-    cli.add_bool_flag(parser, "--need_monitor", default=False, help="Add the two monitor exporters to every node")
-    cli.add_bool_flag(parser, "--need_debug", default=False, help="Add a netcat debug container on port 9999")
-    cli.add_bool_flag(parser, "--enable_tls", default=True, help="Encrypt the p2p network (network_p2p v5 needs it)")
+    flags.add_service_config_flag(parser)
+    flags.add_bool_flag(parser, "--need_monitor", default=False, help="Add the two monitor exporters to every node")
+    flags.add_bool_flag(parser, "--need_debug", default=False, help="Add a netcat debug container on port 9999")
+    flags.add_bool_flag(parser, "--enable_tls", default=True, help="Encrypt the p2p network (network_p2p v5 needs it)")
     parser.add_argument(
         "--state_db_user",
         default="citacloud",
         help="User of state db (CouchDB, only for executor_chaincode_ext; default: citacloud).",
     )
-    cli.add_password_flag(
+    flags.add_password_flag(
         parser,
         "--state_db_password",
         help=f"Password of state db (only for executor_chaincode_ext; default: {DEFAULT_STATE_DB_PASSWORD}).",
@@ -98,19 +99,19 @@ def add_chain_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Kubernetes namespace written into every object (default: none, so kubectl's current namespace).",
     )
-    cli.add_work_dir_flag(parser)
-    cli.add_force_flag(parser)
-    cli.add_output_flags(parser)
+    flags.add_work_dir_flag(parser)
+    flags.add_force_flag(parser)
+    flags.add_output_flags(parser)
 
 
-def shared_chain_args(args: argparse.Namespace, runtime: cli.Runtime) -> dict[str, Any]:
+def shared_chain_args(args: argparse.Namespace, runtime: Runtime) -> dict[str, Any]:
     """The values of the flags add_chain_flags defines, as spec keyword arguments."""
-    state_db_password = cli.password_from(args, "--state_db_password", runtime, prompt=None)
+    state_db_password = flags.password_from(args, "--state_db_password", runtime, prompt=None)
     return {
         "chain_name": args.chain_name,
         "block_delay_number": args.block_delay_number,
         "block_interval": args.block_interval,
-        "service_config": args.service_config or cli.default_service_config(),
+        "service_config": args.service_config or flags.default_service_config(),
         "need_monitor": args.need_monitor,
         "need_debug": args.need_debug,
         "enable_tls": args.enable_tls,
@@ -129,8 +130,8 @@ def add_local_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
         "cita-cloud/<chain>/node<i>/, <chain>.yaml and <chain>-admin/ into --work_dir.",
     )
     add_chain_flags(parser)
-    parser.add_argument("--peers_count", type=cli.positive_int, default=2, help="Count of peers (default: 2).")
-    cli.add_password_flag(
+    parser.add_argument("--peers_count", type=flags.positive_int, default=2, help="Count of peers (default: 2).")
+    flags.add_password_flag(
         parser,
         "--kms_password",
         help="Password of kms, shared by every node and the super admin (required: this, "
@@ -139,7 +140,7 @@ def add_local_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
     )
     parser.add_argument(
         "--node_port",
-        type=cli.bounded_int(1, PORT_MAX),
+        type=flags.bounded_int(1, PORT_MAX),
         default=30004,
         help="The node port of rpc; the NodePorts of node i follow it (default: 30004).",
     )
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="create_k8s_config.py",
         description="Generate the node folders and Kubernetes YAML of a CITA-Cloud chain.",
     )
-    cli.add_version_flag(parser)
+    flags.add_version_flag(parser)
     subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
     add_local_cluster(subparsers)
     add_multi_cluster(subparsers)
@@ -182,7 +183,7 @@ def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
     add_chain_flags(parser)
     parser.add_argument(
         "--timestamp",
-        type=cli.bounded_int(0, TIMESTAMP_MAX),
+        type=flags.bounded_int(0, TIMESTAMP_MAX),
         default=None,
         help="Timestamp of genesis block, in milliseconds since the epoch (default: now).",
     )
@@ -190,11 +191,11 @@ def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
         "--super_admin", required=True, help="Address of super admin, made by create_account.py (required)."
     )
     for flag, text in MULTI_LISTS.items():
-        parser.add_argument(flag, type=cli.comma_list, required=True, help=f"{text} (required)")
-    cli.add_password_flag(
+        parser.add_argument(flag, type=flags.comma_list, required=True, help=f"{text} (required)")
+    flags.add_password_flag(
         parser,
         "--kms_passwords",
-        value_type=cli.exact_comma_list,
+        value_type=flags.exact_comma_list,
         help="Password list of kms: the password of each authority's account, comma-separated (required: "
         "this, --kms_passwords_file, or typed when asked on a terminal).",
         file_help="File holding the kms passwords, one per line in node order",
@@ -216,7 +217,7 @@ def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
     parser.set_defaults(handler=_multi_cluster)
 
 
-def _multi_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+def _multi_cluster(args: argparse.Namespace, runtime: Runtime) -> None:
     prompts = [f"kms password of node {index} ({address})" for index, address in enumerate(args.authorities)]
     spec = build_multi_spec(
         **shared_chain_args(args, runtime),
@@ -226,7 +227,7 @@ def _multi_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
         nodes=args.nodes,
         lbs_tokens=args.lbs_tokens,
         sync_device_ids=args.sync_device_ids,
-        kms_passwords=cli.password_list_from(args, "--kms_passwords", runtime, prompts=prompts),
+        kms_passwords=flags.password_list_from(args, "--kms_passwords", runtime, prompts=prompts),
         node_ports=args.node_ports,
         pvc_names=args.pvc_names,
         accounts_dir=args.accounts_dir,
@@ -237,8 +238,8 @@ def _multi_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
     )
 
 
-def _local_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
-    kms_password = cli.password_from(args, "--kms_password", runtime, prompt="kms password", confirm=True)
+def _local_cluster(args: argparse.Namespace, runtime: Runtime) -> None:
+    kms_password = flags.password_from(args, "--kms_password", runtime, prompt="kms password", confirm=True)
     assert kms_password is not None  # asked for when not given
     spec = build_local_spec(
         **shared_chain_args(args, runtime),
@@ -253,7 +254,7 @@ def _local_cluster(args: argparse.Namespace, runtime: cli.Runtime) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
+def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> int:
     """Run create_k8s_config.py; return the exit code."""
     return cli.run(build_parser(), argv, cli.dispatch, runtime)
 

@@ -6,7 +6,8 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from runner_k8s import cli
+from runner_k8s import cli, flags
+from runner_k8s.runtime import Runtime
 from runner_k8s.volumes import DEFAULT_DATA_DIR, LOCAL_PVC, NFS_PVC, local_pvc, nfs_pvc
 
 
@@ -17,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate the PV/PVC that hold the chain's node folders: a directory on the cluster's "
         "nodes (local_pvc) or an NFS export (nfs_pvc).",
     )
-    cli.add_version_flag(parser)
+    flags.add_version_flag(parser)
     subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
     local = subparsers.add_parser(
         "local_pvc",
@@ -33,15 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument(
         "--node_list",
-        type=cli.comma_list,
+        type=flags.comma_list,
         default=["minikube"],
         help="Host name list of nodes of k8s cluster, comma-separated, as `kubectl get nodes` "
         "shows them (default: minikube).",
     )
     add_pvc_name_flag(local, LOCAL_PVC)
-    cli.add_work_dir_flag(local)
-    cli.add_force_flag(local)
-    cli.add_output_flags(local)
+    flags.add_work_dir_flag(local)
+    flags.add_force_flag(local)
+    flags.add_output_flags(local)
     local.set_defaults(handler=_local_pvc)
     nfs = subparsers.add_parser(
         "nfs_pvc",
@@ -52,9 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     nfs.add_argument("--nfs_server", required=True, help="Address of nfs server: an IP or DNS name (required).")
     nfs.add_argument("--nfs_path", required=True, help="Path of nfs server: the exported directory (required).")
     add_pvc_name_flag(nfs, NFS_PVC)
-    cli.add_work_dir_flag(nfs)
-    cli.add_force_flag(nfs)
-    cli.add_output_flags(nfs)
+    flags.add_work_dir_flag(nfs)
+    flags.add_force_flag(nfs)
+    flags.add_output_flags(nfs)
     nfs.set_defaults(handler=_nfs_pvc)
     return parser
 
@@ -80,15 +81,15 @@ def _output_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _local_pvc(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+def _local_pvc(args: argparse.Namespace, runtime: Runtime) -> None:
     local_pvc(data_dir=args.data_dir, node_list=args.node_list, runtime=runtime, **_output_options(args))
 
 
-def _nfs_pvc(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+def _nfs_pvc(args: argparse.Namespace, runtime: Runtime) -> None:
     nfs_pvc(nfs_server=args.nfs_server, nfs_path=args.nfs_path, runtime=runtime, **_output_options(args))
 
 
-def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
+def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> int:
     """Run create_pvc.py; return the exit code."""
     return cli.run(build_parser(), argv, cli.dispatch, runtime)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from runner_k8s import cli
+from runner_k8s import cli, flags
 from runner_k8s.identities import create_syncthing_identity
+from runner_k8s.runtime import Runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,16 +17,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a syncthing identity (ECDSA P-384 key and certificate, as syncthing makes them) "
         "in a new folder named by its device ID, and print the device ID.",
     )
-    cli.add_version_flag(parser)
-    cli.add_work_dir_flag(parser, "--output_dir")
+    flags.add_version_flag(parser)
+    flags.add_work_dir_flag(parser, "--output_dir")
     return parser
 
 
-def _run(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+def _run(args: argparse.Namespace, runtime: Runtime) -> None:
     create_syncthing_identity(output_dir=args.output_dir, runtime=runtime)
 
 
-def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
+def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> int:
     """Run create_syncthing_config.py; return the exit code."""
     return cli.run(build_parser(), argv, _run, runtime)
 

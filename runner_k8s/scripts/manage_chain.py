@@ -6,8 +6,9 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner_k8s import cli
+from runner_k8s import cli, flags
 from runner_k8s.errors import CheckError, UsageError
+from runner_k8s.runtime import Runtime
 
 STATUS = "status"
 CHANGES = {
@@ -45,7 +46,7 @@ def rpc_list(text: str) -> list[str]:
     from runner_k8s.rpc import parse_rpc_address  # noqa: PLC0415 - grpc loads only once a node is called
 
     addresses = []
-    for number, item in enumerate(cli.comma_list(text)):
+    for number, item in enumerate(flags.comma_list(text)):
         try:
             address = parse_rpc_address(item)
         except ValueError as exc:
@@ -104,7 +105,7 @@ def add_change_flags(parser: argparse.ArgumentParser) -> None:
         help="The super admin's account folder: <chain>-admin/ of local_cluster, or the folder create_account.py "
         "made (kms.db, key_id, node_address); read only (required).",
     )
-    cli.add_password_flag(
+    flags.add_password_flag(
         parser,
         "--admin_password",
         help="Password of the super admin's kms.db (asked without echo on a terminal when not given).",
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Look at a running CITA-Cloud v5.0.0 chain (status) and govern it with transactions signed by "
         "its super admin, after checks that refuse what would break it.",
     )
-    cli.add_version_flag(parser)
+    flags.add_version_flag(parser)
     subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
     status = subparsers.add_parser(
         STATUS,
@@ -194,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers.choices["add_validator"].add_argument(
         "--max_lag",
-        type=cli.bounded_int(0, 1_000_000),
+        type=flags.bounded_int(0, 1_000_000),
         default=DEFAULT_MAX_LAG,
         help=f"How many blocks the new validator's node may be behind the chain (default: {DEFAULT_MAX_LAG}).",
     )
@@ -215,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _status(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+def _status(args: argparse.Namespace, runtime: Runtime) -> None:
     from runner_k8s.status import show_status, wait_synced, watch_status  # noqa: PLC0415 - grpc loads only here
 
     if args.watch and args.wait_synced:
@@ -236,7 +237,7 @@ def _status(args: argparse.Namespace, runtime: cli.Runtime) -> None:
         show_status(args.rpc, runtime, chain_name=args.chain_name, as_json=args.json)
 
 
-def _change(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+def _change(args: argparse.Namespace, runtime: Runtime) -> None:
     from runner_k8s.adminkeys import load_admin  # noqa: PLC0415 - grpc and protobuf load only here
     from runner_k8s.delivery import govern  # noqa: PLC0415
     from runner_k8s.governance import Change, Options  # noqa: PLC0415
@@ -258,7 +259,7 @@ def _change(args: argparse.Namespace, runtime: cli.Runtime) -> None:
         max_lag=getattr(args, "max_lag", DEFAULT_MAX_LAG),
         timeout=args.timeout,
     )
-    password = cli.password_from(args, "--admin_password", runtime, prompt="the super admin's kms password")
+    password = flags.password_from(args, "--admin_password", runtime, prompt="the super admin's kms password")
     assert password is not None
     if args.admin_password_file is not None:
         password = password_from_key_file(password)  # the kms drops trailing whitespace from its key file too
@@ -266,11 +267,11 @@ def _change(args: argparse.Namespace, runtime: cli.Runtime) -> None:
     govern(change, options, signer, runtime, dry_run=args.dry_run, as_json=args.json)
 
 
-def _refused(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+def _refused(args: argparse.Namespace, runtime: Runtime) -> None:
     raise CheckError(BLOCK_INTERVAL_REASON)
 
 
-def main(argv: Sequence[str] | None = None, runtime: cli.Runtime | None = None) -> int:
+def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> int:
     """Run manage_chain.py; return the exit code."""
     return cli.run(build_parser(), argv, cli.dispatch, runtime)
 

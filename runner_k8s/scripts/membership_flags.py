@@ -6,8 +6,9 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner_k8s import cli
+from runner_k8s import cli, flags
 from runner_k8s.errors import CheckError, RunnerError, UsageError
+from runner_k8s.runtime import Runtime
 
 ADD_NODE = "add_node"
 REMOVE_NODE = "remove_node"
@@ -15,13 +16,13 @@ REMOVE_NODE = "remove_node"
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     """--work_dir (where the chain is), --chain_name (which one), --dry_run, --json."""
-    cli.add_work_dir_flag(parser)
+    flags.add_work_dir_flag(parser)
     parser.add_argument(
         "--chain_name",
         default=None,
         help="The chain to change, when --work_dir holds more than one (default: the one chain there).",
     )
-    cli.add_output_flags(parser)
+    flags.add_output_flags(parser)
 
 
 def add_add_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
@@ -45,7 +46,7 @@ def add_add_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
     parser.add_argument(
         "--syncthing_dir", type=Path, default=Path("."), help="Where the --sync_device_id folder is (default: .)."
     )
-    cli.add_password_flag(
+    flags.add_password_flag(
         parser,
         "--kms_password",
         help="multi_cluster: the password of the new node's --authority account (local_cluster nodes share the "
@@ -77,7 +78,7 @@ def add_remove_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
         "another node. The running chain is asked first (--rpc) whether the node is still a validator.",
     )
     add_common(parser)
-    parser.add_argument("--node", type=cli.non_negative_int, required=True, help="The index of the node (required).")
+    parser.add_argument("--node", type=flags.non_negative_int, required=True, help="The index of the node (required).")
     parser.add_argument(
         "--rpc",
         required=True,
@@ -86,7 +87,7 @@ def add_remove_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
     parser.set_defaults(handler=_remove_node)
 
 
-def _add_node(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+def _add_node(args: argparse.Namespace, runtime: Runtime) -> None:
     from runner_k8s.nodeverbs import NewNode, add_node  # noqa: PLC0415 - the day-2 verbs load only here
     from runner_k8s.rules import check_address, check_base_port, check_host, check_pvc_name  # noqa: PLC0415
     from runner_k8s.syncthing import parse_device_id  # noqa: PLC0415
@@ -102,7 +103,7 @@ def _add_node(args: argparse.Namespace, runtime: cli.Runtime) -> None:
         device_id=device_id,
         accounts_dir=args.accounts_dir,
         syncthing_dir=args.syncthing_dir,
-        kms_password=cli.password_from(args, "--kms_password", runtime, prompt=None),
+        kms_password=flags.password_from(args, "--kms_password", runtime, prompt=None),
         host=None if args.node is None else check_host(args.node, "--node"),
         base_port=None if args.node_port is None else check_base_port(args.node_port, None),
         lb_token=args.lbs_token,
@@ -128,7 +129,7 @@ def validators_at(address: str) -> Sequence[str]:
     return ["0x" + validator.hex() for validator in config.validators]
 
 
-def _remove_node(args: argparse.Namespace, runtime: cli.Runtime) -> None:
+def _remove_node(args: argparse.Namespace, runtime: Runtime) -> None:
     from runner_k8s.nodeverbs import remove_node  # noqa: PLC0415 - the day-2 verbs load only here
 
     remove_node(
