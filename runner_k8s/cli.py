@@ -197,8 +197,7 @@ def _check_subcommand_given(parser: argparse.ArgumentParser, name: str) -> None:
     if owners:
         spelled = owners[0] if len(owners) == 1 else "{" + ",".join(owners) + "}"
         raise UsageError(
-            f"{name} needs a subcommand before it: {parser.prog} {spelled} {name} ... "
-            f"(see {parser.prog} --help)"
+            f"{name} needs a subcommand before it: {parser.prog} {spelled} {name} ... (see {parser.prog} --help)"
         )
 
 
