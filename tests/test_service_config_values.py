@@ -173,3 +173,12 @@ def test_the_tag_may_be_128_characters():
     config = parse_service_config(with_controller_image(image), "svc")
     assert config.get("controller").image == image
     assert image_tag(image) == "v" * 128
+
+
+@pytest.mark.parametrize("image", MALFORMED)
+def test_the_image_helpers_refuse_a_malformed_reference_rather_than_guess(image: str):
+    """The manifests read tags and pull policies only of checked references; given another, they say so."""
+    for read in (image_repository, image_tag, pull_policy):
+        with pytest.raises(ValueError, match="is not an image reference") as refused:
+            read(image)
+        assert str(refused.value) == f"{image!r} is not an image reference"
