@@ -258,6 +258,19 @@ MESSAGES: dict[str, Case] = {
         "choose a password without commas",
         {"key_file": "pass,word\n"},
     ),
+    "a password with a comma in --kms_passwords_file": Case(
+        "create_k8s_config.py",
+        [
+            *(item for item in multi() if item != "--kms_passwords" and not item.startswith("password")),
+            "--kms_passwords_file",
+            "{tmp}/passwords",
+        ],
+        2,
+        # README "Passwords": a --kms_passwords entry has no comma, in whichever form it is given.
+        K8S + "--kms_passwords entry 1 holds a comma, which --kms_passwords would split; choose a password without "
+        "commas",
+        {"passwords": "password0\npass,word1\n"},
+    ),
     "a state db password with whitespace": Case(
         "create_k8s_config.py",
         config("--state_db_password", " pw"),
