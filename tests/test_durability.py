@@ -391,6 +391,10 @@ MIXED = {  # each list with a good entry first and a bad one after it: all entri
     "roots, a path above": {**BASE, "roots": ["out", "../up"], "retire": []},
     "made": {**BASE, "made": ["made", "/abs"], "retire": []},
     "created": {**BASE, "created": ["/tmp/made", 3], "retire": []},
+    # An undoing journal needs the same entries as a committed one (the roll-back reads existed).
+    "undoing, existed too short": {**BASE, "state": "undoing", "existed": [True], "retire": []},
+    "undoing, existed not true or false": {**BASE, "state": "undoing", "existed": [True, "yes"], "retire": []},
+    "undoing, a retired file without a path": {**BASE, "state": "undoing", "retire": [{"size": 1}]},
 }
 
 
