@@ -33,23 +33,42 @@ class ExecutorKind(Enum):
         return self is not ExecutorKind.PLAIN
 
 
+# The image reference grammar of container registries (distribution's reference package):
+# [host[:port]/]path[:tag][@digest], the path lowercase components joined by "/".
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REFERENCE = re.compile(
+    rf"(?:{_HOST}/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    rf"(?::(?P<tag>\w[\w.-]{{0,127}}))?(?:@(?P<digest>{_DIGEST}))?",
+    re.ASCII,
+)
+
+
+def _reference(image: str) -> re.Match[str]:
+    match = IMAGE_REFERENCE.fullmatch(image)
+    if match is None:
+        raise ValueError(f"{image!r} is not an image reference")
+    return match
+
+
 def image_repository(image: str) -> str:
     """`registry/org/name:tag@digest` -> `name`."""
-    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
-    return last.split(":", 1)[0]
+    return _reference(image)["path"].rsplit("/", 1)[-1]
 
 
 def image_tag(image: str) -> str | None:
     """The tag of an image reference, or None when it has none."""
-    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else None
+    return _reference(image)["tag"]
 
 
 def pull_policy(image: str) -> str:
-    """`Always` for an untagged or :latest image (it moves), `IfNotPresent` for a pinned one."""
-    if "@" in image:
+    """`Always` for an untagged or :latest image (it moves), `IfNotPresent` for a pinned one (tag or digest)."""
+    reference = _reference(image)
+    if reference["digest"] is not None:
         return "IfNotPresent"
-    return "Always" if image_tag(image) in (None, "latest") else "IfNotPresent"
+    return "Always" if reference["tag"] in (None, "latest") else "IfNotPresent"
 
 
 @dataclass(frozen=True)
@@ -179,13 +198,19 @@ def parse_service_config(data: dict[str, object], where: str) -> ServiceConfig:
             if not isinstance(value, str) or not value.strip():
                 raise InputError(f"{where}: services entry {number} needs a non-empty string {field!r}")
         name = entry["name"]
+        image = entry["docker_image"].strip()
+        if IMAGE_REFERENCE.fullmatch(image) is None:
+            raise InputError(
+                f"{where}: services entry {number} has docker_image {image!r}, which is not an image reference; "
+                "write [registry[:port]/]name[:tag][@digest] with a lowercase name, e.g. citacloud/controller:v5.0.0"
+            )
         if name not in SERVICE_NAMES:
             raise InputError(f"{where}: unknown service {name!r}; the services are {', '.join(SERVICE_NAMES)}")
         if name in found:
             raise InputError(
                 f"{where}: service {name!r} is listed twice; choose one implementation and remove the other"
             )
-        found[name] = Service(name, entry["docker_image"].strip(), entry["cmd"].strip())
+        found[name] = Service(name, image, entry["cmd"].strip())
     missing = [name for name in SERVICE_NAMES if name not in found]
     if missing:
         raise InputError(f"{where}: missing service(s) {', '.join(missing)}; every chain needs all six services")

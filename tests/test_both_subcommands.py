@@ -15,7 +15,7 @@ import pytest
 from tests.chains import load_documents
 from tests.conftest import REPO
 from tests.inputs import MultiArgs, assert_refused_in_process, device_id, local_argv, run_main
-from tests.test_bad_input import SERVICE_CONFIGS
+from tests.test_messages import MESSAGES, config
 
 SHIPPED = (REPO / "service-config.toml").read_text()
 CHAINCODE_EXT = SHIPPED.replace("citacloud/executor_evm:v5.0.0", "citacloud/executor_chaincode_ext")
@@ -122,6 +122,12 @@ RULES: dict[str, Rule] = {
     "namespace not a DNS label": Rule(*same("--namespace", "My_NS"), 2, "--namespace 'My_NS' is not a valid namespace"),
     "namespace with a dot": Rule(*same("--namespace", "a.b"), 2, "--namespace 'a.b' is not a valid namespace"),
     "namespace of 64": Rule(*same("--namespace", "n" * 64), 2, f"--namespace {'n' * 64!r} is not a valid namespace"),
+}
+# Every service-config.toml mistake of the table of messages: the line from the file's name on.
+SERVICE_CONFIGS = {
+    name: (text, case.line.split("{tmp}/", 1)[1])
+    for name, case in MESSAGES.items()
+    if case.argv == config() and isinstance(text := case.files.get("svc.toml"), str)
 }
 RULES |= {
     f"service config: {name}": Rule(*same(), 1, message, service_config=text)

@@ -19,6 +19,7 @@ import create_syncthing_config
 from tests.conftest import fixed_runtime, output_of
 from tests.inputs import MultiArgs, assert_refused_in_process, run_main
 from tests.test_crypto_primitives import gmssl_sm3, gmssl_sm4_cfb
+from tests.test_messages import KEY_FOLDER_MESSAGES
 
 PASSWORDS = ("password0", "password1")
 
@@ -209,6 +210,10 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
 }
 
 
+def test_every_damage_has_its_whole_line_in_the_table_of_messages():
+    assert sorted(DAMAGES) == sorted(KEY_FOLDER_MESSAGES)
+
+
 @pytest.mark.parametrize("case", sorted(DAMAGES))
 def test_damaged_input_is_refused_with_its_own_message(keys: Keys, tmp_path: Path, capsys, case: str):
     damage, words = DAMAGES[case]
@@ -217,6 +222,12 @@ def test_damaged_input_is_refused_with_its_own_message(keys: Keys, tmp_path: Pat
         a0=keys.authorities[0], a1=keys.authorities[1], d0=keys.device_ids[0], d1=keys.device_ids[1]
     )
     stderr = assert_refused_in_process(keys.args(tmp_path).argv(), capsys, tmp_path, 1, expected)
-    assert f"error: node0: {keys.root}/" in stderr, "the message names the node and the damaged file"
+    assert (
+        stderr
+        == KEY_FOLDER_MESSAGES[case].format(
+            tmp=tmp_path, a0=keys.authorities[0], a1=keys.authorities[1], d0=keys.device_ids[0], d1=keys.device_ids[1]
+        )
+        + "\n"
+    ), "the whole line: the node, the damaged file and what to do"
     for password in PASSWORDS:
         assert password not in stderr

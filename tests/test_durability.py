@@ -331,6 +331,23 @@ def test_the_lock_wait_sleeps_between_its_tries(tmp_path: Path, held: HeldLock, 
     assert wait <= waited
 
 
+def test_a_lock_wait_of_zero_never_sleeps_even_on_a_coarse_clock(tmp_path: Path, held: HeldLock, monkeypatch):
+    """recover() (and a writer told to wait 0 s) gives up at its first busy try: no sleep, even when the
+    clock has not moved since the wait began (a coarse clock reads the deadline itself)."""
+    work = tmp_path / "work"
+    (work / AREA).mkdir()
+
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds} s on a wait of 0 s")
+
+    monkeypatch.setattr(time, "monotonic", lambda: 1000.0)
+    monkeypatch.setattr(time, "sleep", no_sleep)
+    monkeypatch.setattr(files, "LOCK_WAIT_SECONDS", 0.0)
+    assert files.recover(work) is None
+    with pytest.raises(RunnerError, match=r"^another run is writing in .*: waited 0 s"):
+        files.write_outputs(work, ["out"], OUT, force=False)
+
+
 # --- recover() and a work dir replaced while it took the lock ----------------------------------------------
 
 
@@ -374,6 +391,10 @@ MIXED = {  # each list with a good entry first and a bad one after it: all entri
     "roots, a path above": {**BASE, "roots": ["out", "../up"], "retire": []},
     "made": {**BASE, "made": ["made", "/abs"], "retire": []},
     "created": {**BASE, "created": ["/tmp/made", 3], "retire": []},
+    # An undoing journal needs the same entries as a committed one (the roll-back reads existed).
+    "undoing, existed too short": {**BASE, "state": "undoing", "existed": [True], "retire": []},
+    "undoing, existed not true or false": {**BASE, "state": "undoing", "existed": [True, "yes"], "retire": []},
+    "undoing, a retired file without a path": {**BASE, "state": "undoing", "retire": [{"size": 1}]},
 }
 
 

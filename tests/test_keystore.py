@@ -138,3 +138,45 @@ def test_a_key_file_loses_only_trailing_unicode_white_space(text: str, password:
     from runner_k8s.keystore import password_from_key_file
 
     assert password_from_key_file(text) == password
+
+
+# kms_sm v5.0.0 reads its key file as `std::fs::read_to_string(key_file)?.trim_end()` (src/kms.rs), and
+# Rust's trim_end drops the characters with Unicode's White_Space property (PropList.txt): these 25.
+WHITE_SPACE = frozenset(
+    [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
+)
+
+
+def test_the_key_file_loses_exactly_the_white_space_the_kms_trims_every_code_point():
+    """Every code point, one at a time after a password: dropped if and only if it is White_Space."""
+    from runner_k8s.keystore import password_from_key_file
+
+    assert len(WHITE_SPACE) == 25
+    dropped = [
+        code
+        for code in range(0x110000)
+        if not 0xD800 <= code <= 0xDFFF and password_from_key_file(f"pw{chr(code)}") != f"pw{chr(code)}"
+    ]
+    assert dropped == sorted(WHITE_SPACE)
+    assert password_from_key_file("pwX") == "pwX" and password_from_key_file("pw\u2000") == "pw"
+    everything = "".join(map(chr, sorted(WHITE_SPACE)))
+    assert password_from_key_file(f"p w{everything}{everything[::-1]}") == "p w"  # however many, in any order
+
+
+@pytest.mark.slow
+def test_the_white_space_list_is_what_rust_trims(tmp_path: Path):
+    """The list above against Rust itself (char::is_whitespace, which str::trim_end uses), where rustc is."""
+    import shutil
+    import subprocess
+
+    rustc = shutil.which("rustc")
+    if rustc is None:
+        pytest.skip("no rustc on this machine")
+    source = tmp_path / "ws.rs"
+    source.write_text(
+        "fn main() { for c in '\\0'..=char::MAX { if c.is_whitespace() "
+        '&& format!("pw{}", c).trim_end() == "pw" { println!("{}", c as u32); } } }\n'
+    )
+    subprocess.run([rustc, "-O", "-o", str(tmp_path / "ws"), str(source)], check=True, capture_output=True)
+    printed = subprocess.run([str(tmp_path / "ws")], check=True, capture_output=True, text=True).stdout
+    assert [int(line) for line in printed.split()] == sorted(WHITE_SPACE)

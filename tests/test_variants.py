@@ -224,7 +224,9 @@ def test_executor_kind_read_from_the_image_name(
     ("image", "message"),
     [
         ("citacloud/kms_rsa:v5.0.0", "kms image 'citacloud/kms_rsa:v5.0.0' is neither kms_sm nor kms_eth"),
-        ("kms_sm.example:5000/kms", "is neither kms_sm nor kms_eth"),  # the registry's name does not count
+        # Only the image's own name counts, not its registry's or an organisation's.
+        ("kms-sm.example:5000/kms", "kms image 'kms-sm.example:5000/kms' is neither kms_sm nor kms_eth"),
+        ("registry.example/kms_sm/kms", "kms image 'registry.example/kms_sm/kms' is neither kms_sm nor kms_eth"),
     ],
 )
 def test_unknown_kms_image_is_refused(tmp_path: Path, capsys, image: str, message: str):
