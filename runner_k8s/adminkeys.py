@@ -7,8 +7,8 @@ from pathlib import Path
 
 from .accounts import Account, address_of
 from .errors import CheckError, InputError
-from .identities import KEY_ID, KMS_DB, NODE_ADDRESS
 from .keystore import ACCOUNT_ID, SQLITE_INTEGER_MAX, load_kms_db, password_hash, unlock
+from .plan import KEY_ID, KMS_DB, NODE_ADDRESS
 from .reading import read_bounded
 
 ADMIN_FILE_MAX_BYTES = 1 << 20

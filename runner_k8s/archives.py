@@ -9,7 +9,8 @@ from pathlib import Path
 from .accounts import KmsFlavour
 from .errors import CheckError
 from .keystore import SQLITE_INTEGER_MAX, load_kms_db, unlock
-from .nodefiles import CERT_PEM, KEY_ID, KEY_PEM, KMS_DB, NODE_ADDRESS, NodeKeys
+from .nodefiles import NodeKeys
+from .plan import CERT_PEM, KEY_ID, KEY_PEM, KMS_DB, NODE_ADDRESS
 from .reading import read_bounded
 from .spec import MultiNode
 from .syncthing import verify_identity

@@ -17,13 +17,13 @@ SIGINT, SIGTERM and SIGHUP do the same clean-up at once, and are held back durin
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .durable import sync_dir, sync_tree
 from .errors import OutputExistsError, RunnerError, Stopped
 from .journal import (
     COMMITTED,
@@ -34,7 +34,6 @@ from .journal import (
     check_relative,
     identity,
     read_journal,
-    sync_dir,
     write_journal,
 )
 from .lock import WORK_DIR_FLAG, check_writable, lock, remove_empty_dirs, write_error
@@ -256,48 +255,7 @@ def _stage(new: Path, roots: list[str], items: PlanItems, removed: Sequence[int]
     for index, root in enumerate(roots):
         if index not in removed and not os.path.lexists(new / str(index)):
             raise ValueError(f"the plan wrote nothing for the output {root!r}")
-    _sync_tree(new)
-
-
-def _sync_tree(top: Path) -> None:
-    """Get every staged file and folder onto the disk: one syncfs where Linux offers it, else fsyncs.
-
-    Thousands of fsyncs would each wait for the disk; one syncfs of the filesystem waits once.
-    """
-    if _syncfs(top):
-        return
-    for directory, _, names in os.walk(top, topdown=False):
-        for name in names:
-            fd = os.open(Path(directory) / name, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        sync_dir(Path(directory))
-
-
-def _syncfs(path: Path) -> bool:
-    """syncfs(2) on the filesystem holding path; False where it is not available."""
-    libc = _libc()
-    if libc is None:
-        return False
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        return bool(libc.syncfs(fd) == 0)
-    finally:
-        os.close(fd)
-
-
-@functools.cache
-def _libc() -> Any:
-    try:
-        import ctypes  # noqa: PLC0415 - only a writer needs it
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.syncfs.argtypes = [ctypes.c_int]
-        return libc
-    except (OSError, AttributeError):
-        return None
+    sync_tree(new)
 
 
 def _root_of(path: str, roots: Sequence[str]) -> tuple[int, PurePosixPath]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from .errors import InputError
 from .files import write_outputs
-from .plan import PRIVATE_DIR, Dir, File, PlanItems, secret_file
+from .plan import CERT_PEM, KEY_ID, KEY_PEM, KMS_DB, NODE_ADDRESS, PRIVATE_DIR, Dir, File, PlanItems, secret_file
 from .reading import read_bounded
 from .runtime import Runtime
 
@@ -19,11 +19,6 @@ if TYPE_CHECKING:
     from .syncthing import SyncIdentity
 
 KEY_FILE = "key_file"
-KEY_ID = "key_id"
-KMS_DB = "kms.db"
-NODE_ADDRESS = "node_address"
-CERT_PEM = "cert.pem"
-KEY_PEM = "key.pem"
 KEY_FILE_MAX_BYTES = 1 << 16
 
 

@@ -7,13 +7,13 @@ it at each step and applies the one a killed run left.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import stat
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeGuard
 
+from .durable import sync_dir
 from .errors import RunnerError
 from .plan import SECRET_FILE
 
@@ -116,18 +116,3 @@ def identity(path: Path) -> dict[str, Any] | None:
         "size": found.st_size,
         "mtime_ns": found.st_mtime_ns,
     }
-
-
-def sync_dir(path: Path) -> None:
-    """Sync a directory (fsync), so the names in it are on the disk; a missing one is skipped."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # some filesystems cannot sync a directory
-            raise
-    finally:
-        os.close(fd)

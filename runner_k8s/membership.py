@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import names
-from .chainload import LOCAL_KIND, LoadedChain, NodeState, read_file
+from .chainfiles import read_file
+from .chainload import LOCAL_KIND, LoadedChain, NodeState
 from .errors import InputError
 from .k8s import Manifest, render_yaml
 from .manifests import local_manifests, multi_node_manifests

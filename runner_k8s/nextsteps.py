@@ -11,7 +11,7 @@ from . import names
 from .flags import shell_quote, shown_path
 from .manifests import INSTANCE_LABEL
 from .reports import Step
-from .volumes import DEFAULT_DATA_DIR, Storage, load_storage, pvc_file
+from .storage import DEFAULT_DATA_DIR, Storage, load_storage, pvc_file
 
 SCRIPT_NAMES = ("create_k8s_config.py", "create_pvc.py", "create_account.py", "create_syncthing_config.py")
 MINIKUBE = "minikube"

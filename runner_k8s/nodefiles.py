@@ -12,7 +12,7 @@ from string import Template
 import tomli_w
 
 from . import names
-from .plan import Dir, File, PlanItems, secret_file
+from .plan import CERT_PEM, KEY_ID, KEY_PEM, KMS_DB, NODE_ADDRESS, Dir, File, PlanItems, secret_file
 from .ports import ContainerPort
 from .serviceconfig import SERVICE_NAMES
 
@@ -21,12 +21,7 @@ PREVHASH = "0x" + "0" * 64
 SYSTEM_CONFIG_VERSION = 0
 # logs/: consensus_raft opens its log file there without making the folder (else it runs without logs).
 EMPTY_DIRS = ("tx_infos", "txs", "proposals", "blocks", "logs")
-KEY_ID = "key_id"
-NODE_ADDRESS = "node_address"
-KMS_DB = "kms.db"
 CONFIG_DIR = "config"
-CERT_PEM = "cert.pem"
-KEY_PEM = "key.pem"
 CONFIG_XML = "config.xml"
 
 

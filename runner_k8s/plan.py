@@ -10,6 +10,14 @@ SECRET_FILE = 0o600
 PUBLIC_DIR = 0o755
 PRIVATE_DIR = 0o700
 
+# Names of the files a node folder and an account folder hold (contracts.md), shared by the planners,
+# the small scripts and the day-2 readers.
+KEY_ID = "key_id"
+NODE_ADDRESS = "node_address"
+KMS_DB = "kms.db"
+CERT_PEM = "cert.pem"
+KEY_PEM = "key.pem"
+
 
 @dataclass(frozen=True)
 class File:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner_k8s import files
+from runner_k8s import durable
 from runner_k8s.runtime import Runtime
 
 # Every rename, unlink, mkdir, rmdir, sync and the journal write (the only os.write the writer makes).
@@ -116,7 +116,7 @@ def _install(faults: dict[int, Fault], calls_file: Path, slow: Sequence[str] = (
     injector = Injector(faults, slow=slow, record=record.write)
     for name, wrapper in injector.wrappers().items():
         setattr(os, name, wrapper)
-    files._syncfs = injector.syncfs
+    durable.syncfs = injector.syncfs
 
 
 @dataclass
@@ -219,16 +219,16 @@ def injected(faults: dict[int, Fault], *, syncfs: bool = True) -> Iterator[Injec
     """
     injector = Injector(faults)
     saved = {name: getattr(os, name) for name in WRAPPED}
-    saved_syncfs = files._syncfs
+    saved_syncfs = durable.syncfs
     try:
         for name, wrapper in injector.wrappers().items():
             setattr(os, name, wrapper)
-        files._syncfs = injector.syncfs if syncfs else _no_syncfs
+        durable.syncfs = injector.syncfs if syncfs else _no_syncfs
         yield injector
     finally:
         for name, real in saved.items():
             setattr(os, name, real)
-        files._syncfs = saved_syncfs
+        durable.syncfs = saved_syncfs
 
 
 def _no_syncfs(path: Path) -> bool:

@@ -367,7 +367,7 @@ def test_a_failing_disk_at_any_call_fails_whole_or_succeeds_whole(name: str, tmp
 
 
 def test_without_syncfs_every_staged_file_and_folder_is_synced_one_by_one(tmp_path: Path, monkeypatch):
-    from runner_k8s import files
+    from runner_k8s import durable
 
     top = tmp_path / "new"
     (top / "0" / "config").mkdir(parents=True)
@@ -380,9 +380,9 @@ def test_without_syncfs_every_staged_file_and_folder_is_synced_one_by_one(tmp_pa
         synced.append(os.readlink(f"/proc/self/fd/{fd}"))
         real_fsync(fd)
 
-    monkeypatch.setattr(files, "_syncfs", lambda path: False)
+    monkeypatch.setattr(durable, "syncfs", lambda path: False)
     monkeypatch.setattr(os, "fsync", recording_fsync)
-    files._sync_tree(top)
+    durable.sync_tree(top)
     expected = {str(top), str(top / "0"), str(top / "0" / "config"), str(top / "0" / "a"), str(top / "0/config/b")}
     assert set(synced) == expected
     # Bottom-up: every folder after everything in it, so the top folder comes last.
@@ -393,16 +393,16 @@ def test_without_syncfs_every_staged_file_and_folder_is_synced_one_by_one(tmp_pa
 
 
 def test_syncfs_says_so_where_the_c_library_has_none(tmp_path: Path, monkeypatch):
-    from runner_k8s import files
+    from runner_k8s import durable
 
-    monkeypatch.setattr(files, "_libc", lambda: None)
-    assert files._syncfs(tmp_path) is False
+    monkeypatch.setattr(durable, "_libc", lambda: None)
+    assert durable.syncfs(tmp_path) is False
 
 
 def test_syncfs_is_used_where_linux_has_it(tmp_path: Path):
-    from runner_k8s import files
+    from runner_k8s import durable
 
-    assert files._syncfs(tmp_path) is (sys.platform == "linux")
+    assert durable.syncfs(tmp_path) is (sys.platform == "linux")
 
 
 @pytest.mark.parametrize("name", ["create_pvc --force", "local_cluster --force", "multi_cluster"])

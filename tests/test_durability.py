@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import create_pvc
-from runner_k8s import files, lock
+from runner_k8s import durable, files, lock
 from runner_k8s.errors import RunnerError
 from runner_k8s.plan import File
 from tests.conftest import fixed_runtime
@@ -269,7 +269,7 @@ def test_a_lock_taken_again_after_the_work_dir_was_replaced_leaves_no_descriptor
 
 def test_the_file_by_file_sync_closes_each_file(tmp_path: Path, monkeypatch):
     """Where syncfs is missing every staged file and folder is opened to be synced: each is closed again."""
-    monkeypatch.setattr(files, "_syncfs", lambda path: False)
+    monkeypatch.setattr(durable, "syncfs", lambda path: False)
     items = [(f"out/{n}", File(b"x", 0o644)) for n in range(20)]
     before = open_descriptors()
     files.write_outputs(tmp_path, ["out"], items, force=False)

@@ -716,7 +716,7 @@ MESSAGES: dict[str, Case] = {
         "create_k8s_config.py",
         [*local()[:-1], "{tmp}/blocker/sub"],
         1,
-        K8S + f"cannot write {{tmp}}/blocker/sub: {os.strerror(errno.ENOTDIR)}; nothing was written, choose a "
+        K8S + f"cannot write {{tmp}}/blocker: {os.strerror(errno.ENOTDIR)}; nothing was written, choose a "
         "writable --work_dir",
         {"blocker": "a file where a folder is expected"},
     ),
