@@ -9,6 +9,7 @@ one crash window, in the order the run makes them.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import stat
@@ -244,3 +245,16 @@ def snapshot(root: Path) -> dict[str, tuple[int, bytes | None]]:
         mode = stat.S_IMODE(path.lstat().st_mode)
         found[str(path.relative_to(root))] = (mode, None if path.is_dir() else path.read_bytes())
     return found
+
+
+class HeldLock:
+    """The work dir's flock taken through a second open file (as another run holds it), released on close."""
+
+    def __init__(self, work: Path) -> None:
+        self.fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

@@ -28,7 +28,7 @@ from runner_k8s import durable, files, lock
 from runner_k8s.errors import RunnerError
 from runner_k8s.plan import File
 from tests.conftest import fixed_runtime
-from tests.faults import Event, Fault, injected, snapshot
+from tests.faults import Event, Fault, HeldLock, injected, snapshot
 
 AREA = files.WORK_AREA
 OUT = [("out", File(b"new\n", 0o644))]
@@ -193,19 +193,6 @@ def open_descriptors() -> list[str]:
         except FileNotFoundError:
             continue  # the listing's own descriptor, closed by now
     return found
-
-
-class HeldLock:
-    """The work dir's flock, held through a second open file as another run would hold it."""
-
-    def __init__(self, work: Path) -> None:
-        self.fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
 
 @pytest.fixture

@@ -71,6 +71,14 @@ def wait_for_height(controllers: dict[str, Controller], height: int, timeout: fl
     )
 
 
+def assert_same_blocks(controllers: dict[str, Controller], up_to: int) -> None:
+    """Every node reports the same 32-byte block hash at every height from 1 to `up_to`."""
+    for height in range(1, up_to + 1):
+        hashes = {name: controller.block_hash(height) for name, controller in controllers.items()}
+        assert len(set(hashes.values())) == 1, f"height {height}: {hashes}"
+        assert len(next(iter(hashes.values()))) == 32
+
+
 def safe_heights(controllers: dict[str, Controller]) -> dict[str, int]:
     """Like heights(), with -1 for a node that does not answer (yet)."""
     found = {}
@@ -102,11 +110,7 @@ def sm_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveChain]:
 def test_every_node_reaches_height_10_with_identical_blocks(sm_chain: LiveChain):
     cluster, controllers = sm_chain.cluster, sm_chain.controllers
     wait_for_height(controllers, BOOT_HEIGHT, 300, cluster)
-    reached = heights(controllers)
-    for height in range(1, min(reached.values()) + 1):
-        hashes = {name: controller.block_hash(height) for name, controller in controllers.items()}
-        assert len(set(hashes.values())) == 1, f"height {height}: {hashes}"
-        assert len(next(iter(hashes.values()))) == 32
+    assert_same_blocks(controllers, min(heights(controllers).values()))
 
 
 def test_controllers_run_the_generated_system_config(sm_chain: LiveChain):
@@ -258,9 +262,7 @@ def wait_for_common_chain(chain: LiveChain, height: int, timeout: float) -> None
     """Every node at `height` or above, with the same block hash at every height up to it."""
     controllers = chain.controllers
     wait_for_height(controllers, height, timeout, chain.cluster)
-    for level in range(1, height + 1):
-        hashes = {name: controller.block_hash(level) for name, controller in controllers.items()}
-        assert len(set(hashes.values())) == 1, f"height {level}: {hashes}"
+    assert_same_blocks(controllers, height)
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ from tests.live.runs import PASSWORD, RPC_PORT, LiveChain, boot_local_chain, wai
 from tests.test_live import (
     ETH_SERVICE_CONFIG,
     admin_secret,
+    assert_same_blocks,
     live_bin_dir,
     safe_heights,
     service_log_panics,
@@ -132,9 +133,7 @@ class Scenario:
         return target
 
     def same_blocks_everywhere(self, up_to: int) -> None:
-        for height in range(1, up_to + 1):
-            hashes = {name: controller.block_hash(height) for name, controller in self.controllers.items()}
-            assert len(set(hashes.values())) == 1, f"height {height}: {hashes}"
+        assert_same_blocks(self.controllers, up_to)
 
 
 def ok(result: Completed) -> dict[str, Any]:

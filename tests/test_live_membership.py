@@ -26,7 +26,7 @@ from tests.conftest import REPO, run_script
 from tests.live.fakecli import MINIKUBE_IP, PlanServer, stand_ins
 from tests.live.rpc import Controller
 from tests.live.runs import PASSWORD, RPC_PORT, LiveChain, boot_local_chain, boot_multi_chain, wait_until
-from tests.test_live import live_bin_dir, safe_heights, service_log_panics
+from tests.test_live import assert_same_blocks, live_bin_dir, safe_heights, service_log_panics
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -124,12 +124,6 @@ def validators_of(controller: Controller) -> list[str]:
     return ["0x" + validator.hex() for validator in controller.system_config().validators]
 
 
-def same_blocks(controllers: dict[str, Controller], up_to: int) -> None:
-    for height in range(1, up_to + 1):
-        hashes = {name: controller.block_hash(height) for name, controller in controllers.items()}
-        assert len(set(hashes.values())) == 1, f"height {height}: {hashes}"
-
-
 @pytest.fixture(scope="module")
 def growing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveChain]:
     tmp = tmp_path_factory.mktemp("grow")
@@ -175,7 +169,7 @@ def test_a_chain_grows_and_shrinks_by_the_printed_plans_without_losing_quorum(
         for controller in chain.controllers.values():
             assert address3 in validators_of(controller)
         top = min(safe_heights(chain.controllers).values())
-        same_blocks(chain.controllers, top)
+        assert_same_blocks(chain.controllers, top)
         # 2. Four validators: blocks go on, also with one old node stopped.
         wait_until(
             "blocks with 4 validators", lambda: min(safe_heights(chain.controllers).values()) >= top + 5, 60, cluster
@@ -253,7 +247,7 @@ def test_a_chain_grows_and_shrinks_by_the_printed_plans_without_losing_quorum(
         )
         for name, controller in chain.controllers.items():
             assert {height: controller.block_hash(height) for height in before} == before, name
-        same_blocks(chain.controllers, now)
+        assert_same_blocks(chain.controllers, now)
         assert service_log_panics(cluster, chain.storage) == []
         with capsys.disabled():
             print(
@@ -310,7 +304,7 @@ def test_a_fourth_cluster_joins_through_loadbalancer_addresses_only(tmp_path: Pa
         with stand_ins(plans, tmp_path / "cli") as env:
             run_plan(plan_of(added.stdout), env, work)
         chain.controllers["four-3"] = Controller(f"{host}:{RPC_PORT}")
-        same_blocks(chain.controllers, min(safe_heights(chain.controllers).values()))
+        assert_same_blocks(chain.controllers, min(safe_heights(chain.controllers).values()))
         assert chain.controllers["four-3"].peer_count() == 3
         assert plans.restarted == []
         assert MINIKUBE_IP  # the claim's copy commands ran against the fourth cluster's storage only

@@ -27,7 +27,7 @@ from runner_k8s import files
 from runner_k8s.errors import OutputExistsError, RunnerError
 from runner_k8s.plan import Dir, File
 from tests.conftest import fixed_runtime
-from tests.faults import Fault, injected, snapshot
+from tests.faults import Fault, HeldLock, injected, snapshot
 from tests.test_crash_safety import (
     EMPTY_DIR,
     NEW_SEED,
@@ -298,19 +298,6 @@ def test_a_run_outside_the_main_thread_leaves_the_signal_handlers_alone(tmp_path
 
 
 # --- the lock ---------------------------------------------------------------------------------------
-
-
-class HeldLock:
-    """The work dir's flock taken through a second open file (as another run holds it), released on close."""
-
-    def __init__(self, work: Path) -> None:
-        self.fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
 
 def test_a_busy_lock_stops_the_run_after_the_wait_in_one_line(tmp_path: Path, monkeypatch, capsys):
