@@ -84,7 +84,7 @@ def _reason(method: str, error: grpc.RpcError, timeout: float) -> str:
     details = " ".join(str((error.details() if isinstance(error, grpc.Call) else None) or "").split())
     if code is grpc.StatusCode.UNAVAILABLE:
         cause = details.rsplit(": ", 1)[-1].strip(" []") or "no connection"
-        return f"unreachable ({cause}); is the address right and the node running?"
+        return f"unreachable ({cause}): check the address and that the node is running"
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
         return f"did not answer {method} within {timeout:g}s"
     if code is grpc.StatusCode.UNIMPLEMENTED:
