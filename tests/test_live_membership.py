@@ -9,17 +9,17 @@ run and records each gap between two blocks, so a plan that cost quorum, even fo
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import os
+import re
 import signal
+import statistics
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import pytest
 
 from tests.conftest import REPO, run_script
@@ -32,49 +32,36 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 INTERVAL = 1  # --block_interval of the chains here: long histories quickly
 HISTORY = int(os.environ.get("RK8S_LIVE_HISTORY", "300"))  # blocks before the new node joins (issue 17: 300)
-MAX_GAP = 3 * INTERVAL  # no pause between two blocks longer than three intervals
+# v5.0.0 makes a block every interval plus its own round (2-3 s at --block_interval 1 on two cores): a
+# plan may slow no gap beyond twice the pace of the blocks just before it. A lost quorum stalls the
+# chain until raft elects again (1.5-3 s election timeout) or for good.
+PACE_BLOCKS = 50
+PACE_FACTOR = 2.0
 DATA_DIR = "/home/docker/cita-cloud-datadir"  # create_pvc.py local_pvc's default: the plans copy there
 PLAN_TIMEOUT = 1200
 
 
-@dataclass
-class Watcher:
-    """Polls the nodes' heights in the background while a plan runs: the longest gap between two blocks."""
+def block_gaps(controller: Controller, first: int, last: int) -> dict[int, float]:
+    """Height -> seconds since the block before it, by the proposers' timestamps, for first..last."""
+    stamps = {height: controller.block_timestamp(height) for height in range(first - 1, last + 1)}
+    return {height: (stamps[height] - stamps[height - 1]) / 1000 for height in range(first, last + 1)}
 
-    chain: LiveChain
-    watched: set[str]
-    interval: float = 0.25
-    gaps: dict[str, float] = field(default_factory=dict)
-    heights: dict[str, int] = field(default_factory=dict)
 
-    def __enter__(self) -> Watcher:
-        self._stop = threading.Event()
-        self._since: dict[str, float] = {}
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
+def join_seconds(node_folder: Path, height: int) -> float:
+    """From the new node's controller start to its import of block `height`, by its own log."""
+    lines = (node_folder / "logs" / "controller-service.log").read_text().splitlines()
+    stamp = re.compile(r"^(\S+) INFO controller::chain - sync block to (\d+)$")
+    started = datetime.datetime.fromisoformat(lines[0].split()[0][:26])
+    for line in lines:
+        found = stamp.match(line)
+        if found and int(found[2]) >= height:
+            return (datetime.datetime.fromisoformat(found[1][:26]) - started).total_seconds()
+    raise AssertionError(f"the new node never imported block {height}")
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        now = time.monotonic()
-        for name, since in self._since.items():  # the wait since the last block counts too
-            self.gaps[name] = max(self.gaps.get(name, 0.0), now - since)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            now = time.monotonic()
-            for name in self.watched:
-                try:
-                    height = self.chain.controllers[name].block_number()
-                except grpc.RpcError:
-                    continue
-                if height != self.heights.get(name):
-                    if name in self._since:
-                        self.gaps[name] = max(self.gaps.get(name, 0.0), now - self._since[name])
-                    self._since[name] = now
-                    self.heights[name] = height
-            time.sleep(self.interval)
+def pace_before(controller: Controller, height: int, blocks: int = PACE_BLOCKS) -> float:
+    """The chain's own pace: the median gap of the `blocks` blocks up to `height`."""
+    return statistics.median(block_gaps(controller, height - blocks + 1, height).values())
 
 
 def plan_of(output: str) -> str:
@@ -160,9 +147,11 @@ def test_a_chain_grows_and_shrinks_by_the_printed_plans_without_losing_quorum(
         plan = plan_of(added.stdout)
         assert "kubectl apply -f grow.yaml" in plan and "add_validator" in plan
         joined_at = time.monotonic()
-        with Watcher(chain, set(chain.controllers)) as adding:
-            run_plan(plan, env, work)
+        before_adding = max(safe_heights(chain.controllers).values())
+        adding_pace = pace_before(chain.controllers["grow-0"], before_adding)
+        run_plan(plan, env, work)
         plan_seconds = time.monotonic() - joined_at
+        after_adding = min(safe_heights(chain.controllers).values())
         chain.controllers[node3] = Controller(f"{cluster.pods[node3].address}:{RPC_PORT}")
         assert plans.restarted == []  # no running pod was made again
         address3 = (chain.storage / "cita-cloud" / "grow" / "node3" / "node_address").read_text()
@@ -218,8 +207,10 @@ def test_a_chain_grows_and_shrinks_by_the_printed_plans_without_losing_quorum(
             cwd=work,
         )
         assert removed.returncode == 0, removed.stderr
-        with Watcher(chain, {"grow-0", "grow-2", "grow-3"}) as removing:
-            run_plan(plan_of(removed.stdout), env, work)
+        before_removing = max(safe_heights(chain.controllers).values())
+        removing_pace = pace_before(chain.controllers["grow-0"], before_removing)
+        run_plan(plan_of(removed.stdout), env, work)
+        after_removing = min(safe_heights({n: c for n, c in chain.controllers.items() if n != "grow-1"}).values())
         assert "grow-1" not in cluster.pods
         assert not [key for key in cluster.objects if key[1].startswith("grow-1")]
         del chain.controllers["grow-1"]
@@ -249,14 +240,20 @@ def test_a_chain_grows_and_shrinks_by_the_printed_plans_without_losing_quorum(
             assert {height: controller.block_hash(height) for height in before} == before, name
         assert_same_blocks(chain.controllers, now)
         assert service_log_panics(cluster, chain.storage) == []
+        adding_gaps = block_gaps(chain.controllers["grow-0"], before_adding + 1, after_adding)
+        removing_gaps = block_gaps(chain.controllers["grow-0"], before_removing + 1, after_removing)
+        joined = join_seconds(chain.storage / "cita-cloud" / "grow" / "node3", before_adding)
         with capsys.disabled():
             print(
-                f"\nhistory of {HISTORY} blocks in {history:.0f} s; add_node plan ran in {plan_seconds:.0f} s; "
-                f"longest gap between blocks while adding: {rounded(adding.gaps)}, "
-                f"while removing: {rounded(removing.gaps)}"
+                f"\nhistory of {HISTORY} blocks in {history:.0f} s; node 3 at height {before_adding} "
+                f"{joined:.1f} s after its controller started; add_node plan ran in {plan_seconds:.0f} s "
+                f"(heights {before_adding}-{after_adding}); pace before adding {adding_pace:.2f} s, longest gap "
+                f"while adding {max(adding_gaps.values()):.2f} s; pace before removing {removing_pace:.2f} s, "
+                f"longest gap while removing {max(removing_gaps.values()):.2f} s (heights {before_removing}-"
+                f"{after_removing})"
             )
-        assert all(gap <= MAX_GAP for gap in adding.gaps.values()), adding.gaps
-        assert all(gap <= MAX_GAP for gap in removing.gaps.values()), removing.gaps
+        assert max(adding_gaps.values()) <= PACE_FACTOR * adding_pace, adding_gaps
+        assert max(removing_gaps.values()) <= PACE_FACTOR * removing_pace, removing_gaps
 
 
 def test_a_fourth_cluster_joins_through_loadbalancer_addresses_only(tmp_path: Path):
@@ -311,10 +308,6 @@ def test_a_fourth_cluster_joins_through_loadbalancer_addresses_only(tmp_path: Pa
         assert (storage3 / "cita-cloud" / "four" / "node3" / "kms.db").is_file()
     finally:
         chains.close()
-
-
-def rounded(gaps: dict[str, float]) -> dict[str, float]:
-    return {name: round(gap, 1) for name, gap in sorted(gaps.items())}
 
 
 def chain_id(name: str) -> bytes:

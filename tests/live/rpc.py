@@ -225,6 +225,11 @@ class Controller:
         body = decode_message(first_bytes(block, 3))
         return [value for value in body.get(1, []) if isinstance(value, bytes)]
 
+    def block_timestamp(self, height: int) -> int:
+        """GetBlockByNumber(BlockNumber) → CompactBlock.header.timestamp: when its proposer made it, in ms."""
+        block = self._call("GetBlockByNumber", encode_message([(1, height)]))
+        return first_int(decode_message(first_bytes(block, 2)), 2)
+
     def block_proposer(self, height: int) -> bytes:
         """GetBlockByNumber(BlockNumber) → CompactBlock.header.proposer: who made the block."""
         block = self._call("GetBlockByNumber", encode_message([(1, height)]))
