@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .accounts import Account, address_of
 from .errors import CheckError, InputError
-from .keystore import ACCOUNT_ID, SQLITE_INTEGER_MAX, load_kms_db, password_hash, unlock
+from .keystore import ACCOUNT_ID, SQLITE_INTEGER_MAX, StoredAccount, load_kms_db, password_hash, unlock
 from .plan import KEY_ID, KMS_DB, NODE_ADDRESS
 from .reading import read_bounded
 
@@ -45,13 +45,18 @@ def _check_node_address(folder: Path, flag: str, address: str) -> None:
         raise CheckError(f"{flag} {folder}: {NODE_ADDRESS} says {written!r}, but kms.db holds {address}")
 
 
+def _stored_account(folder: Path, flag: str, what: str) -> StoredAccount:
+    """The kms.db of an account folder, read only and not yet unlocked."""
+    if not folder.is_dir():
+        raise InputError(f"{flag} {folder} is not a folder; give {what}")
+    _read_account_file(folder, KMS_DB, flag)
+    return load_kms_db(folder / KMS_DB, _key_id(folder, flag))
+
+
 def load_admin(folder: Path, password: str) -> Account:
     """The super admin's account from its folder's kms.db (read-only), opened with its password."""
     flag = "--admin_dir"
-    if not folder.is_dir():
-        raise InputError(f"{flag} {folder} is not a folder; give the super admin's account folder (<chain>-admin/)")
-    _read_account_file(folder, KMS_DB, flag)
-    stored = load_kms_db(folder / KMS_DB, _key_id(folder, flag))
+    stored = _stored_account(folder, flag, "the super admin's account folder (<chain>-admin/)")
     if password_hash(stored.flavour, password) != stored.stored_password_hash:
         raise CheckError(
             f"{flag} {folder}: the password does not open this kms.db; give the password it was made with "
@@ -65,10 +70,7 @@ def load_admin(folder: Path, password: str) -> Account:
 def new_admin_address(folder: Path, signer: Account) -> str:
     """The address of the account in `folder` (no password needed), checked to be of the signer's kms flavour."""
     flag = "--new_admin_dir"
-    if not folder.is_dir():
-        raise InputError(f"{flag} {folder} is not a folder; give the new admin's account folder (create_account.py)")
-    _read_account_file(folder, KMS_DB, flag)
-    stored = load_kms_db(folder / KMS_DB, _key_id(folder, flag))
+    stored = _stored_account(folder, flag, "the new admin's account folder (create_account.py)")
     if stored.flavour is not signer.flavour:
         raise CheckError(
             f"{flag} {folder} is an {stored.flavour.value} account, but the chain's kms is {signer.flavour.value}: "
