@@ -90,15 +90,28 @@ def harness_available() -> None:
     subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)
 
 
+def interpreter_seen_by_containers() -> str:
+    """The Python a probe runs with: the real interpreter behind a venv's, since a container sees no host /tmp.
+
+    The harness gives every container an empty, private /tmp (tests/live/podinit.py), so a venv made
+    under /tmp (its `python` is only a link to the base interpreter) is not there inside the pod.
+    """
+    found = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    if Path(found).is_relative_to("/tmp"):
+        pytest.skip(f"the probes need a Python outside /tmp (containers see an empty /tmp); this one is {found}")
+    return found
+
+
 @pytest.fixture(scope="module")
 def probed_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveChain]:
     harness_available()
     tmp = tmp_path_factory.mktemp("pods")
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
+    python = interpreter_seen_by_containers()
     for name in BUILT_NAMES:
         program = bin_dir / name
-        program.write_text(PROBE.format(python=sys.executable))
+        program.write_text(PROBE.format(python=python))
         program.chmod(0o755)
     chains = boot_local_chain(tmp, bin_dir, CHAIN, "--peers_count", str(NODES))
     chain = next(chains)
