@@ -81,7 +81,7 @@ def _keys(chunk: list[tuple[int, int, int]]) -> list[tuple[bytes, bytes, bytes]]
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
     from cryptography.x509.oid import NameOID
 
-    from runner_k8s.accounts import sm2_multiply_generator
+    from runner_k8s.keys.accounts import sm2_multiply_generator
 
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "syncthing")])
     day = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -128,7 +128,7 @@ def child(sample_path: Path, out: Path) -> None:
 
     import yaml
 
-    from runner_k8s.accounts import prepare_sm2_table
+    from runner_k8s.keys.accounts import prepare_sm2_table
 
     loading = time.perf_counter()
     sample = pickle.loads(sample_path.read_bytes())

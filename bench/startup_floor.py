@@ -96,7 +96,7 @@ def account(flavour: str) -> None:
 
         # SM2 has no library key generation: the scripts' own point multiplication is part of the work.
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        from runner_k8s.accounts import KmsFlavour, new_account
+        from runner_k8s.keys.accounts import KmsFlavour, new_account
 
         made = new_account(KmsFlavour.SM, os.urandom)
         secret, public = made.secret.to_bytes(32, "big"), made.public

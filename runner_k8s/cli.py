@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import files
-from .errors import ExitCode, RunnerError, Stopped, UsageError
-from .runtime import Runtime, SummaryLost
+from runner_k8s.errors import ExitCode, RunnerError, Stopped, UsageError
+from runner_k8s.runtime import Runtime, SummaryLost
+from runner_k8s.write import files
 
 # Flags whose value is a password (or a list of them): never repeated in an error message.
 SECRET_FLAGS = ("--kms_password", "--kms_passwords", "--state_db_password", "--admin_password")

@@ -8,8 +8,8 @@ import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .errors import InputError, UsageError
-from .runtime import Runtime
+from runner_k8s.errors import InputError, UsageError
+from runner_k8s.runtime import Runtime
 
 TRUE_WORDS = frozenset({"true", "yes", "1", "on"})
 FALSE_WORDS = frozenset({"false", "no", "0", "off"})
@@ -228,6 +228,6 @@ def add_output_flags(parser: argparse.ArgumentParser, *, dry_run: bool = True) -
 
 def add_version_flag(parser: argparse.ArgumentParser) -> None:
     """--version: the program and runner_k8s's version."""
-    from . import __version__  # noqa: PLC0415 - the package's own attribute
+    from runner_k8s import __version__  # noqa: PLC0415 - the package's own attribute
 
     parser.add_argument("--version", action="version", version=f"%(prog)s (runner_k8s) {__version__}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError
+from runner_k8s.errors import InputError
 
 
 def read_bounded(path: Path, limit: int, what: str) -> bytes:

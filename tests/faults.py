@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner_k8s import durable
 from runner_k8s.runtime import Runtime
+from runner_k8s.write import durable
 
 # Every rename, unlink, mkdir, rmdir, sync and the journal write (the only os.write the writer makes).
 WRAPPED = ("rename", "replace", "unlink", "mkdir", "rmdir", "fsync", "write")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import create_k8s_config
 import create_pvc
-from runner_k8s.identities import utc_now
-from runner_k8s.syncthing import new_identity
+from runner_k8s.create.identities import utc_now
+from runner_k8s.keys.syncthing import new_identity
 from tests.chains import make_local_chain
 from tests.conftest import REPO, DeterministicRandom, fixed_runtime
 

@@ -319,7 +319,7 @@ def test_multi_neighbours_of_the_duplicate_rules_pass(tmp_path: Path, capsys, ov
 
 def test_specs_never_show_a_secret_when_printed(tmp_path: Path):
     """A traceback or a debug print of a spec must not leak a password (they are in every spec)."""
-    from runner_k8s.spec import build_local_spec, build_multi_spec
+    from runner_k8s.create.spec import build_local_spec, build_multi_spec
     from tests.inputs import address, device_id
 
     common: dict[str, Any] = {

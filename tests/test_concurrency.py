@@ -14,7 +14,7 @@ import pytest
 
 import create_k8s_config
 import create_pvc
-from runner_k8s import files
+from runner_k8s.write import files
 from tests.chains import load_documents
 from tests.conftest import fixed_runtime
 from tests.faults import ChildResult, Main, start_child, wait_child

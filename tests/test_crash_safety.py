@@ -367,7 +367,7 @@ def test_a_failing_disk_at_any_call_fails_whole_or_succeeds_whole(name: str, tmp
 
 
 def test_without_syncfs_every_staged_file_and_folder_is_synced_one_by_one(tmp_path: Path, monkeypatch):
-    from runner_k8s import durable
+    from runner_k8s.write import durable
 
     top = tmp_path / "new"
     (top / "0" / "config").mkdir(parents=True)
@@ -393,14 +393,14 @@ def test_without_syncfs_every_staged_file_and_folder_is_synced_one_by_one(tmp_pa
 
 
 def test_syncfs_says_so_where_the_c_library_has_none(tmp_path: Path, monkeypatch):
-    from runner_k8s import durable
+    from runner_k8s.write import durable
 
     monkeypatch.setattr(durable, "_libc", lambda: None)
     assert durable.syncfs(tmp_path) is False
 
 
 def test_syncfs_is_used_where_linux_has_it(tmp_path: Path):
-    from runner_k8s import durable
+    from runner_k8s.write import durable
 
     assert durable.syncfs(tmp_path) is (sys.platform == "linux")
 

@@ -8,7 +8,7 @@ from gmssl import func, sm2, sm3, sm4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner_k8s.accounts import (
+from runner_k8s.keys.accounts import (
     SECP256K1_ORDER,
     SM2_N,
     KmsFlavour,
@@ -16,8 +16,8 @@ from runner_k8s.accounts import (
     keccak256,
     sm2_multiply,
 )
-from runner_k8s.accounts import sm3 as our_sm3
-from runner_k8s.keystore import encrypt_secret, password_hash
+from runner_k8s.keys.accounts import sm3 as our_sm3
+from runner_k8s.keys.keystore import encrypt_secret, password_hash
 
 PASSWORD = "123456"
 PLAINTEXT = bytes(range(1, 33))
@@ -150,14 +150,14 @@ class Scripted:
 
 
 def test_network_key_rejects_zero_and_values_past_the_order():
-    from runner_k8s.accounts import new_network_key
+    from runner_k8s.keys.accounts import new_network_key
 
     key = new_network_key(Scripted(bytes(32), SECP256K1_ORDER.to_bytes(32, "big"), b"\x01" * 32))
     assert key == "0x" + "01" * 32
 
 
 def test_sm2_secret_stays_below_n_minus_one():
-    from runner_k8s.accounts import new_account
+    from runner_k8s.keys.accounts import new_account
 
     n_minus_1 = (SM2_N - 1).to_bytes(32, "big")
     account = new_account(KmsFlavour.SM, Scripted(n_minus_1, (SM2_N - 2).to_bytes(32, "big")))

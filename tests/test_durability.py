@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 import create_pvc
-from runner_k8s import durable, files, lock
 from runner_k8s.errors import RunnerError
 from runner_k8s.plan import File
+from runner_k8s.write import durable, files, lock
 from tests.conftest import fixed_runtime
 from tests.faults import Event, Fault, HeldLock, injected, snapshot
 

@@ -20,11 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runner_k8s import cli, flags
-from runner_k8s.errors import InputError, RunnerError, UsageError
-from runner_k8s.identities import read_key_file
-from runner_k8s.keystore import check_password, password_from_key_file
-from runner_k8s.nodefiles import render_controller_config, render_genesis
-from runner_k8s.rules import (
+from runner_k8s.create.identities import read_key_file
+from runner_k8s.create.rules import (
     BLOCK_DELAY_MAX,
     TIMESTAMP_MAX,
     check_chain_name,
@@ -33,7 +30,10 @@ from runner_k8s.rules import (
     check_timestamp,
     parse_port_range,
 )
-from runner_k8s.serviceconfig import load_service_config
+from runner_k8s.errors import InputError, RunnerError, UsageError
+from runner_k8s.keys.keystore import check_password, password_from_key_file
+from runner_k8s.releases.v5_0_0.nodefiles import render_controller_config, render_genesis
+from runner_k8s.releases.v5_0_0.serviceconfig import load_service_config
 
 # Kubernetes' grammar (k8s.io/apimachinery validation), independent of names.py.
 DNS_1035_LABEL = re.compile(r"\A[a-z]([-a-z0-9]{0,61}[a-z0-9])?\Z")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runner_k8s.accounts import KmsFlavour, account_from_secret
 from runner_k8s.errors import CheckError
-from runner_k8s.keystore import load_kms_db, render_kms_db, unlock
+from runner_k8s.keys.accounts import KmsFlavour, account_from_secret
+from runner_k8s.keys.keystore import load_kms_db, render_kms_db, unlock
 from tests.independent import check_kms_db
 from tests.test_crypto_primitives import ETH_CIPHERTEXT, KECCAK_PW, PLAINTEXT, SM3_PW, SM_CIPHERTEXT
 
@@ -135,7 +135,7 @@ def test_loading_never_creates_or_changes_a_file(tmp_path: Path, monkeypatch):
     ],
 )
 def test_a_key_file_loses_only_trailing_unicode_white_space(text: str, password: str):
-    from runner_k8s.keystore import password_from_key_file
+    from runner_k8s.keys.keystore import password_from_key_file
 
     assert password_from_key_file(text) == password
 
@@ -149,7 +149,7 @@ WHITE_SPACE = frozenset(
 
 def test_the_key_file_loses_exactly_the_white_space_the_kms_trims_every_code_point():
     """Every code point, one at a time after a password: dropped if and only if it is White_Space."""
-    from runner_k8s.keystore import password_from_key_file
+    from runner_k8s.keys.keystore import password_from_key_file
 
     assert len(WHITE_SPACE) == 25
     dropped = [

@@ -18,17 +18,27 @@ MAX_LINES = 400
 
 # Every module's role. A new module must be given one (test_every_module_has_a_role).
 FOUNDATION = {
-    "errors", "plan", "reading", "stops", "durable", "journal", "lock", "files", "runtime", "flags",
-    "cli", "launch", "ports", "names",
+    "errors", "plan", "reading", "runtime", "flags", "cli", "launch", "ports", "names",
+    "write.stops", "write.durable", "write.journal", "write.lock", "write.files",
 }  # fmt: skip
 PLANNERS = {
-    "accounts", "keystore", "keygen", "syncthing", "syncconfig", "serviceconfig", "rules", "spec",
-    "nodefiles", "k8s", "pods", "manifests", "archives", "storage", "reports", "nextsteps",
-    "chainfiles", "chainload", "membership", "memberplan", "signing", "transactions", "adminkeys",
+    "keys.accounts", "keys.keystore", "keys.keygen", "keys.syncthing", "keys.signing",
+    "releases.v5_0_0.serviceconfig", "releases.v5_0_0.nodefiles", "releases.v5_0_0.syncconfig",
+    "kube.objects", "kube.pods", "kube.manifests", "kube.storage",
+    "create.rules", "create.spec", "create.archives", "create.existing", "report.reports", "report.nextsteps",
+    "day2.chainfiles", "day2.chainload", "day2.membership", "day2.memberplan",
+    "govern.transactions", "govern.adminkeys",
 }  # fmt: skip
-NETWORK = {"rpc", "chainview"}
-VERBS = {"identities", "chain", "volumes", "nodeverbs", "governance", "delivery", "status"}
-WRITER = "files"
+NETWORK = {"govern.rpc", "govern.chainview"}
+VERBS = {
+    "create.identities", "create.chain", "create.volumes", "day2.nodeverbs",
+    "govern.governance", "govern.delivery", "govern.status",
+}  # fmt: skip
+WRITER = "write.files"
+# The folders, lowest first: a module imports only from its own folder or a lower one (no arrow up).
+# The top-level modules are the foundation, except cli (it runs a command: it sits under the scripts).
+LAYERS = ["", "write", "keys", "releases", "kube", "report", "create", "day2", "govern", "scripts"]
+HIGHER_TOP = {"cli": "scripts"}
 
 
 def modules() -> dict[str, Path]:
@@ -85,9 +95,9 @@ def test_the_reader_sees_imports_of_every_kind():
     """The rules below are only as good as the import reader: check it on a known module."""
     found = modules()
     known = set(found)
-    assert imports_of("scripts.create_pvc", found["scripts.create_pvc"], known) >= {"cli", "flags", "volumes"}
-    assert "files" in imports_of("volumes", found["volumes"], known)  # from .files import ...
-    assert "syncthing" in imports_of("identities", found["identities"], known)  # a lazy import in a function
+    assert imports_of("scripts.create_pvc", found["scripts.create_pvc"], known) >= {"cli", "flags", "create.volumes"}
+    assert "write.files" in imports_of("create.volumes", found["create.volumes"], known)
+    assert "keys.syncthing" in imports_of("create.identities", found["create.identities"], known)  # a lazy import
 
 
 def test_there_is_no_import_cycle(graph: dict[str, set[str]]):
@@ -105,7 +115,11 @@ def test_every_module_is_under_the_line_limit():
 
 def test_every_module_has_a_role():
     roles = [FOUNDATION, PLANNERS, NETWORK, VERBS]
-    top = {name for name in modules() if name and not name.startswith("scripts")}
+    top = {
+        name
+        for name, path in modules().items()
+        if name and not name.startswith("scripts") and path.name != "__init__.py"
+    }
     assert top == set().union(*roles)
     assert sum(len(role) for role in roles) == len(top), "a module has two roles"
 
@@ -130,16 +144,40 @@ def test_a_planner_reaches_no_verb_script_writer_or_network(graph: dict[str, set
 
 def test_the_network_is_reached_only_by_manage_chain(graph: dict[str, set[str]]):
     """rpc (gRPC) loads only for manage_chain.py and the day-2 verbs that ask the running chain."""
-    users = {name for name in graph if "rpc" in graph[name]}
-    allowed = {"chainview", "delivery", "governance", "status", "scripts.manage_chain", "scripts.membership_flags"}
+    users = {name for name in graph if "govern.rpc" in graph[name]}
+    allowed = {
+        "govern.chainview", "govern.delivery", "govern.governance", "govern.status",
+        "scripts.manage_chain", "scripts.membership_flags",
+    }  # fmt: skip
     assert users <= allowed
+
+
+def layer(name: str) -> int:
+    """The rank of a module's folder in LAYERS."""
+    folder = HIGHER_TOP.get(name, name.split(".", maxsplit=1)[0] if "." in name else "")
+    return LAYERS.index(folder)
+
+
+def test_every_folder_is_a_layer():
+    folders = {name.split(".")[0] for name in modules() if "." in name}
+    assert folders <= set(LAYERS)
+
+
+def test_no_module_imports_from_a_higher_folder(graph: dict[str, set[str]]):
+    upward = sorted(
+        f"{name} -> {imported}"
+        for name, imported_set in graph.items()
+        for imported in imported_set
+        if name and layer(imported) > layer(name)
+    )
+    assert upward == []
 
 
 def spellings(name: str) -> tuple[str, ...]:
     """How the notes may name a module: `chain`; a script as create_pvc.py; the scripts package as `scripts/`."""
     last = name.rsplit(".", 1)[-1]
-    if name == "scripts":
-        return ("`scripts/`",)
+    if name in {"scripts", *LAYERS} or (name.count(".") == 1 and name.startswith("releases.")):
+        return (f"`{last}/`",)
     return (f"`{last}`", f"{last}.py") if name.startswith("scripts.") else (f"`{last}`",)
 
 

@@ -136,7 +136,7 @@ def test_node_port_bottom_edge_30000_passes_29999_fails(tmp_path: Path, capsys):
 
 def test_default_range_holds_553_nodes_not_554(tmp_path: Path, capsys):
     """README: "The default range holds up to 553 nodes". 30000 + 5 * 553 = 32765 <= 32767 < 32770."""
-    from runner_k8s.spec import build_local_spec
+    from runner_k8s.create.spec import build_local_spec
 
     config = Path(__file__).parent.parent / "service-config.toml"
     common: dict[str, Any] = {
@@ -356,8 +356,8 @@ def test_invalid_chain_name_gets_a_valid_suggestion(tmp_path: Path, capsys, chai
     ],
 )
 def test_a_host_is_an_ip_address_or_a_dns_name_not_ending_in_a_number(host: str, message: str | None):
+    from runner_k8s.create.rules import check_host
     from runner_k8s.errors import UsageError
-    from runner_k8s.rules import check_host
 
     if message is None:
         assert check_host(host, "--nodes") in ("node.example", "node.1a", "2001:db8::1")
@@ -372,7 +372,7 @@ def test_a_host_is_an_ip_address_or_a_dns_name_not_ending_in_a_number(host: str,
     [("1048576", 1048576), ("64Mi", 64 * 2**20), ("1Gi", 2**30), ("500M", 500 * 10**6), ("lots", None), ("", None)],
 )
 def test_memory_quantities_are_read_in_bytes(text: str, size: int | None):
-    from runner_k8s.serviceconfig import memory_bytes
+    from runner_k8s.releases.v5_0_0.serviceconfig import memory_bytes
 
     assert memory_bytes(text) == size
 
@@ -405,7 +405,7 @@ DIGEST = "sha256:" + "ab" * 32
     ],
 )
 def test_image_tags_and_pull_policies_follow_the_reference_grammar(image: str, tag: str | None, policy: str):
-    from runner_k8s.serviceconfig import image_tag, pull_policy
+    from runner_k8s.releases.v5_0_0.serviceconfig import image_tag, pull_policy
 
     assert image_tag(image) == tag
     assert pull_policy(image) == policy
@@ -437,7 +437,7 @@ def test_each_resources_mistake_gets_its_message(text: str):
     import tomllib
 
     from runner_k8s.errors import InputError
-    from runner_k8s.serviceconfig import parse_resources
+    from runner_k8s.releases.v5_0_0.serviceconfig import parse_resources
 
     with pytest.raises(InputError) as refused:
         parse_resources(tomllib.loads(text).get("resources"), "svc")
@@ -470,7 +470,7 @@ def test_a_chain_name_like_a_node_name_gets_the_name_to_use(tmp_path: Path, caps
 def test_a_service_config_file_is_read_up_to_one_mebibyte(tmp_path: Path):
     """The limit at its edge (1 MiB passes, one byte more is refused unread); a mistake names the file."""
     from runner_k8s.errors import InputError
-    from runner_k8s.serviceconfig import load_service_config
+    from runner_k8s.releases.v5_0_0.serviceconfig import load_service_config
 
     shipped = (REPO / "service-config.toml").read_bytes()
     path = tmp_path / "svc.toml"

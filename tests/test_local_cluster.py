@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import create_k8s_config
-import runner_k8s.keystore
-from runner_k8s.accounts import SECP256K1_ORDER
+import runner_k8s.keys.keystore
+from runner_k8s.keys.accounts import SECP256K1_ORDER
 from tests.chains import PASSWORD, load_documents, make_local_chain, read_toml, secret_value
 from tests.conftest import fixed_runtime, run_script, tree_snapshot
 from tests.independent import check_kms_db
@@ -231,7 +231,7 @@ def test_other_chains_in_the_same_tree_are_left_alone(tmp_path: Path):
 
 def test_an_interrupted_run_leaves_no_half_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     calls = {"n": 0}
-    real = runner_k8s.keystore.render_kms_db
+    real = runner_k8s.keys.keystore.render_kms_db
 
     def interrupt_on_first(*args, **kwargs):
         calls["n"] += 1
@@ -240,7 +240,7 @@ def test_an_interrupted_run_leaves_no_half_chain(tmp_path: Path, monkeypatch: py
         return real(*args, **kwargs)
 
     # The admin's kms.db is rendered while the plan is being written, after every node folder.
-    monkeypatch.setattr("runner_k8s.keystore.render_kms_db", interrupt_on_first)
+    monkeypatch.setattr("runner_k8s.keys.keystore.render_kms_db", interrupt_on_first)
     code = create_k8s_config.main(
         ["local_cluster", "--kms_password", "x", "--pvc_name", "p", "--peers_count", "4", "--work_dir", str(tmp_path)],
         fixed_runtime(),
@@ -256,7 +256,7 @@ def test_interrupted_force_run_keeps_the_old_chain(tmp_path: Path, monkeypatch: 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("runner_k8s.keystore.render_kms_db", interrupt)
+    monkeypatch.setattr("runner_k8s.keys.keystore.render_kms_db", interrupt)
     code = create_k8s_config.main(
         ["local_cluster", "--kms_password", "x", "--pvc_name", "p", "--force", "--work_dir", str(tmp_path)],
         fixed_runtime(),

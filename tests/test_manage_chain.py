@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import manage_chain
-from runner_k8s.accounts import Account, KmsFlavour, account_from_secret
-from runner_k8s.keystore import render_kms_db
+from runner_k8s.keys.accounts import Account, KmsFlavour, account_from_secret
+from runner_k8s.keys.keystore import render_kms_db
 from runner_k8s.runtime import Runtime
 from tests.conftest import DeterministicRandom, run_script
 from tests.fakechain import Chain, Tweak, block_hash, oracle_hash, running
@@ -583,7 +583,7 @@ def test_the_script_runs_as_a_user_runs_it(tmp_path: Path):
 def test_ctrl_c_while_sending_says_the_transaction_may_be_out(
     chain: Chain, nodes: list[str], admin_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
-    from runner_k8s import delivery
+    from runner_k8s.govern import delivery
 
     def stopped(*args: object) -> str:
         raise KeyboardInterrupt

@@ -25,7 +25,7 @@ import create_account
 import create_k8s_config
 import create_pvc
 import create_syncthing_config
-from runner_k8s import files
+from runner_k8s.write import files
 from tests.conftest import REPO, fixed_runtime, tree_snapshot
 from tests.inputs import MultiArgs, address, device_id
 

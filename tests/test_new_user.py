@@ -231,8 +231,8 @@ def test_create_syncthing_config_loads_no_kms_code(tmp_path: Path):
     assert "cryptography.x509" in loaded  # the control: it did make an identity
     assert not loaded & {
         "sqlite3",
-        "runner_k8s.keystore",
-        "runner_k8s.accounts",
+        "runner_k8s.keys.keystore",
+        "runner_k8s.keys.accounts",
         "Crypto",
         "yaml",
         "getpass",
@@ -244,4 +244,4 @@ def test_create_account_loads_no_x509_and_no_yaml(tmp_path: Path):
     (tmp_path / "key_file").write_text("a password\n")
     loaded = modules_loaded(tmp_path, "create_account.py", "--kms_type", "sm")
     assert "sqlite3" in loaded  # the control: it did write a kms.db
-    assert not loaded & {"cryptography.x509", "runner_k8s.syncthing", "yaml", "xml.etree.ElementTree", "getpass"}
+    assert not loaded & {"cryptography.x509", "runner_k8s.keys.syncthing", "yaml", "xml.etree.ElementTree", "getpass"}

@@ -14,7 +14,7 @@ import tomllib
 import pytest
 
 from runner_k8s.errors import InputError
-from runner_k8s.serviceconfig import (
+from runner_k8s.releases.v5_0_0.serviceconfig import (
     Resources,
     image_repository,
     image_tag,

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import create_k8s_config
-from runner_k8s import keygen
-from runner_k8s.accounts import (
+from runner_k8s.keys import keygen
+from runner_k8s.keys.accounts import (
     SM2_N,
     KmsFlavour,
     new_account,
@@ -23,8 +23,8 @@ from runner_k8s.accounts import (
     sm2_multiply,
     sm2_multiply_generator,
 )
-from runner_k8s.nodefiles import NetworkConfigs, Peer, render_network_config
-from runner_k8s.syncthing import new_identity
+from runner_k8s.keys.syncthing import new_identity
+from runner_k8s.releases.v5_0_0.nodefiles import NetworkConfigs, Peer, render_network_config
 from tests.chains import load_documents
 from tests.conftest import FIXED_NOW, DeterministicRandom, fixed_runtime, output_of
 from tests.independent import check_kms_db

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import create_syncthing_config
-from runner_k8s.syncthing import ALPHABET, device_id_of_der, luhn_check_char, parse_device_id, verify_identity
+from runner_k8s.keys.syncthing import ALPHABET, device_id_of_der, luhn_check_char, parse_device_id, verify_identity
 from tests.conftest import fixed_runtime, output_of, run_script, tree_snapshot
 from tests.inputs import device_id_of_certificate
 

@@ -16,10 +16,8 @@ from gmssl import sm2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner_k8s.accounts import SECP256K1_ORDER, SM2_N, Account, KmsFlavour, account_from_secret
 from runner_k8s.errors import CheckError
-from runner_k8s.signing import sign_hash, sm2_z
-from runner_k8s.transactions import (
+from runner_k8s.govern.transactions import (
     INITIAL_PRE_HASH,
     Lock,
     SystemConfig,
@@ -34,6 +32,8 @@ from runner_k8s.transactions import (
     removed_validators,
     validators_output,
 )
+from runner_k8s.keys.accounts import SECP256K1_ORDER, SM2_N, Account, KmsFlavour, account_from_secret
+from runner_k8s.keys.signing import sign_hash, sm2_z
 from tests.conftest import DeterministicRandom
 from tests.live.rpc import encode_message
 from tests.test_crypto_primitives import gmssl_sm2_key, gmssl_sm3

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 import create_pvc
-from runner_k8s import files
 from runner_k8s.errors import OutputExistsError, RunnerError
 from runner_k8s.plan import Dir, File
+from runner_k8s.write import files
 from tests.conftest import fixed_runtime
 from tests.faults import Fault, HeldLock, injected, snapshot
 from tests.test_crash_safety import (

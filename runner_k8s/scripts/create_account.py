@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner_k8s import cli, flags
-from runner_k8s.accounts import KmsFlavour
-from runner_k8s.identities import KEY_FILE, create_account
+from runner_k8s.create.identities import KEY_FILE, create_account
+from runner_k8s.keys.accounts import KmsFlavour
 from runner_k8s.runtime import Runtime
 
 
@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace, runtime: Runtime) -> None:
     if args.kms_type is not None:
         flavour = KmsFlavour(args.kms_type)
     else:
-        from runner_k8s.serviceconfig import load_service_config  # noqa: PLC0415 - only without --kms_type
+        from runner_k8s.releases.v5_0_0.serviceconfig import load_service_config  # noqa: PLC0415 - only without --kms_type
 
         flavour = load_service_config(args.service_config or flags.default_service_config()).kms_flavour
     create_account(key_file=args.key_file, flavour=flavour, output_dir=args.output_dir, runtime=runtime)

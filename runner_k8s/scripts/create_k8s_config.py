@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from runner_k8s import cli, flags
-from runner_k8s.chain import local_cluster, multi_cluster
-from runner_k8s.rules import (
+from runner_k8s.create.chain import local_cluster, multi_cluster
+from runner_k8s.create.rules import (
     BLOCK_DELAY_MAX,
     BLOCK_INTERVAL_DEFAULT,
     BLOCK_INTERVAL_RANGE,
@@ -19,9 +19,9 @@ from runner_k8s.rules import (
     block_delay_problem,
     block_interval_problem,
 )
+from runner_k8s.create.spec import build_local_spec, build_multi_spec
 from runner_k8s.runtime import Runtime
 from runner_k8s.scripts.membership_flags import add_add_node, add_remove_node
-from runner_k8s.spec import build_local_spec, build_multi_spec
 
 LOCAL_CLUSTER = "local_cluster"
 DEFAULT_STATE_DB_PASSWORD = "citacloud"

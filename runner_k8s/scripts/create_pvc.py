@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from runner_k8s import cli, flags
+from runner_k8s.create.volumes import local_pvc, nfs_pvc
+from runner_k8s.kube.storage import DEFAULT_DATA_DIR, LOCAL_PVC, NFS_PVC
 from runner_k8s.runtime import Runtime
-from runner_k8s.storage import DEFAULT_DATA_DIR, LOCAL_PVC, NFS_PVC
-from runner_k8s.volumes import local_pvc, nfs_pvc
 
 
 def build_parser() -> argparse.ArgumentParser:

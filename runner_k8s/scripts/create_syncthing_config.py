@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from runner_k8s import cli, flags
-from runner_k8s.identities import create_syncthing_identity
+from runner_k8s.create.identities import create_syncthing_identity
 from runner_k8s.runtime import Runtime
 
 

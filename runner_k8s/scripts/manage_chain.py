@@ -43,7 +43,7 @@ def seconds(text: str) -> float:
 
 def rpc_list(text: str) -> list[str]:
     """--rpc: host:port entries, comma-separated, each once."""
-    from runner_k8s.rpc import parse_rpc_address  # noqa: PLC0415 - grpc loads only once a node is called
+    from runner_k8s.govern.rpc import parse_rpc_address  # noqa: PLC0415 - grpc loads only once a node is called
 
     addresses = []
     for number, item in enumerate(flags.comma_list(text)):
@@ -59,7 +59,7 @@ def rpc_list(text: str) -> list[str]:
 
 def rpc_address(text: str) -> str:
     """--node_rpc: one host:port."""
-    from runner_k8s.rpc import parse_rpc_address  # noqa: PLC0415 - grpc loads only once a node is called
+    from runner_k8s.govern.rpc import parse_rpc_address  # noqa: PLC0415 - grpc loads only once a node is called
 
     try:
         return parse_rpc_address(text)
@@ -69,7 +69,7 @@ def rpc_address(text: str) -> str:
 
 def address(text: str) -> bytes:
     """ADDRESS: 0x and 40 hex digits."""
-    from runner_k8s.transactions import parse_address  # noqa: PLC0415 - protobuf loads only for a change
+    from runner_k8s.govern.transactions import parse_address  # noqa: PLC0415 - protobuf loads only for a change
 
     try:
         return parse_address(text)
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _status(args: argparse.Namespace, runtime: Runtime) -> None:
-    from runner_k8s.status import show_status, wait_synced, watch_status  # noqa: PLC0415 - grpc loads only here
+    from runner_k8s.govern.status import show_status, wait_synced, watch_status  # noqa: PLC0415 - grpc loads only here
 
     if args.watch and args.wait_synced:
         raise UsageError("--watch and --wait_synced cannot go together: --watch reports until Ctrl-C")
@@ -238,11 +238,11 @@ def _status(args: argparse.Namespace, runtime: Runtime) -> None:
 
 
 def _change(args: argparse.Namespace, runtime: Runtime) -> None:
-    from runner_k8s.adminkeys import load_admin  # noqa: PLC0415 - grpc and protobuf load only here
-    from runner_k8s.delivery import govern  # noqa: PLC0415
-    from runner_k8s.governance import Change, Options  # noqa: PLC0415
-    from runner_k8s.keystore import password_from_key_file  # noqa: PLC0415
-    from runner_k8s.transactions import Lock  # noqa: PLC0415
+    from runner_k8s.govern.adminkeys import load_admin  # noqa: PLC0415 - grpc and protobuf load only here
+    from runner_k8s.govern.delivery import govern  # noqa: PLC0415
+    from runner_k8s.govern.governance import Change, Options  # noqa: PLC0415
+    from runner_k8s.govern.transactions import Lock  # noqa: PLC0415
+    from runner_k8s.keys.keystore import password_from_key_file  # noqa: PLC0415
 
     locks = {"add_validator": Lock.VALIDATORS, "remove_validator": Lock.VALIDATORS, "set_admin": Lock.ADMIN}
     if args.verb == "emergency_brake":

@@ -88,9 +88,9 @@ def add_remove_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
 
 
 def _add_node(args: argparse.Namespace, runtime: Runtime) -> None:
-    from runner_k8s.nodeverbs import NewNode, add_node  # noqa: PLC0415 - the day-2 verbs load only here
-    from runner_k8s.rules import check_address, check_base_port, check_host, check_pvc_name  # noqa: PLC0415
-    from runner_k8s.syncthing import parse_device_id  # noqa: PLC0415
+    from runner_k8s.create.rules import check_address, check_base_port, check_host, check_pvc_name  # noqa: PLC0415
+    from runner_k8s.day2.nodeverbs import NewNode, add_node  # noqa: PLC0415 - the day-2 verbs load only here
+    from runner_k8s.keys.syncthing import parse_device_id  # noqa: PLC0415
 
     device_id = None
     if args.sync_device_id is not None:
@@ -115,7 +115,7 @@ def _add_node(args: argparse.Namespace, runtime: Runtime) -> None:
 
 def validators_at(address: str) -> Sequence[str]:
     """The validators a running node reports (its controller's GetSystemConfig), as 0x addresses."""
-    from runner_k8s.rpc import Controller, parse_rpc_address  # noqa: PLC0415 - grpc loads only for remove_node
+    from runner_k8s.govern.rpc import Controller, parse_rpc_address  # noqa: PLC0415 - grpc loads only for remove_node
 
     try:
         target = parse_rpc_address(address)
@@ -130,7 +130,7 @@ def validators_at(address: str) -> Sequence[str]:
 
 
 def _remove_node(args: argparse.Namespace, runtime: Runtime) -> None:
-    from runner_k8s.nodeverbs import remove_node  # noqa: PLC0415 - the day-2 verbs load only here
+    from runner_k8s.day2.nodeverbs import remove_node  # noqa: PLC0415 - the day-2 verbs load only here
 
     remove_node(
         args.work_dir,

@@ -1,0 +1,342 @@
+"""Day-2 load: read back a chain this tool wrote, into the values its planners take.
+
+A chain is loaded only if re-planning it from what was read gives back exactly its YAML and the
+node files a change rewrites (network-config.toml, config.xml): so a day-2 verb changes nothing it
+does not understand, and `kubectl apply` of its output leaves every running pod alone.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner_k8s import names
+from runner_k8s.day2.chainfiles import Chunk, of_kind, read_documents, read_file
+from runner_k8s.errors import InputError
+from runner_k8s.keys.syncthing import verify_identity
+from runner_k8s.kube.manifests import RETIRED_ANNOTATION
+from runner_k8s.kube.objects import Manifest
+from runner_k8s.kube.pods import DEBUG, MONITOR_PROCESS, STATE_DB_USER_ENV, service_from_container
+from runner_k8s.plan import CERT_PEM, KEY_PEM, NODE_ADDRESS
+from runner_k8s.releases.v5_0_0.nodefiles import CONFIG_DIR, CONFIG_XML
+from runner_k8s.releases.v5_0_0.serviceconfig import SERVICE_NAMES, ServiceConfig, parse_service_config
+from runner_k8s.releases.v5_0_0.syncconfig import api_key_of
+
+LOCAL_KIND = "local_cluster"
+MULTI_KIND = "multi_cluster"
+SHARED_FILES = ("genesis.toml", "init_sys_config.toml", "controller-config.toml")
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One node of a loaded chain: who it is and the secrets and settings its objects carry."""
+
+    index: int
+    address: str
+    device_id: str
+    api_key: str
+    network_key: str
+    pvc_name: str
+    kms_password: str  # the chain's (local) or the node's own (multi)
+    host: str | None = None  # multi_cluster: the LoadBalancer address peers reach
+    base_port: int | None = None  # multi_cluster: the first LoadBalancer port
+    lb_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"NodeState(index={self.index}, address={self.address})"
+
+
+@dataclass(frozen=True)
+class LoadedChain:
+    """Everything a day-2 verb needs to plan a chain again, node for node."""
+
+    kind: str
+    chain: str
+    services: ServiceConfig
+    nodes: tuple[NodeState, ...]
+    shared: Mapping[str, bytes]  # SHARED_FILES, byte-identical in every node folder
+    enable_tls: bool
+    namespace: str | None
+    need_monitor: bool
+    need_debug: bool
+    state_db_user: str
+    state_db_password: str
+    node_port: int | None  # local_cluster: the RPC NodePort, the base of the others
+    retired: tuple[int, ...]
+    documents: Mapping[str, Sequence[Chunk]]  # each YAML file as read, document by document
+
+    def __repr__(self) -> str:
+        return f"LoadedChain({self.kind} {self.chain!r}, nodes={[node.index for node in self.nodes]})"
+
+    @property
+    def next_index(self) -> int:
+        """The index a new node gets: never one a node of this chain has had."""
+        return max([node.index for node in self.nodes] + list(self.retired)) + 1
+
+    def node(self, index: int) -> NodeState:
+        """The node with this index (InputError naming the ones there are)."""
+        for node in self.nodes:
+            if node.index == index:
+                return node
+        there = ", ".join(str(node.index) for node in self.nodes)
+        raise InputError(f"chain {self.chain!r} has no node {index}; its nodes are {there}")
+
+
+def find_chains(work_dir: Path) -> dict[str, str]:
+    """Chain name -> kind, for every chain a create verb left in work_dir."""
+    root = work_dir / names.ROOT_DIR
+    found: dict[str, str] = {}
+    if not root.is_dir():
+        return found
+    present = {entry.name for entry in work_dir.iterdir()}
+    for entry in sorted(root.iterdir()):
+        chain = entry.name
+        if not entry.is_dir():
+            continue
+        if names.chain_yaml(chain) in present and names.admin_dir(chain) in present:
+            found[chain] = LOCAL_KIND
+        elif any(names.is_multi_yaml(chain, name) for name in present):
+            found[chain] = MULTI_KIND
+    return found
+
+
+def choose_chain(work_dir: Path, chain: str | None) -> tuple[str, str]:
+    """(chain, kind) of the one chain in work_dir, or of --chain_name among several."""
+    found = find_chains(work_dir)
+    if chain is not None:
+        if chain not in found:
+            listed = f"; it holds {', '.join(sorted(found))}" if found else ""
+            raise InputError(
+                f"{work_dir} holds no chain {chain!r} (its cita-cloud/{chain}/ and YAML){listed}; "
+                "give the --work_dir and --chain_name local_cluster or multi_cluster wrote"
+            )
+        return chain, found[chain]
+    if not found:
+        raise InputError(
+            f"{work_dir} holds no chain (cita-cloud/<chain>/ with its YAML); give the --work_dir where "
+            "create_k8s_config.py wrote it"
+        )
+    if len(found) > 1:
+        raise InputError(
+            f"{work_dir} holds {len(found)} chains ({', '.join(sorted(found))}); say which with --chain_name"
+        )
+    return next(iter(found.items()))
+
+
+def secret_text(secret: Manifest, key: str, where: Path) -> str:
+    """One key of a Secret's data, decoded."""
+    import base64  # noqa: PLC0415 - only the loader decodes Secrets
+
+    try:
+        return base64.b64decode(secret["data"][key], validate=True).decode("utf-8")
+    except (KeyError, TypeError, ValueError):
+        raise InputError(
+            f"{where}: Secret {secret['metadata']['name']} has no readable {key!r}; restore the file"
+        ) from None
+
+
+def services_of(pod_spec: Manifest, where: Path) -> ServiceConfig:
+    """The service config that made a node's containers: images, commands and each container's resources."""
+    containers = {container["name"]: container for container in pod_spec.get("containers", [])}
+    try:
+        services = [service_from_container(name, containers[name]) for name in SERVICE_NAMES]
+        resources = {
+            name: {
+                f"{quantity}_{kind}": container["resources"][f"{kind}s"][quantity]
+                for kind in ("request", "limit")
+                for quantity in ("cpu", "memory")
+            }
+            for name, container in containers.items()
+        }
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"{where}: a node's containers are not the ones runner_k8s makes; restore the file") from None
+    table: dict[str, object] = {
+        "services": [{"name": s.name, "docker_image": s.image, "cmd": s.cmd} for s in services],
+        "resources": resources,
+    }
+    return parse_service_config(table, str(where))
+
+
+def folder_files(work_dir: Path, chain: str, index: int) -> tuple[str, str, str]:
+    """(address, device ID, API key) from a node folder's own files."""
+    folder = work_dir / names.node_dir(chain, index)
+    address = read_file(folder / NODE_ADDRESS).decode("ascii", errors="replace")
+    config = folder / CONFIG_DIR
+    try:
+        device_id = verify_identity(read_file(config / CERT_PEM), read_file(config / KEY_PEM))
+    except ValueError as exc:
+        raise InputError(f"{config}: {exc}; the node's syncthing identity is damaged") from None
+    api_key = api_key_of(read_file(config / CONFIG_XML))
+    if api_key is None:
+        raise InputError(f"{config / CONFIG_XML} has no GUI API key; restore the file")
+    return address, device_id, api_key
+
+
+def shared_files(work_dir: Path, chain: str, indices: Sequence[int]) -> tuple[dict[str, bytes], bool]:
+    """The files every node holds identically, and enable_tls of network-config.toml (the same everywhere)."""
+    shared: dict[str, bytes] = {}
+    tls: set[bool] = set()
+    for index in indices:
+        folder = work_dir / names.node_dir(chain, index)
+        for name in SHARED_FILES:
+            data = read_file(folder / name)
+            if shared.setdefault(name, data) != data:
+                raise InputError(
+                    f"{folder / name} differs from node{indices[0]}'s: every node of a chain holds the same one; "
+                    "restore it"
+                )
+    # enable_tls from one node: every node's network-config.toml is then compared whole (check_unchanged).
+    folder = work_dir / names.node_dir(chain, indices[0])
+    try:
+        tls.add(bool(tomllib.loads(read_file(folder / "network-config.toml").decode())["enable_tls"]))
+    except (tomllib.TOMLDecodeError, KeyError, UnicodeDecodeError):
+        raise InputError(f"{folder / 'network-config.toml'} is not the file runner_k8s wrote; restore it") from None
+    return shared, tls.pop()
+
+
+def retired_of(policy: Manifest) -> tuple[int, ...]:
+    """The indices of removed nodes, from the annotation remove_node leaves."""
+    text = policy.get("metadata", {}).get("annotations", {}).get(RETIRED_ANNOTATION, "")
+    return tuple(int(item) for item in text.split(",") if item.isdigit())
+
+
+def common(values: Sequence[Any], what: str, chain: str) -> Any:
+    """The one value every node shares (InputError if they differ)."""
+    distinct = {repr(value): value for value in values}
+    if len(distinct) != 1:
+        raise InputError(f"the nodes of {chain!r} differ in {what}; this tool made them alike: restore the files")
+    return next(iter(distinct.values()))
+
+
+def node_indices(names_found: Sequence[str], chain: str) -> list[int]:
+    """The node indices of `<chain>-<i>` names."""
+    prefix = f"{chain}-"
+    return sorted(
+        int(name[len(prefix) :]) for name in names_found if name.startswith(prefix) and name[len(prefix) :].isdigit()
+    )
+
+
+def pod_settings(statefulset: Manifest, where: Path) -> tuple[Manifest, str]:
+    """(pod spec, claim name) of a node's StatefulSet."""
+    try:
+        pod_spec = statefulset["spec"]["template"]["spec"]
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in pod_spec["volumes"] if "persistentVolumeClaim" in v]
+        return pod_spec, claims[0]
+    except (KeyError, IndexError, TypeError):
+        raise InputError(
+            f"{where}: StatefulSet {statefulset['metadata'].get('name')} is not one runner_k8s makes"
+        ) from None
+
+
+def sidecars_of(pod_spec: Manifest) -> tuple[bool, bool, str]:
+    """(need_monitor, need_debug, state-db user) as a node's containers show them."""
+    containers = {container["name"]: container for container in pod_spec["containers"]}
+    executor_env = {item["name"]: item.get("value") for item in containers["executor"].get("env", [])}
+    return MONITOR_PROCESS.name in containers, DEBUG.name in containers, str(executor_env.get(STATE_DB_USER_ENV) or "")
+
+
+def load_chain(work_dir: Path, chain: str, kind: str) -> LoadedChain:
+    """Read chain `chain` of kind `kind` from work_dir (InputError naming what is missing or not ours).
+
+    Only the objects whose values a change needs are parsed: the Secrets, the NetworkPolicies, the RPC
+    Service, and the StatefulSet the new node's is made like (local_cluster: the first; multi_cluster:
+    each node's, in its own file). The others are carried over as they are (membership.check_unchanged).
+    """
+    if kind == LOCAL_KIND:
+        files = {names.chain_yaml(chain): read_documents(work_dir / names.chain_yaml(chain), chain)}
+    else:
+        present = sorted(entry.name for entry in work_dir.iterdir() if names.is_multi_yaml(chain, entry.name))
+        files = {name: read_documents(work_dir / name, chain) for name in present}
+    everything = [chunk for chunks in files.values() for chunk in chunks]
+    where = work_dir / next(iter(files))
+    statefulsets = of_kind(everything, "StatefulSet")
+    secrets = {name: chunk.parsed() for name, chunk in of_kind(everything, "Secret").items()}
+    indices = node_indices(list(statefulsets), chain)
+    if not indices:
+        raise InputError(f"{where} holds no node of chain {chain!r}; restore the file made for the chain")
+    read = indices[:1] if kind == LOCAL_KIND else indices
+    pods = [pod_settings(statefulsets[names.node_name(chain, index)].parsed(), where) for index in read]
+    services = common(
+        [services_of(spec, where) for spec, _ in pods], "their containers (images, commands, resources)", chain
+    )
+    monitor, debug, state_db_user = common([sidecars_of(spec) for spec, _ in pods], "their sidecar containers", chain)
+    claims = dict(zip(read, (claim for _, claim in pods), strict=True))
+    policies = [chunk.parsed() for chunk in of_kind(everything, "NetworkPolicy").values()]
+    retired = common([retired_of(policy) for policy in policies], "their retired nodes", chain)
+    namespaces = [doc.get("metadata", {}).get("namespace") for doc in [*secrets.values(), *policies]]
+    namespace = common(namespaces, "their namespace", chain)
+    shared, enable_tls = shared_files(work_dir, chain, indices)
+    nodes = []
+    node_port = None
+    state_db_password = ""
+    services_by_name = {
+        name: chunk.parsed()
+        for name, chunk in of_kind(everything, "Service").items()
+        if kind == MULTI_KIND or name == names.rpc_service(chain)
+    }
+    if kind == LOCAL_KIND:
+        chain_secret = secrets.get(names.kms_secret(chain)) or {}
+        password = secret_text(chain_secret, "key_file", where) if chain_secret else ""
+        if "state-db-password" in chain_secret.get("data", {}):
+            state_db_password = secret_text(chain_secret, "state-db-password", where)
+        rpc = services_by_name.get(names.rpc_service(chain))
+        node_port = int(rpc["spec"]["ports"][0]["nodePort"]) if rpc else None
+    for index in indices:
+        address, device_id, api_key = folder_files(work_dir, chain, index)
+        network = secrets.get(names.network_secret(chain, index))
+        if network is None:
+            raise InputError(f"{where} has no Secret {names.network_secret(chain, index)}; restore the file")
+        extra: dict[str, Any] = {}
+        if kind == MULTI_KIND:
+            own = secrets.get(names.kms_secret(chain, index)) or {}
+            password = secret_text(own, "key_file", where)
+            if "state-db-password" in own.get("data", {}):
+                state_db_password = secret_text(own, "state-db-password", where)
+            extra = multi_settings(work_dir, chain, index, device_id, services_by_name, where)
+        claim = claims.get(index, claims[indices[0]])  # local_cluster: every node on the chain's one claim
+        nodes.append(
+            NodeState(
+                index, address, device_id, api_key, secret_text(network, "network-key", where), claim, password, **extra
+            )
+        )
+    return LoadedChain(
+        kind=kind,
+        chain=chain,
+        services=services,
+        nodes=tuple(nodes),
+        shared=shared,
+        enable_tls=enable_tls,
+        namespace=namespace,
+        need_monitor=monitor,
+        need_debug=debug,
+        state_db_user=state_db_user,
+        state_db_password=state_db_password,
+        node_port=node_port,
+        retired=retired,
+        documents=files,
+    )
+
+
+def multi_settings(
+    work_dir: Path, chain: str, index: int, device_id: str, services: Mapping[str, Manifest], where: Path
+) -> dict[str, Any]:
+    """host, base_port and lb_token of a multi_cluster node: its LoadBalancer and its own config.xml."""
+    from runner_k8s.kube.manifests import LB_ID_ANNOTATION  # noqa: PLC0415 - beside the other multi-only names
+    from runner_k8s.releases.v5_0_0.syncconfig import devices_of  # noqa: PLC0415
+
+    balancer = services.get(names.lb_service(chain, index))
+    if balancer is None:
+        raise InputError(f"{where} has no LoadBalancer Service {names.lb_service(chain, index)}; restore the file")
+    ports = {port["name"]: port["port"] for port in balancer["spec"]["ports"]}
+    config = work_dir / names.node_dir(chain, index) / CONFIG_DIR / CONFIG_XML
+    own = [device for device in devices_of(read_file(config)) if device.device_id == device_id]
+    if "network" not in ports or not own:
+        raise InputError(f"{where}: node{index}'s LoadBalancer or {config} is not what runner_k8s wrote; restore them")
+    return {
+        "host": own[0].host,
+        "base_port": int(ports["network"]),
+        "lb_token": str(balancer["metadata"].get("annotations", {}).get(LB_ID_ANNOTATION, "")),
+    }

@@ -1,0 +1,243 @@
+"""The governance verbs of manage_chain.py: check a change against the running chain, sign it, send it, wait.
+
+Nothing is sent unless every check passes: the admin's key opens and is the chain's admin, every
+node answers and agrees, the chain is the admin's, and the change is one the v5.0.0 services apply
+without harm (transactions.py holds the rules for the outputs themselves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner_k8s.errors import CheckError
+from runner_k8s.govern.adminkeys import admin_chain_name, new_admin_address
+from runner_k8s.govern.chainview import Survey, every_node, read_node, survey
+from runner_k8s.govern.rpc import DEFAULT_TIMEOUT, Controller
+from runner_k8s.govern.transactions import (
+    Lock,
+    SignedUtxo,
+    SystemConfig,
+    added_validators,
+    admin_output,
+    brake_output,
+    build_utxo,
+    hex0x,
+    removed_validators,
+    validators_output,
+)
+from runner_k8s.keys.accounts import Account
+from runner_k8s.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Change:
+    """What the operator asked for: a verb, the lock it uses, and its argument."""
+
+    verb: str
+    lock: Lock
+    address: bytes = b""  # add_validator, remove_validator, set_admin
+    on: bool = False  # emergency_brake
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to reach the chain and how careful to be."""
+
+    rpc: tuple[str, ...]
+    admin_dir: Path
+    chain_name: str | None = None
+    node_rpc: str | None = None
+    new_admin_dir: Path | None = None
+    yes: bool = False
+    max_lag: int = 20
+    timeout: float = 120.0
+    rpc_timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass
+class Plan:
+    """A checked, signed change and what it was checked against."""
+
+    change: Change
+    view: Survey
+    config: SystemConfig
+    signed: SignedUtxo
+    after: object
+    checks: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+# --- checks against the running chain ----------------------------------------------------------------
+
+
+def tolerated_failures(validators: int) -> int:
+    """How many validators raft can lose and still make blocks: a majority must remain."""
+    return (validators - 1) // 2
+
+
+def check_chain(options: Options, signer: Account, view: Survey, checks: list[str]) -> SystemConfig:
+    """Every node answers and agrees, the chain is the admin's, and the signer is its admin."""
+    problems = view.problems()
+    if problems:
+        raise CheckError("; ".join(problems))
+    config = view.agreed_config()
+    assert config is not None, "no problems means every node answered with the same config"
+    checks.append(
+        f"{every_node(len(view.nodes))} answered and agree on the system config and on block "
+        f"{hex0x(view.hashes_at_common[view.nodes[0].address])} at height {view.common_height}"
+    )
+    if view.chain_name is not None:
+        checks.append(f"the chain id is sha256({view.chain_name!r}) = {hex0x(config.chain_id)}")
+    else:
+        checks.append("chain id not compared with a chain name (give --chain_name to compare it)")
+    signer_address = bytes.fromhex(signer.address[2:])
+    if signer_address != config.admin:
+        raise CheckError(
+            f"the signer {signer.address} (--admin_dir {options.admin_dir}) is not the chain's admin "
+            f"{hex0x(config.admin)}; give the current admin's account folder"
+        )
+    checks.append(f"the signer {signer.address} is the chain's admin")
+    return config
+
+
+def _check_tolerance(count: int, options: Options, plan_warnings: list[str], checks: list[str]) -> None:
+    tolerated = tolerated_failures(count)
+    if tolerated >= 1:
+        checks.append(f"{count} validators after the change: raft still makes blocks with {tolerated} of them down")
+        return
+    needed = count // 2 + 1
+    warning = (
+        f"after this change the chain has {count} validator{'s' if count > 1 else ''}: raft needs {needed} of "
+        f"them, so one node failure stops the chain"
+    )
+    if not options.yes:
+        raise CheckError(f"{warning}; pass --yes to do it anyway")
+    plan_warnings.append(warning)
+
+
+def check_new_node(options: Options, view: Survey, checks: list[str]) -> None:
+    """The node of a validator to add runs this chain and is caught up (its controller at --node_rpc)."""
+    assert options.node_rpc is not None, "manage_chain.py add_validator requires --node_rpc"
+    node = read_node(options.node_rpc, options.rpc_timeout)
+    if not node.answered:
+        raise CheckError(
+            f"the new validator's node {options.node_rpc}: {node.error}; start it and let it catch up first"
+        )
+    assert node.config is not None and node.latest is not None
+    reference = view.agreed_config()
+    assert reference is not None
+    if node.config.chain_id != reference.chain_id:
+        raise CheckError(
+            f"the node at {options.node_rpc} runs chain {hex0x(node.config.chain_id)}, not this chain "
+            f"{hex0x(reference.chain_id)}"
+        )
+    lag = view.top_height - node.height
+    if lag > options.max_lag:
+        raise CheckError(
+            f"the new validator's node {options.node_rpc} is at height {node.height}, {lag} blocks behind the "
+            f"chain's {view.top_height} (at most {options.max_lag} allowed, --max_lag); a validator that has not "
+            "caught up cannot vote; wait until it has, then run again"
+        )
+    if node.height <= view.common_height:
+        with Controller(view.nodes[0].address, options.rpc_timeout) as reference_node:
+            theirs = reference_node.block_hash(node.height)
+        if theirs != node.latest.hash:
+            raise CheckError(
+                f"the node at {options.node_rpc} has block {hex0x(node.latest.hash)} at height {node.height}, the "
+                f"chain has {hex0x(theirs)}: it is on another history"
+            )
+    checks.append(
+        f"the new validator's node {options.node_rpc} runs this chain at height {node.height}, "
+        f"{max(lag, 0)} blocks behind (at most {options.max_lag})"
+    )
+
+
+def _leader(view: Survey) -> bytes:
+    """The proposer of the highest block any node reports: raft's leader when that block was made."""
+    top = max(view.answering, key=lambda node: node.height)
+    assert top.latest is not None
+    return top.latest.proposer
+
+
+def _check_new_admin(change: Change, options: Options, signer: Account, checks: list[str], warnings: list[str]) -> None:
+    """The new admin's account exists (--new_admin_dir), is of the chain's kms flavour, or --yes says never mind."""
+    if options.new_admin_dir is not None:
+        found = new_admin_address(options.new_admin_dir, signer)
+        if found != hex0x(change.address):
+            raise CheckError(
+                f"--new_admin_dir {options.new_admin_dir} holds account {found}, not {hex0x(change.address)}"
+            )
+        checks.append(f"--new_admin_dir {options.new_admin_dir} holds {found}, a {signer.flavour.value} account")
+        return
+    warning = (
+        f"only {hex0x(change.address)} can govern the chain after this; its account folder was not "
+        "given (--new_admin_dir), so it is not known to exist"
+    )
+    if not options.yes:
+        raise CheckError(f"{warning}; give --new_admin_dir DIR or pass --yes")
+    warnings.append(warning)
+
+
+def plan_output(
+    change: Change,
+    options: Options,
+    signer: Account,
+    view: Survey,
+    checks: list[str],
+    warnings: list[str],
+) -> tuple[bytes, object]:
+    """The lock's output for the change and the value it gives, after the checks particular to the verb."""
+    config = view.agreed_config()
+    assert config is not None
+    if change.lock is Lock.ADMIN:
+        output = admin_output(config, change.address)
+        checks.append(f"{hex0x(change.address)} is 20 bytes and not the admin yet")
+        _check_new_admin(change, options, signer, checks, warnings)
+        return output, change.address
+    if change.lock is Lock.EMERGENCY_BRAKE:
+        output = brake_output(config, change.on)
+        checks.append(f"the brake is {'off' if change.on else 'on'} now")
+        if change.on:
+            warnings.append(
+                "with the brake on every node refuses ordinary transactions ('forbidden'); those already in "
+                "the pool are still packed. Only the admin's changes get through, including brake off"
+            )
+        return output, change.on
+    if change.verb == "add_validator":
+        new = added_validators(config, change.address)
+        checks.append(f"{hex0x(change.address)} is 20 bytes and not a validator yet")
+        check_new_node(options, view, checks)
+    else:
+        new = removed_validators(config, change.address)
+        checks.append(f"{hex0x(change.address)} is a validator and not the last one")
+        leader = _leader(view)
+        if leader == change.address:
+            raise CheckError(
+                f"{hex0x(change.address)} made the latest block: it is raft's leader, and a removed v5.0.0 leader "
+                "does not step down, its consensus panics (raft-rs) and stays dead until its pod restarts; restart "
+                "its pod so that another validator takes the lead, check with status, then run again"
+            )
+        checks.append(f"{hex0x(change.address)} is not raft's leader (the latest block is by {hex0x(leader)})")
+    _check_tolerance(len(new), options, warnings, checks)
+    output = validators_output(config.validators, new)
+    checks.append(f"one membership change: {len(config.validators)} -> {len(new)} validators")
+    return output, new
+
+
+def plan_change(change: Change, options: Options, signer: Account, runtime: Runtime) -> Plan:
+    """Every check, then the signed transaction; raises with the first reason to refuse."""
+    chain_name = options.chain_name or admin_chain_name(options.admin_dir)
+    view = survey(options.rpc, options.rpc_timeout, chain_name)
+    checks: list[str] = []
+    if chain_name is not None and options.chain_name is None and view.chain_id_problem():
+        raise CheckError(
+            f"{view.chain_id_problem()} (the name comes from --admin_dir {options.admin_dir}; give --chain_name "
+            "if the folder was renamed)"
+        )
+    config = check_chain(options, signer, view, checks)
+    warnings: list[str] = []
+    output, after = plan_output(change, options, signer, view, checks, warnings)
+    signed = build_utxo(config, change.lock, output, signer, runtime.randbytes)
+    checks.append(f"output of {len(output)} bytes is valid for lock {int(change.lock)} ({change.lock.label})")
+    return Plan(change, view, config, signed, after, checks, warnings)

@@ -1,0 +1,1 @@
+"""What differs between CITA-Cloud releases, one subpackage per release."""

@@ -1,0 +1,1 @@
+"""The one writer of a work dir: staging, the journal, the lock, durable syncs and stop signals."""
