@@ -70,10 +70,20 @@ def password_from(
             f"{flag} is required: give {flag}, or {flag}_file FILE ('-' reads standard input), "
             "or run on a terminal to be asked for it"
         )
-    value = runtime.ask_secret(f"{prompt}: ")
-    if confirm and runtime.ask_secret(f"{prompt} (again): ") != value:
+    value = ask(runtime, f"{prompt}: ", flag)
+    if confirm and ask(runtime, f"{prompt} (again): ", flag) != value:
         raise UsageError(f"the two {prompt}s you typed differ; run again")
     return value
+
+
+def ask(runtime: Runtime, prompt: str, flag: str) -> str:
+    """One password typed at the terminal; Ctrl-D (end of input) is a usage error, not a traceback."""
+    try:
+        return runtime.ask_secret(prompt)
+    except EOFError:
+        raise UsageError(
+            f"no password was typed for {flag} (end of input, Ctrl-D); run again and type it, or give {flag}_file FILE"
+        ) from None
 
 
 def password_list_from(args: argparse.Namespace, flag: str, runtime: Runtime, *, prompts: Sequence[str]) -> list[str]:
@@ -90,7 +100,7 @@ def password_list_from(args: argparse.Namespace, flag: str, runtime: Runtime, *,
             f"{flag} is required: give {flag}, or {flag}_file FILE with one password per line "
             "('-' reads standard input), or run on a terminal to be asked for them"
         )
-    return [runtime.ask_secret(f"{prompt}: ") for prompt in prompts]
+    return [ask(runtime, f"{prompt}: ", flag) for prompt in prompts]
 
 
 def parse_bool(text: str) -> bool:

@@ -54,6 +54,11 @@ def node_yaml(chain: str, index: int) -> str:
     return f"{node_name(chain, index)}.yaml"
 
 
+def plan_script(chain: str) -> str:
+    """The last plan add_node or remove_node printed for the chain, saved as a script in --work_dir."""
+    return f"{chain}-plan.sh"
+
+
 def kms_secret(chain: str, index: int | None = None) -> str:
     """The chain's Secret (kms password, state-db password): per chain (local) or per node (multi)."""
     return f"{chain}-kms-secret" if index is None else f"{node_name(chain, index)}-kms-secret"

@@ -17,6 +17,7 @@ NODE_ADDRESS = "node_address"
 KMS_DB = "kms.db"
 CERT_PEM = "cert.pem"
 KEY_PEM = "key.pem"
+KEY_FILE = "key_file"  # the password file create_account.py moves into the account folder
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,13 @@ from typing import TextIO
 def _getpass(prompt: str) -> str:
     import getpass  # noqa: PLC0415 - only a prompt needs it
 
-    return getpass.getpass(prompt)
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        # Ctrl-D leaves the cursor after the prompt: end that line, so the error that follows has its own.
+        with contextlib.suppress(OSError), open("/dev/tty", "w") as terminal:
+            terminal.write("\n")
+        raise
 
 
 def _stdin_is_terminal() -> bool:

@@ -130,7 +130,7 @@ def remove_node_main(argv: Sequence[str], runtime: Any) -> int:
     from runner_k8s.scripts import membership_flags
 
     original = membership_flags.validators_at
-    membership_flags.validators_at = lambda address: []
+    membership_flags.validators_at = lambda addresses: []
     try:
         return create_k8s_config.main(argv, runtime)
     finally:
@@ -145,7 +145,7 @@ SCENARIOS: dict[str, Scenario] = {
     "add_node": Scenario(create_k8s_config.main, lambda r: day2_argv(r, "add_node"), old_two_node_chain),
     "remove_node": Scenario(
         remove_node_main,
-        lambda r: day2_argv(r, "remove_node", "--node", "1", "--rpc", "127.0.0.1:9"),
+        lambda r: day2_argv(r, "remove_node", "--node_index", "1", "--rpc", "127.0.0.1:9"),
         old_two_node_chain,
     ),
     "local_cluster": Scenario(create_k8s_config.main, local_argv),

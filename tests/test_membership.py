@@ -43,7 +43,7 @@ def run(work: Path, *argv: str, seed: str = "day2") -> tuple[int, str, str]:
 def validators(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What remove_node's --rpc node reports as the chain's validators (the test fills it in)."""
     reported: list[str] = []
-    monkeypatch.setattr(membership_flags, "validators_at", lambda address: list(reported))
+    monkeypatch.setattr(membership_flags, "validators_at", lambda addresses: list(reported))
     return reported
 
 
@@ -122,7 +122,7 @@ def test_remove_node_refuses_a_validator_and_says_how(chain3: Path, validators: 
     node1 = (chain_dir(chain3) / "node1" / "node_address").read_text()
     validators.append(node1)
     before = tree_snapshot(chain3)
-    code, _, err = run(chain3, "remove_node", "--node", "1", "--rpc", "127.0.0.1:1")
+    code, _, err = run(chain3, "remove_node", "--node_index", "1", "--rpc", "127.0.0.1:1")
     assert code == 1
     assert err == (
         f"create_k8s_config.py: error: node1 ({node1}) is still a validator of the running chain: remove it first "
@@ -134,7 +134,7 @@ def test_remove_node_refuses_a_validator_and_says_how(chain3: Path, validators: 
 
 def test_remove_node_takes_the_node_away_and_never_reuses_its_index(chain3: Path, validators: list[str]):
     before_yaml = objects(chain3 / f"{CHAIN}.yaml")
-    code, _, err = run(chain3, "remove_node", "--node", "2", "--rpc", "127.0.0.1:1")
+    code, _, err = run(chain3, "remove_node", "--node_index", "2", "--rpc", "127.0.0.1:1")
     assert code == 0, err
     assert sorted(path.name for path in chain_dir(chain3).iterdir()) == ["node0", "node1"]
     after_yaml = objects(chain3 / f"{CHAIN}.yaml")
@@ -171,7 +171,14 @@ def test_the_json_of_add_node_names_the_node_and_holds_no_secret(chain3: Path):
     assert PASSWORD not in out
     secrets = [doc["data"] for doc in load_documents(chain3 / f"{CHAIN}.yaml") if doc["kind"] == "Secret"]
     assert not any(value in out for data_ in secrets for value in data_.values())
-    assert data["next"][-1] == {"node": None, "command": "kill $(jobs -p)  # the port-forwards"}
+    assert data["next"][0] == {
+        "node": None,
+        "command": "set -euo pipefail  # stop at the first step that fails; every step is safe to run again from "
+        "the top",
+    }
+    assert data["plan_file"] == f"{chain3}/{CHAIN}-plan.sh"
+    saved = (chain3 / f"{CHAIN}-plan.sh").read_text().splitlines()
+    assert saved[3:] == [step["command"] for step in data["next"]]  # after the shebang, the title and the cd
 
 
 def test_a_dry_run_of_add_node_writes_nothing(chain3: Path):
@@ -179,7 +186,7 @@ def test_a_dry_run_of_add_node_writes_nothing(chain3: Path):
     code, out, err = run(chain3, "add_node", "--dry_run")
     assert code == 0, err
     assert tree_snapshot(chain3) == before
-    assert "The plan would be:" in out
+    assert f"The plan would be (the real run saves it as {chain3}/{CHAIN}-plan.sh):" in out
 
 
 # --- what is refused --------------------------------------------------------------------------------
@@ -210,7 +217,7 @@ def test_a_work_dir_with_two_chains(chain3: Path):
 
 
 def test_a_node_index_that_does_not_exist(chain3: Path, validators: list[str]):
-    code, _, err = run(chain3, "remove_node", "--node", "7", "--rpc", "127.0.0.1:1")
+    code, _, err = run(chain3, "remove_node", "--node_index", "7", "--rpc", "127.0.0.1:1")
     assert code == 1
     assert err == f"create_k8s_config.py: error: chain '{CHAIN}' has no node 7; its nodes are 0, 1, 2\n"
 
@@ -277,7 +284,7 @@ def test_a_node_file_edited_by_hand_is_not_rewritten(chain3: Path):
 
 def test_the_last_node_is_never_removed(tmp_path: Path, validators: list[str]):
     make_local_chain(tmp_path, "--peers_count", "1")
-    code, _, err = run(tmp_path, "remove_node", "--node", "0", "--rpc", "127.0.0.1:1")
+    code, _, err = run(tmp_path, "remove_node", "--node_index", "0", "--rpc", "127.0.0.1:1")
     assert code == 2
     assert (
         err == f"create_k8s_config.py: error: node0 is the last node of chain '{CHAIN}'; a chain needs at least one\n"
@@ -359,7 +366,7 @@ def test_multi_add_node_needs_the_new_clusters_flags(multi3: Path):
 
 
 def test_multi_remove_node_takes_its_yaml_and_folder_and_marks_the_others(multi3: Path, validators: list[str]):
-    code, _, err = run(multi3, "remove_node", "--node", "2", "--rpc", "127.0.0.1:9")
+    code, _, err = run(multi3, "remove_node", "--node_index", "2", "--rpc", "127.0.0.1:9")
     assert code == 0, err
     assert sorted(path.name for path in multi3.glob(f"{CHAIN}-*.yaml")) == [f"{CHAIN}-0.yaml", f"{CHAIN}-1.yaml"]
     assert sorted(path.name for path in chain_dir(multi3).iterdir()) == ["node0", "node1"]

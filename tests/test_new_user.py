@@ -43,7 +43,8 @@ def test_a_flag_of_both_subcommands_names_both(tmp_path: Path):
     assert result.returncode == 2
     assert result.stderr == (
         "create_k8s_config.py: error: --chain-name needs a subcommand before it: create_k8s_config.py "
-        "{local_cluster,multi_cluster,add_node,remove_node} --chain-name ... (see create_k8s_config.py --help)\n"
+        "{local_cluster,multi_cluster,add_node,remove_node,show_plan} --chain-name ... (see create_k8s_config.py "
+        "--help)\n"
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from runner_k8s.create.spec import MultiNode
 from runner_k8s.errors import CheckError
 from runner_k8s.keys.accounts import KmsFlavour
-from runner_k8s.keys.keystore import SQLITE_INTEGER_MAX, load_kms_db, unlock
+from runner_k8s.keys.keystore import SQLITE_INTEGER_MAX, WRONG_PASSWORD_FIX, load_kms_db, unlock
 from runner_k8s.keys.syncthing import verify_identity
 from runner_k8s.plan import CERT_PEM, KEY_ID, KEY_PEM, KMS_DB, NODE_ADDRESS
 from runner_k8s.reading import read_bounded
@@ -48,7 +48,17 @@ def _read(folder: Path, name: str, node: str) -> bytes:
         raise CheckError(f"{node}: cannot read {path}: {exc.strerror}") from None
 
 
-def load_account(folder: Path, node: MultiNode, flavour: KmsFlavour) -> tuple[bytes, bytes, bytes]:
+@dataclass(frozen=True)
+class PasswordSource:
+    """Where a pre-made account's password came from, and what to do when it does not open the account."""
+
+    given_as: str  # e.g. "--kms_passwords entry 1"
+    fix: str = WRONG_PASSWORD_FIX
+
+
+def load_account(
+    folder: Path, node: MultiNode, flavour: KmsFlavour, source: PasswordSource | None = None
+) -> tuple[bytes, bytes, bytes]:
     """Check an account folder belongs to the node's authority and opens with its password."""
     where = f"node{node.index}"
     key_id_bytes = _read(folder, KEY_ID, where)
@@ -74,8 +84,9 @@ def load_account(folder: Path, node: MultiNode, flavour: KmsFlavour) -> tuple[by
             f"{where}: {folder / KMS_DB} is an {stored.flavour.value} account but the service config's kms is "
             f"{flavour.value}; make the account with create_account.py --kms_type {flavour.value}"
         )
+    source = source or PasswordSource(f"--kms_passwords entry {node.index}")
     account = unlock(
-        stored, node.kms_password, where=f"{where}: {folder / KMS_DB} with --kms_passwords entry {node.index}"
+        stored, node.kms_password, where=f"{where}: {folder / KMS_DB} with {source.given_as}", fix=source.fix
     )
     if account.address != node.authority:
         raise CheckError(f"{where}: {folder / KMS_DB} holds account {account.address}, not {node.authority}")
@@ -97,14 +108,20 @@ def load_identity(folder: Path, node: MultiNode) -> tuple[bytes, bytes]:
 
 
 def load_node_materials(
-    node: MultiNode, node_dir: str, *, accounts_dir: Path, syncthing_dir: Path, flavour: KmsFlavour
+    node: MultiNode,
+    node_dir: str,
+    *,
+    accounts_dir: Path,
+    syncthing_dir: Path,
+    flavour: KmsFlavour,
+    source: PasswordSource | None = None,
 ) -> NodeMaterials:
     """Checked key files for one node, or a note of what the user must still copy."""
     pending: list[PendingCopy] = []
     account_dir = accounts_dir / node.authority
     key_id = node_address = kms_db = None
     if account_dir.is_dir():
-        key_id, node_address, kms_db = load_account(account_dir, node, flavour)
+        key_id, node_address, kms_db = load_account(account_dir, node, flavour, source)
     else:
         pending.append(PendingCopy(account_dir, ACCOUNT_FILES, f"{node_dir}/"))
     identity_dir = syncthing_dir / node.device_id

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from runner_k8s.errors import InputError
 from runner_k8s.plan import (
     CERT_PEM,
+    KEY_FILE,
     KEY_ID,
     KEY_PEM,
     KMS_DB,
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from runner_k8s.keys.accounts import Account, KmsFlavour
     from runner_k8s.keys.syncthing import SyncIdentity
 
-KEY_FILE = "key_file"
 KEY_FILE_MAX_BYTES = 1 << 16
 
 

@@ -1,52 +1,85 @@
-"""The printed plan of add_node and remove_node: the steps an operator follows, never costing quorum.
+"""The plan of add_node and remove_node: the stages an operator runs as one script, never costing quorum.
 
-What the v5.0.0 services re-read decides the steps (README, "Adding and removing nodes"): network_p2p
-reads its peers only at start but takes connections from any node, and syncthing changes its devices
-at runtime through its own CLI on the pod's loopback. So no running node restarts: each gets its new
-files for its next start, syncthing learns the new device at once, and the new node dials the others.
+What the v5.0.0 services re-read decides the steps (docs/adding-and-removing-nodes.md): network_p2p
+reads its peers only at start and resolves every peer name then (a name that does not resolve stops
+it), but takes connections from any node; syncthing changes its devices at runtime through its own CLI
+on the pod's loopback. So no running node restarts, and the order keeps every restart safe at every
+point of the plan: a peer list names a node only once that node's Service exists, and stops naming a
+node before its Service goes. Every step is idempotent or skipped once done, so a plan that stopped
+at any step is run again from the top. The plan runs in the work dir: its paths are relative to it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from runner_k8s import names
 from runner_k8s.day2.chainload import LoadedChain, NodeState
 from runner_k8s.day2.membership import NETWORK_CONFIG, is_local, peer_of
-from runner_k8s.flags import shell_quote, shown_path
+from runner_k8s.day2.planscript import Action, Kubectl, Stage, comment
+from runner_k8s.flags import shell_quote
 from runner_k8s.kube.pods import DATA_PATH, SYNC_PATH
+from runner_k8s.kube.storage import Storage, load_storage, pvc_file
 from runner_k8s.ports import MULTI_LAYOUT, ContainerPort, Slot, external_port
 from runner_k8s.releases.v5_0_0.nodefiles import CONFIG_DIR, CONFIG_XML
 from runner_k8s.releases.v5_0_0.syncconfig import SYNC_FOLDERS
-from runner_k8s.report.nextsteps import copy_commands, pvc_steps, remove_commands, script_command
-from runner_k8s.report.reports import Step
+from runner_k8s.report.nextsteps import copy_commands, remove_commands, script_command
 
 LOCAL_RPC_PORT = 50100  # kubectl port-forward puts node i's RPC on 127.0.0.1:LOCAL_RPC_PORT + i
 FILES_CONTAINER = "controller"  # a container with the node folder at /data and tar (for kubectl cp)
 SYNCTHING_CLI = f"syncthing cli --home {SYNC_PATH}/{CONFIG_DIR} config"
-CAUGHT_UP_TIMEOUT = 900
+CAUGHT_UP_TIMEOUT = 900  # seconds: catching up, and replaying raft's log
+READY_TIMEOUT = "600s"  # kubectl rollout status: pulling the images and passing the probes
+# In the new node's controller container: its last committed height against the newest block it synced.
+REPLAYED = (
+    'until [ "$(grep -o "commit_block height [0-9]*" logs/controller-service.log | tail -n 1 | cut -d " " -f 3)" '
+    '-ge "$(ls blocks | sort -n | tail -n 1)" ] 2>/dev/null; do sleep 2; done'
+)
 
 
-def in_namespace(chain: LoadedChain) -> str:
-    """` -n <namespace>` for kubectl, when the chain has one."""
-    return f" -n {shell_quote(chain.namespace)}" if chain.namespace else ""
+@dataclass(frozen=True)
+class Admin:
+    """How the plan signs as the super admin: its account folder, and a file (or `<(…)`) holding its password."""
+
+    folder: str  # a shell word
+    password_file: str | None  # a shell word; None: manage_chain.py asks on the terminal
 
 
-def changed_files_of(chain: LoadedChain, work_dir: Path, node: NodeState, cluster: int | None) -> list[Step]:
-    """A running node's new peer list and syncthing config, copied into its pod (read at its next start)."""
-    pod, ns = names.pod_name(chain.chain, node.index), in_namespace(chain)
-    folder = names.node_dir(chain.chain, node.index)
-    copies = []
-    for relative in (NETWORK_CONFIG, f"{CONFIG_DIR}/{CONFIG_XML}"):
-        source = shell_quote(shown_path(work_dir, f"{folder}/{relative}"))
-        copies.append(Step(f"kubectl cp {source} {pod}:{DATA_PATH}/{relative} -c {FILES_CONTAINER}{ns}", cluster))
-    return copies
+@dataclass(frozen=True)
+class Reach:
+    """How the plan reaches the chain: kubectl for each node's cluster, and the super admin (None: not known)."""
+
+    kubectl: Mapping[int, Kubectl]
+    admin: Admin | None
 
 
-def syncthing_add(chain: LoadedChain, node: NodeState, new: NodeState, cluster: int | None) -> Step:
-    """Tell a running node's syncthing about the new device and share the three folders with it."""
+def local_admin(chain: LoadedChain, kubectl: Kubectl) -> Admin:
+    """local_cluster: `<chain>-admin/`, whose password is the chain's kms password, read from its Secret."""
+    secret = kubectl("get", "secret", names.kms_secret(chain.chain), "-o", "jsonpath='{.data.key_file}'")
+    return Admin(shell_quote(names.admin_dir(chain.chain)), f"<({secret} | base64 -d)")
+
+
+def claim_storage(work_dir: Path, claim: str) -> Storage | None:
+    """The storage the claim's file in the work dir describes (create_pvc.py wrote it), or None."""
+    return load_storage(work_dir / pvc_file(claim))
+
+
+def manage_chain() -> str:
+    """manage_chain.py as the plan calls it from the work dir: on PATH, or by its absolute path."""
+    command = script_command("manage_chain.py")
+    path = Path(shlex.split(command)[0])
+    return command if path.is_absolute() or "/" not in str(path) else shell_quote(str(Path.cwd() / path))
+
+
+def syncthing_add(kubectl: Kubectl, chain: LoadedChain, node: NodeState, new: NodeState, cluster: int | None) -> Action:
+    """A running node's syncthing learns the new device and shares the three folders with it.
+
+    A second add keeps one entry, so the step is safe to repeat.
+    """
     _, device = peer_of(chain, new)
     host = f"[{device.host}]" if ":" in device.host else device.host
     added = json.dumps(
@@ -59,27 +92,40 @@ def syncthing_add(chain: LoadedChain, node: NodeState, new: NodeState, cluster: 
         f'do {SYNCTHING_CLI} folders "$folder" devices add-json "$1" || exit 1; done'
     )
     pod = names.pod_name(chain.chain, node.index)
-    return Step(
-        f"kubectl exec {pod} -c syncthing{in_namespace(chain)} -- sh -c {shell_quote(script)} "
-        f"{shell_quote(added)} {shell_quote(shared)}",
-        cluster,
-    )
+    command = kubectl("exec", pod, "-c", "syncthing", "--", "sh", "-c", shell_quote(script))
+    return Action((f"{command} {shell_quote(added)} {shell_quote(shared)}",), cluster=cluster)
 
 
-def syncthing_remove(chain: LoadedChain, node: NodeState, gone: NodeState, cluster: int | None) -> Step:
-    """Have a running node's syncthing forget a removed device (and stop sharing the folders with it)."""
+def syncthing_remove(
+    kubectl: Kubectl, chain: LoadedChain, node: NodeState, gone: NodeState, cluster: int | None
+) -> Action:
+    """A running node's syncthing stops sharing the folders with a removed device and forgets it.
+
+    What is already gone is left alone, so the step is safe to repeat.
+    """
     script = (
-        f'for folder in {" ".join(SYNC_FOLDERS)}; do {SYNCTHING_CLI} folders "$folder" devices "$0" delete; done; '
-        f'{SYNCTHING_CLI} devices "$0" delete'
+        f'for folder in {" ".join(SYNC_FOLDERS)}; do if {SYNCTHING_CLI} folders "$folder" devices list | grep -q "$0"; '
+        f'then {SYNCTHING_CLI} folders "$folder" devices "$0" delete || exit 1; fi; done; '
+        f'if {SYNCTHING_CLI} devices list | grep -q "$0"; then {SYNCTHING_CLI} devices "$0" delete; fi'
     )
     pod = names.pod_name(chain.chain, node.index)
-    return Step(
-        f"kubectl exec {pod} -c syncthing{in_namespace(chain)} -- sh -c {shell_quote(script)} {gone.device_id}",
-        cluster,
-    )
+    command = kubectl("exec", pod, "-c", "syncthing", "--", "sh", "-c", shell_quote(script))
+    return Action((f"{command} {gone.device_id}",), cluster=cluster)
 
 
-def rpc_addresses(chain: LoadedChain, nodes: Sequence[NodeState]) -> tuple[list[Step], list[str]]:
+def copied_files(kubectl: Kubectl, chain: LoadedChain, node: NodeState, cluster: int | None) -> list[Action]:
+    """A running node's new peer list and syncthing config, copied into its pod (read at its next start)."""
+    pod, folder = names.pod_name(chain.chain, node.index), names.node_dir(chain.chain, node.index)
+    copies = []
+    for relative in (NETWORK_CONFIG, f"{CONFIG_DIR}/{CONFIG_XML}"):
+        source = shell_quote(f"{folder}/{relative}")
+        copies.append(
+            Action((kubectl("cp", source, f"{pod}:{DATA_PATH}/{relative}", "-c", FILES_CONTAINER),), cluster=cluster)
+        )
+    return copies
+
+
+def rpc_reach(chain: LoadedChain, nodes: Sequence[NodeState], reach: Reach) -> tuple[list[Action], list[str]]:
     """How this machine reaches every node's RPC: port-forwards (local_cluster) or the LoadBalancers."""
     if not is_local(chain):
         found = []
@@ -89,124 +135,187 @@ def rpc_addresses(chain: LoadedChain, nodes: Sequence[NodeState]) -> tuple[list[
             found.append(f"{host}:{external_port(MULTI_LAYOUT, node.base_port, Slot.RPC)}")
         return [], found
     forwards = [
-        Step(
-            f"kubectl port-forward{in_namespace(chain)} pod/{names.pod_name(chain.chain, node.index)} "
-            f"{LOCAL_RPC_PORT + node.index}:{int(ContainerPort.CONTROLLER)} >/dev/null &"
+        Action(
+            (
+                reach.kubectl[node.index](
+                    "port-forward",
+                    f"pod/{names.pod_name(chain.chain, node.index)}",
+                    f"{LOCAL_RPC_PORT + node.index}:{int(ContainerPort.CONTROLLER)}",
+                    ">/dev/null",
+                ),
+            ),
+            background=True,
         )
         for node in nodes
     ]
     return forwards, [f"127.0.0.1:{LOCAL_RPC_PORT + node.index}" for node in nodes]
 
 
-def add_node_steps(chain: LoadedChain, new: NodeState, work_dir: Path) -> list[Step]:
+def wait_synced(chain: LoadedChain, rpcs: Sequence[str]) -> Action:
+    """Every node answers, they agree, none is behind (a new node: it has caught up)."""
+    manage = manage_chain()
+    return Action(
+        (
+            f"{manage} status --rpc {','.join(rpcs)} --chain_name {chain.chain} --wait_synced "
+            f"--timeout {CAUGHT_UP_TIMEOUT}",
+        )
+    )
+
+
+def vote(
+    chain: LoadedChain, verb: str, node: NodeState, rpcs: Sequence[str], admin: Admin | None, extra: str
+) -> Action:
+    """The super admin's validator change, skipped when every node already has it (--if_needed)."""
+    manage = manage_chain()
+    command = f"{manage} {verb} {node.address} --rpc {','.join(rpcs)} --chain_name {chain.chain}{extra}"
+    if admin is None:
+        return comment(f"with the super admin's account folder (give add_node --admin_dir): {command} --admin_dir DIR")
+    password = "" if admin.password_file is None else f" --admin_password_file {admin.password_file}"
+    return Action((f"{command} --admin_dir {admin.folder}{password} --if_needed",))
+
+
+def copy_stage(chain: LoadedChain, new: NodeState, work_dir: Path, kubectl: Kubectl, cluster: int | None) -> Stage:
+    """The new node's folder onto its claim's storage; skipped once its StatefulSet exists (it may run on that copy)."""
+    new_dir = names.node_dir(chain.chain, new.index)
+    storage = claim_storage(work_dir, new.pvc_name)
+    actions: list[Action] = []
+    if storage is None:
+        make = f"create_pvc.py nfs_pvc --nfs_server HOST --nfs_path PATH --pvc_name {new.pvc_name}"
+        actions.append(comment(f"before this script: make the claim {new.pvc_name} ({make}), apply it", cluster))
+        actions.append(comment(f"and copy {new_dir} onto its storage as {new_dir}", cluster))
+    else:
+        if not is_local(chain):
+            apply = kubectl("apply", "-f", shell_quote(pvc_file(new.pvc_name)))
+            actions.append(Action((apply,), cluster=cluster, note=f"the claim {new.pvc_name}"))
+        guard = kubectl.exists("statefulset", names.node_name(chain.chain, new.index))
+        commands = copy_commands(storage, new_dir, names.chain_dir(chain.chain))
+        actions += [Action((command,), guard, cluster) for command in commands]
+    return Stage(
+        f"node{new.index}'s folder onto its claim's storage (skipped once node{new.index} exists)",
+        tuple(actions),
+        cluster,
+    )
+
+
+def add_node_stages(chain: LoadedChain, new: NodeState, work_dir: Path, reach: Reach) -> list[Stage]:
     """From written files to a running chain with one more validator."""
     cluster = None if is_local(chain) else new.index
-    new_dir = names.node_dir(chain.chain, new.index)
-    steps = [Step(f"# 1. node{new.index}'s folder onto its claim's storage, and its objects into the cluster", cluster)]
-    storage, claim_steps = pvc_steps(new.pvc_name, work_dir, "nfs_pvc --nfs_server HOST --nfs_path PATH")
-    if not is_local(chain):
-        steps += [Step(command, cluster) for command in claim_steps]
-    if storage is None:
-        steps.append(Step(f"# copy {shown_path(work_dir, new_dir)} onto that storage as {new_dir}", cluster))
-    else:
-        steps += [
-            Step(command, cluster)
-            for command in copy_commands(storage, shown_path(work_dir, new_dir), names.chain_dir(chain.chain))
-        ]
+    where = {node.index: (None if is_local(chain) else node.index) for node in chain.nodes}
+    new_kubectl = reach.kubectl[new.index]
+    stages = [copy_stage(chain, new, work_dir, new_kubectl, cluster)]
+    learn = [syncthing_add(reach.kubectl[node.index], chain, node, new, where[node.index]) for node in chain.nodes]
+    stages.append(Stage(f"the running nodes' syncthing learns node{new.index}'s device (at once)", tuple(learn)))
     yaml_file = names.chain_yaml(chain.chain) if is_local(chain) else names.node_yaml(chain.chain, new.index)
-    apply = Step(f"kubectl apply -f {shell_quote(shown_path(work_dir, yaml_file))}", cluster)
-    steps.append(Step("# 2. every running node: its new files (read at its next start) and syncthing's new device"))
-    for node in chain.nodes:
-        where = None if is_local(chain) else node.index
-        steps += [*changed_files_of(chain, work_dir, node, where), syncthing_add(chain, node, new, where)]
-    steps += [Step(f"# 3. start node{new.index}; it dials the others, who take it without a restart", cluster), apply]
-    return steps + validator_steps(chain, [*chain.nodes, new], new)
+    start = (
+        Action((new_kubectl("apply", "-f", shell_quote(yaml_file)),), cluster=cluster),
+        Action(
+            (
+                new_kubectl(
+                    "rollout",
+                    "status",
+                    f"statefulset/{names.node_name(chain.chain, new.index)}",
+                    f"--timeout={READY_TIMEOUT}",
+                ),
+            ),
+            cluster=cluster,
+            note="its pod runs and is ready",
+        ),
+    )
+    stages.append(
+        Stage(
+            f"start node{new.index} (its Service, Secret and StatefulSet; nothing else changes) and wait for it",
+            start,
+            cluster,
+        )
+    )
+    copies = [
+        action
+        for node in chain.nodes
+        for action in copied_files(reach.kubectl[node.index], chain, node, where[node.index])
+    ]
+    stages.append(
+        Stage(
+            f"the running nodes' new peer lists, read at their next start (node{new.index}'s name resolves now)",
+            tuple(copies),
+        )
+    )
+    forwards, rpcs = rpc_reach(chain, [*chain.nodes, new], reach)
+    vote_in = vote(chain, "add_validator", new, rpcs, reach.admin, f" --node_rpc {rpcs[-1]}")
+    stages.append(
+        Stage(
+            f"wait until node{new.index} has caught up, then make it a validator",
+            (*forwards, wait_synced(chain, rpcs), vote_in),
+        )
+    )
+    replayed = new_kubectl("exec", names.pod_name(chain.chain, new.index), "-c", FILES_CONTAINER, "--")
+    replayed += f" timeout {CAUGHT_UP_TIMEOUT} sh -c {shell_quote(REPLAYED)}"
+    stages.append(
+        Stage(
+            "a new v5.0.0 validator replays raft's log before it votes: take no node down before this returns",
+            (Action((replayed,), cluster=cluster),),
+            cluster,
+        )
+    )
+    return stages
 
 
-def validator_steps(chain: LoadedChain, nodes: Sequence[NodeState], new: NodeState) -> list[Step]:
-    """Wait until the new node has caught up, then vote it in (the super admin signs)."""
-    forwards, rpcs = rpc_addresses(chain, nodes)
-    manage = script_command("manage_chain.py")
-    everyone = ",".join(rpcs)
-    steps = [Step(f"# 4. wait until node{new.index} has caught up, then make it a validator")]
-    steps += forwards
-    steps.append(Step(f"{manage} status --rpc {everyone} --wait_synced --timeout {CAUGHT_UP_TIMEOUT}"))
-    vote = f"{manage} add_validator {new.address} --rpc {everyone} --node_rpc {rpcs[-1]}"
-    replayed = replay_wait(chain, new)
-    if is_local(chain):
-        # The super admin's password is the chain's kms password: read from the chain's Secret, never printed.
-        secret = names.kms_secret(chain.chain)
-        password = f"kubectl get secret {secret}{in_namespace(chain)} -o jsonpath='{{.data.key_file}}' | base64 -d"
-        admin = shell_quote(names.admin_dir(chain.chain))
-        steps.append(Step(f"{vote} --admin_dir {admin} --admin_password_file <({password})"))
-        steps += [Step(REPLAY_NOTE), replayed]
-    else:
-        steps.append(Step(f"# then, with the super admin's account folder (asks its password): {vote} --admin_dir DIR"))
-        steps += [Step(f"{REPLAY_NOTE}:"), Step(f"# {replayed.command}", replayed.node)]
-    if forwards:
-        steps.append(Step("kill $(jobs -p)  # the port-forwards"))
-    return steps
-
-
-REPLAY_NOTE = (
-    "# 5. a new v5.0.0 validator replays raft's log from its first entry, and votes only then: take no node "
-    "down before this returns"
-)
-# In the new node's controller container: its last committed height against the newest block it synced.
-REPLAYED = (
-    'until [ "$(grep -o "commit_block height [0-9]*" logs/controller-service.log | tail -n 1 | cut -d " " -f 3)" '
-    '-ge "$(ls blocks | sort -n | tail -n 1)" ] 2>/dev/null; do sleep 2; done'
-)
-
-
-def replay_wait(chain: LoadedChain, new: NodeState) -> Step:
-    """Wait until the new validator's consensus has caught up with the chain (its controller's log says so)."""
-    pod = names.pod_name(chain.chain, new.index)
-    command = f"kubectl exec {pod} -c {FILES_CONTAINER}{in_namespace(chain)} -- timeout {CAUGHT_UP_TIMEOUT} sh -c "
-    return Step(command + shell_quote(REPLAYED), None if is_local(chain) else new.index)
-
-
-def remove_node_steps(chain: LoadedChain, gone: NodeState, work_dir: Path) -> list[Step]:
-    """From written files to a chain without the node; the others first learn it is gone."""
+def remove_node_stages(chain: LoadedChain, gone: NodeState, work_dir: Path, reach: Reach) -> list[Stage]:
+    """From written files to a chain without the node; the others first stop naming it."""
     remaining = [node for node in chain.nodes if node.index != gone.index]
-    steps = [
-        Step(f"# 1. every other node: its peer list without node{gone.index} (read at its next start) and syncthing")
+    where = {node.index: (None if is_local(chain) else node.index) for node in chain.nodes}
+    forwards, rpcs = rpc_reach(chain, remaining, reach)
+    check = vote(chain, "remove_validator", gone, rpcs, reach.admin, "")
+    stages = [
+        Stage(
+            f"reach the nodes that stay; node{gone.index} must be no validator (nothing to do when it is not)",
+            (*forwards, wait_synced(chain, rpcs), check),
+        )
     ]
+    forget = []
     for node in remaining:
-        where = None if is_local(chain) else node.index
-        steps += [*changed_files_of(chain, work_dir, node, where), syncthing_remove(chain, node, gone, where)]
-    cluster = None if is_local(chain) else gone.index
-    ns = in_namespace(chain)
-    objects = [f"statefulset/{names.node_name(chain.chain, gone.index)}"]
+        kubectl = reach.kubectl[node.index]
+        forget += copied_files(kubectl, chain, node, where[node.index])
+        forget.append(syncthing_remove(kubectl, chain, node, gone, where[node.index]))
+    stages.append(
+        Stage(
+            f"every other node: its peer list without node{gone.index} (read at its next start), and syncthing",
+            tuple(forget),
+        )
+    )
+    cluster = where[gone.index]
+    kubectl = reach.kubectl[gone.index]
+    objects = [f"{kind}/{name}" for kind, name in node_objects(chain, gone.index)]
+    stop = [Action((kubectl("delete", *objects, "--ignore-not-found"),), cluster=cluster)]
     if is_local(chain):
-        objects += [
-            f"service/{names.node_name(chain.chain, gone.index)}",
-            f"service/{names.executor_service(chain.chain, gone.index)}",
-            f"secret/{names.network_secret(chain.chain, gone.index)}",
-        ]
-        if chain.need_monitor:
-            objects.append(f"service/{names.monitor_service(chain.chain, gone.index)}")
-    else:
-        objects = [f"{kind}/{name}" for kind, name in multi_objects(chain.chain, gone.index)]
-    steps.append(Step(f"# 2. stop node{gone.index} and delete its objects", cluster))
-    steps.append(Step(f"kubectl delete {' '.join(objects)}{ns} --ignore-not-found", cluster))
-    if is_local(chain):
-        steps.append(Step(f"kubectl apply -f {shell_quote(shown_path(work_dir, names.chain_yaml(chain.chain)))}"))
-    storage, _ = pvc_steps(gone.pvc_name, work_dir, "local_pvc")
+        stop.append(Action((kubectl("apply", "-f", shell_quote(names.chain_yaml(chain.chain))),)))
+    stages.append(Stage(f"stop node{gone.index} and delete its objects", tuple(stop), cluster))
+    storage = claim_storage(work_dir, gone.pvc_name)
     folder = names.node_dir(chain.chain, gone.index)
-    steps.append(Step(f"# 3. delete node{gone.index}'s folder from the storage: it holds its keys", cluster))
     if storage is None:
-        steps.append(Step(f"# delete {folder} from that cluster's storage", cluster))
+        wipe = [comment(f"delete {folder} from that cluster's storage by hand", cluster)]
     else:
-        steps += [Step(command, cluster) for command in remove_commands(storage, folder)]
-    return steps
+        wipe = [Action((command,), cluster=cluster) for command in remove_commands(storage, folder)]
+    stages.append(Stage(f"delete node{gone.index}'s folder from the storage: it holds its keys", tuple(wipe), cluster))
+    stages.append(Stage(f"the chain goes on without node{gone.index}", (wait_synced(chain, rpcs),)))
+    return stages
 
 
-def multi_objects(chain: str, index: int) -> list[tuple[str, str]]:
-    """(kind, name) of a multi_cluster node's objects, as its YAML holds them."""
-    return [
-        ("secret", names.kms_secret(chain, index)),
-        ("secret", names.network_secret(chain, index)),
-        ("networkpolicy", names.node_network_policy(chain, index)),
-        ("service", names.lb_service(chain, index)),
+def node_objects(chain: LoadedChain, index: int) -> list[tuple[str, str]]:
+    """(kind, name) of the objects of one node, as the chain's YAML holds them."""
+    if not is_local(chain):
+        return [
+            ("statefulset", names.node_name(chain.chain, index)),
+            ("secret", names.kms_secret(chain.chain, index)),
+            ("secret", names.network_secret(chain.chain, index)),
+            ("networkpolicy", names.node_network_policy(chain.chain, index)),
+            ("service", names.lb_service(chain.chain, index)),
+        ]
+    objects = [
+        ("statefulset", names.node_name(chain.chain, index)),
+        ("service", names.node_name(chain.chain, index)),
+        ("service", names.executor_service(chain.chain, index)),
+        ("secret", names.network_secret(chain.chain, index)),
     ]
+    if chain.need_monitor:
+        objects.append(("service", names.monitor_service(chain.chain, index)))
+    return objects

@@ -103,3 +103,15 @@ def _is_terminal(runtime: Runtime) -> bool:
         return runtime.stdout.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def validator_already(addresses: Sequence[str], validator: bytes, *, chain_name: str | None, present: bool) -> bool:
+    """For --if_needed: every node answers, they agree, and `validator` is (present) or is not a validator.
+
+    False otherwise: the change is then checked, and refused or sent, as without the flag.
+    """
+    view = survey(addresses, DEFAULT_TIMEOUT, chain_name)
+    config = view.agreed_config()
+    if config is None or view.problems():
+        return False
+    return (validator in config.validators) == present

@@ -139,12 +139,13 @@ def load_kms_db(path: Path, key_id: int = ACCOUNT_ID) -> StoredAccount:
     return StoredAccount(flavour, config[0], key_id, row[0], row[1])
 
 
-def unlock(stored: StoredAccount, password: str, *, where: str) -> Account:
+WRONG_PASSWORD_FIX = "give the password used with create_account.py"
+
+
+def unlock(stored: StoredAccount, password: str, *, where: str, fix: str = WRONG_PASSWORD_FIX) -> Account:
     """Check the password against the stored hash, decrypt, and check the key matches its pubkey."""
     if password_hash(stored.flavour, password) != stored.stored_password_hash:
-        raise CheckError(
-            f"{where}: the password does not open this kms.db; give the password used with create_account.py"
-        )
+        raise CheckError(f"{where}: the password does not open this kms.db; {fix}")
     secret = int.from_bytes(decrypt_secret(stored.flavour, password, stored.encrypted_secret), "big")
     try:
         account = account_from_secret(stored.flavour, secret)

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner_k8s import cli, flags
-from runner_k8s.create.identities import KEY_FILE, create_account
+from runner_k8s.create.identities import create_account
 from runner_k8s.keys.accounts import KmsFlavour
+from runner_k8s.plan import KEY_FILE
 from runner_k8s.runtime import Runtime
 
 

@@ -21,7 +21,7 @@ from runner_k8s.create.rules import (
 )
 from runner_k8s.create.spec import build_local_spec, build_multi_spec
 from runner_k8s.runtime import Runtime
-from runner_k8s.scripts.membership_flags import add_add_node, add_remove_node
+from runner_k8s.scripts.membership_flags import add_add_node, add_remove_node, add_show_plan
 
 LOCAL_CLUSTER = "local_cluster"
 DEFAULT_STATE_DB_PASSWORD = "citacloud"
@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_multi_cluster(subparsers)
     add_add_node(subparsers)
     add_remove_node(subparsers)
+    add_show_plan(subparsers)
     return parser
 
 

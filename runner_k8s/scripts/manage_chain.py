@@ -199,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_LAG,
         help=f"How many blocks the new validator's node may be behind the chain (default: {DEFAULT_MAX_LAG}).",
     )
+    for verb in ("add_validator", "remove_validator"):
+        subparsers.choices[verb].add_argument(
+            "--if_needed",
+            action="store_true",
+            help="Do nothing, and exit 0, when every node already has the change (ADDRESS already a validator, or "
+            "no longer one); no password is asked then. A plan that is run again uses it.",
+        )
     subparsers.choices["set_admin"].add_argument(
         "--new_admin_dir",
         type=Path,
@@ -244,6 +251,14 @@ def _change(args: argparse.Namespace, runtime: Runtime) -> None:
     from runner_k8s.govern.transactions import Lock  # noqa: PLC0415
     from runner_k8s.keys.keystore import password_from_key_file  # noqa: PLC0415
 
+    if getattr(args, "if_needed", False):
+        from runner_k8s.govern.status import validator_already  # noqa: PLC0415
+
+        adding = args.verb == "add_validator"
+        if validator_already(args.rpc, args.address, chain_name=args.chain_name, present=adding):
+            state = "already a validator" if adding else "no validator"
+            runtime.say(f"nothing to do: 0x{args.address.hex()} is {state} on every node (--if_needed)")
+            return
     locks = {"add_validator": Lock.VALIDATORS, "remove_validator": Lock.VALIDATORS, "set_admin": Lock.ADMIN}
     if args.verb == "emergency_brake":
         change = Change(args.verb, Lock.EMERGENCY_BRAKE, on=args.state == "on")

@@ -1,28 +1,55 @@
-"""create_k8s_config.py add_node and remove_node: their flags, and the adapters to the verbs."""
+"""create_k8s_config.py add_node, remove_node and show_plan: their flags, and the adapters to the verbs."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner_k8s import cli, flags
 from runner_k8s.errors import CheckError, RunnerError, UsageError
 from runner_k8s.runtime import Runtime
+from runner_k8s.scripts.manage_chain import rpc_list
+
+if TYPE_CHECKING:
+    from runner_k8s.day2.nodeverbs import PlanOptions
 
 ADD_NODE = "add_node"
 REMOVE_NODE = "remove_node"
+SHOW_PLAN = "show_plan"
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
-    """--work_dir (where the chain is), --chain_name (which one), --dry_run, --json."""
+def add_common(parser: argparse.ArgumentParser, *, output: bool = True) -> None:
+    """--work_dir (where the chain is), --chain_name (which one), and --dry_run, --json."""
     flags.add_work_dir_flag(parser)
     parser.add_argument(
         "--chain_name",
         default=None,
         help="The chain to change, when --work_dir holds more than one (default: the one chain there).",
     )
-    flags.add_output_flags(parser)
+    if output:
+        flags.add_output_flags(parser)
+
+
+def add_plan_flags(parser: argparse.ArgumentParser, nodes: str) -> None:
+    """--contexts and --admin_dir: how the printed plan reaches each cluster and signs as the super admin."""
+    parser.add_argument(
+        "--contexts",
+        type=flags.comma_list,
+        default=None,
+        metavar="CONTEXT[,CONTEXT...]",
+        help=f"The kubectl context of each node's cluster, one per node ({nodes}), put in every kubectl command of "
+        "the plan (default: multi_cluster, each node's name <chain>-<i>; local_cluster, the current context; a "
+        "local_cluster chain takes one).",
+    )
+    parser.add_argument(
+        "--admin_dir",
+        type=Path,
+        default=None,
+        help="multi_cluster: the super admin's account folder, for the plan's validator change (default: the folder "
+        "create_account.py made, named after the admin's address, when it is there; its key_file is the password).",
+    )
 
 
 def add_add_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
@@ -32,8 +59,9 @@ def add_add_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
         help="Add a node to a chain this tool wrote (its folder, its objects, the others' peer files).",
         description="Add a node to the chain in --work_dir: its node folder (the chain's genesis and system "
         "config, a new or pre-made account and syncthing identity), its objects in the chain's YAML (a new YAML "
-        "for a multi_cluster node), and the other nodes' network-config.toml and config.xml; then print the "
-        "steps that start it without costing quorum and make it a validator once it has caught up.",
+        "for a multi_cluster node), and the other nodes' network-config.toml and config.xml; then print (and save "
+        "as <chain>-plan.sh) the script that starts it without costing quorum and makes it a validator once it "
+        "has caught up.",
     )
     add_common(parser)
     parser.add_argument("--authority", default=None, help="A pre-made account (create_account.py) for the node.")
@@ -65,6 +93,7 @@ def add_add_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
         help="local_cluster: the cluster's NodePort range, which the new node's NodePorts must fit (default: "
         "30000-32767).",
     )
+    add_plan_flags(parser, "the chain's nodes in index order, then the new one")
     parser.set_defaults(handler=_add_node)
 
 
@@ -73,18 +102,50 @@ def add_remove_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
     parser = subparsers.add_parser(
         REMOVE_NODE,
         help="Remove a node that is no longer a validator from a chain this tool wrote.",
-        description="Remove node --node from the chain in --work_dir: its folder and objects go, the other "
+        description="Remove node --node_index from the chain in --work_dir: its folder and objects go, the other "
         "nodes' network-config.toml and config.xml are rewritten without it, and its index is never given to "
         "another node. The running chain is asked first (--rpc) whether the node is still a validator.",
     )
     add_common(parser)
-    parser.add_argument("--node", type=flags.non_negative_int, required=True, help="The index of the node (required).")
+    parser.add_argument(
+        "--node_index", type=flags.non_negative_int, default=None, help="The index of the node to remove (required)."
+    )
+    parser.add_argument(
+        "--node",
+        default=None,
+        metavar="INDEX",
+        help="The old spelling of --node_index, still read when it is a plain index (in add_node, --node is the new "
+        "cluster's LoadBalancer host).",
+    )
     parser.add_argument(
         "--rpc",
-        required=True,
-        help="host:port of any running node's controller RPC (50004), to check the node is no validator (required).",
+        type=rpc_list,
+        default=None,
+        metavar="ADDR[,ADDR...]",
+        help="host:port of running nodes' controller RPC (50004), comma-separated: the first that answers says "
+        "whether the node is still a validator (required, but for --dry_run, which then says it did not check).",
     )
+    add_plan_flags(parser, "the chain's nodes in index order, the removed one included")
     parser.set_defaults(handler=_remove_node)
+
+
+def add_show_plan(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
+    """show_plan: print the last plan add_node or remove_node saved."""
+    parser = subparsers.add_parser(
+        SHOW_PLAN,
+        help="Print again the plan the last add_node or remove_node printed (saved as <chain>-plan.sh).",
+        description="Print the script the last add_node or remove_node of the chain in --work_dir saved as "
+        "<chain>-plan.sh, as it was printed: run it with bash, again from the top after a failure.",
+    )
+    add_common(parser, output=False)
+    parser.set_defaults(handler=_show_plan)
+
+
+def plan_options(args: argparse.Namespace) -> PlanOptions:
+    """The plan's --contexts and --admin_dir."""
+    from runner_k8s.day2.nodeverbs import PlanOptions  # noqa: PLC0415 - the day-2 verbs load only here
+
+    return PlanOptions(tuple(args.contexts) if args.contexts else None, args.admin_dir)
 
 
 def _add_node(args: argparse.Namespace, runtime: Runtime) -> None:
@@ -110,34 +171,73 @@ def _add_node(args: argparse.Namespace, runtime: Runtime) -> None:
         pvc_name=None if args.pvc_name is None else check_pvc_name(args.pvc_name),
         node_port_range=args.node_port_range,
     )
-    add_node(args.work_dir, args.chain_name, new, runtime=runtime, dry_run=args.dry_run, as_json=args.json)
+    add_node(
+        args.work_dir,
+        args.chain_name,
+        new,
+        runtime=runtime,
+        dry_run=args.dry_run,
+        as_json=args.json,
+        options=plan_options(args),
+    )
 
 
-def validators_at(address: str) -> Sequence[str]:
-    """The validators a running node reports (its controller's GetSystemConfig), as 0x addresses."""
-    from runner_k8s.govern.rpc import Controller, parse_rpc_address  # noqa: PLC0415 - grpc loads only for remove_node
+def validators_at(addresses: Sequence[str]) -> Sequence[str]:
+    """The validators the first answering node reports (its controller's GetSystemConfig), as 0x addresses."""
+    from runner_k8s.govern.rpc import Controller  # noqa: PLC0415 - grpc loads only for remove_node
 
-    try:
-        target = parse_rpc_address(address)
-    except ValueError as exc:
-        raise UsageError(f"--rpc {address!r}: {exc}") from None
-    with Controller(target) as controller:
+    failures = []
+    for address in addresses:
+        with Controller(address) as controller:
+            try:
+                config = controller.system_config()
+            except RunnerError as exc:
+                failures.append(str(exc))
+                continue
+        return ["0x" + validator.hex() for validator in config.validators]
+    raise CheckError(f"cannot ask whether the node is still a validator: {'; '.join(failures)}")
+
+
+def node_index(args: argparse.Namespace) -> int:
+    """--node_index, or the old spelling --node when it is a plain index."""
+    if args.node is not None:
+        if args.node_index is not None:
+            raise UsageError("give the node once: --node_index (--node is its old spelling)")
         try:
-            config = controller.system_config()
-        except RunnerError as exc:
-            raise CheckError(f"cannot ask {target} whether the node is still a validator: {exc}") from None
-    return ["0x" + validator.hex() for validator in config.validators]
+            return flags.non_negative_int(args.node)
+        except argparse.ArgumentTypeError:
+            raise UsageError(
+                f"--node {args.node!r}: remove_node takes the node's index, --node_index N (--node is add_node's "
+                "LoadBalancer host)"
+            ) from None
+    if args.node_index is None:
+        raise UsageError("--node_index is required: the index of the node to remove (see the summary's nodeN)")
+    return int(args.node_index)
 
 
 def _remove_node(args: argparse.Namespace, runtime: Runtime) -> None:
     from runner_k8s.day2.nodeverbs import remove_node  # noqa: PLC0415 - the day-2 verbs load only here
 
+    index = node_index(args)
+    if args.rpc is None and not args.dry_run:
+        raise UsageError(
+            "--rpc is required: a running node's RPC address (host:port), asked whether the node is still a "
+            "validator (a --dry_run goes without it)"
+        )
+    rpc = args.rpc
     remove_node(
         args.work_dir,
         args.chain_name,
-        args.node,
-        lambda: validators_at(args.rpc),
+        index,
+        None if rpc is None else (lambda: validators_at(rpc)),
         runtime=runtime,
         dry_run=args.dry_run,
         as_json=args.json,
+        options=plan_options(args),
     )
+
+
+def _show_plan(args: argparse.Namespace, runtime: Runtime) -> None:
+    from runner_k8s.day2.nodeverbs import show_plan  # noqa: PLC0415 - the day-2 verbs load only here
+
+    show_plan(args.work_dir, args.chain_name, runtime=runtime)
