@@ -26,7 +26,7 @@ PLANNERS = {
     "releases.v5_0_0.serviceconfig", "releases.v5_0_0.nodefiles", "releases.v5_0_0.syncconfig",
     "kube.objects", "kube.pods", "kube.manifests", "kube.storage",
     "create.rules", "create.spec", "create.archives", "create.existing", "report.reports", "report.nextsteps",
-    "day2.chainfiles", "day2.chainload", "day2.membership", "day2.memberplan",
+    "day2.chainfiles", "day2.chainload", "day2.membership", "day2.planscript", "day2.memberplan", "day2.newnode",
     "govern.transactions", "govern.adminkeys",
 }  # fmt: skip
 NETWORK = {"govern.rpc", "govern.chainview"}

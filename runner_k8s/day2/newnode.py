@@ -7,6 +7,7 @@ multi_cluster checks them). `plan_reach` decides how the printed plan reaches ea
 
 from __future__ import annotations
 
+import datetime
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from pathlib import Path
 
 from runner_k8s import names
 from runner_k8s.create.archives import NodeMaterials, PasswordSource, load_node_materials
-from runner_k8s.create.identities import utc_now
 from runner_k8s.create.rules import DEFAULT_NODE_PORT_RANGE, check_chain_name, check_lb_ranges, parse_port_range
 from runner_k8s.create.spec import MultiNode
 from runner_k8s.day2.chainload import LoadedChain
@@ -106,7 +106,7 @@ def check_room(chain: LoadedChain, new: NewNode, index: int) -> None:
 
 
 def new_node_keys(
-    chain: LoadedChain, new: NewNode, index: int, runtime: Runtime
+    chain: LoadedChain, new: NewNode, index: int, runtime: Runtime, now: datetime.datetime
 ) -> tuple[NodeKeys, str, str, list[str]]:
     """(keys, address, device ID, cp commands still to run) of the new node: made here, or checked and copied."""
     password = new.kms_password if new.kms_password is not None else chain.nodes[0].kms_password
@@ -118,7 +118,7 @@ def new_node_keys(
             )
     if new.authority is None and new.device_id is None:
         secrets = draw_node_secrets(chain.services.kms_flavour, runtime.randbytes, 1)
-        made = make_node_keys(chain.services.kms_flavour, password, utc_now(runtime), secrets)[0]
+        made = make_node_keys(chain.services.kms_flavour, password, now, secrets)[0]
         keys = NodeKeys(b"1", made.account.address.encode(), made.kms_db, made.identity.cert_pem, made.identity.key_pem)
         return keys, made.account.address, made.identity.device_id, []
     if new.authority is None or new.device_id is None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner_k8s import names
+from runner_k8s.create.identities import utc_now
 from runner_k8s.day2.chainfiles import read_file
 from runner_k8s.day2.chainload import LoadedChain, NodeState, choose_chain, load_chain
 from runner_k8s.day2.memberplan import add_node_stages, remove_node_stages
@@ -97,7 +98,7 @@ def add_node(
                 f"{work_dir / fresh} already exists though the chain has no node{index}; move it away (an old "
                 "copy?) and run again"
             )
-    keys, address, device_id, still = new_node_keys(chain, new, index, runtime)
+    keys, address, device_id, still = new_node_keys(chain, new, index, runtime, utc_now(runtime))
     admin = None if is_local(chain) else multi_admin(chain, options.admin_dir, new.accounts_dir)
     reach = plan_reach(chain, [*(node.index for node in chain.nodes), index], options.contexts, admin)
     password = new.kms_password if new.kms_password is not None else chain.nodes[0].kms_password
