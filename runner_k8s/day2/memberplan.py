@@ -148,7 +148,12 @@ def rpc_reach(chain: LoadedChain, nodes: Sequence[NodeState], reach: Reach) -> t
         )
         for node in nodes
     ]
-    return forwards, [f"127.0.0.1:{LOCAL_RPC_PORT + node.index}" for node in nodes]
+    # A port-forward that cannot listen (its local port taken) ends at once: stop here, not in a long wait.
+    alive = Action(
+        ("sleep 2", f'test "$(jobs -rp | wc -l)" -eq {len(forwards)}'),
+        note="every port-forward still runs (one whose local port is taken ends)",
+    )
+    return [*forwards, alive], [f"127.0.0.1:{LOCAL_RPC_PORT + node.index}" for node in nodes]
 
 
 def wait_synced(chain: LoadedChain, rpcs: Sequence[str]) -> Action:

@@ -1,12 +1,20 @@
-"""The commands a printed plan runs, played against the live harness: kubectl, minikube, scp and ssh.
+"""The commands a printed plan runs, played against a harness: kubectl, minikube, scp and ssh.
 
 A plan printed by add_node or remove_node is run as printed, by bash, with this folder's stand-ins
 first on PATH. Each stand-in (fakecli_client.py under those names) sends its arguments to the
-`PlanServer` of the test process, which does to the harness's cluster what the real tool would do to
-a real one: `kubectl apply` starts the pods of new workloads, `kubectl delete` stops and removes
-objects, `kubectl cp` and `exec` reach into a running container, `kubectl port-forward` forwards a
-loopback port to a pod, `kubectl get secret` reads a Secret; `minikube ssh` and `scp` reach the
-cluster storage (a folder of the test) under the path the claim names.
+`PlanServer` of the test process, which does to the harness's cluster (the live one of kubelet.py, or
+the fast model of tests/fakecluster.py) what the real tool does to a real one, no more kindly:
+
+- kubectl reads its command line as kubectl does (tests/kubectl_cli.py: an unknown verb, flag or
+  resource type is refused with kubectl's message); `--context` must name a cluster the test made.
+- `kubectl apply` returns at once: new pods are Pending and start `start_delay` seconds later.
+- `kubectl port-forward`, `exec` and `cp` need the pod Running and (exec, cp) the container running,
+  else they fail as kubectl does; a `cp` that fails changes nothing.
+- `kubectl delete` of an object that is not there fails, unless `--ignore-not-found`.
+- `kubectl get TYPE/NAME` fails for what is not there; `rollout status` waits for the pod's Ready.
+- `minikube ssh` and `scp` reach the cluster storage (a folder of the test) under the path the claim
+  names; unknown options are refused as those tools refuse them.
+`fail_at` makes the N-th tool call fail (exit 1, nothing done): the tests of plans stopped midway.
 """
 
 from __future__ import annotations
@@ -22,20 +30,27 @@ import socketserver
 import stat
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.live.kubelet import WORKLOADS, Cluster
+from tests.kubectl_cli import Call, KubectlError, kind_of, parse, targets
+from tests.podlife import RUNNING
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = ("kubectl", "minikube", "scp", "ssh")
 EXEC_TIMEOUT = 1800  # seconds
 MINIKUBE_IP = "192.0.2.254"  # TEST-NET-1: never reached, only passed back to the stand-ins
-KINDS = {"statefulset": "StatefulSet", "service": "Service", "secret": "Secret", "networkpolicy": "NetworkPolicy"}
+WORKLOADS = ("Deployment", "StatefulSet")
+PLURAL = {"StatefulSet": "statefulsets.apps", "NetworkPolicy": "networkpolicies.networking.k8s.io"}
+SCP_FLAGS, SCP_VALUES = set("346ABCOpqRrsTv"), set("cDFiJloPSX")
+MINIKUBE_VERBS = {"ssh": {"native-ssh": False, "node": True}, "ip": {"node": True}, "ssh-key": {"node": True}}
+MINIKUBE_GLOBAL = {"profile": True, "alsologtostderr": False, "logtostderr": False, "v": True, "user": True}
+MINIKUBE_SHORT = {"p": "profile", "n": "node", "v": "v"}
 
 
 @dataclass
@@ -48,18 +63,37 @@ class Reply:
     forward: tuple[str, int, int] | None = None  # (pod address, pod port, local port)
 
 
+def not_found(kind: str, name: str) -> Reply:
+    """The API server's answer for an object that is not there."""
+    plural = PLURAL.get(kind, kind.lower() + "s")
+    return Reply(1, stderr=f'Error from server (NotFound): {plural} "{name}" not found\n')
+
+
 @dataclass
 class PlanServer:
-    """Answers the stand-ins for one cluster; `storage` maps a path on the 'cluster node' to a test folder."""
+    """Answers the stand-ins for one cluster; `storage` maps a path on the 'cluster node' to a test folder.
 
-    cluster: Cluster
+    `contexts` maps a kubectl context to the workloads of its cluster (multi_cluster: one cluster per node);
+    when set, a command must name its context and reaches only that cluster's pods.
+    """
+
+    cluster: Any  # tests.live.kubelet.Cluster or tests.fakecluster.FakeCluster
     storage: Mapping[str, Path]  # remote path prefix -> local folder (e.g. /home/docker/cita-cloud-datadir)
     addresses: dict[str, str] = field(default_factory=dict)  # new workload -> its pod address (multi_cluster)
+    contexts: Mapping[str, set[str]] | None = None
+    start_delay: float = 3.0  # seconds between `kubectl apply` and the new pod's start
+    poll: float = 0.5
+    fail_at: int | None = None  # the call number (from 1) that fails
     log: list[str] = field(default_factory=list)
     restarted: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handle(self, tool: str, argv: list[str], cwd: str) -> Reply:
-        self.log.append(f"{tool} {shlex.join(argv)}")
+        with self.lock:
+            self.log.append(f"{tool} {shlex.join(argv)}")
+            number = len(self.log)
+        if self.fail_at is not None and number == self.fail_at:
+            return Reply(1, stderr=f"fakecli: call {number} fails here, by the test's choice\n")
         try:
             if tool == "kubectl":
                 return self.kubectl(argv, Path(cwd))
@@ -68,88 +102,172 @@ class PlanServer:
             if tool == "scp":
                 return self.scp(argv, Path(cwd))
             return Reply(1, stderr=f"fakecli: {tool} is not played here\n")
+        except KubectlError as error:
+            return Reply(1, stderr=error.output() if error.verb else f"{error}\n")
         except Exception as exc:
             return Reply(1, stderr=f"fakecli: {tool} {shlex.join(argv)}: {type(exc).__name__}: {exc}\n")
 
     # --- kubectl ------------------------------------------------------------------------------------
     def kubectl(self, argv: list[str], cwd: Path) -> Reply:
-        options, words, command = parse_kubectl(argv)
-        verb = words[0]
+        call = parse(argv)
+        scope = self.scope(call)
+        verb = call.verb
         if verb == "apply":
-            return self.apply(cwd / options["-f"])
+            return self.apply(cwd / str(call.option("filename")), scope)
         if verb == "delete":
-            return self.delete(words[1:], options)
+            return self.delete(call, scope)
         if verb == "cp":
-            return self.copy_into_pod(cwd / words[1], words[2], options["-c"])
+            return self.copy_into_pod(cwd / call.args[0], call.args[1], call.option("container"), scope)
         if verb == "exec":
-            # A command the plan bounds itself (`timeout 900 ...`): the harness waits for it, as kubectl does.
-            result = self.cluster.exec_in(workload_of(words[1]), options["-c"], command, timeout=EXEC_TIMEOUT)
-            return Reply(result.returncode, result.stdout, result.stderr)
+            return self.exec(call, scope)
         if verb == "port-forward":
-            pod = workload_of(words[1].removeprefix("pod/"))
-            local, remote = (int(part) for part in words[2].split(":"))
-            return Reply(forward=(self.cluster.pods[pod].address, remote, local))
-        if verb == "get" and words[1] == "secret":
-            secret = self.cluster.objects[("Secret", words[2])]
-            key = re.fullmatch(r"jsonpath=\{\.data\.(.+)\}", options["-o"])
-            assert key is not None, options["-o"]
-            return Reply(stdout=secret["data"][key.group(1).replace("\\.", ".")])
+            return self.port_forward(call, scope)
+        if verb == "get":
+            return self.get(call, scope)
+        if verb == "rollout status":
+            return self.rollout_status(call, scope)
         return Reply(1, stderr=f"fakecli: kubectl {verb} is not played here\n")
 
-    def apply(self, path: Path) -> Reply:
+    def scope(self, call: Call) -> Callable[[str], bool]:
+        """Which workloads the command's cluster holds (all of them without contexts)."""
+        if self.contexts is None:
+            if call.option("context") is not None:
+                raise KubectlError(f"error: context was not found for specified context: {call.option('context')}")
+            return lambda name: True
+        context = call.option("context")
+        if context is None:
+            raise KubectlError("error: the plan must say which cluster: no --context (there is no current context)")
+        if context not in self.contexts:
+            raise KubectlError(f"error: context was not found for specified context: {context}")
+        mine = self.contexts[context]
+        return lambda name: name in mine
+
+    def pod_of(self, word: str, scope: Callable[[str], bool]) -> str:
+        """The workload of pod `<name>-0` (or `pod/<name>-0`), which must be in the command's cluster."""
+        pod = word.removeprefix("pod/").removeprefix("pods/")
+        workload = pod.removesuffix("-0")
+        if workload not in self.cluster.pods or not scope(workload) or self.cluster.pod_phase(workload) is None:
+            raise KubectlError(f'Error from server (NotFound): pods "{pod}" not found')
+        return workload
+
+    def running_container(self, workload: str, container: str | None) -> str:
+        if self.cluster.pod_phase(workload) != RUNNING or container is None:
+            raise KubectlError(f'error: unable to upgrade connection: container not found ("{container}")')
+        if not self.cluster.container_running(workload, container):
+            raise KubectlError(
+                f"error: unable to upgrade connection: container {container} not found in pod {workload}-0"
+            )
+        return container
+
+    def apply(self, path: Path, scope: Callable[[str], bool]) -> Reply:
         before = set(self.cluster.pods)
         documents = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
         named = {doc["metadata"]["name"] for doc in documents if doc["kind"] in WORKLOADS}
+        outside = sorted(name for name in named if not scope(name))
+        if outside:
+            return Reply(1, stderr=f"fakecli: {path.name} holds {outside}, which belong to another cluster\n")
         wanted = {name: address for name, address in self.addresses.items() if name in named - before}
         remade = self.cluster.load([path], self.cluster.storage, wanted)
         for name in remade:  # a changed pod template: Kubernetes rolls the pod
             self.restarted.append(name)
             self.cluster.stop_pod(name)
-            self.cluster.start_pod(name)
+            self.cluster.schedule_start(name, self.start_delay)
         for name in sorted(set(self.cluster.pods) - before):
-            self.cluster.start_pod(name)
-        return Reply(stdout=f"applied {path.name}\n")
+            self.cluster.schedule_start(name, self.start_delay)
+        return Reply(
+            stdout="".join(f"{doc['kind'].lower()}/{doc['metadata']['name']} configured\n" for doc in documents)
+        )
 
-    def delete(self, targets: list[str], options: Mapping[str, str]) -> Reply:
-        selector = options.get("-l")
+    def delete(self, call: Call, scope: Callable[[str], bool]) -> Reply:
+        selector = call.option("selector")
         deleted = []
         if selector is not None:
             key, _, value = selector.partition("=")
-            kinds = {KINDS.get(kind, kind) for kind in targets[0].split(",")}
-            if "pod" in kinds:
+            kinds = {kind_of(kind) for kind in call.args[0].split(",")}
+            if "Pod" in kinds:
                 return self.restart_pods(lambda labels: labels.get(key) == value)
             for (kind, name), doc in list(self.cluster.objects.items()):
                 if kind in kinds and doc["metadata"].get("labels", {}).get(key) == value:
-                    deleted.append(self.cluster.delete(kind, name) and f"{kind}/{name}")
-        else:
-            if targets and targets[0] == "pod":
-                return self.restart_pods(lambda labels: labels.get("statefulset.kubernetes.io/pod-name") in targets[1:])
-            for target in targets:
-                kind, _, name = target.partition("/")
-                if self.cluster.delete(KINDS[kind], name):
-                    deleted.append(target)
-                elif "--ignore-not-found" not in options:
-                    return Reply(1, stderr=f'Error from server (NotFound): {kind} "{name}" not found\n')
-        return Reply(stdout="".join(f"{item} deleted\n" for item in deleted if item))
+                    deleted.append(self.cluster.delete(kind, name) and f"{kind.lower()}/{name}")
+            return Reply(stdout="".join(f"{item} deleted\n" for item in deleted if item))
+        found = targets(call)
+        if found and found[0][0] == "Pod":
+            chosen = {self.pod_of(name, scope) for _, name in found}
+            return self.restart_pods(lambda labels: labels.get("workload") in chosen)
+        missing = [(kind, name) for kind, name in found if (kind, name) not in self.cluster.objects]
+        if missing and not call.boolean("ignore-not-found"):
+            return not_found(*missing[0])
+        for kind, name in found:
+            if (kind, name) in self.cluster.objects:
+                self.cluster.delete(kind, name)
+                deleted.append(f"{kind.lower()}/{name}")
+        return Reply(stdout="".join(f"{item} deleted\n" for item in deleted))
 
-    def restart_pods(self, chosen: Any) -> Reply:
-        """`kubectl delete pod`: the StatefulSets make the chosen pods again, all at once."""
-        names = [
-            name
-            for name, pod in self.cluster.pods.items()
-            if chosen({**pod.labels, "statefulset.kubernetes.io/pod-name": f"{name}-0"})
-        ]
+    def restart_pods(self, chosen: Callable[[dict[str, str]], bool]) -> Reply:
+        """`kubectl delete pod`: the StatefulSets make the chosen pods again, all at once (Pending, then started)."""
+        names = [name for name, pod in self.cluster.pods.items() if chosen({**pod.labels, "workload": name})]
         for name in names:
             self.cluster.stop_pod(name, grace=5.0)
         for name in names:
-            self.cluster.start_pod(name)
+            self.cluster.schedule_start(name, self.start_delay)
         self.restarted += names
         return Reply(stdout="".join(f'pod "{name}-0" deleted\n' for name in names))
 
-    def copy_into_pod(self, source: Path, target: str, container: str) -> Reply:
+    def exec(self, call: Call, scope: Callable[[str], bool]) -> Reply:
+        workload = self.pod_of(call.args[0], scope)
+        container = self.running_container(workload, call.option("container"))
+        # A command the plan bounds itself (`timeout 900 ...`): the harness waits for it, as kubectl does.
+        result = self.cluster.exec_in(workload, container, call.command, timeout=EXEC_TIMEOUT)
+        return Reply(result.returncode, result.stdout, result.stderr)
+
+    def port_forward(self, call: Call, scope: Callable[[str], bool]) -> Reply:
+        workload = self.pod_of(call.args[0], scope)
+        phase = self.cluster.pod_phase(workload)
+        if phase != RUNNING:
+            return Reply(
+                1, stderr=f"error: unable to forward port because pod is not running. Current status={phase}\n"
+            )
+        local, remote = (int(part) for part in call.args[1].split(":"))
+        host, port = self.cluster.forward_target(workload, remote)
+        return Reply(forward=(host, port, local))
+
+    def get(self, call: Call, scope: Callable[[str], bool]) -> Reply:
+        found = targets(call)
+        kind, name = found[0]
+        document = self.cluster.objects.get((kind, name))
+        if document is None or (kind in WORKLOADS and not scope(name)):
+            return not_found(kind, name)
+        output = call.option("output") or ""
+        key = re.fullmatch(r"jsonpath=\{\.data\.(.+)\}", output)
+        if key is not None:
+            return Reply(stdout=document["data"][key.group(1).replace("\\.", ".")])
+        return Reply(stdout=f"{kind.lower()}/{name}\n")
+
+    def rollout_status(self, call: Call, scope: Callable[[str], bool]) -> Reply:
+        kind, name = targets(call)[0]
+        if (kind, name) not in self.cluster.objects or not scope(name):
+            return not_found(kind, name)
+        timeout = parse_duration(call.option("timeout", "0s") or "0s")
+        deadline = time.monotonic() + (timeout or EXEC_TIMEOUT)
+        while not self.cluster.ready(name):
+            if time.monotonic() >= deadline:
+                return Reply(
+                    1,
+                    stdout="Waiting for 1 pods to be ready...\n",
+                    stderr="error: timed out waiting for the condition\n",
+                )
+            time.sleep(self.poll)
+        return Reply(stdout="partitioned roll out complete: 1 new pods have been updated...\n")
+
+    def copy_into_pod(self, source: Path, target: str, container: str | None, scope: Callable[[str], bool]) -> Reply:
         pod_name, _, path = target.partition(":")
-        local = self.mounted_path(workload_of(pod_name), container, path)
-        shutil.copyfile(source, local)
+        workload = self.pod_of(pod_name, scope)
+        container = self.running_container(workload, container)
+        local = self.mounted_path(workload, container, path)
+        data = source.read_bytes()
+        partial = local.with_name(local.name + ".kubectl-cp")
+        partial.write_bytes(data)  # tar in the container: the file appears whole, or the copy failed
+        partial.replace(local)
         return Reply()
 
     def mounted_path(self, workload: str, container: str, path: str) -> Path:
@@ -172,24 +290,23 @@ class PlanServer:
         raise ValueError(f"{remote} is on no storage this test plays")
 
     def minikube(self, argv: list[str]) -> Reply:
-        if argv == ["ssh-key"]:
+        verb, command = minikube_words(argv)
+        if verb == "ssh-key":
             return Reply(stdout="/dev/null\n")
-        if argv == ["ip"]:
+        if verb == "ip":
             return Reply(stdout=f"{MINIKUBE_IP}\n")
-        if argv[:2] == ["ssh", "--"]:
-            words = shlex.split(" ".join(argv[2:]))
-            words = words[1:] if words[:1] == ["sudo"] else words
-            if words[:2] == ["mkdir", "-p"]:
-                self.local(words[2]).mkdir(parents=True, exist_ok=True)
-                return Reply()
-            if words[:2] == ["rm", "-rf"]:
-                shutil.rmtree(self.local(words[2]), ignore_errors=True)
-                return Reply()
+        words = shlex.split(" ".join(command))
+        words = words[1:] if words[:1] == ["sudo"] else words
+        if words[:2] == ["mkdir", "-p"]:
+            self.local(words[2]).mkdir(parents=True, exist_ok=True)
+            return Reply()
+        if words[:2] == ["rm", "-rf"]:
+            shutil.rmtree(self.local(words[2]), ignore_errors=True)
+            return Reply()
         return Reply(1, stderr=f"fakecli: minikube {shlex.join(argv)} is not played here\n")
 
     def scp(self, argv: list[str], cwd: Path) -> Reply:
-        words = [word for index, word in enumerate(argv) if word != "-r" and (index == 0 or argv[index - 1] != "-i")]
-        words = [word for word in words if word != "-i"]
+        recursive, words = scp_words(argv)
         *sources, target = words
         _, _, remote = target.partition(":")
         destination = self.local(remote)
@@ -197,38 +314,68 @@ class PlanServer:
             path = cwd / source
             into = destination / path.name if remote.endswith("/") else destination
             if path.is_dir():
+                if not recursive:
+                    return Reply(1, stderr=f"scp: {source}: not a regular file\n")
                 shutil.copytree(path, into, dirs_exist_ok=True)
             else:
                 shutil.copyfile(path, into)
         return Reply()
 
 
-def workload_of(pod: str) -> str:
-    """The StatefulSet of pod `<name>-0`."""
-    return pod.removesuffix("-0")
+def parse_duration(text: str) -> float:
+    """A Go duration as kubectl's --timeout takes it (600s, 10m, 1h30m)."""
+    total = 0.0
+    for number, unit in re.findall(r"([0-9.]+)(ms|s|m|h)", text):
+        total += float(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    if not re.fullmatch(r"([0-9.]+(ms|s|m|h))+|0", text):
+        raise KubectlError(f'error: invalid argument "{text}" for "--timeout" flag: time: invalid duration "{text}"')
+    return total
 
 
-def parse_kubectl(argv: list[str]) -> tuple[dict[str, str], list[str], list[str]]:
-    """(options with their values, the other words, what follows `--`)."""
-    options: dict[str, str] = {}
-    words: list[str] = []
-    command: list[str] = []
+def minikube_words(argv: list[str]) -> tuple[str, list[str]]:
+    """(verb, the command after `--`), refusing what minikube (cobra) refuses."""
+    verb, command, known = "", [], dict(MINIKUBE_GLOBAL)
     position = 0
     while position < len(argv):
         word = argv[position]
-        if word == "--":
-            command = argv[position + 1 :]
-            break
-        if word in ("-n", "-c", "-f", "-l", "-o"):
-            options[word] = argv[position + 1]
-            position += 2
-            continue
-        if word.startswith("--"):
-            options[word] = ""
-        else:
-            words.append(word)
         position += 1
-    return options, words, command
+        if word == "--":
+            command = argv[position:]
+            break
+        if word.startswith("-"):
+            name = word.lstrip("-").split("=", 1)[0]
+            name = MINIKUBE_SHORT.get(name, name) if not word.startswith("--") else name
+            if name not in known:
+                raise KubectlError(f"Error: unknown flag: {word}\nSee 'minikube {verb} --help' for usage.")
+            if known[name] and "=" not in word:
+                position += 1
+        elif not verb:
+            if word not in MINIKUBE_VERBS:
+                raise KubectlError(f'Error: unknown command "{word}" for "minikube"')
+            verb = word
+            known.update(MINIKUBE_VERBS[word])
+        else:
+            command.append(word)
+    return verb, command
+
+
+def scp_words(argv: list[str]) -> tuple[bool, list[str]]:
+    """(-r given, the operands), refusing an option OpenSSH's scp does not have."""
+    recursive, operands, position = False, list[str](), 0
+    while position < len(argv):
+        word = argv[position]
+        position += 1
+        if word.startswith("-") and len(word) > 1 and not operands:
+            for offset, letter in enumerate(word[1:]):
+                if letter in SCP_VALUES:
+                    position += 0 if word[offset + 2 :] else 1
+                    break
+                if letter not in SCP_FLAGS:
+                    raise KubectlError(f"scp: unknown option -- {letter}\nusage: scp [-346ABCOpqRrsTv] [-c cipher] ...")
+                recursive = recursive or letter == "r"
+            continue
+        operands.append(word)
+    return recursive, operands
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -244,18 +391,23 @@ class _Server(socketserver.ThreadingUnixStreamServer):
 
 
 @contextlib.contextmanager
-def stand_ins(plan: PlanServer, scratch: Path) -> Iterator[dict[str, str]]:
-    """A PATH with the stand-ins first and the socket they call: the environment to run a plan in."""
+def stand_ins(plan: PlanServer, scratch: Path, extra: Mapping[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """A PATH with the stand-ins first and the socket they call: the environment to run a plan in.
+
+    `extra` adds programs of the test's own (name -> its Python body) to that folder.
+    """
     bin_dir = scratch / "fake-bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
-    for tool in TOOLS:
-        link = bin_dir / tool
+    client = Path(__file__).with_name("fakecli_client.py")
+    bodies = {
+        tool: f"import sys\nsys.path.insert(0, {str(client.parent)!r})\n"
+        f"from fakecli_client import main\nsys.exit(main({tool!r}))\n"
+        for tool in TOOLS
+    }
+    for name, body in {**bodies, **(extra or {})}.items():
+        link = bin_dir / name
         link.unlink(missing_ok=True)
-        body = (
-            f"import sys\nsys.path.insert(0, {str(REPO)!r})\n"
-            f"from tests.live.fakecli_client import main\nsys.exit(main({tool!r}))\n"
-        )
-        link.write_text(f"#!{sys.executable}\n{body}")
+        link.write_text(f"#!{sys.executable} -S\n{body}")
         link.chmod(link.stat().st_mode | stat.S_IXUSR)
     address = str(scratch / "fakecli.sock")
     with contextlib.suppress(FileNotFoundError):

@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,11 +36,15 @@ from typing import Any
 
 import yaml
 
+from tests.podlife import PENDING, RUNNING, Restarts
+
 HERE = Path(__file__).resolve().parent
 PODINIT = HERE / "podinit.py"
 LBPROXY = HERE / "lbproxy.py"
 WORKLOADS = ("Deployment", "StatefulSet")
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NO_ENDPOINT = 9  # host part of the address a ClusterIP Service without a pod resolves to: nothing answers there
+SUPERVISE_SECONDS = 0.5
 # Where a container finds the program its image stands for (the host's scratch dir is hidden from it).
 PROGRAM_DIR = "/rk8s-bin"
 BUILT_DIR = "/rk8s-built"  # CITA_CLOUD_BIN, read-only, where PROGRAM_DIR's links point
@@ -201,6 +206,13 @@ class Cluster:
         self.storage: dict[str, Path] = {}
         self.made_pods = 0
         self.node_port_forwarder: subprocess.Popen[bytes] | None = None
+        # The kubelet's side: each pod's phase, when a Pending pod starts, each container's restarts.
+        self.lock = threading.RLock()
+        self.phases: dict[str, str] = {}
+        self.start_at: dict[str, float] = {}
+        self.life = Restarts()
+        self._stop_supervising = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     # --- addresses -------------------------------------------------------------------------------
     def address(self, index: int) -> str:
@@ -218,6 +230,8 @@ class Cluster:
         self._bridge_up = True
         run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         run("ip", "link", "set", self.bridge, "up")
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+        self._supervisor.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -225,6 +239,9 @@ class Cluster:
 
     def close(self) -> None:
         """Stop every process, delete every namespace and the bridge."""
+        self._stop_supervising.set()
+        if self._supervisor is not None:
+            self._supervisor.join(30)
         for pod in self.pods.values():
             self.stop_pod(pod.name)
         if self.node_port_forwarder is not None:
@@ -241,6 +258,13 @@ class Cluster:
 
     # --- loading the YAML ------------------------------------------------------------------------
     def load(
+        self, yaml_files: Iterable[Path], storage: Mapping[str, Path], addresses: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Create a pod per workload of the files; `storage` maps a PVC name to its folder (see `_load`)."""
+        with self.lock:
+            return self._load(yaml_files, storage, addresses)
+
+    def _load(
         self, yaml_files: Iterable[Path], storage: Mapping[str, Path], addresses: Mapping[str, str] | None = None
     ) -> list[str]:
         """Create a pod per workload of the files; `storage` maps a PVC name to its folder.
@@ -325,11 +349,15 @@ class Cluster:
 
     def delete(self, kind: str, name: str) -> bool:
         """`kubectl delete`: remove an object (a workload's pod stops and its namespace goes); False if absent."""
+        with self.lock:
+            return self._delete(kind, name)
+
+    def _delete(self, kind: str, name: str) -> bool:
         found = self.objects.pop((kind, name), None)
         if found is None:
             return False
         if kind in WORKLOADS and name in self.pods:
-            self.stop_pod(name)
+            self._stop_pod(name, 10.0)
             pod = self.pods.pop(name)
             subprocess.run(["ip", "netns", "del", pod.netns], capture_output=True, check=False)
             if pod.netns in self.netns:
@@ -343,7 +371,9 @@ class Cluster:
             selector = service["spec"].get("selector", {})
             chosen = [pod for pod in self.pods.values() if pod.selected_by(selector)]
             if not chosen:
+                # A ClusterIP Service resolves (to its cluster IP) before any pod backs it; nothing answers there.
                 self.notes.append(f"Service {service['metadata']['name']} selects no pod")
+                entries[service["metadata"]["name"]] = f"10.254.{self.octet}.{NO_ENDPOINT}"
                 continue
             entries[service["metadata"]["name"]] = chosen[0].address
         return entries
@@ -470,7 +500,13 @@ class Cluster:
     # --- running ---------------------------------------------------------------------------------
     def start_pod(self, name: str, delays: Mapping[str, float] | None = None) -> None:
         """Start every container of the pod (and its LoadBalancer forwarder); `delays` holds some back (seconds)."""
+        with self.lock:
+            self._start_pod(name, delays)
+
+    def _start_pod(self, name: str, delays: Mapping[str, float] | None = None) -> None:
         pod = self.pods[name]
+        self.phases[name] = RUNNING
+        self.start_at.pop(name, None)
         if pod.forwards:
             pairs = [f"{port}:{target}" for port, target in pod.forwards]
             log = (self.scratch / pod.name / "lbproxy.log").open("ab")
@@ -483,7 +519,6 @@ class Cluster:
                     start_new_session=True,
                 )
             )
-        enter: list[str] = []
         if pod.share_process_namespace:
             # One process namespace for the pod: its pid 1 holds it while the containers come and go.
             holder = subprocess.Popen(
@@ -493,20 +528,81 @@ class Cluster:
             )
             pod.processes.append(holder)
             pod.holder = child_pid(holder.pid)
-            enter = ["nsenter", "--target", str(pod.holder), "--pid", "--"]
         for container in pod.containers:
-            log = container.log.open("ab")
-            # Without a shared namespace, each container is pid 1 of its own, killed with its unshare.
-            own = [] if pod.share_process_namespace else ["--pid", "--fork", "--kill-child"]
-            argv = [*enter, "ip", "netns", "exec", pod.netns, "unshare", "--mount", *own, "--propagation", "private"]
-            argv += [sys.executable, str(PODINIT), str(container.spec_file)]
-            if delays and container.name in delays:
-                argv.append(str(delays[container.name]))
-            process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
-            pod.processes.append(process)
-            pod.running[container.name] = process
+            self._start_container(pod, container, (delays or {}).get(container.name))
+
+    def _start_container(self, pod: Pod, container: Container, delay: float | None = None) -> None:
+        enter = ["nsenter", "--target", str(pod.holder), "--pid", "--"] if pod.share_process_namespace else []
+        log = container.log.open("ab")
+        # Without a shared namespace, each container is pid 1 of its own, killed with its unshare.
+        own = [] if pod.share_process_namespace else ["--pid", "--fork", "--kill-child"]
+        argv = [*enter, "ip", "netns", "exec", pod.netns, "unshare", "--mount", *own, "--propagation", "private"]
+        argv += [sys.executable, str(PODINIT), str(container.spec_file)]
+        if delay is not None:
+            argv.append(str(delay))
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        pod.processes.append(process)
+        pod.running[container.name] = process
+        self.life.start(f"{pod.name}/{container.name}", time.monotonic())
+
+    def schedule_start(self, name: str, delay: float) -> None:
+        """What `kubectl apply` leaves: the pod is Pending, and its containers start `delay` seconds later."""
+        with self.lock:
+            self.phases[name] = PENDING
+            self.start_at[name] = time.monotonic() + delay
+
+    def _supervise(self) -> None:
+        """The kubelet's loop: start Pending pods when their time comes, restart exited containers after back-off."""
+        while not self._stop_supervising.wait(SUPERVISE_SECONDS):
+            with self.lock:
+                now = time.monotonic()
+                for name, when in list(self.start_at.items()):
+                    if now >= when and name in self.pods:
+                        self._start_pod(name)
+                for pod in self.pods.values():
+                    if self.phases.get(pod.name) != RUNNING:
+                        continue
+                    for container in pod.containers:
+                        key = f"{pod.name}/{container.name}"
+                        process = pod.running.get(container.name)
+                        if process is not None and process.poll() is not None:
+                            del pod.running[container.name]
+                            self.life.exit(key, process.returncode, now)
+                        elif process is None and not self.life.waiting(key, now):
+                            self._start_container(pod, container)
+
+    def pod_phase(self, name: str) -> str | None:
+        """Pending, Running, or None when there is no such pod (deleted, or stopped by the test)."""
+        with self.lock:
+            return self.phases.get(name) if name in self.pods else None
+
+    def container_running(self, name: str, container: str) -> bool:
+        """Whether the container's process runs now (not waiting out a back-off)."""
+        with self.lock:
+            process = self.pods[name].running.get(container) if name in self.pods else None
+            return process is not None and process.poll() is None
+
+    def ready(self, name: str) -> bool:
+        """The pod's Ready condition: Running, every container running and passing its readiness probe."""
+        with self.lock:
+            if self.pod_phase(name) != RUNNING:
+                return False
+            pod = self.pods[name]
+            if any(not self.container_running(name, container.name) for container in pod.containers):
+                return False
+            readiness = [
+                (container, probe)
+                for container, found in pod.probes.items()
+                for kind, probe in found
+                if kind == "readinessProbe"
+            ]
+        return all(self._probe_passes(pod, container, probe) for container, probe in readiness)
+
+    def forward_target(self, name: str, port: int) -> tuple[str, int]:
+        """Where `kubectl port-forward pod/<name> L:port` connects."""
+        return self.pods[name].address, port
 
     def container_pid(self, pod_name: str, container: str) -> int:
         """The pid (on this host) of a running container's first process: the one its command became."""
@@ -524,8 +620,9 @@ class Cluster:
 
     def start(self, delays: Mapping[str, Mapping[str, float]] | None = None) -> None:
         """Start every pod; `delays` holds back, per pod name, the containers it names (seconds)."""
-        for name in self.pods:
-            self.start_pod(name, (delays or {}).get(name))
+        with self.lock:
+            for name in self.pods:
+                self._start_pod(name, (delays or {}).get(name))
         if self.node_ports and self.node_port_forwarder is None:
             pairs = [f"{node_port}:{self.pods[pod].address}:{target}" for node_port, pod, target in self.node_ports]
             log = (self.scratch / "node-ports.log").open("ab")
@@ -543,6 +640,13 @@ class Cluster:
 
     def stop_pod(self, name: str, grace: float = 10.0) -> None:
         """SIGTERM every process group of the pod, then SIGKILL what is left after `grace` seconds."""
+        with self.lock:
+            self._stop_pod(name, grace)
+
+    def _stop_pod(self, name: str, grace: float) -> None:
+        self.phases.pop(name, None)
+        self.start_at.pop(name, None)
+        self.life.forget(name)
         pod = self.pods[name]
         for process in pod.processes:
             with contextlib.suppress(ProcessLookupError):
@@ -559,8 +663,8 @@ class Cluster:
         pod.holder = None
 
     def exited(self) -> list[str]:
-        """`pod/container (exit code)` for every container process that has ended."""
-        ended = []
+        """`pod/container (exit code)` for every container process that has ended (restarted since, or not)."""
+        ended = list(self.life.history)
         for pod in self.pods.values():
             for name, process in pod.running.items():
                 code = process.poll()
