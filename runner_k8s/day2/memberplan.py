@@ -293,6 +293,14 @@ def remove_node_stages(chain: LoadedChain, gone: NodeState, work_dir: Path, reac
     stop = [Action((kubectl("delete", *objects, "--ignore-not-found"),), cluster=cluster)]
     if is_local(chain):
         stop.append(Action((kubectl("apply", "-f", shell_quote(names.chain_yaml(chain.chain))),)))
+    else:  # each node's NetworkPolicy records the index that is never given again
+        stop += [
+            Action(
+                (reach.kubectl[node.index]("apply", "-f", shell_quote(names.node_yaml(chain.chain, node.index))),),
+                cluster=node.index,
+            )
+            for node in remaining
+        ]
     stages.append(Stage(f"stop node{gone.index} and delete its objects", tuple(stop), cluster))
     storage = claim_storage(work_dir, gone.pvc_name)
     folder = names.node_dir(chain.chain, gone.index)

@@ -164,13 +164,15 @@ def admin_address(chain: LoadedChain) -> str:
     return str(tomllib.loads(chain.shared["init_sys_config.toml"].decode())["admin"])
 
 
-def multi_admin(chain: LoadedChain, admin_dir: Path | None, accounts_dir: Path) -> Admin | None:
+def multi_admin(chain: LoadedChain, admin_dir: Path | None, places: Sequence[Path]) -> Admin | None:
     """multi_cluster: the super admin's account folder, and its key_file when create_account.py left it there.
 
-    The folder is --admin_dir, else the one create_account.py made in --accounts_dir; None when there is none.
+    The folder is --admin_dir, else the one create_account.py made in one of `places` (--accounts_dir, the work
+    dir); None when there is none.
     """
     address = admin_address(chain)
-    folder = admin_dir if admin_dir is not None else accounts_dir / address
+    found = [place / address for place in places if (place / address / KMS_DB).is_file()]
+    folder = admin_dir if admin_dir is not None else (found[0] if found else places[0] / address)
     if not (folder / KMS_DB).is_file():
         if admin_dir is not None:
             raise InputError(f"--admin_dir {admin_dir} holds no kms.db; give the super admin's account folder")

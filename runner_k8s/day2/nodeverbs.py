@@ -99,7 +99,7 @@ def add_node(
                 "copy?) and run again"
             )
     keys, address, device_id, still = new_node_keys(chain, new, index, runtime, utc_now(runtime))
-    admin = None if is_local(chain) else multi_admin(chain, options.admin_dir, new.accounts_dir)
+    admin = None if is_local(chain) else multi_admin(chain, options.admin_dir, [new.accounts_dir, work_dir])
     reach = plan_reach(chain, [*(node.index for node in chain.nodes), index], options.contexts, admin)
     password = new.kms_password if new.kms_password is not None else chain.nodes[0].kms_password
     node = NodeState(
@@ -213,7 +213,7 @@ def remove_node(
     removed = [names.node_dir(chain.chain, index)]
     if not is_local(chain):
         removed.append(names.node_yaml(chain.chain, index))
-    admin = None if is_local(chain) else multi_admin(chain, options.admin_dir, Path("."))
+    admin = None if is_local(chain) else multi_admin(chain, options.admin_dir, [Path("."), work_dir])
     reach = plan_reach(chain, [node.index for node in chain.nodes], options.contexts, admin)
     steps = script_steps(remove_node_stages(chain, gone, work_dir, reach))
     script = plan_file(chain, f"remove node{index} from chain {chain.chain} (create_k8s_config.py remove_node)", steps)

@@ -68,7 +68,8 @@ def script_steps(stages: Sequence[Stage]) -> list[Step]:
 
 def script_text(title: str, steps: Sequence[Step]) -> str:
     """The script as saved in the work dir: what the day-2 verb printed, ready for `bash FILE`."""
-    return "\n".join([SHEBANG, f"# {title}", TO_WORK_DIR, *(step.command for step in steps)]) + "\n"
+    lines = [step.command for step in steps]
+    return "\n".join([SHEBANG, f"# {title}", lines[0], TO_WORK_DIR, *lines[1:]]) + "\n"
 
 
 @dataclass(frozen=True)
