@@ -71,8 +71,19 @@ def plan_of(output: str) -> str:
     return "\n".join(line.removeprefix("  ") for line in lines[start + 1 :] if line.startswith("  ")) + "\n"
 
 
+def saved_plan(work: Path, chain: str, printed: str) -> str:
+    """The plan the verb saved as <chain>-plan.sh: the one printed, with its shebang, title and `cd`."""
+    saved = (work / f"{chain}-plan.sh").read_text()
+    lines = saved.splitlines()
+    assert lines[0] == "#!/usr/bin/env bash" and lines[3].startswith('cd "$(dirname "$0")"')
+    assert [line for line in lines[2:] if line != lines[3]] == [
+        line for line in printed.splitlines() if not line.startswith("# --- ")
+    ]
+    return saved
+
+
 def run_plan(plan: str, env: dict[str, str], work: Path) -> None:
-    """The plan as printed, by bash, from the work dir; every command must succeed.
+    """The plan as saved, by bash, from the work dir; it stops at the first step that fails.
 
     Its output goes to a file (a background job of a failed plan would hold a pipe open), and whatever the
     plan left running (a port-forward when a later step failed) is stopped with it.
@@ -80,7 +91,7 @@ def run_plan(plan: str, env: dict[str, str], work: Path) -> None:
     log = work.parent / f"plan-{time.monotonic_ns()}.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            ["bash", "-e", "-c", plan],
+            ["bash", "-c", plan],
             cwd=work,
             env=env,
             stdout=output,
@@ -144,7 +155,7 @@ def test_a_chain_grows_and_shrinks_by_the_printed_plans_without_losing_quorum(
         added = run_script("create_k8s_config.py", "add_node", cwd=work)
         assert added.returncode == 0, added.stderr
         node3 = "grow-3"
-        plan = plan_of(added.stdout)
+        plan = saved_plan(work, "grow", plan_of(added.stdout))
         assert "kubectl apply -f grow.yaml" in plan and "add_validator" in plan
         joined_at = time.monotonic()
         before_adding = max(safe_heights(chain.controllers).values())
@@ -200,7 +211,7 @@ def test_a_chain_grows_and_shrinks_by_the_printed_plans_without_losing_quorum(
         removed = run_script(
             "create_k8s_config.py",
             "remove_node",
-            "--node",
+            "--node_index",
             "1",
             "--rpc",
             f"{cluster.pods['grow-0'].address}:{RPC_PORT}",
@@ -209,7 +220,7 @@ def test_a_chain_grows_and_shrinks_by_the_printed_plans_without_losing_quorum(
         assert removed.returncode == 0, removed.stderr
         before_removing = max(safe_heights(chain.controllers).values())
         removing_pace = pace_before(chain.controllers["grow-0"], before_removing)
-        run_plan(plan_of(removed.stdout), env, work)
+        run_plan(saved_plan(work, "grow", plan_of(removed.stdout)), env, work)
         after_removing = min(safe_heights({n: c for n, c in chain.controllers.items() if n != "grow-1"}).values())
         assert "grow-1" not in cluster.pods
         assert not [key for key in cluster.objects if key[1].startswith("grow-1")]
@@ -297,12 +308,17 @@ def test_a_fourth_cluster_joins_through_loadbalancer_addresses_only(tmp_path: Pa
             cwd=work,
         )
         assert added.returncode == 0, added.stderr
-        plans = PlanServer(cluster, {"/srv/cluster3": storage3}, addresses={"four-3": host})
+        # One cluster per node, each reached by its own kubectl context (the plan's default names).
+        contexts = {f"four-{index}": {f"four-{index}"} for index in range(4)}
+        plans = PlanServer(cluster, {"/srv/cluster3": storage3}, addresses={"four-3": host}, contexts=contexts)
         with stand_ins(plans, tmp_path / "cli") as env:
-            run_plan(plan_of(added.stdout), env, work)
+            run_plan(saved_plan(work, "four", plan_of(added.stdout)), env, work)
         chain.controllers["four-3"] = Controller(f"{host}:{RPC_PORT}")
         assert_same_blocks(chain.controllers, min(safe_heights(chain.controllers).values()))
         assert chain.controllers["four-3"].peer_count() == 3
+        address3 = (storage3 / "cita-cloud" / "four" / "node3" / "node_address").read_text()
+        for controller in chain.controllers.values():  # the plan's vote ran: the admin's folder was at hand
+            assert address3 in validators_of(controller)
         assert plans.restarted == []
         assert MINIKUBE_IP  # the claim's copy commands ran against the fourth cluster's storage only
         assert (storage3 / "cita-cloud" / "four" / "node3" / "kms.db").is_file()
