@@ -43,13 +43,15 @@ def secret_values(argv: Sequence[str]) -> list[str]:
     return sorted({value for value in found if value}, key=len, reverse=True)
 
 
-def scrub(message: str, argv: Sequence[str]) -> str:
+def scrub(message: str, argv: Sequence[str], *, secrets: bool = True) -> str:
     """An argparse message without any value that may be a password.
 
     "unrecognized arguments" lists the words of an unquoted password with spaces, so of those only
-    flag-like words are repeated.
+    flag-like words are repeated; a script that takes no password (`secrets` False) repeats them all.
     """
     prefix = "unrecognized arguments: "
+    if message.startswith(prefix) and not secrets:
+        return message
     if message.startswith(prefix):
         flags = [word.split("=", 1)[0] for word in message[len(prefix) :].split(" ")]
         shown = " ".join(flag if FLAG_TOKEN.fullmatch(flag) else HIDDEN for flag in flags)
@@ -73,7 +75,13 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Raise instead of printing the usage and exiting."""
-        raise UsageError(f"{scrub(message, self._argv)} (see {self.prog} --help)")
+        raise UsageError(f"{scrub(message, self._argv, secrets=takes_secrets(self))} (see {self.prog} --help)")
+
+
+def takes_secrets(parser: argparse.ArgumentParser) -> bool:
+    """Whether the parser, or one of its subcommands, has a password flag."""
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    return bool(flags & set(SECRET_FLAGS)) or any(takes_secrets(sub) for sub in _subcommands(parser).values())
 
 
 def run(
@@ -155,8 +163,13 @@ def _silence_stdout(runtime: Runtime) -> None:
         os.close(devnull)
 
 
-def respell_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
-    """Accept `--kms-password` as `--kms_password`; stop at an unknown flag or subcommand with a suggestion."""
+def respell_argv(
+    parser: argparse.ArgumentParser, argv: Sequence[str], siblings: dict[str, argparse.ArgumentParser] | None = None
+) -> list[str]:
+    """Accept `--kms-password` as `--kms_password`; stop at an unknown flag or subcommand with a suggestion.
+
+    `siblings` are the other subcommands of the same script: a flag of one of them is named as theirs.
+    """
     spelled: list[str] = []
     expects_value = False
     for position, token in enumerate(argv):
@@ -169,7 +182,7 @@ def respell_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[s
         if token.startswith("--") and len(token) > 2:
             name, equals, value = token.partition("=")
             _check_subcommand_given(parser, name)
-            action = _flag_action(parser, name)
+            action = _flag_action(parser, name, siblings or {})
             spelled.append(action.option_strings[0] + equals + value if name != action.option_strings[0] else token)
             # The next token is this flag's value even if it looks like a flag (argparse decides then).
             expects_value = not equals and action.nargs is None
@@ -182,7 +195,8 @@ def respell_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[s
                     f"unknown subcommand {token!r}{did_you_mean(command, commands)} "
                     f"(the subcommands are {', '.join(commands)}; see {parser.prog} --help)"
                 )
-            return [*spelled, command, *respell_argv(commands[command], argv[position + 1 :])]
+            others = {other: sub for other, sub in commands.items() if other != command}
+            return [*spelled, command, *respell_argv(commands[command], argv[position + 1 :], others)]
         spelled.append(token)
     return spelled
 
@@ -209,7 +223,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
-def _flag_action(parser: argparse.ArgumentParser, name: str) -> argparse.Action:
+def _flag_action(
+    parser: argparse.ArgumentParser, name: str, siblings: dict[str, argparse.ArgumentParser]
+) -> argparse.Action:
     """The action a `--flag` names: exactly, with `-` for `_`, or by a unique prefix (as argparse allows)."""
     actions = parser._option_string_actions
     underscored = "--" + name[2:].replace("-", "_")
@@ -223,6 +239,12 @@ def _flag_action(parser: argparse.ArgumentParser, name: str) -> argparse.Action:
     if matches:
         options = ", ".join(flag for flag in long_flags if flag.startswith(underscored))
         raise UsageError(f"{name} is ambiguous: it could be {options} (see {parser.prog} --help)")
+    owners = [other for other, sub in siblings.items() if underscored in sub._option_string_actions]
+    if owners:
+        raise UsageError(
+            f"{name} is a flag of {' and '.join(owners)}, not of {parser.prog.rsplit(' ', 1)[-1]} (see {parser.prog} "
+            "--help)"
+        )
     raise UsageError(f"unknown flag {name}{did_you_mean(underscored, long_flags)} (see {parser.prog} --help)")
 
 

@@ -150,7 +150,7 @@ RULES |= {  # whole messages: the path, the entry number, every name listed
     "service config: fourth entry's image a number": Rule(
         *same(),
         1,
-        "svc.toml: services entry 3 needs a non-empty string 'docker_image'",  # entries count from 0
+        "svc.toml: services entry 3 (at line 25) needs a non-empty string 'docker_image'",  # entries count from 0
         service_config=SHIPPED.replace('docker_image = "citacloud/storage_sqlite:v5.0.0"', "docker_image = 5"),
     ),
     "service config: unknown service": Rule(

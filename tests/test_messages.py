@@ -524,21 +524,21 @@ MESSAGES: dict[str, Case] = {
         "create_k8s_config.py",
         config(),
         1,
-        SVC + ": services entry 3 needs a non-empty string 'docker_image'",
+        SVC + ": services entry 3 (at line 25) needs a non-empty string 'docker_image'",
         {"svc.toml": SHIPPED.replace('docker_image = "citacloud/storage_sqlite:v5.0.0"', "docker_image = 5")},
     ),
     "services entry with an empty cmd": Case(
         "create_k8s_config.py",
         config(),
         1,
-        SVC + ": services entry 3 needs a non-empty string 'cmd'",
+        SVC + ": services entry 3 (at line 25) needs a non-empty string 'cmd'",
         {"svc.toml": SHIPPED.replace('cmd = "storage run -p 50003"', 'cmd = "  "')},
     ),
     "malformed image": Case(
         "create_k8s_config.py",
         config(),
         1,
-        SVC + ": services entry 4 has docker_image 'c:latest:x', which is not an image reference; write "
+        SVC + ": services entry 4 (at line 35) has docker_image 'c:latest:x', which is not an image reference; write "
         "[registry[:port]/]name[:tag][@digest] with a lowercase name, e.g. citacloud/controller:v5.0.0",
         {"svc.toml": SHIPPED.replace("citacloud/controller:v5.0.0", "c:latest:x")},
     ),

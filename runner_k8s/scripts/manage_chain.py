@@ -68,17 +68,20 @@ def rpc_address(text: str) -> str:
 
 
 def address(text: str) -> bytes:
-    """ADDRESS: 0x and 40 hex digits."""
+    """ADDRESS: 0x and 40 hex digits, the one rule of every address the scripts take (--authority, --super_admin)."""
     from runner_k8s.govern.transactions import parse_address  # noqa: PLC0415 - protobuf loads only for a change
+    from runner_k8s.keys.accounts import is_address  # noqa: PLC0415
 
+    if not is_address(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an address: give 0x and 40 hex digits, as in node_address")
     try:
         return parse_address(text)
     except CheckError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_rpc_flags(parser: argparse.ArgumentParser) -> None:
-    """--rpc and --chain_name: which nodes to ask, and which chain they must run."""
+def add_rpc_flags(parser: argparse.ArgumentParser, *, admin: bool = True) -> None:
+    """--rpc and --chain_name: which nodes to ask, and which chain they must run (`admin`: a change's flags)."""
     parser.add_argument(
         "--rpc",
         type=rpc_list,
@@ -91,7 +94,9 @@ def add_rpc_flags(parser: argparse.ArgumentParser) -> None:
         "--chain_name",
         default=None,
         help="The chain's name: its chain id must be sha256 of it (default: taken from an --admin_dir named "
-        "<chain>-admin, else not compared).",
+        "<chain>-admin, else not compared)."
+        if admin
+        else "The chain's name: its chain id must be sha256 of it (default: not compared).",
     )
 
 
@@ -152,13 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask every node for its height, latest block, peer count and system config; say which nodes "
         "disagree and which lag. Exits 1 when a node does not answer or the nodes disagree.",
     )
-    add_rpc_flags(status)
+    add_rpc_flags(status, admin=False)
     status.add_argument("--watch", action="store_true", help="Refresh the report until Ctrl-C (which exits 0).")
     status.add_argument(
         "--interval",
         type=seconds,
         default=DEFAULT_INTERVAL,
-        help=f"Seconds between two reports of --watch (default: {DEFAULT_INTERVAL:g}).",
+        help=f"Seconds between two reports of --watch, or between two looks of --wait_synced (default: "
+        f"{DEFAULT_INTERVAL:g}).",
     )
     status.add_argument(
         "--json",

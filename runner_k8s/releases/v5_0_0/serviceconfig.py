@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -170,7 +170,8 @@ def load_service_config(path: Path) -> ServiceConfig:
     """Read and check service-config.toml: exactly the six services, each once, all fields strings."""
     where = str(path)
     try:
-        data = tomllib.loads(read_bounded(path, SERVICE_CONFIG_MAX_BYTES, "service config").decode("utf-8"))
+        text = read_bounded(path, SERVICE_CONFIG_MAX_BYTES, "service config").decode("utf-8")
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise InputError(f"service config {where} does not exist; pass --service_config with the right path") from None
     except OSError as exc:
@@ -181,27 +182,32 @@ def load_service_config(path: Path) -> ServiceConfig:
         raise InputError(f"service config {where} is not valid TOML: {exc}; fix that line") from None
     except RecursionError:
         raise InputError(f"service config {where} nests tables or arrays too deeply; is it the right file?") from None
-    return parse_service_config(data, where)
+    headers = [number + 1 for number, line in enumerate(text.splitlines()) if SERVICES_HEADER.match(line)]
+    return parse_service_config(data, where, headers)
 
 
-def parse_service_config(data: dict[str, object], where: str) -> ServiceConfig:
-    """Check the parsed TOML of a service config."""
+SERVICES_HEADER = re.compile(r"\s*\[\[\s*services\s*\]\]")
+
+
+def parse_service_config(data: dict[str, object], where: str, headers: Sequence[int] = ()) -> ServiceConfig:
+    """Check the parsed TOML of a service config; `headers` are the lines of its `[[services]]` headers."""
     entries = data.get("services")
     if not isinstance(entries, list) or not entries:
         raise InputError(f"{where} has no [[services]] entries; list the six services {', '.join(SERVICE_NAMES)}")
     found: dict[str, Service] = {}
     for number, entry in enumerate(entries):
+        named = f"services entry {number}" + (f" (at line {headers[number]})" if number < len(headers) else "")
         if not isinstance(entry, dict):
-            raise InputError(f"{where}: services entry {number} is not a table; write it as [[services]]")
+            raise InputError(f"{where}: {named} is not a table; write it as [[services]]")
         for field in SERVICE_FIELDS:
             value = entry.get(field)
             if not isinstance(value, str) or not value.strip():
-                raise InputError(f"{where}: services entry {number} needs a non-empty string {field!r}")
+                raise InputError(f"{where}: {named} needs a non-empty string {field!r}")
         name = entry["name"]
         image = entry["docker_image"].strip()
         if IMAGE_REFERENCE.fullmatch(image) is None:
             raise InputError(
-                f"{where}: services entry {number} has docker_image {image!r}, which is not an image reference; "
+                f"{where}: {named} has docker_image {image!r}, which is not an image reference; "
                 "write [registry[:port]/]name[:tag][@digest] with a lowercase name, e.g. citacloud/controller:v5.0.0"
             )
         if name not in SERVICE_NAMES:
