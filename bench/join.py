@@ -86,7 +86,8 @@ def main() -> int:
                 f"history {top} blocks; the new pod's controller answered after {answered:.1f} s, "
                 f"was at the head after {head:.1f} s"
             )
-            rest = "\n".join(plan[apply_at + 1 :])
+            header = [command for command in plan[:apply_at] if command.startswith(("set -", "trap "))]
+            rest = "\n".join(header + plan[apply_at + 1 :])  # the trap ends the plan's port-forwards with it
             voted = time.monotonic()
             subprocess.run(["bash", "-e", "-c", rest], cwd=chain.work, env=env, check=True)
             print(f"add_validator and the raft replay took {time.monotonic() - voted:.1f} s more")

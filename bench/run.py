@@ -112,7 +112,7 @@ CASES: dict[str, Case] = {
     "floor-account-eth": Case("bench/startup_floor.py", ("account-eth",), 9, _key_file),
     "add-node-100": Case("create_k8s_config.py", ("add_node",), 3, _chain_of(100)),
     "remove-node-100": Case(
-        "create_k8s_config.py", ("remove_node", "--node", "99"), 3, _chain_of(100), around=_no_validators
+        "create_k8s_config.py", ("remove_node", "--node_index", "99"), 3, _chain_of(100), around=_no_validators
     ),
     "floor-100": Case(None, (), 3, floor_of=100),
     "floor-1000": Case(None, (), 1, floor_of=1000),
