@@ -374,3 +374,17 @@ def test_multi_remove_node_takes_its_yaml_and_folder_and_marks_the_others(multi3
         policy = objects(multi3 / f"{CHAIN}-{index}.yaml")[("NetworkPolicy", f"{CHAIN}-{index}")]
         assert policy["metadata"]["annotations"] == {"runner-k8s/retired-nodes": "2"}
         assert peers(chain_dir(multi3) / f"node{index}") == [(f"192.0.2.{11 - index}", 30000)]
+
+
+def test_show_plan_prints_the_last_plan_again(chain3: Path):
+    code, _, err = run(chain3, "show_plan")
+    assert (code, err) == (
+        1,
+        f"create_k8s_config.py: error: {chain3}/{CHAIN}-plan.sh does not exist: no add_node or remove_node has saved "
+        f"a plan for chain '{CHAIN}' in {chain3}\n",
+    )
+    assert run(chain3, "add_node")[0] == 0
+    code, out, _ = run(chain3, "show_plan")
+    assert code == 0
+    assert out == (chain3 / f"{CHAIN}-plan.sh").read_text()
+    assert out.startswith("#!/usr/bin/env bash\n# add node3 to chain test-chain (create_k8s_config.py add_node)\n")
