@@ -174,7 +174,8 @@ def vote(
     manage = manage_chain()
     command = f"{manage} {verb} {node.address} --rpc {','.join(rpcs)} --chain_name {chain.chain}{extra}"
     if admin is None:
-        return comment(f"with the super admin's account folder (give add_node --admin_dir): {command} --admin_dir DIR")
+        folder = "with the super admin's account folder (or give --admin_dir)"
+        return comment(f"{folder}: {command} --admin_dir DIR --if_needed")
     password = "" if admin.password_file is None else f" --admin_password_file {admin.password_file}"
     return Action((f"{command} --admin_dir {admin.folder}{password} --if_needed",))
 
