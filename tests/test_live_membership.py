@@ -82,7 +82,7 @@ def saved_plan(work: Path, chain: str, printed: str) -> str:
     return saved
 
 
-def run_plan(plan: str, env: dict[str, str], work: Path) -> None:
+def run_plan(plan: str, env: dict[str, str], work: Path, expect: int = 0) -> None:
     """The plan as saved, by bash, from the work dir; it stops at the first step that fails.
 
     Its output goes to a file (a background job of a failed plan would hold a pipe open), and whatever the
@@ -103,7 +103,7 @@ def run_plan(plan: str, env: dict[str, str], work: Path) -> None:
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-    assert code == 0, f"the plan failed:\n{plan}\n--- its output\n{log.read_text()}"
+    assert code == expect, f"the plan ended with {code}, not {expect}:\n{plan}\n--- its output\n{log.read_text()}"
 
 
 def manage(*args: str, work: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -328,3 +328,53 @@ def test_a_fourth_cluster_joins_through_loadbalancer_addresses_only(tmp_path: Pa
 
 def chain_id(name: str) -> bytes:
     return hashlib.sha256(name.encode()).digest()
+
+
+def stopped_after(plan: str, pattern: str) -> str:
+    """The plan stopped (exit 1) right after the first line that matches `pattern`."""
+    lines = plan.splitlines()
+    at = next(number for number, line in enumerate(lines) if re.search(pattern, line))
+    return "\n".join([*lines[: at + 1], "exit 1"]) + "\n"
+
+
+def test_a_plan_stopped_midway_then_a_node_restart_then_the_plan_again(tmp_path: Path):
+    """The live version of tests/test_plan_reruns.py, at the two points that matter most.
+
+    1. After node 0 got its new peer list (the point where, with the old order, node 0 could not start
+       again: its list named a Service that did not exist): node 0 restarts and makes blocks again.
+    2. After the vote, before the replay wait: the plan runs again, its vote is `--if_needed`.
+    """
+    chains = boot_local_chain(tmp_path, live_bin_dir(), "redo", "--peers_count", "3", "--block_interval", str(INTERVAL))
+    chain = next(chains)
+    try:
+        cluster, work = chain.cluster, chain.work
+        assert run_script("create_pvc.py", "local_pvc", cwd=work).returncode == 0
+        wait_until("20 blocks", lambda: min(safe_heights(chain.controllers).values()) >= 20, 300, cluster)
+        added = run_script("create_k8s_config.py", "add_node", cwd=work)
+        assert added.returncode == 0, added.stderr
+        plan = saved_plan(work, "redo", plan_of(added.stdout))
+        plans = PlanServer(cluster, {DATA_DIR: chain.storage})
+        with stand_ins(plans, tmp_path / "cli") as env:
+            run_plan(stopped_after(plan, r"kubectl cp cita-cloud/redo/node0/network-config\.toml"), env, work, expect=1)
+            before = max(safe_heights(chain.controllers).values())
+            cluster.stop_pod("redo-0")
+            cluster.start_pod("redo-0")
+            wait_until(
+                "node 0 back after its restart",
+                lambda: safe_heights({"n": chain.controllers["redo-0"]})["n"] >= before + 5,
+                240,
+                cluster,
+            )
+            assert not [line for line in cluster.exited() if line.startswith("redo-0/")], cluster.exited()
+            run_plan(stopped_after(plan, r"manage_chain\.py add_validator"), env, work, expect=1)
+            run_plan(plan, env, work)
+        chain.controllers["redo-3"] = Controller(f"{cluster.pods['redo-3'].address}:{RPC_PORT}")
+        address3 = (chain.storage / "cita-cloud" / "redo" / "node3" / "node_address").read_text()
+        for controller in chain.controllers.values():
+            assert address3 in validators_of(controller)
+        top = min(safe_heights(chain.controllers).values())
+        assert_same_blocks(chain.controllers, top)
+        assert plans.restarted == []
+        assert service_log_panics(cluster, chain.storage) == []
+    finally:
+        chains.close()
