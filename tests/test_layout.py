@@ -24,7 +24,8 @@ FOUNDATION = {
 PLANNERS = {
     "keys.accounts", "keys.keystore", "keys.keygen", "keys.syncthing", "keys.signing",
     "releases.v5_0_0.serviceconfig", "releases.v5_0_0.nodefiles", "releases.v5_0_0.syncconfig",
-    "kube.objects", "kube.pods", "kube.manifests", "kube.storage",
+    "releases.v5_0_0.pods", "releases.v5_0_0.manifests",
+    "kube.objects", "kube.images", "kube.resources", "kube.nodes", "kube.storage",
     "create.rules", "create.spec", "create.archives", "create.existing", "report.reports", "report.nextsteps",
     "day2.chainfiles", "day2.chainload", "day2.membership", "day2.memberplan",
     "govern.transactions", "govern.adminkeys",
@@ -37,7 +38,7 @@ VERBS = {
 WRITER = "write.files"
 # The folders, lowest first: a module imports only from its own folder or a lower one (no arrow up).
 # The top-level modules are the foundation, except cli (it runs a command: it sits under the scripts).
-LAYERS = ["", "write", "keys", "releases", "kube", "report", "create", "day2", "govern", "scripts"]
+LAYERS = ["", "write", "keys", "kube", "releases", "report", "create", "day2", "govern", "scripts"]
 HIGHER_TOP = {"cli": "scripts"}
 
 

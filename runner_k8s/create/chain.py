@@ -14,11 +14,10 @@ from runner_k8s.flags import shell_quote, shown_path
 from runner_k8s.keys.accounts import account_from_secret, new_network_key, random_scalar, secret_range
 from runner_k8s.keys.keygen import MadeKeys, draw_node_secrets, make_node_keys
 from runner_k8s.keys.keystore import ACCOUNT_ID
-from runner_k8s.kube.manifests import local_manifests, multi_node_manifests
 from runner_k8s.kube.objects import Manifest, render_yaml
-from runner_k8s.kube.pods import NodePod
 from runner_k8s.plan import PlanItems, secret_file
 from runner_k8s.ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Slot, external_port
+from runner_k8s.releases.v5_0_0.manifests import local_manifests, multi_node_manifests
 from runner_k8s.releases.v5_0_0.nodefiles import (
     ChainFiles,
     NetworkConfigs,
@@ -29,6 +28,7 @@ from runner_k8s.releases.v5_0_0.nodefiles import (
     render_genesis,
     render_init_sys_config,
 )
+from runner_k8s.releases.v5_0_0.pods import NodePod
 from runner_k8s.releases.v5_0_0.syncconfig import API_KEY_SLOT, SyncDevice, new_api_key, render_config_xml, with_api_key
 from runner_k8s.report.nextsteps import local_next_steps, multi_next_steps
 from runner_k8s.report.reports import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from runner_k8s import names
 from runner_k8s.flags import shell_quote, shown_path
-from runner_k8s.kube.manifests import INSTANCE_LABEL
+from runner_k8s.kube.nodes import INSTANCE_LABEL
 from runner_k8s.kube.storage import DEFAULT_DATA_DIR, Storage, load_storage, pvc_file
 from runner_k8s.report.reports import Step
 
