@@ -37,9 +37,7 @@ def build_secret(name: str, data: Mapping[str, bytes], labels: Mapping[str, str]
     }
 
 
-def service_port(
-    name: str, port: int, target: int, node_port: int | None = None, protocol: str = TCP
-) -> Manifest:
+def service_port(name: str, port: int, target: int, node_port: int | None = None, protocol: str = TCP) -> Manifest:
     """One port of a Service."""
     entry: Manifest = {"name": name, "port": port, "targetPort": target, "protocol": protocol}
     if node_port is not None:
@@ -237,9 +235,7 @@ def in_namespace(manifest: Manifest, namespace: str | None) -> Manifest:
     return {**manifest, "metadata": meta}
 
 
-def secret_volume(
-    name: str, secret_name: str, keys: Sequence[str] | None = None, mode: int | None = None
-) -> Manifest:
+def secret_volume(name: str, secret_name: str, keys: Sequence[str] | None = None, mode: int | None = None) -> Manifest:
     """A volume holding a Secret's keys as files (only `keys` when given; `mode` for every file)."""
     source: Manifest = {"secretName": secret_name}
     if keys is not None:

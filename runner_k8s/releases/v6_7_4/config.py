@@ -15,7 +15,7 @@ import tomli_w
 
 from runner_k8s.keys.accounts import sm3
 from runner_k8s.ports import ContainerPort
-from runner_k8s.releases.v6_7_4.serviceconfig import Consensus
+from runner_k8s.releases.v6_7_4.accounts import Consensus
 
 CONFIG_MOUNT = "/etc/cita-cloud/config"  # the config Secret: config.toml, node_address, validator_address
 ACCOUNT_MOUNT = "/etc/cita-cloud/account"  # the account Secret: private_key (controller, overlord)
@@ -82,9 +82,7 @@ def _log(service: str) -> dict[str, object]:
     return {"max_level": LOG_LEVEL, "filter": LOG_LEVEL, "service_name": service}
 
 
-def network_section(
-    chain: ChainConfig, domain: str, tls: NodeTls, peers: Sequence[ZenohPeer]
-) -> dict[str, object]:
+def network_section(chain: ChainConfig, domain: str, tls: NodeTls, peers: Sequence[ZenohPeer]) -> dict[str, object]:
     """[network_zenoh]: its own TLS identity, the peers it dials, where consensus and controller listen."""
     return {
         "grpc_port": int(ContainerPort.NETWORK),

@@ -118,7 +118,9 @@ def node_secrets(pod: NodePod, secrets: NodeSecrets) -> list[Manifest]:
     ]
 
 
-def network_policy(name: str, pod: NodePod, selector: Mapping[str, str], peers: bool, published: Sequence[Slot]) -> Manifest:
+def network_policy(
+    name: str, pod: NodePod, selector: Mapping[str, str], peers: bool, published: Sequence[Slot]
+) -> Manifest:
     """Ingress to the published ports from anywhere and, with `peers`, zenoh (UDP) from the chain's own pods."""
     rules: list[Manifest] = []
     if peers:
@@ -218,7 +220,9 @@ def multi_node_manifests(
         *node_secrets(pod, secrets),
         # Peers arrive through the LoadBalancer from other clusters, usually source-NATed: every
         # published port is open to all; the others (storage, consensus...) stay shut.
-        with_retired(network_policy(names.node_network_policy(pod.chain, pod.index), pod, selector, False, published), retired),
+        with_retired(
+            network_policy(names.node_network_policy(pod.chain, pod.index), pod, selector, False, published), retired
+        ),
         build_node_statefulset(pod),
         build_service(
             names.lb_service(pod.chain, pod.index),

@@ -28,6 +28,7 @@ from runner_k8s.kube.objects import (
     volume_mount,
 )
 from runner_k8s.ports import ContainerPort
+from runner_k8s.releases.v6_7_4.accounts import Consensus
 from runner_k8s.releases.v6_7_4.config import (
     ACCOUNT_MOUNT,
     CONFIG_FILE,
@@ -38,7 +39,7 @@ from runner_k8s.releases.v6_7_4.config import (
     PRIVATE_KEY_PATH,
     VALIDATOR_ADDRESS_FILE,
 )
-from runner_k8s.releases.v6_7_4.serviceconfig import Consensus, ServiceImages
+from runner_k8s.releases.v6_7_4.serviceconfig import ServiceImages
 
 CHAIN_USER = 1000  # the images' user `chain` (useradd -m chain; USER chain)
 DATA_VOLUME = "datadir"
@@ -196,9 +197,7 @@ def build_pod_spec(pod: NodePod) -> Manifest:
         "containers": containers,
         "volumes": [
             secret_volume(CONFIG_VOLUME, names.config_secret(pod.chain, pod.index), list(CONFIG_KEYS), SECRET_MODE),
-            secret_volume(
-                ACCOUNT_VOLUME, names.account_secret(pod.chain, pod.index), [PRIVATE_KEY_FILE], SECRET_MODE
-            ),
+            secret_volume(ACCOUNT_VOLUME, names.account_secret(pod.chain, pod.index), [PRIVATE_KEY_FILE], SECRET_MODE),
             memory_volume(NETWORK_WORK_VOLUME, NETWORK_WORK_SIZE),
             pvc_volume(DATA_VOLUME, pod.pvc_name),
         ],

@@ -10,24 +10,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from runner_k8s.errors import InputError
 from runner_k8s.kube.images import IMAGE_REFERENCE, image_repository
 from runner_k8s.kube.resources import Resources, parse_resources
 from runner_k8s.reading import load_service_toml
+from runner_k8s.releases.v6_7_4.accounts import Consensus
 
 RELEASE = "v6.7.4"
 SERVICE_CONFIG_NAME = "service-config.v6.7.4.toml"
 SHIPPED = Path(__file__).resolve().parent / SERVICE_CONFIG_NAME
-
-
-class Consensus(StrEnum):
-    """The two consensus engines of v6.7.4 (overlord is the release's default)."""
-
-    OVERLORD = "overlord"
-    RAFT = "raft"
 
 
 # Service entry -> the program the image must be (the repository name of the image reference).
@@ -100,7 +93,9 @@ def parse_service_images(data: Mapping[str, object], where: str) -> ServiceImage
             )
         name, image = entry["name"], entry["docker_image"].strip()
         if name not in PROGRAMS:
-            raise InputError(f"{where}: unknown service {name!r}; the {RELEASE} services are {', '.join(SERVICE_NAMES)}")
+            raise InputError(
+                f"{where}: unknown service {name!r}; the {RELEASE} services are {', '.join(SERVICE_NAMES)}"
+            )
         if name in found:
             raise InputError(f"{where}: service {name!r} is listed twice; keep one entry")
         if IMAGE_REFERENCE.fullmatch(image) is None:
