@@ -87,6 +87,24 @@ def create_account(*, key_file: Path, flavour: KmsFlavour, output_dir: Path, run
     return account
 
 
+def create_v6_account(*, output_dir: Path, runtime: Runtime) -> str:
+    """Make a v6.7.4 account (private_key, node_address, validator_address) in a folder named by its address."""
+    from runner_k8s.releases.v6_7_4.accounts import Consensus, new_v6_account, plan_account  # noqa: PLC0415
+
+    account = new_v6_account(runtime.randbytes, Consensus.OVERLORD)
+    folder = account.account.address
+    write_outputs(
+        output_dir,
+        [folder],
+        plan_account(account, folder),
+        force=False,
+        hint="nothing was changed; run create_account.py --release v6.7.4 again for a new account",
+        flag=OUTPUT_DIR_FLAG,
+    )
+    runtime.say(f"account {folder}: validator_address {account.validator_address} (overlord; on raft: {folder[2:]})")
+    return folder
+
+
 def plan_identity(identity: SyncIdentity, folder: str) -> PlanItems:
     """A syncthing identity folder: cert.pem and key.pem (0600)."""
     yield folder, Dir(PRIVATE_DIR)

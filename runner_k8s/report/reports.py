@@ -252,7 +252,6 @@ def chain_line(report: ChainReport, what: str) -> str:
 
 def local_summary(report: ChainReport, pvc_name: str) -> Iterator[str]:
     """The lines printed after a local_cluster run. Never a password or a key."""
-    chain = report.chain
     v5 = report.release == "v5.0.0"
     yield chain_line(report, "")
     node_folders, chain_yaml, admin, *rest = report.outputs
