@@ -16,6 +16,7 @@ from runner_k8s.reading import load_service_toml
 
 SERVICE_NAMES = ("network", "consensus", "executor", "storage", "controller", "kms")
 SERVICE_FIELDS = ("name", "docker_image", "cmd")
+V6_ONLY_SERVICES = ("consensus_overlord", "consensus_raft")
 KMS_IMAGES = {"kms_sm": KmsFlavour.SM, "kms_eth": KmsFlavour.ETH}
 
 
@@ -73,6 +74,11 @@ def parse_service_config(data: dict[str, object], where: str) -> ServiceConfig:
     entries = data.get("services")
     if not isinstance(entries, list) or not entries:
         raise InputError(f"{where} has no [[services]] entries; list the six services {', '.join(SERVICE_NAMES)}")
+    if any(isinstance(entry, dict) and entry.get("name") in V6_ONLY_SERVICES for entry in entries):
+        raise InputError(
+            f"{where} is a v6.7.4 service config (it lists consensus_overlord and consensus_raft); add "
+            "--release v6.7.4, or pass a v5.0.0 service config such as the shipped service-config.toml"
+        )
     found: dict[str, Service] = {}
     for number, entry in enumerate(entries):
         if not isinstance(entry, dict):
