@@ -22,8 +22,9 @@ FOUNDATION = {
     "write.stops", "write.durable", "write.journal", "write.lock", "write.files",
 }  # fmt: skip
 PLANNERS = {
-    "keys.accounts", "keys.keystore", "keys.keygen", "keys.syncthing", "keys.signing",
+    "keys.accounts", "keys.keystore", "keys.keygen", "keys.syncthing", "keys.signing", "keys.bls", "keys.tls",
     "releases.v5_0_0.serviceconfig", "releases.v5_0_0.nodefiles", "releases.v5_0_0.syncconfig",
+    "releases.v6_7_4.accounts", "releases.v6_7_4.keygen",
     "kube.objects", "kube.pods", "kube.manifests", "kube.storage",
     "create.rules", "create.spec", "create.archives", "create.existing", "report.reports", "report.nextsteps",
     "day2.chainfiles", "day2.chainload", "day2.membership", "day2.memberplan",
