@@ -22,11 +22,13 @@ FOUNDATION = {
     "write.stops", "write.durable", "write.journal", "write.lock", "write.files",
 }  # fmt: skip
 PLANNERS = {
-    "keys.accounts", "keys.keystore", "keys.keygen", "keys.syncthing", "keys.signing",
+    "keys.accounts", "keys.keystore", "keys.keygen", "keys.syncthing", "keys.signing", "keys.bls", "keys.tls",
     "releases.v5_0_0.serviceconfig", "releases.v5_0_0.nodefiles", "releases.v5_0_0.syncconfig",
-    "releases.v5_0_0.pods", "releases.v5_0_0.manifests",
+    "releases.v5_0_0.pods", "releases.v5_0_0.manifests", "releases.v5_0_0.inputs", "releases.v5_0_0.chainplan",
+    "releases.v6_7_4.accounts", "releases.v6_7_4.keygen", "releases.v6_7_4.serviceconfig", "releases.v6_7_4.config",
+    "releases.v6_7_4.pods", "releases.v6_7_4.manifests", "releases.v6_7_4.chainplan",
     "kube.objects", "kube.images", "kube.resources", "kube.nodes", "kube.storage",
-    "create.rules", "create.spec", "create.archives", "create.existing", "report.reports", "report.nextsteps",
+    "create.rules", "create.spec", "create.v6spec", "create.releasechoice", "create.archives", "create.existing", "report.reports", "report.nextsteps",
     "day2.chainfiles", "day2.chainload", "day2.membership", "day2.memberplan",
     "govern.transactions", "govern.adminkeys",
 }  # fmt: skip

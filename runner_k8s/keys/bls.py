@@ -43,7 +43,7 @@ def validator_address(secret: int) -> str:
 
 
 def random_secret(randbytes: RandBytes) -> int:
-    """A uniform secret in [1, r-1], by rejection sampling of 32 random bytes (about 1 draw in 2.2 kept)."""
+    """A uniform secret in [1, r-1], by rejection sampling of 32 random bytes (2.2 draws per secret on average)."""
     return random_scalar(SECRET_RANGE, randbytes)
 
 

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from runner_k8s.keys.accounts import RandBytes
-from runner_k8s.names import DNS_SUBDOMAIN
+from runner_k8s.names import DNS_LABEL_MAX, DNS_SUBDOMAIN
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 ORGANIZATION = "CITA-Cloud"
@@ -67,10 +67,14 @@ class NodeCert:
 
 def check_domain(domain: str) -> str:
     """A node domain as zenoh dials it and a certificate can name it (ValueError if not): a DNS name."""
-    if not DNS_SUBDOMAIN.fullmatch(domain) or len(domain) > COMMON_NAME_MAX:
+    if (
+        not DNS_SUBDOMAIN.fullmatch(domain)
+        or len(domain) > COMMON_NAME_MAX
+        or any(len(label) > DNS_LABEL_MAX for label in domain.split("."))
+    ):
         raise ValueError(
             f"{domain!r} is not a node domain: use a DNS name of lowercase letters, digits, '-' and '.', "
-            f"at most {COMMON_NAME_MAX} characters"
+            f"at most {COMMON_NAME_MAX} characters and {DNS_LABEL_MAX} between dots"
         )
     try:
         ipaddress.ip_address(domain)

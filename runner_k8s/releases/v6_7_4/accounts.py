@@ -15,7 +15,7 @@ from pathlib import Path
 
 from runner_k8s.errors import CheckError, InputError
 from runner_k8s.keys import bls
-from runner_k8s.keys.accounts import SM2_N, Account, KmsFlavour, RandBytes, account_from_secret
+from runner_k8s.keys.accounts import Account, KmsFlavour, RandBytes, account_from_secret, secret_range
 from runner_k8s.plan import KMS_DB, NODE_ADDRESS, PRIVATE_DIR, Dir, File, PlanItems, secret_file
 
 PRIVATE_KEY = "private_key"
@@ -25,7 +25,6 @@ ACCOUNT_FILE_MAX_BYTES = 4096
 PRIVATE_KEY_HEX = 64
 NODE_ADDRESS_HEX = 40
 MAKE_ONE = "make one with create_account.py --release v6.7.4"
-SM2_SECRETS = range(1, SM2_N - 1)  # what the controller's SM2 accepts (keys.accounts.secret_range)
 
 
 class Consensus(StrEnum):
@@ -151,7 +150,7 @@ def read_v6_account(folder: Path, where: str, consensus: Consensus | None = None
     secret = int(_hex(texts[PRIVATE_KEY], (PRIVATE_KEY_HEX,), folder, PRIVATE_KEY, where), 16)
     node_address = _hex(texts[NODE_ADDRESS], (NODE_ADDRESS_HEX,), folder, NODE_ADDRESS, where)
     validator = _hex(texts[VALIDATOR_ADDRESS], (NODE_ADDRESS_HEX, bls.PUBLIC_KEY_HEX), folder, VALIDATOR_ADDRESS, where)
-    if secret not in SM2_SECRETS:
+    if secret not in secret_range(KmsFlavour.SM):
         raise InputError(f"{where} {folder}: {PRIVATE_KEY} is not a valid SM2 private key (0 or too large); {MAKE_ONE}")
     account = account_from_secret(KmsFlavour.SM, secret)
     derived = account.address.removeprefix("0x")
