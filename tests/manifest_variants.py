@@ -7,8 +7,8 @@ from pathlib import Path
 import create_account
 import create_k8s_config
 import create_pvc
-from runner_k8s.create.identities import utc_now
 from runner_k8s.keys.syncthing import new_identity
+from runner_k8s.runtime import utc_now
 from tests.chains import make_local_chain
 from tests.conftest import REPO, DeterministicRandom, fixed_runtime, output_of
 

@@ -28,7 +28,8 @@ PLANNERS = {
     "releases.v6_7_4.accounts", "releases.v6_7_4.keygen", "releases.v6_7_4.serviceconfig", "releases.v6_7_4.config",
     "releases.v6_7_4.pods", "releases.v6_7_4.manifests", "releases.v6_7_4.chainplan",
     "kube.objects", "kube.images", "kube.resources", "kube.nodes", "kube.storage",
-    "create.rules", "create.spec", "create.v6spec", "create.releasechoice", "create.archives", "create.existing", "report.reports", "report.nextsteps",
+    "create.rules", "create.spec", "create.v6spec", "create.releasechoice", "create.archives", "create.existing",
+    "report.reports", "report.nextsteps",
     "day2.chainfiles", "day2.chainload", "day2.membership", "day2.memberplan",
     "govern.transactions", "govern.adminkeys",
 }  # fmt: skip

@@ -202,7 +202,8 @@ def pod_spec(work: Path, index: int) -> dict[str, Any]:
     workload = next(
         doc for doc in docs if doc["kind"] == "StatefulSet" and doc["metadata"]["name"] == f"{CHAIN}-{index}"
     )
-    return workload["spec"]["template"]["spec"]
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
 
 
 @pytest.mark.parametrize("consensus", ["overlord", "raft"])

@@ -6,13 +6,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner_k8s.create.spec import MultiNode
 from runner_k8s.errors import CheckError
 from runner_k8s.keys.accounts import KmsFlavour
 from runner_k8s.keys.keystore import SQLITE_INTEGER_MAX, load_kms_db, unlock
 from runner_k8s.keys.syncthing import verify_identity
 from runner_k8s.plan import CERT_PEM, KEY_ID, KEY_PEM, KMS_DB, NODE_ADDRESS
 from runner_k8s.reading import read_bounded
+from runner_k8s.releases.v5_0_0.inputs import MultiNode
 from runner_k8s.releases.v5_0_0.nodefiles import NodeKeys
 
 ACCOUNT_FILES = (KMS_DB, KEY_ID, NODE_ADDRESS)

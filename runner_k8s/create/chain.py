@@ -12,11 +12,11 @@ from pathlib import Path
 from runner_k8s import names
 from runner_k8s.create.archives import NodeMaterials, load_node_materials
 from runner_k8s.create.existing import ensure_not_mixed, force_hint, gone_objects
-from runner_k8s.create.spec import LocalClusterSpec, MultiClusterSpec
 from runner_k8s.create.v6spec import V6LocalSpec, V6MultiSpec
 from runner_k8s.flags import shell_quote, shown_path
 from runner_k8s.plan import PlanItems
 from runner_k8s.releases.v5_0_0 import chainplan as v5
+from runner_k8s.releases.v5_0_0.inputs import LocalClusterSpec, MultiClusterSpec
 from runner_k8s.releases.v6_7_4 import chainplan as v6
 from runner_k8s.report.reports import (
     ChainPlan,

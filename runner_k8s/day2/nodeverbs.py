@@ -13,7 +13,6 @@ from pathlib import Path
 
 from runner_k8s import names
 from runner_k8s.create.archives import NodeMaterials, load_node_materials
-from runner_k8s.create.identities import utc_now
 from runner_k8s.create.rules import (
     DEFAULT_NODE_PORT_RANGE,
     check_chain_name,
@@ -21,7 +20,6 @@ from runner_k8s.create.rules import (
     check_node_ports,
     parse_port_range,
 )
-from runner_k8s.create.spec import MultiNode
 from runner_k8s.day2.chainload import LoadedChain, NodeState, choose_chain, load_chain
 from runner_k8s.day2.memberplan import add_node_steps, remove_node_steps
 from runner_k8s.day2.membership import (
@@ -40,10 +38,11 @@ from runner_k8s.keys.keygen import draw_node_secrets, make_node_keys
 from runner_k8s.kube.objects import Manifest
 from runner_k8s.plan import File, PlanItems, secret_file
 from runner_k8s.ports import LOCAL_LAYOUT
+from runner_k8s.releases.v5_0_0.inputs import MultiNode
 from runner_k8s.releases.v5_0_0.nodefiles import CONFIG_DIR, CONFIG_XML, NodeKeys, plan_node
 from runner_k8s.releases.v5_0_0.syncconfig import new_api_key
 from runner_k8s.report.reports import FileEntry, Step, files_json, objects_json, recorded, steps_json
-from runner_k8s.runtime import Runtime
+from runner_k8s.runtime import Runtime, utc_now
 from runner_k8s.write.files import write_outputs
 from runner_k8s.write.lock import check_writable
 
