@@ -250,13 +250,12 @@ def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
         help="Timestamp of genesis block, in milliseconds since the epoch (default: now).",
     )
     parser.add_argument(
-        "--super_admin", required=True, help="Address of super admin, made by create_account.py (required)."
+        "--super_admin", default=None, help="Address of super admin, made by create_account.py (required)."
     )
     for flag, text in MULTI_LISTS.items():
-        if flag == "--sync_device_ids":  # v5.0.0 only: required there, checked once the release is known
-            parser.add_argument(flag, type=flags.comma_list, default=None, help=f"{text} (required on v5.0.0)")
-        else:
-            parser.add_argument(flag, type=flags.comma_list, required=True, help=f"{text} (required)")
+        # Checked once the release is known (required_lists), so that one message names every list missing.
+        needed = "required on v5.0.0" if flag in V6_UNUSED_LISTS else "required"
+        parser.add_argument(flag, type=flags.comma_list, default=None, help=f"{text} ({needed})")
     flags.add_password_flag(
         parser,
         "--kms_passwords",
@@ -282,8 +281,23 @@ def add_multi_cluster(subparsers: argparse._SubParsersAction[cli.Parser]) -> Non
     parser.set_defaults(handler=_multi_cluster)
 
 
+V6_UNUSED_LISTS = ("--sync_device_ids",)
+
+
+def required_lists(args: argparse.Namespace) -> None:
+    """Every required multi_cluster flag of the chain's release that is missing, named in one message."""
+    wanted = ["--super_admin", *(flag for flag in MULTI_LISTS if args.release != V6 or flag not in V6_UNUSED_LISTS)]
+    missing = [flag for flag in wanted if getattr(args, flag.removeprefix("--")) is None]
+    if missing:
+        named = ", ".join(missing)
+        raise UsageError(
+            f"the following arguments are required: {named} (see create_k8s_config.py multi_cluster --help)"
+        )
+
+
 def _multi_cluster(args: argparse.Namespace, runtime: Runtime) -> None:
     check_release(args)
+    required_lists(args)
     if args.release == V6:
         v6_spec = build_v6_multi_spec(
             **v6_chain_args(args),
@@ -300,10 +314,6 @@ def _multi_cluster(args: argparse.Namespace, runtime: Runtime) -> None:
             v6_spec, work_dir=args.work_dir, force=args.force, runtime=runtime, dry_run=args.dry_run, as_json=args.json
         )
         return
-    if args.sync_device_ids is None:
-        raise UsageError(
-            "the following arguments are required: --sync_device_ids (see create_k8s_config.py multi_cluster --help)"
-        )
     prompts = [f"kms password of node {index} ({address})" for index, address in enumerate(args.authorities)]
     spec = build_multi_spec(
         **shared_chain_args(args, runtime),
