@@ -88,7 +88,8 @@ def main() -> int:
                 shutil.rmtree(scratch, ignore_errors=True)
         mine = statistics.median(run[0] for run in figures["ours"])
         peer = statistics.median(run[0] for run in figures["theirs"])
-        memory = f"{max(run[1] for run in figures['ours']) // 1024} MiB / {max(run[1] for run in figures['theirs']) // 1024} MiB"
+        mine_rss, peer_rss = (max(run[1] for run in figures[who]) // 1024 for who in ("ours", "theirs"))
+        memory = f"{mine_rss} MiB / {peer_rss} MiB"
         print(f"{nodes:>5}  {mine:>10.3f} s  {peer:>10.3f} s  {mine / peer:5.2f}  {memory}")
     return 0
 
