@@ -20,9 +20,12 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from py_ecc.bls.ciphersuites import G2ProofOfPossession
 
 import create_k8s_config
+from runner_k8s.releases.v6_7_4.accounts import Consensus
 from tests.conftest import fixed_runtime, output_of
 from tests.manifest_variants import v6_multi_argv
 from tests.test_crypto_primitives import gmssl_sm2_public, gmssl_sm3
@@ -309,3 +312,25 @@ def test_json_has_the_same_schema_as_v5(tmp_path: Path):
     assert (v5["release"], v5["consensus"]) == ("v5.0.0", "raft")
     assert v6["nodes"][0]["device_id"] is None
     assert v6["outputs"][-1] == str(tmp_path / "v6" / "test-chain-ca")
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.from_regex(r"[a-z][a-z0-9-]{0,20}[a-z0-9]", fullmatch=True), st.integers(1, 65535)), max_size=6
+    )
+)
+def test_peer_lines_rendered_once_are_tomli_ws_own_rendering(peers: list[tuple[str, int]]):
+    """The peers array is spliced in from lines rendered once per chain: the file is what tomli_w makes whole."""
+    import tomli_w
+
+    from runner_k8s.releases.v6_7_4 import config
+
+    chain = config.ChainConfig("ab" * 32, 1, "cd" * 20, ("ef" * 48,), 3, Consensus.OVERLORD, "CA\n")
+    tls = config.NodeTls("CERT\n", "KEY\n")
+    zenoh = [config.ZenohPeer(domain, port) for domain, port in peers]
+    spliced = config.render_node_config(chain, "me", tls, zenoh).decode()
+    whole = tomllib.loads(spliced)
+    assert whole["network_zenoh"]["peers"] == [config.peer_table(peer) for peer in zenoh]
+    expected = dict(whole)
+    assert spliced == tomli_w.dumps(expected, multiline_strings=True)

@@ -8,6 +8,7 @@ later reader (day 2, an operator) needs to see them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -98,7 +99,7 @@ def network_section(chain: ChainConfig, domain: str, tls: NodeTls, peers: Sequen
         "hot_update_interval": HOT_UPDATE_SECONDS,
         "enable_metrics": False,
         "log_config": _log("network"),
-        "peers": [{"protocol": PROTOCOL, "port": peer.port, "domain": peer.domain} for peer in peers],
+        "peers": PEERS_SLOT,  # filled by render_node_config: each peer's line is rendered once per chain
         "modules": [
             {"module_name": "consensus", "hostname": "localhost", "port": int(ContainerPort.CONSENSUS)},
             {"module_name": "controller", "hostname": "localhost", "port": int(ContainerPort.CONTROLLER)},
@@ -128,6 +129,27 @@ def consensus_section(chain: ChainConfig, domain: str) -> tuple[str, dict[str, o
         "enable_metrics": False,
         "log_config": _log("consensus"),
     }
+
+
+PEERS_SLOT = "runner-k8s peers"
+
+
+def peer_table(peer: ZenohPeer) -> dict[str, object]:
+    """One entry of `[network_zenoh].peers`, as network_zenoh reads it (protocol, port, domain)."""
+    return {"protocol": PROTOCOL, "port": peer.port, "domain": peer.domain}
+
+
+@functools.cache
+def _peer_line(peer: ZenohPeer) -> str:
+    """tomli_w's own line for one entry of an array of inline tables (`    { ... },` and a newline)."""
+    return tomli_w.dumps({"peers": [peer_table(peer)]}).splitlines(keepends=True)[1]
+
+
+def peers_text(peers: Sequence[ZenohPeer]) -> str:
+    """`peers = [...]` exactly as tomli_w renders the list, from lines rendered once per peer."""
+    if not peers:
+        return "peers = []"
+    return "peers = [\n" + "".join(_peer_line(peer) for peer in peers) + "]"
 
 
 def render_node_config(chain: ChainConfig, domain: str, tls: NodeTls, peers: Sequence[ZenohPeer]) -> bytes:
@@ -173,4 +195,5 @@ def render_node_config(chain: ChainConfig, domain: str, tls: NodeTls, peers: Seq
             "log_config": _log("controller"),
         },
     }
-    return tomli_w.dumps(document, multiline_strings=True).encode("utf-8")
+    text = tomli_w.dumps(document, multiline_strings=True)
+    return text.replace(f'peers = "{PEERS_SLOT}"', peers_text(peers), 1).encode("utf-8")
