@@ -113,14 +113,17 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"{text!r} is not a boolean: use true or false")
 
 
-def add_bool_flag(parser: argparse.ArgumentParser, name: str, *, default: bool, help: str) -> None:
-    """A boolean flag: `--name`, `--name true` and `--name no` all work."""
+def add_bool_flag(parser: argparse.ArgumentParser, name: str, *, default: bool, help: str, unset: bool = False) -> None:
+    """A boolean flag: `--name`, `--name true` and `--name no` all work.
+
+    With `unset`, a flag not given is None (so a release that refuses it can tell), and `default` is its value.
+    """
     parser.add_argument(
         name,
         type=parse_bool,
         nargs="?",
         const=True,
-        default=default,
+        default=None if unset else default,
         metavar="BOOL",
         help=f"{help} (true/false; a bare {name} means true; default {str(default).lower()})",
     )

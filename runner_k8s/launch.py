@@ -18,6 +18,7 @@ DEPENDENCIES = (
     ("yaml", "PyYAML"),
     ("tomli_w", "tomli-w"),
     ("Crypto", "pycryptodome"),
+    ("py_arkworks_bls12381", "py-arkworks-bls12381"),
 )
 # What one command needs beyond DEPENDENCIES: the other four never load gRPC.
 COMMAND_DEPENDENCIES = {

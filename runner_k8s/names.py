@@ -69,6 +69,26 @@ def network_secret(chain: str, index: int) -> str:
     return f"{node_name(chain, index)}-network-secret"
 
 
+def config_secret(chain: str, index: int) -> str:
+    """A v6.7.4 node's Secret: its config.toml (with its TLS key) and its public addresses."""
+    return f"{node_name(chain, index)}-config"
+
+
+def account_secret(chain: str, index: int) -> str:
+    """A v6.7.4 node's Secret holding its account's private key."""
+    return f"{node_name(chain, index)}-account"
+
+
+def peer_endpoints(chain: str, index: int) -> str:
+    """In another node's cluster (v6.7.4 multi_cluster): the EndpointSlice that makes node `index` resolve."""
+    return f"{node_name(chain, index)}-peer"
+
+
+def ca_dir(chain: str) -> str:
+    """The chain CA of a v6.7.4 chain (its key signs every node's TLS certificate), outside cita-cloud/."""
+    return f"{chain}-ca"
+
+
 def rpc_service(chain: str) -> str:
     """local_cluster's NodePort Service for the controller RPC."""
     return f"{chain}-node-port"
@@ -105,6 +125,9 @@ def object_names(chain: str, index: int) -> list[str]:
         kms_secret(chain),
         kms_secret(chain, index),
         network_secret(chain, index),
+        config_secret(chain, index),
+        account_secret(chain, index),
+        peer_endpoints(chain, index),
         rpc_service(chain),
         node_name(chain, index),
         pod_name(chain, index),

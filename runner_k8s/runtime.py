@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import sys
 import time
@@ -112,3 +113,8 @@ class Progress:
             with contextlib.suppress(OSError, ValueError):  # a closed or full stderr only loses the counter
                 self.stream.write(f"\r{self.label} {done}/{self.total}{end}")
                 self.stream.flush()
+
+
+def utc_now(runtime: Runtime) -> dt.datetime:
+    """The runtime clock as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(runtime.clock(), tz=dt.UTC)

@@ -374,11 +374,22 @@ def test_the_names_checked_for_length_are_exactly_the_names_emitted(tmp_path: Pa
     """The 63-character check measures names.object_names; every one of them must be an object (or a
     StatefulSet's pod, `<statefulset>-<ordinal>`) that one of the two subcommands really writes."""
     from runner_k8s.names import object_names
+    from tests.manifest_variants import v6_multi_argv
 
     emitted: set[str] = set()
-    for subcommand in SUBCOMMANDS:
-        work = tmp_path / subcommand
-        outcome = run_main(argv_for(subcommand, work, ("--need_monitor", "true")), capsys)
+    runs = {
+        "local_cluster": local_argv(tmp_path / "local", "--need_monitor", count=3),
+        "multi_cluster": MultiArgs(tmp_path / "multi", 3).argv("--need_monitor"),
+    }
+    v6_local = tmp_path / "v6-local"
+    runs["v6 local"] = ["local_cluster", "--release", "v6.7.4", "--pvc_name", "p", "--work_dir", str(v6_local)]
+    (tmp_path / "v6-multi").mkdir()
+    # Every node reached by an IP address, so that each gets the EndpointSlice other clusters resolve it by.
+    runs["v6 multi"] = [*v6_multi_argv(tmp_path / "v6-multi"), "--chain_name", "test-chain"]
+    runs["v6 multi"][runs["v6 multi"].index("--nodes") + 1] = "192.0.2.10,192.0.2.11,192.0.2.12"
+    for argv in runs.values():
+        work = Path(argv[argv.index("--work_dir") + 1])
+        outcome = run_main(argv, capsys)
         assert outcome.code == 0, outcome.stderr
         for path in sorted(work.glob("*.yaml")):
             for doc in load_documents(path):
@@ -387,4 +398,4 @@ def test_the_names_checked_for_length_are_exactly_the_names_emitted(tmp_path: Pa
                 emitted.add(doc["metadata"]["name"])
                 if doc["kind"] == "StatefulSet":
                     emitted.add(f"{doc['metadata']['name']}-{doc['spec']['replicas'] - 1}")
-    assert emitted == set(object_names("test-chain", 0)) | set(object_names("test-chain", 1))
+    assert emitted == {name for index in range(3) for name in object_names("test-chain", index)}

@@ -139,7 +139,7 @@ def test_the_security_checks_that_matter_pass(scanned: Scan):
         "CKV2_K8S_6": "a NetworkPolicy for every pod",
     }
     chains = [name for name in scanned.passed if name != "pvc"]
-    assert len(chains) == 6
+    assert len(chains) == 9
     for name in chains:
         passed = {check["check_id"] for check in scanned.passed[name]}
         missing = {check_id: what for check_id, what in must_pass.items() if check_id not in passed}
@@ -157,3 +157,17 @@ def test_checkov_finds_the_holes_of_the_original_shape(tmp_path: Path):
     )
     failed = {check["check_id"] for check in scan([original])["results"]["failed_checks"]}
     assert {"CKV_K8S_8", "CKV_K8S_13", "CKV_K8S_38", "CKV2_K8S_6", "CKV_K8S_14"} <= failed
+
+
+def test_v6_chains_pass_the_checks_v5_images_cannot(scanned: Scan):
+    """v6.7.4 images run as their own user with a read-only root and no capability at all."""
+    must_pass = {
+        "CKV_K8S_22": "read-only root filesystem",
+        "CKV_K8S_23": "no root containers",
+        "CKV_K8S_37": "no capabilities",
+        "CKV_K8S_28": "no NET_RAW",
+    }
+    for name in ("v6-overlord", "v6-raft", "v6-multi"):
+        passed = {check["check_id"] for check in scanned.passed[name]}
+        missing = {check_id: what for check_id, what in must_pass.items() if check_id not in passed}
+        assert not missing, f"{name}: {missing}"

@@ -104,6 +104,28 @@ CASES: dict[str, tuple[Callable[..., int], Callable[[Path], list[str]]]] = {
         ],
     ),
     "multi-seed-example": (create_k8s_config.main, multi_seed_example),
+    "v6-local-default": (
+        create_k8s_config.main,
+        lambda work: ["local_cluster", "--release", "v6.7.4", "--pvc_name", "local-pvc", "--work_dir", str(work)],
+    ),
+    "v6-local-raft": (
+        create_k8s_config.main,
+        lambda work: [
+            "local_cluster",
+            "--release",
+            "v6.7.4",
+            "--consensus",
+            "raft",
+            "--peers_count",
+            "3",
+            "--chain_name",
+            "raft-chain",
+            "--pvc_name",
+            "nfs-pvc",
+            "--work_dir",
+            str(work),
+        ],
+    ),
     "pvc-local": (create_pvc.main, lambda work: ["local_pvc", "--work_dir", str(work)]),
     "pvc-nfs": (
         create_pvc.main,

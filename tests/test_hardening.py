@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner_k8s.kube.pods import listening_check
+from runner_k8s.releases.v5_0_0.pods import listening_check
 from tests.chains import PASSWORD, load_documents
 from tests.manifest_variants import write_variants
 
@@ -22,11 +22,18 @@ KNOWN_SECRETS = [PASSWORD, "db-pass-4471", "pw-0", "pw-1", "pw-2"]
 
 
 @pytest.fixture(scope="module")
-def variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+def every_variant(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """Every chain variant of both releases (tests/test_v6_chain.py checks what only v6.7.4 pods promise)."""
     files = write_variants(tmp_path_factory.mktemp("hardening"))
     return {
         name: [doc for path in paths for doc in load_documents(path)] for name, paths in files.items() if name != "pvc"
     }
+
+
+@pytest.fixture(scope="module")
+def variants(every_variant: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The v5.0.0 variants: the promises below name v5.0.0's containers."""
+    return {name: documents for name, documents in every_variant.items() if not name.startswith("v6-")}
 
 
 def strings(value: Any) -> Iterator[str]:
@@ -49,8 +56,8 @@ def of_kind(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [doc for doc in documents if doc["kind"] == kind]
 
 
-def test_no_secret_outside_the_secrets(variants):
-    for name, documents in variants.items():
+def test_no_secret_outside_the_secrets(every_variant):
+    for name, documents in every_variant.items():
         secrets = [
             base64.b64decode(value).decode() for doc in of_kind(documents, "Secret") for value in doc["data"].values()
         ]
@@ -68,8 +75,8 @@ def test_the_scan_above_can_fail(variants):
     assert any(PASSWORD in text for text in strings(planted))
 
 
-def test_every_object_carries_the_app_labels_and_one_selector_finds_a_chain(variants):
-    for name, documents in variants.items():
+def test_every_object_carries_the_app_labels_and_one_selector_finds_a_chain(every_variant):
+    for name, documents in every_variant.items():
         for document in documents:
             labels = document["metadata"]["labels"]
             for key in APP_LABELS:
@@ -79,14 +86,14 @@ def test_every_object_carries_the_app_labels_and_one_selector_finds_a_chain(vari
         for workload in of_kind(documents, "StatefulSet"):
             template = workload["spec"]["template"]["metadata"]["labels"]
             assert template["app.kubernetes.io/instance"] == name and template["chain_name"] == name
-    everything = [doc for documents in variants.values() for doc in documents]
+    everything = [doc for documents in every_variant.values() for doc in documents]
     selected = [doc for doc in everything if doc["metadata"]["labels"]["app.kubernetes.io/instance"] == "plain"]
-    assert selected == variants["plain"]
+    assert selected == every_variant["plain"]
 
 
-def test_namespace_only_when_asked(variants):
-    for name, documents in variants.items():
-        wanted = "cita" if name in ("monitor-debug", "multi-all") else None
+def test_namespace_only_when_asked(every_variant):
+    for name, documents in every_variant.items():
+        wanted = "cita" if name in ("monitor-debug", "multi-all", "v6-overlord") else None
         assert {doc["metadata"].get("namespace") for doc in documents} == {wanted}, name
 
 

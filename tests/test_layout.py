@@ -22,10 +22,14 @@ FOUNDATION = {
     "write.stops", "write.durable", "write.journal", "write.lock", "write.files",
 }  # fmt: skip
 PLANNERS = {
-    "keys.accounts", "keys.keystore", "keys.keygen", "keys.syncthing", "keys.signing",
+    "keys.accounts", "keys.keystore", "keys.keygen", "keys.syncthing", "keys.signing", "keys.bls", "keys.tls",
     "releases.v5_0_0.serviceconfig", "releases.v5_0_0.nodefiles", "releases.v5_0_0.syncconfig",
-    "kube.objects", "kube.pods", "kube.manifests", "kube.storage",
-    "create.rules", "create.spec", "create.archives", "create.existing", "report.reports", "report.nextsteps",
+    "releases.v5_0_0.pods", "releases.v5_0_0.manifests", "releases.v5_0_0.inputs", "releases.v5_0_0.chainplan",
+    "releases.v6_7_4.accounts", "releases.v6_7_4.keygen", "releases.v6_7_4.serviceconfig", "releases.v6_7_4.config",
+    "releases.v6_7_4.pods", "releases.v6_7_4.manifests", "releases.v6_7_4.chainplan",
+    "kube.objects", "kube.images", "kube.resources", "kube.nodes", "kube.storage",
+    "create.rules", "create.spec", "create.v6spec", "create.releasechoice", "create.archives", "create.existing",
+    "report.reports", "report.nextsteps",
     "day2.chainfiles", "day2.chainload", "day2.membership", "day2.planscript", "day2.memberplan", "day2.newnode",
     "govern.transactions", "govern.adminkeys",
 }  # fmt: skip
@@ -37,7 +41,7 @@ VERBS = {
 WRITER = "write.files"
 # The folders, lowest first: a module imports only from its own folder or a lower one (no arrow up).
 # The top-level modules are the foundation, except cli (it runs a command: it sits under the scripts).
-LAYERS = ["", "write", "keys", "releases", "kube", "report", "create", "day2", "govern", "scripts"]
+LAYERS = ["", "write", "keys", "kube", "report", "releases", "create", "day2", "govern", "scripts"]
 HIGHER_TOP = {"cli": "scripts"}
 
 

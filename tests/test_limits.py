@@ -372,7 +372,7 @@ def test_a_host_is_an_ip_address_or_a_dns_name_not_ending_in_a_number(host: str,
     [("1048576", 1048576), ("64Mi", 64 * 2**20), ("1Gi", 2**30), ("500M", 500 * 10**6), ("lots", None), ("", None)],
 )
 def test_memory_quantities_are_read_in_bytes(text: str, size: int | None):
-    from runner_k8s.releases.v5_0_0.serviceconfig import memory_bytes
+    from runner_k8s.kube.resources import memory_bytes
 
     assert memory_bytes(text) == size
 
@@ -405,7 +405,7 @@ DIGEST = "sha256:" + "ab" * 32
     ],
 )
 def test_image_tags_and_pull_policies_follow_the_reference_grammar(image: str, tag: str | None, policy: str):
-    from runner_k8s.releases.v5_0_0.serviceconfig import image_tag, pull_policy
+    from runner_k8s.kube.images import image_tag, pull_policy
 
     assert image_tag(image) == tag
     assert pull_policy(image) == policy
@@ -437,10 +437,11 @@ def test_each_resources_mistake_gets_its_message(text: str):
     import tomllib
 
     from runner_k8s.errors import InputError
-    from runner_k8s.releases.v5_0_0.serviceconfig import parse_resources
+    from runner_k8s.kube.resources import parse_resources
+    from runner_k8s.releases.v5_0_0.serviceconfig import CONTAINER_NAMES
 
     with pytest.raises(InputError) as refused:
-        parse_resources(tomllib.loads(text).get("resources"), "svc")
+        parse_resources(tomllib.loads(text).get("resources"), "svc", CONTAINER_NAMES)
     # The containers and keys as the README lists them.
     known = "network, consensus, executor, storage, controller, kms, syncthing, debug, couchdb, monitor-process, "
     known += "monitor-citacloud"

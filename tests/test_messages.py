@@ -30,6 +30,7 @@ from tests.conftest import REPO, fixed_runtime, tree_snapshot
 from tests.inputs import MultiArgs, address, device_id
 
 SHIPPED = (REPO / "service-config.toml").read_text()
+V6_SHIPPED = (REPO / "runner_k8s" / "releases" / "v6_7_4" / "service-config.v6.7.4.toml").read_text()
 MAINS: dict[str, Callable[..., int]] = {
     "create_k8s_config.py": create_k8s_config.main,
     "create_pvc.py": create_pvc.main,
@@ -80,6 +81,36 @@ def multi(count: int = 2, *extra: str, **lists: str) -> list[str]:
     """multi_cluster for `count` nodes, with lists overridden by flag name (without the leading --)."""
     argv = MultiArgs(Path("{tmp}/work"), count, {f"--{flag}": value for flag, value in lists.items()}).argv(*extra)
     return [item.replace(str(Path("{tmp}")), "{tmp}") for item in argv]
+
+
+def v6_local(*extra: str) -> list[str]:
+    return ["local_cluster", "--release", "v6.7.4", "--pvc_name", "local-pvc", "--work_dir", "{tmp}/work", *extra]
+
+
+def v6_multi(*extra: str) -> list[str]:
+    """multi_cluster --release v6.7.4 for two nodes whose account folders are under {tmp}/keys."""
+    return [
+        "multi_cluster",
+        "--release",
+        "v6.7.4",
+        "--super_admin",
+        address("admin"),
+        "--authorities",
+        f"{A0},{A1}",
+        "--nodes",
+        "192.0.2.10,192.0.2.11",
+        "--lbs_tokens",
+        "lb-0,lb-1",
+        "--node_ports",
+        "30000,30000",
+        "--pvc_names",
+        "p0,p1",
+        "--accounts_dir",
+        "{tmp}/keys",
+        "--work_dir",
+        "{tmp}/work",
+        *extra,
+    ]
 
 
 def without(service: str) -> str:
@@ -741,6 +772,124 @@ MESSAGES: dict[str, Case] = {
             "work/.runner_k8s/journal": '{"state": "committed", "roots": ["out"], "made": [], "created": [], '
             '"existed": [true], "retire": []}',
         },
+    ),
+    # --- two releases: what one release takes and the other refuses (releasechoice.py) ---
+    "v6 chain given a kms password": Case(
+        "create_k8s_config.py",
+        v6_local("--kms_password", "pw"),
+        2,
+        K8S + "--kms_password is a v5.0.0 flag and this chain is --release v6.7.4: v6.7.4 has no kms: each "
+        "node's account key is a file kept in the node's Secret; leave it out",
+    ),
+    "v6 chain given a block delay": Case(
+        "create_k8s_config.py",
+        v6_local("--block_delay_number", "0"),
+        2,
+        K8S + "--block_delay_number is a v5.0.0 flag and this chain is --release v6.7.4: v6.7.4's controller "
+        "applies each block at once (there is no block delay); leave it out",
+    ),
+    "v6 chain without TLS": Case(
+        "create_k8s_config.py",
+        v6_local("--enable_tls", "false"),
+        2,
+        K8S + "--enable_tls is a v5.0.0 flag and this chain is --release v6.7.4: v6.7.4's network always "
+        "encrypts (zenoh over QUIC with the chain's certificates); leave it out",
+    ),
+    "v6 chain with monitors": Case(
+        "create_k8s_config.py",
+        v6_local("--need_monitor"),
+        2,
+        K8S + "--need_monitor is a v5.0.0 flag and this chain is --release v6.7.4: its two exporters read "
+        "v5.0.0's node folder and processes; leave it out",
+    ),
+    "v6 chain with a state db": Case(
+        "create_k8s_config.py",
+        v6_local("--state_db_user", "couch"),
+        2,
+        K8S + "--state_db_user is a v5.0.0 flag and this chain is --release v6.7.4: no v6.7.4 executor keeps "
+        "its state in CouchDB; leave it out",
+    ),
+    "v6 multi_cluster with syncthing ids": Case(
+        "create_k8s_config.py",
+        [*multi(2), "--release", "v6.7.4"],
+        2,
+        K8S + "--kms_passwords is a v5.0.0 flag and this chain is --release v6.7.4: v6.7.4 has no kms: the "
+        "accounts of create_account.py --release v6.7.4 need no password; leave it out",
+    ),
+    "v5 chain with overlord": Case(
+        "create_k8s_config.py",
+        local("--consensus", "overlord"),
+        2,
+        K8S + "--consensus overlord: v5.0.0 runs consensus_raft only; choose --release v6.7.4 for overlord, "
+        "or leave --consensus out",
+    ),
+    "v6 chain given a v5 service config": Case(
+        "create_k8s_config.py",
+        v6_local("--service_config", "{tmp}/svc.toml"),
+        1,
+        SVC + " is a v5.0.0 service config (it lists kms and consensus); for --release v6.7.4 pass "
+        "--service_config service-config.v6.7.4.toml or leave the flag out",
+        {"svc.toml": SHIPPED},
+    ),
+    "v5 chain given a v6 service config": Case(
+        "create_k8s_config.py",
+        config(),
+        1,
+        SVC + " is a v6.7.4 service config (it lists consensus_overlord and consensus_raft); add --release v6.7.4, "
+        "or pass a v5.0.0 service config such as the shipped service-config.toml",
+        {"svc.toml": V6_SHIPPED},
+    ),
+    "v6 service of another program": Case(
+        "create_k8s_config.py",
+        v6_local("--service_config", "{tmp}/svc.toml"),
+        1,
+        SVC + ": service 'network' runs 'citacloud/network_p2p:v5.0.0', but v6.7.4's network is the image "
+        "network_zenoh; name an image of that repository, e.g. citacloud/network_zenoh:v6.7.4",
+        {"svc.toml": V6_SHIPPED.replace("citacloud/network_zenoh:v6.7.4", "citacloud/network_p2p:v5.0.0")},
+    ),
+    "v6 service with a command": Case(
+        "create_k8s_config.py",
+        v6_local("--service_config", "{tmp}/svc.toml"),
+        1,
+        SVC + ": services entry 0 has cmd; a v6.7.4 entry has only name and docker_image (the commands name "
+        "the files this tool mounts, so they are fixed)",
+        {
+            "svc.toml": V6_SHIPPED.replace(
+                'docker_image = "citacloud/network_zenoh:v6.7.4"',
+                'docker_image = "citacloud/network_zenoh:v6.7.4"\ncmd = "network run"',
+            )
+        },
+    ),
+    "v6 multi_cluster given a v5 account": Case(
+        "create_k8s_config.py",
+        v6_multi(),
+        1,
+        K8S + f"--authorities entry 0 {{tmp}}/keys/{A0} is a CITA-Cloud v5.0.0 account (kms.db); a v6.7.4 chain "
+        "needs a private_key file: make one with create_account.py --release v6.7.4",
+        {f"keys/{A0}/kms.db": b"SQLite format 3\x00", f"keys/{A0}/node_address": A0, f"keys/{A0}/key_id": "1"},
+    ),
+    "v5 multi_cluster given a v6 account": Case(
+        "create_k8s_config.py",
+        multi(2, accounts_dir="{tmp}/keys"),
+        1,
+        NODE0 + f"{A0} is a CITA-Cloud v6.7.4 account (private_key); a v5.0.0 chain needs a kms account: make one "
+        "with create_account.py (without --release), or add --release v6.7.4",
+        {f"keys/{A0}/private_key": "11" * 32, f"keys/{A0}/node_address": A0[2:], f"keys/{A0}/validator_address": "ab"},
+    ),
+    "v6 account from a key file": Case(
+        "create_account.py",
+        ["--release", "v6.7.4", "--key_file", "{tmp}/key_file", "--output_dir", "{tmp}"],
+        2,
+        ACCOUNT + "--key_file is a v5.0.0 flag and this is --release v6.7.4: a v6.7.4 account has no kms and "
+        "no password; leave it out",
+    ),
+    "syncthing identity for a v6 chain": Case(
+        "create_syncthing_config.py",
+        ["--release", "v6.7.4", "--output_dir", "{tmp}"],
+        2,
+        "create_syncthing_config.py: error: a --release v6.7.4 chain needs no syncthing identity: v6.7.4 syncs "
+        "blocks over its own network, not with syncthing; make its accounts with create_account.py --release "
+        "v6.7.4",
     ),
 }
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from runner_k8s import names
 from runner_k8s.create.rules import check_chain_name
 from runner_k8s.errors import UsageError
-from runner_k8s.kube.manifests import local_manifests, multi_node_manifests
-from runner_k8s.kube.pods import NodePod
+from runner_k8s.releases.v5_0_0.manifests import local_manifests, multi_node_manifests
+from runner_k8s.releases.v5_0_0.pods import NodePod
 from runner_k8s.releases.v5_0_0.serviceconfig import load_service_config
 from tests.conftest import REPO
 

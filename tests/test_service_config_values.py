@@ -14,15 +14,9 @@ import tomllib
 import pytest
 
 from runner_k8s.errors import InputError
-from runner_k8s.releases.v5_0_0.serviceconfig import (
-    Resources,
-    image_repository,
-    image_tag,
-    memory_bytes,
-    parse_resources,
-    parse_service_config,
-    pull_policy,
-)
+from runner_k8s.kube.images import image_repository, image_tag, pull_policy
+from runner_k8s.kube.resources import Resources, memory_bytes, parse_resources
+from runner_k8s.releases.v5_0_0.serviceconfig import CONTAINER_NAMES, parse_service_config
 from tests.conftest import REPO
 
 SHIPPED = (REPO / "service-config.toml").read_text()
@@ -68,7 +62,7 @@ def limits(wanted: str, limit: str) -> str:
     ],
 )
 def test_a_memory_request_up_to_its_limit_in_other_units_is_accepted(wanted: str, limit: str):
-    parsed = parse_resources(tomllib.loads(limits(wanted, limit))["resources"], "svc")
+    parsed = parse_resources(tomllib.loads(limits(wanted, limit))["resources"], "svc", CONTAINER_NAMES)
     assert parsed["default"] == Resources(cpu_request="25m", memory_request=wanted, cpu_limit="1", memory_limit=limit)
 
 
@@ -87,7 +81,7 @@ def test_a_memory_request_up_to_its_limit_in_other_units_is_accepted(wanted: str
 )
 def test_a_memory_request_just_above_its_limit_in_other_units_is_refused(wanted: str, limit: str):
     with pytest.raises(InputError) as refused:
-        parse_resources(tomllib.loads(limits(wanted, limit))["resources"], "svc")
+        parse_resources(tomllib.loads(limits(wanted, limit))["resources"], "svc", CONTAINER_NAMES)
     assert str(refused.value) == (
         f"svc: resources.default: memory_request {wanted} exceeds memory_limit {limit}; "
         "Kubernetes refuses a request above its limit"
@@ -100,10 +94,12 @@ def test_a_memory_request_just_above_its_limit_in_other_units_is_refused(wanted:
 def test_a_cpu_request_is_compared_with_its_limit_in_millicores(wanted: str, limit: str, accepted: bool):
     text = f"[resources.default]\ncpu_request = '{wanted}'\ncpu_limit = '{limit}'"
     if accepted:
-        assert parse_resources(tomllib.loads(text)["resources"], "svc")["default"].cpu_request == wanted
+        assert (
+            parse_resources(tomllib.loads(text)["resources"], "svc", CONTAINER_NAMES)["default"].cpu_request == wanted
+        )
         return
     with pytest.raises(InputError) as refused:
-        parse_resources(tomllib.loads(text)["resources"], "svc")
+        parse_resources(tomllib.loads(text)["resources"], "svc", CONTAINER_NAMES)
     assert str(refused.value) == (
         f"svc: resources.default: cpu_request {wanted} exceeds cpu_limit {limit}; "
         "Kubernetes refuses a request above its limit"

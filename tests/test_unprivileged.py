@@ -35,7 +35,16 @@ SHIPPED = (
 
 # The runtime dependencies (requirements.txt), copied where nobody can read them: the interpreter's own
 # site-packages may sit in a folder only root can enter (a pyenv under /root).
-RUNTIME_MODULES = ("yaml", "_yaml", "cryptography", "Crypto", "tomli_w", "cffi", "_cffi_backend")
+RUNTIME_MODULES = (
+    "yaml",
+    "_yaml",
+    "cryptography",
+    "Crypto",
+    "tomli_w",
+    "cffi",
+    "_cffi_backend",
+    "py_arkworks_bls12381",
+)
 PROBE = "import runner_k8s.create.chain, runner_k8s.create.identities, create_k8s_config, create_account"
 # Set the umask, then run the script as `python script args` would (no shell: a shell may not be allowed
 # to exec an interpreter that lives under a folder nobody cannot enter).

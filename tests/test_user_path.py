@@ -227,7 +227,8 @@ def test_dry_run_json_lists_the_same_files_a_real_run_writes(tmp_path: Path):
 
 # The README's --json schema: the same keys for both subcommands, dry run or not.
 JSON_KEYS = {
-    "dry_run", "kind", "chain", "kms", "work_dir", "outputs", "replaces", "super_admin", "nodes", "files",
+    "dry_run", "kind", "chain", "release", "consensus", "kms", "work_dir", "outputs", "replaces", "super_admin",
+    "nodes", "files",
     "objects", "ports", "still_to_copy", "next",
 }  # fmt: skip
 NODE_KEYS = {"index", "name", "address", "device_id", "folder", "yaml", "pvc_name", "host", "ports", "reserved_ports"}

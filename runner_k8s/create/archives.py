@@ -6,18 +6,19 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner_k8s.create.spec import MultiNode
 from runner_k8s.errors import CheckError
 from runner_k8s.keys.accounts import KmsFlavour
 from runner_k8s.keys.keystore import SQLITE_INTEGER_MAX, WRONG_PASSWORD_FIX, load_kms_db, unlock
 from runner_k8s.keys.syncthing import verify_identity
 from runner_k8s.plan import CERT_PEM, KEY_ID, KEY_PEM, KMS_DB, NODE_ADDRESS
 from runner_k8s.reading import read_bounded
+from runner_k8s.releases.v5_0_0.inputs import MultiNode
 from runner_k8s.releases.v5_0_0.nodefiles import NodeKeys
 
 ACCOUNT_FILES = (KMS_DB, KEY_ID, NODE_ADDRESS)
 KEY_FILE_MAX_BYTES = 1 << 20  # a kms.db with one account is a few KiB; the other files are smaller still
 IDENTITY_FILES = (CERT_PEM, KEY_PEM)
+V6_PRIVATE_KEY = "private_key"  # what a v6.7.4 account folder holds instead of kms.db
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ def load_account(
 ) -> tuple[bytes, bytes, bytes]:
     """Check an account folder belongs to the node's authority and opens with its password."""
     where = f"node{node.index}"
+    if not (folder / KMS_DB).exists() and (folder / V6_PRIVATE_KEY).exists():
+        raise CheckError(
+            f"{where}: {folder} is a CITA-Cloud v6.7.4 account (private_key); a v5.0.0 chain needs a kms account: "
+            "make one with create_account.py (without --release), or add --release v6.7.4"
+        )
     key_id_bytes = _read(folder, KEY_ID, where)
     address_bytes = _read(folder, NODE_ADDRESS, where)
     kms_db = _read(folder, KMS_DB, where)

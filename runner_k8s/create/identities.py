@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,10 +9,7 @@ from runner_k8s.errors import InputError
 from runner_k8s.plan import (
     CERT_PEM,
     KEY_FILE,
-    KEY_ID,
     KEY_PEM,
-    KMS_DB,
-    NODE_ADDRESS,
     PRIVATE_DIR,
     Dir,
     File,
@@ -21,7 +17,7 @@ from runner_k8s.plan import (
     secret_file,
 )
 from runner_k8s.reading import read_bounded
-from runner_k8s.runtime import Runtime
+from runner_k8s.runtime import Runtime, utc_now
 from runner_k8s.write.files import write_outputs
 
 # Each small script loads only its own keys' code: create_account.py no X.509, create_syncthing_config.py
@@ -58,12 +54,9 @@ def read_key_file(path: Path) -> tuple[bytes, str]:
 
 def plan_account(account: Account, password: str, key_file_bytes: bytes | None, folder: str) -> PlanItems:
     """The account folder as the kms left it: kms.db, key_id, node_address (and the key file)."""
-    from runner_k8s.keys.keystore import ACCOUNT_ID, render_kms_db  # noqa: PLC0415 - see TYPE_CHECKING above
+    from runner_k8s.keys.keystore import plan_kms_account  # noqa: PLC0415 - see TYPE_CHECKING above
 
-    yield folder, Dir(PRIVATE_DIR)
-    yield f"{folder}/{KMS_DB}", secret_file(render_kms_db(account, password))
-    yield f"{folder}/{KEY_ID}", File(str(ACCOUNT_ID).encode())
-    yield f"{folder}/{NODE_ADDRESS}", File(account.address.encode())
+    yield from plan_kms_account(account, password, folder)
     if key_file_bytes is not None:
         yield f"{folder}/{KEY_FILE}", secret_file(key_file_bytes)
 
@@ -94,16 +87,29 @@ def create_account(*, key_file: Path, flavour: KmsFlavour, output_dir: Path, run
     return account
 
 
+def create_v6_account(*, output_dir: Path, runtime: Runtime) -> str:
+    """Make a v6.7.4 account (private_key, node_address, validator_address) in a folder named by its address."""
+    from runner_k8s.releases.v6_7_4.accounts import Consensus, new_v6_account, plan_account  # noqa: PLC0415
+
+    account = new_v6_account(runtime.randbytes, Consensus.OVERLORD)
+    folder = account.account.address
+    write_outputs(
+        output_dir,
+        [folder],
+        plan_account(account, folder),
+        force=False,
+        hint="nothing was changed; run create_account.py --release v6.7.4 again for a new account",
+        flag=OUTPUT_DIR_FLAG,
+    )
+    runtime.say(f"account {folder}: validator_address {account.validator_address} (overlord; on raft: {folder[2:]})")
+    return folder
+
+
 def plan_identity(identity: SyncIdentity, folder: str) -> PlanItems:
     """A syncthing identity folder: cert.pem and key.pem (0600)."""
     yield folder, Dir(PRIVATE_DIR)
     yield f"{folder}/{CERT_PEM}", File(identity.cert_pem)
     yield f"{folder}/{KEY_PEM}", secret_file(identity.key_pem)
-
-
-def utc_now(runtime: Runtime) -> dt.datetime:
-    """The runtime clock as an aware UTC datetime."""
-    return dt.datetime.fromtimestamp(runtime.clock(), tz=dt.UTC)
 
 
 def create_syncthing_identity(*, output_dir: Path, runtime: Runtime) -> SyncIdentity:

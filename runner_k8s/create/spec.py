@@ -7,7 +7,6 @@ serviceconfig.py (service-config.toml and [resources]) and keystore.py (password
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from runner_k8s.create.rules import (
@@ -30,43 +29,9 @@ from runner_k8s.create.rules import (
 from runner_k8s.errors import UsageError
 from runner_k8s.keys.keystore import check_password
 from runner_k8s.keys.syncthing import parse_device_id
-from runner_k8s.ports import LOCAL_LAYOUT, Slot, slots_in_use
-from runner_k8s.releases.v5_0_0.serviceconfig import ExecutorKind, ServiceConfig, load_service_config
-
-
-@dataclass(frozen=True)
-class LocalClusterSpec:
-    """Everything local_cluster needs, checked."""
-
-    chain_name: str
-    block_delay_number: int
-    block_interval: int
-    peers_count: int
-    kms_password: str
-    state_db_user: str
-    state_db_password: str
-    services: ServiceConfig
-    node_port: int
-    need_monitor: bool
-    need_debug: bool
-    pvc_name: str
-    enable_tls: bool
-    namespace: str | None = None
-
-    def __repr__(self) -> str:
-        return f"LocalClusterSpec(chain_name={self.chain_name!r}, peers_count={self.peers_count})"
-
-    @property
-    def used_slots(self) -> tuple[Slot, ...]:
-        """The NodePorts this chain actually exposes (the others stay reserved)."""
-        return tuple(
-            slots_in_use(
-                LOCAL_LAYOUT,
-                monitor=self.need_monitor,
-                chaincode=self.services.executor_kind.is_chaincode,
-                debug=self.need_debug,
-            )
-        )
+from runner_k8s.ports import LOCAL_LAYOUT
+from runner_k8s.releases.v5_0_0.inputs import LocalClusterSpec, MultiClusterSpec, MultiNode
+from runner_k8s.releases.v5_0_0.serviceconfig import ExecutorKind, load_service_config
 
 
 def build_local_spec(
@@ -115,47 +80,6 @@ def build_local_spec(
     )
     check_node_ports(LOCAL_LAYOUT, node_port, peers_count, spec.used_slots, parse_port_range(node_port_range))
     return spec
-
-
-@dataclass(frozen=True)
-class MultiNode:
-    """One node of a multi-cluster chain: who it is, where it runs, how it is reached."""
-
-    index: int
-    authority: str
-    host: str
-    lb_token: str
-    device_id: str
-    kms_password: str
-    base_port: int
-    pvc_name: str
-
-    def __repr__(self) -> str:
-        return f"MultiNode(index={self.index}, authority={self.authority}, host={self.host})"
-
-
-@dataclass(frozen=True)
-class MultiClusterSpec:
-    """Everything multi_cluster needs, checked."""
-
-    chain_name: str
-    block_delay_number: int
-    block_interval: int
-    services: ServiceConfig
-    need_monitor: bool
-    need_debug: bool
-    timestamp_ms: int | None
-    super_admin: str
-    nodes: tuple[MultiNode, ...]
-    state_db_user: str
-    state_db_password: str
-    enable_tls: bool
-    accounts_dir: Path
-    syncthing_dir: Path
-    namespace: str | None = None
-
-    def __repr__(self) -> str:
-        return f"MultiClusterSpec(chain_name={self.chain_name!r}, nodes={len(self.nodes)})"
 
 
 def build_multi_spec(

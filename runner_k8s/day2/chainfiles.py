@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from runner_k8s.errors import InputError
-from runner_k8s.kube.manifests import MANAGED_BY
+from runner_k8s.kube.nodes import MANAGED_BY
 from runner_k8s.kube.objects import Manifest, load_documents
 from runner_k8s.reading import read_bounded
 

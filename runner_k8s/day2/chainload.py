@@ -17,11 +17,11 @@ from runner_k8s import names
 from runner_k8s.day2.chainfiles import Chunk, of_kind, read_documents, read_file
 from runner_k8s.errors import InputError
 from runner_k8s.keys.syncthing import verify_identity
-from runner_k8s.kube.manifests import RETIRED_ANNOTATION
+from runner_k8s.kube.nodes import RETIRED_ANNOTATION
 from runner_k8s.kube.objects import Manifest
-from runner_k8s.kube.pods import DEBUG, MONITOR_PROCESS, STATE_DB_USER_ENV, service_from_container
 from runner_k8s.plan import CERT_PEM, KEY_PEM, NODE_ADDRESS
 from runner_k8s.releases.v5_0_0.nodefiles import CONFIG_DIR, CONFIG_XML
+from runner_k8s.releases.v5_0_0.pods import DEBUG, MONITOR_PROCESS, STATE_DB_USER_ENV, service_from_container
 from runner_k8s.releases.v5_0_0.serviceconfig import SERVICE_NAMES, ServiceConfig, parse_service_config
 from runner_k8s.releases.v5_0_0.syncconfig import api_key_of
 
@@ -324,7 +324,7 @@ def multi_settings(
     work_dir: Path, chain: str, index: int, device_id: str, services: Mapping[str, Manifest], where: Path
 ) -> dict[str, Any]:
     """host, base_port and lb_token of a multi_cluster node: its LoadBalancer and its own config.xml."""
-    from runner_k8s.kube.manifests import LB_ID_ANNOTATION  # noqa: PLC0415 - beside the other multi-only names
+    from runner_k8s.kube.nodes import LB_ID_ANNOTATION  # noqa: PLC0415 - beside the other multi-only names
     from runner_k8s.releases.v5_0_0.syncconfig import devices_of  # noqa: PLC0415
 
     balancer = services.get(names.lb_service(chain, index))

@@ -22,10 +22,10 @@ from runner_k8s.day2.chainload import LoadedChain, NodeState
 from runner_k8s.day2.membership import NETWORK_CONFIG, is_local, peer_of
 from runner_k8s.day2.planscript import Action, Kubectl, Stage, comment
 from runner_k8s.flags import shell_quote
-from runner_k8s.kube.pods import DATA_PATH, SYNC_PATH
 from runner_k8s.kube.storage import Storage, load_storage, pvc_file
 from runner_k8s.ports import MULTI_LAYOUT, ContainerPort, Slot, external_port
 from runner_k8s.releases.v5_0_0.nodefiles import CONFIG_DIR, CONFIG_XML
+from runner_k8s.releases.v5_0_0.pods import DATA_PATH, SYNC_PATH
 from runner_k8s.releases.v5_0_0.syncconfig import SYNC_FOLDERS
 from runner_k8s.report.nextsteps import copy_commands, remove_commands, script_command
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from runner_k8s import names
 from runner_k8s.create.archives import NodeMaterials, PasswordSource, load_node_materials
 from runner_k8s.create.rules import DEFAULT_NODE_PORT_RANGE, check_chain_name, check_lb_ranges, parse_port_range
-from runner_k8s.create.spec import MultiNode
 from runner_k8s.day2.chainload import LoadedChain
 from runner_k8s.day2.memberplan import Admin, Reach, local_admin
 from runner_k8s.day2.membership import is_local, node_pod
@@ -26,6 +25,7 @@ from runner_k8s.flags import shell_quote
 from runner_k8s.keys.keygen import draw_node_secrets, make_node_keys
 from runner_k8s.plan import KEY_FILE, KMS_DB, NODE_ADDRESS
 from runner_k8s.ports import LOCAL_LAYOUT, external_port
+from runner_k8s.releases.v5_0_0.inputs import MultiNode
 from runner_k8s.releases.v5_0_0.nodefiles import NodeKeys
 from runner_k8s.runtime import Runtime
 

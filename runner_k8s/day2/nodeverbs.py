@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner_k8s import names
-from runner_k8s.create.identities import utc_now
 from runner_k8s.day2.chainfiles import read_file
 from runner_k8s.day2.chainload import LoadedChain, NodeState, choose_chain, load_chain
 from runner_k8s.day2.memberplan import add_node_stages, remove_node_stages
@@ -36,7 +35,7 @@ from runner_k8s.plan import File, PlanItems, secret_file
 from runner_k8s.releases.v5_0_0.nodefiles import CONFIG_DIR, CONFIG_XML, plan_node
 from runner_k8s.releases.v5_0_0.syncconfig import new_api_key
 from runner_k8s.report.reports import FileEntry, Step, files_json, objects_json, recorded, steps_json
-from runner_k8s.runtime import Runtime
+from runner_k8s.runtime import Runtime, utc_now
 from runner_k8s.write.files import write_outputs
 from runner_k8s.write.lock import check_writable
 

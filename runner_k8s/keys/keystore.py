@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from runner_k8s.errors import CheckError, RunnerError, UsageError
 from runner_k8s.keys.accounts import Account, KmsFlavour, account_from_secret, flavour_hash
+from runner_k8s.plan import KEY_ID, KMS_DB, NODE_ADDRESS, PRIVATE_DIR, Dir, File, PlanItems, secret_file
 
 PASSWORD_SALT = b"Matthew 5-13"
 ACCOUNT_ID = 1
@@ -154,3 +155,11 @@ def unlock(stored: StoredAccount, password: str, *, where: str, fix: str = WRONG
     if account.public != stored.public:  # the address is derived from the public key: it then matches too
         raise CheckError(f"{where}: the private key does not match the stored public key; the kms.db is damaged")
     return account
+
+
+def plan_kms_account(account: Account, password: str, folder: str) -> PlanItems:
+    """An account folder as the v5.0.0 kms leaves it: kms.db (0600), key_id, node_address."""
+    yield folder, Dir(PRIVATE_DIR)
+    yield f"{folder}/{KMS_DB}", secret_file(render_kms_db(account, password))
+    yield f"{folder}/{KEY_ID}", File(str(ACCOUNT_ID).encode())
+    yield f"{folder}/{NODE_ADDRESS}", File(account.address.encode())

@@ -11,6 +11,7 @@ import yaml
 
 Manifest = dict[str, Any]
 TCP = "TCP"
+UDP = "UDP"
 
 
 def metadata(
@@ -36,9 +37,9 @@ def build_secret(name: str, data: Mapping[str, bytes], labels: Mapping[str, str]
     }
 
 
-def service_port(name: str, port: int, target: int, node_port: int | None = None) -> Manifest:
+def service_port(name: str, port: int, target: int, node_port: int | None = None, protocol: str = TCP) -> Manifest:
     """One port of a Service."""
-    entry: Manifest = {"name": name, "port": port, "targetPort": target, "protocol": TCP}
+    entry: Manifest = {"name": name, "port": port, "targetPort": target, "protocol": protocol}
     if node_port is not None:
         entry["nodePort"] = node_port
     return entry
@@ -61,9 +62,9 @@ def build_service(
     }
 
 
-def container_port(name: str, port: int) -> Manifest:
+def container_port(name: str, port: int, protocol: str = TCP) -> Manifest:
     """One port of a container."""
-    return {"name": name, "containerPort": port, "protocol": TCP}
+    return {"name": name, "containerPort": port, "protocol": protocol}
 
 
 def volume_mount(name: str, path: str, sub_path: str | None = None, read_only: bool = False) -> Manifest:
@@ -173,6 +174,37 @@ def build_statefulset(
     }
 
 
+def build_headless_peer(
+    name: str, slice_name: str, labels: Mapping[str, str], port_name: str, address: str, port: int, protocol: str
+) -> list[Manifest]:
+    """A Service without a selector and its EndpointSlice: `name` resolves in the cluster to a fixed address."""
+    service: Manifest = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(name, labels),
+        "spec": {"type": "ClusterIP", "ports": [service_port(port_name, port, port, protocol=protocol)]},
+    }
+    endpoints: Manifest = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": metadata(slice_name, {**labels, "kubernetes.io/service-name": name}),
+        "addressType": "IPv6" if ":" in address else "IPv4",
+        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+        "ports": [{"name": port_name, "protocol": protocol, "port": port}],
+    }
+    return [service, endpoints]
+
+
+def build_external_name(name: str, labels: Mapping[str, str], host: str) -> Manifest:
+    """A Service that makes `name` an alias (DNS CNAME) of an outside host name."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(name, labels),
+        "spec": {"type": "ExternalName", "externalName": host},
+    }
+
+
 def build_network_policy(
     name: str, labels: Mapping[str, str], pod_selector: Mapping[str, str], ingress: Sequence[Manifest]
 ) -> Manifest:
@@ -189,9 +221,9 @@ def build_network_policy(
     }
 
 
-def policy_ports(ports: Iterable[int]) -> list[Manifest]:
+def policy_ports(ports: Iterable[int], protocol: str = TCP) -> list[Manifest]:
     """The `ports` of a NetworkPolicy rule."""
-    return [{"protocol": TCP, "port": port} for port in ports]
+    return [{"protocol": protocol, "port": port} for port in ports]
 
 
 def in_namespace(manifest: Manifest, namespace: str | None) -> Manifest:
@@ -203,12 +235,19 @@ def in_namespace(manifest: Manifest, namespace: str | None) -> Manifest:
     return {**manifest, "metadata": meta}
 
 
-def secret_volume(name: str, secret_name: str, keys: Sequence[str] | None = None) -> Manifest:
-    """A volume holding a Secret's keys as files (only `keys` when given)."""
+def secret_volume(name: str, secret_name: str, keys: Sequence[str] | None = None, mode: int | None = None) -> Manifest:
+    """A volume holding a Secret's keys as files (only `keys` when given; `mode` for every file)."""
     source: Manifest = {"secretName": secret_name}
     if keys is not None:
         source["items"] = [{"key": key, "path": key} for key in keys]
+    if mode is not None:
+        source["defaultMode"] = mode
     return {"name": name, "secret": source}
+
+
+def memory_volume(name: str, size: str) -> Manifest:
+    """A volume in the pod's memory, gone with the pod (never on a disk)."""
+    return {"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": size}}
 
 
 def pvc_volume(name: str, claim: str) -> Manifest:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from runner_k8s import names
 from runner_k8s.flags import shell_quote, shown_path
-from runner_k8s.kube.manifests import INSTANCE_LABEL
+from runner_k8s.kube.nodes import INSTANCE_LABEL
 from runner_k8s.kube.storage import DEFAULT_DATA_DIR, Storage, load_storage, pvc_file
 from runner_k8s.report.reports import Step
 
@@ -32,21 +32,31 @@ def script_command(name: str) -> str:
     return shell_quote(text if "/" in text else f"./{text}")
 
 
-def copy_commands(storage: Storage, source: str, destination: str) -> list[str]:
-    """Copy a folder into `destination` (relative to the storage root), as the storage is reached."""
+def copy_commands(storage: Storage, source: str, destination: str, owner: int | None = None) -> list[str]:
+    """Copy a folder into `destination` (relative to the storage root), as the storage is reached.
+
+    With `owner`, the copy is then given to that user and group: the containers that write it run as them.
+    """
     root = f"{storage.path.rstrip('/')}/{destination}"
     quoted = shell_quote(source)
+    copied = shell_quote(f"{root}/{Path(source).name}")
     if storage.nfs:
         mount = f"sudo mount -t nfs {shell_quote(storage.hosts[0] + ':' + storage.path)} {NFS_MOUNT}"
         target = shell_quote(f"{NFS_MOUNT}/{destination}")
-        return [f"{mount} && sudo mkdir -p {target} && sudo cp -r {quoted} {target}/ && sudo umount {NFS_MOUNT}"]
+        chown = "" if owner is None else f" && sudo chown -R {owner}:{owner} {target}/{shell_quote(Path(source).name)}"
+        return [f"{mount} && sudo mkdir -p {target} && sudo cp -r {quoted} {target}/{chown} && sudo umount {NFS_MOUNT}"]
     if storage.hosts == (MINIKUBE,):
-        return [
+        commands = [
             f"minikube ssh -- mkdir -p {shell_quote(root)}",
             f"scp -i $(minikube ssh-key) -r {quoted} docker@$(minikube ip):{shell_quote(root)}/",
         ]
+        if owner is not None:
+            commands.append(f"minikube ssh -- sudo chown -R {owner}:{owner} {copied}")
+        return commands
+    chown = "" if owner is None else " && ssh {host} sudo chown -R " + f"{owner}:{owner} {copied}"
     return [
         f"ssh {host} mkdir -p {shell_quote(root)} && scp -r {quoted} {host}:{shell_quote(root)}/"
+        + chown.replace("{host}", host)
         for host in storage.hosts
     ]
 
@@ -92,8 +102,9 @@ def local_next_steps(
     replaced: bool,
     namespace: str | None = None,
     gone: Sequence[str] = (),
+    owner: int | None = None,
 ) -> list[Step]:
-    """From generated files to a running local_cluster chain."""
+    """From generated files to a running local_cluster chain (`owner`: see copy_commands)."""
     storage, steps = pvc_steps(pvc_name, work_dir, "local_pvc")
     if storage is None:
         # What the create_pvc.py step above writes: minikube's default data directory.
@@ -111,12 +122,18 @@ def local_next_steps(
                 for command in remove_commands(storage, names.chain_dir(chain))
             ),
         ]
-    copy = copy_commands(storage, shown_path(work_dir, names.chain_dir(chain)), names.ROOT_DIR)
+    copy = copy_commands(storage, shown_path(work_dir, names.chain_dir(chain)), names.ROOT_DIR, owner)
     return [Step(command) for command in [*before, *steps, *copy, f"kubectl apply -f {chain_yaml}"]]
 
 
 def multi_next_steps(
-    chain: str, claims: Sequence[str], work_dir: Path, *, replaced: bool, namespace: str | None = None
+    chain: str,
+    claims: Sequence[str],
+    work_dir: Path,
+    *,
+    replaced: bool,
+    namespace: str | None = None,
+    owner: int | None = None,
 ) -> list[Step]:
     """Per node i: the commands to run against cluster i."""
     plans: list[Step] = []
@@ -133,10 +150,11 @@ def multi_next_steps(
                 ]
         if storage is None:
             steps[0] += "  # or your provider's storage"
-            copy = [f"# copy {shown_path(work_dir, node_dir)} onto that storage as {node_dir}"]
+            mine = "" if owner is None else f", owned by {owner}:{owner}"
+            copy = [f"# copy {shown_path(work_dir, node_dir)} onto that storage as {node_dir}{mine}"]
             if replaced:
                 copy.insert(0, f"# first delete the old {node_dir} there: it holds the old keys")
         else:
-            copy = copy_commands(storage, shown_path(work_dir, node_dir), names.chain_dir(chain))
+            copy = copy_commands(storage, shown_path(work_dir, node_dir), names.chain_dir(chain), owner)
         plans += [Step(command, index) for command in [*before, *steps, *copy, f"kubectl apply -f {node_yaml}"]]
     return plans

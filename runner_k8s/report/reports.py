@@ -6,7 +6,7 @@ local_cluster leaves out the addresses and device IDs of keys it does not keep.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +63,27 @@ def recorded(items: PlanItems, into: list[FileEntry]) -> Iterator[tuple[str, Ent
 
 
 @dataclass(frozen=True)
+class ChainPlan:
+    """What a release's planner makes of a chain: its files (planned lazily), objects and the report's parts.
+
+    `nodes(kept)` gives the nodes' reports, with their addresses only when the keys are kept (not a dry run).
+    """
+
+    kind: str
+    chain: str
+    release: str
+    consensus: str
+    crypto: str
+    outputs: Sequence[str]
+    items: Callable[[], PlanItems]
+    manifests: Mapping[str, Sequence[Manifest]]
+    super_admin: Callable[[bool], str | None]
+    nodes: Callable[[bool], Sequence[NodeReport]]
+    next_steps: Callable[[Sequence[str]], Sequence[Step]]  # given the old objects --force drops
+    still_to_copy: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class ChainReport:
     """Everything a create verb reports, in either mode."""
 
@@ -79,6 +100,8 @@ class ChainReport:
     nodes: Sequence[NodeReport]
     next_steps: Sequence[Step]
     still_to_copy: Sequence[str] = ()
+    release: str = "v5.0.0"
+    consensus: str = "raft"
 
     def shown(self, relative: str) -> str:
         """A path as the user can paste it from where they ran the script."""
@@ -108,6 +131,8 @@ def report_json(report: ChainReport) -> dict[str, object]:
         "dry_run": report.dry_run,
         "kind": report.kind,
         "chain": report.chain,
+        "release": report.release,
+        "consensus": report.consensus,
         "kms": report.kms,
         "work_dir": str(report.work_dir),
         "outputs": [report.shown(path) for path in report.outputs],
@@ -216,21 +241,33 @@ def node_port_table(manifests: Sequence[Manifest]) -> list[str]:
     return list(aligned(rows))
 
 
+def chain_line(report: ChainReport, what: str) -> str:
+    """The summary's first line: the chain, its nodes, its release and what it runs."""
+    if report.release == "v5.0.0":
+        runs = f"kms {report.kms}"
+    else:
+        runs = f"release {report.release}, consensus {report.consensus}, crypto {report.kms}"
+    return f"Chain {report.chain}: {len(report.nodes)} node(s){what}, {runs}, written in {report.work_dir}"
+
+
 def local_summary(report: ChainReport, pvc_name: str) -> Iterator[str]:
     """The lines printed after a local_cluster run. Never a password or a key."""
-    chain = report.chain
-    yield f"Chain {chain}: {len(report.nodes)} node(s), kms {report.kms}, written in {report.work_dir}"
-    node_folders, chain_yaml, admin = report.outputs
+    v5 = report.release == "v5.0.0"
+    yield chain_line(report, "")
+    node_folders, chain_yaml, admin, *rest = report.outputs
+    secret = "the kms password" if v5 else "every node's keys and config.toml"
     outputs = [
         (f"{node_folders}/", "node folders: copy them onto the storage of the claim " + pvc_name),
-        (chain_yaml, "Secrets, NetworkPolicy, Services, StatefulSets (mode 0600: it holds the kms password)"),
+        (chain_yaml, f"Secrets, NetworkPolicy, Services, StatefulSets (mode 0600: it holds {secret})"),
         (f"{admin}/", "the super admin's account: keep it off the cluster storage"),
     ]
+    outputs += [(f"{ca}/", "the chain CA: its key signs the certificate of every node added later") for ca in rest]
     yield from aligned([(report.shown(path), text) for path, text in outputs])
     yield f"Super admin: {report.super_admin}"
     yield "Nodes:"
     for node in report.nodes:
-        yield f"  node{node.index}  {node.address}  {node.name}  syncthing {node.device_id}"
+        identity = f"  syncthing {node.device_id}" if v5 else ""
+        yield f"  node{node.index}  {node.address}  {node.name}{identity}"
     yield "NodePorts (service  port:nodePort/TCP):"
     yield from node_port_table(report.manifests[chain_yaml])
     yield "Next:"
@@ -247,14 +284,17 @@ def port_plan(node: NodeReport) -> str:
 
 def multi_summary(report: ChainReport) -> Iterator[str]:
     """The lines printed after a multi_cluster run. Never a password or a key."""
-    chain = report.chain
-    yield (
-        f"Chain {chain}: {len(report.nodes)} node(s), one per cluster, kms {report.kms}, written in {report.work_dir}"
-    )
+    v5 = report.release == "v5.0.0"
+    yield chain_line(report, ", one per cluster")
     outputs = [(f"{report.outputs[0]}/", "node folders: node<i>/ goes onto cluster i's storage")]
+    peers = "" if v5 else ", the Services that reach the other nodes"
     outputs += [
-        (node.yaml, f"node{node.index}'s Secrets, NetworkPolicy, StatefulSet, LoadBalancer Service (0600)")
+        (node.yaml, f"node{node.index}'s Secrets, NetworkPolicy, StatefulSet, LoadBalancer Service{peers} (0600)")
         for node in report.nodes
+    ]
+    outputs += [
+        (f"{ca}/", "the chain CA: its key signs the certificate of every node added later")
+        for ca in report.outputs[1 + len(report.nodes) :]
     ]
     yield from aligned([(report.shown(path), text) for path, text in outputs])
     yield f"Super admin: {report.super_admin}"
@@ -265,8 +305,10 @@ def multi_summary(report: ChainReport) -> Iterator[str]:
         yield "Still to copy by hand (the node cannot start without them):"
         for command in report.still_to_copy:
             yield f"  {command}"
-    else:
+    elif v5:
         yield "Every account and syncthing identity was checked and copied: the node folders are complete."
+    else:
+        yield "Every account was checked; its key is in its node's Secret: the node folders are complete."
     for node in report.nodes:
         yield f"Next, in node{node.index}'s cluster:"
         for step in report.next_steps:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 
 from runner_k8s import names
+from runner_k8s.kube.nodes import (
+    CHAIN_LABEL,
+    CLUSTER_IP,
+    LB_ID_ANNOTATION,
+    LB_OVERRIDE_ANNOTATION,
+    LOAD_BALANCER,
+    NODE_LABEL,
+    NODE_PORT,
+    app_labels,
+    node_selector,
+    slot_port,
+    version_label,
+    with_retired,
+)
 from runner_k8s.kube.objects import (
     Manifest,
     build_network_policy,
@@ -16,44 +29,25 @@ from runner_k8s.kube.objects import (
     policy_ports,
     service_port,
 )
-from runner_k8s.kube.pods import KMS_KEY_FILE, NETWORK_KEY_FILE, STATE_DB_PASSWORD_KEY, NodePod, build_pod_spec
 from runner_k8s.ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Slot, external_port
-from runner_k8s.releases.v5_0_0.serviceconfig import ServiceConfig, image_tag
-
-LB_ID_ANNOTATION = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id"
-LB_OVERRIDE_ANNOTATION = "service.beta.kubernetes.io/alicloud-loadbalancer-force-override-listeners"
-CLUSTER_IP = "ClusterIP"
-NODE_PORT = "NodePort"
-LOAD_BALANCER = "LoadBalancer"
-
-# app.kubernetes.io labels: one selector (`app.kubernetes.io/instance=<chain>`) finds every object of a chain.
-APP_NAME = "cita-cloud-node"
-PART_OF = "cita-cloud"
-MANAGED_BY = "runner_k8s"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
-# On the chain's (local) or every node's (multi) NetworkPolicy: indices of nodes remove_node took away.
-RETIRED_ANNOTATION = "runner-k8s/retired-nodes"
-LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
-CHAIN_LABEL = "chain_name"
-NODE_LABEL = "node_name"
+from runner_k8s.releases.v5_0_0.pods import (
+    KMS_KEY_FILE,
+    NETWORK_KEY_FILE,
+    STATE_DB_PASSWORD_KEY,
+    NodePod,
+    build_pod_spec,
+)
+from runner_k8s.releases.v5_0_0.serviceconfig import ServiceConfig
 
 
 def app_version(services: ServiceConfig) -> str:
     """`app.kubernetes.io/version`: the controller image's tag (v5.0.0), or `untagged`."""
-    tag = image_tag(services.get("controller").image)
-    return tag if tag is not None and LABEL_VALUE.fullmatch(tag) else "untagged"
+    return version_label(services.get("controller").image)
 
 
 def chain_labels(chain: str, component: str, services: ServiceConfig) -> dict[str, str]:
     """The app.kubernetes.io labels every object of the chain carries."""
-    return {
-        "app.kubernetes.io/name": APP_NAME,
-        INSTANCE_LABEL: chain,
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        "app.kubernetes.io/version": app_version(services),
-    }
+    return app_labels(chain, component, app_version(services))
 
 
 def node_labels(pod: NodePod) -> dict[str, str]:
@@ -63,11 +57,6 @@ def node_labels(pod: NodePod) -> dict[str, str]:
         CHAIN_LABEL: pod.chain,
         **chain_labels(pod.chain, "node", pod.services),
     }
-
-
-def node_selector(chain: str, index: int) -> dict[str, str]:
-    """Selects one node's pod."""
-    return {NODE_LABEL: names.node_name(chain, index)}
 
 
 def build_node_statefulset(pod: NodePod) -> Manifest:
@@ -96,12 +85,6 @@ def build_network_secret(pod: NodePod, network_key: str) -> Manifest:
         {NETWORK_KEY_FILE: network_key.encode("ascii")},
         chain_labels(pod.chain, "network", pod.services),
     )
-
-
-def _slot_port(slot: Slot, external: int, service_type: str) -> Manifest:
-    if service_type == NODE_PORT:
-        return service_port(slot.port_name, slot.target, slot.target, external)
-    return service_port(slot.port_name, external, slot.target)
 
 
 def build_network_policy_of(
@@ -135,14 +118,6 @@ def local_manifests(
         yield in_namespace(document, namespace)
 
 
-def with_retired(policy: Manifest, retired: Sequence[int]) -> Manifest:
-    """The policy, annotated with the indices of removed nodes (never given to a new node) when there are any."""
-    if not retired:
-        return policy
-    annotations = {RETIRED_ANNOTATION: ",".join(str(index) for index in sorted(retired))}
-    return {**policy, "metadata": {**policy["metadata"], "annotations": annotations}}
-
-
 def _local_manifests(
     pods: Sequence[NodePod],
     kms_password: str,
@@ -164,7 +139,7 @@ def _local_manifests(
     yield build_service(
         names.rpc_service(chain),
         NODE_PORT,
-        [_slot_port(Slot.RPC, rpc, NODE_PORT)],
+        [slot_port(Slot.RPC, rpc, NODE_PORT)],
         {CHAIN_LABEL: chain},
         chain_labels(chain, "rpc", services),
     )
@@ -191,7 +166,7 @@ def _local_manifests(
 
 
 def _node_port_service(name: str, component: str, pod: NodePod, base: int, slots: Sequence[Slot]) -> Manifest:
-    ports = [_slot_port(slot, external_port(LOCAL_LAYOUT, base, slot, pod.index), NODE_PORT) for slot in slots]
+    ports = [slot_port(slot, external_port(LOCAL_LAYOUT, base, slot, pod.index), NODE_PORT) for slot in slots]
     return build_service(
         name, NODE_PORT, ports, node_selector(pod.chain, pod.index), chain_labels(pod.chain, component, pod.services)
     )
@@ -210,7 +185,7 @@ def multi_node_manifests(
 ) -> list[Manifest]:
     """The objects of one node of a multi-cluster chain (its own YAML file); `retired` as for local_manifests."""
     used = pod.slots_in_use(MULTI_LAYOUT)
-    ports = [_slot_port(slot, external_port(MULTI_LAYOUT, base, slot, pod.index), LOAD_BALANCER) for slot in used]
+    ports = [slot_port(slot, external_port(MULTI_LAYOUT, base, slot, pod.index), LOAD_BALANCER) for slot in used]
     selector = node_selector(pod.chain, pod.index)
     documents = [
         build_chain_secret(pod, kms_password, state_db_password),

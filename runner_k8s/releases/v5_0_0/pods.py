@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner_k8s import names
+from runner_k8s.kube.images import image_repository, pull_policy
+from runner_k8s.kube.nodes import LIVENESS, POD_SECURITY, READINESS, STARTUP
 from runner_k8s.kube.objects import (
     Manifest,
     build_container,
@@ -22,7 +24,7 @@ from runner_k8s.kube.objects import (
 )
 from runner_k8s.ports import ContainerPort, Layout, Slot, slots_in_use
 from runner_k8s.releases.v5_0_0.nodefiles import CONFIG_DIR
-from runner_k8s.releases.v5_0_0.serviceconfig import ExecutorKind, Service, ServiceConfig, image_repository, pull_policy
+from runner_k8s.releases.v5_0_0.serviceconfig import ExecutorKind, Service, ServiceConfig
 from runner_k8s.releases.v5_0_0.syncconfig import SYNC_FOLDERS
 
 DATA_VOLUME = "datadir"
@@ -49,11 +51,6 @@ CITACLOUD_EXPORTER_IMAGE = "citacloud/monitor-citacloud-exporter:0.1.1"
 GUI_ON_LOOPBACK = ("STGUIADDRESS", f"127.0.0.1:{int(ContainerPort.SYNC_GUI)}")
 
 
-# Probes: the services may take minutes to start (the controller waits for the others, syncthing scans).
-STARTUP = {"periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 30}
-READINESS = {"periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3}
-LIVENESS = {"periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 3}
-POD_SECURITY = {"seccompProfile": {"type": "RuntimeDefault"}}
 # Root in these images needs its other capabilities (it writes node folders owned by another uid);
 # no container opens raw sockets.
 CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["NET_RAW"]}}
