@@ -14,10 +14,13 @@ from __future__ import annotations
 import argparse
 import errno
 import fcntl
+import hashlib
+import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,9 +28,15 @@ import create_account
 import create_k8s_config
 import create_pvc
 import create_syncthing_config
+import manage_chain
+from runner_k8s.keys.accounts import KmsFlavour, account_from_secret
+from runner_k8s.keys.keystore import render_kms_db
+from runner_k8s.runtime import Runtime
 from runner_k8s.write import files
-from tests.conftest import REPO, fixed_runtime, tree_snapshot
+from tests.conftest import FIXED_NOW, REPO, DeterministicRandom, fixed_runtime, tree_snapshot
+from tests.fakechain import Chain, Tweak, block_hash, oracle_hash, running
 from tests.inputs import MultiArgs, address, device_id
+from tests.live.rpc import encode_message
 
 SHIPPED = (REPO / "service-config.toml").read_text()
 MAINS: dict[str, Callable[..., int]] = {
@@ -842,3 +851,1116 @@ def test_a_busy_work_dir_is_one_whole_line(tmp_path: Path, monkeypatch, capsys):
         "run again once it has finished\n"
     )
     assert list(work.iterdir()) == []
+
+
+# --- manage_chain.py, against a fake chain (tests/fakechain.py) -----------------------------------------
+#
+# Each case runs manage_chain.py in this process against fake v5.0.0 controllers on 127.0.0.1, with a
+# clock that moves only when the tool sleeps. In argv and lines: {rpc} is the --rpc list (the first
+# `rpc` nodes), {n0}, {n1}, ... each node's address; {tmp} the test's folder, {admin_dir} the admin's
+# folder {tmp}/test-chain-admin and {admin} its address; {V1}..{V4} validators; {b100}, {f100}... the
+# fake's block and forked-block hashes; {tx} the hash of the transaction the chain took (for a dry
+# run: what the oracle computes from `dry_tx`); {id} the chain id, sha256('test-chain').
+
+CHAIN_PASSWORD = "admin-pass-123"
+V1, V2, V3, V4 = (bytes([n]) * 20 for n in (0x11, 0x22, 0x33, 0x44))
+ADMIN_SECRET = {"sm": 0x1234567890ABCDEF1234567890ABCDEF << 100, "eth": 0xFEDCBA0987654321FEDCBA0987654321 << 100}
+SUCCESSOR_SECRET = 0xABCDEF0123456789ABCDEF0123456789 << 100
+CHAIN_ID = "0x26b0b83e7281be3b117658b6f2636d0368cad3d74f22243428f5401a4b70897e"  # contracts.md §2
+ZERO_PRE = "0x" + "00" * 33
+MC = "manage_chain.py: error: "
+
+
+ADMIN = account_from_secret(KmsFlavour.SM, ADMIN_SECRET["sm"])
+SUCCESSOR = account_from_secret(KmsFlavour.SM, SUCCESSOR_SECRET)
+
+
+@dataclass(frozen=True)
+class ChainCase:
+    """manage_chain.py's argv, the chain and its nodes' departures, the exit code, the stderr line, each stdout line."""
+
+    argv: Sequence[str]
+    code: int
+    err: str = ""
+    out: Sequence[str] = ()
+    chain: Mapping[str, object] = field(default_factory=dict)
+    tweaks: Sequence[Mapping[str, object]] = ({}, {}, {})  # one fakechain.Tweak's fields per node
+    rpc: int | None = None  # how many of the nodes --rpc lists (default: all)
+    sent: bool = False  # whether a transaction reached a node
+    utxo: tuple[int, str] | None = None  # (lock, output hex) of a transaction the chain did not take
+    each_sleep: Callable[[Any, list[Any]], None] | None = None  # (chain, tweaks): the world moves on
+
+
+def govern(verb: str, *args: str, admin_dir: str = "{admin_dir}", rpc: str = "{rpc}") -> list[str]:
+    return [verb, *args, "--rpc", rpc, "--admin_dir", admin_dir, "--admin_password", CHAIN_PASSWORD]
+
+
+def checks_line(count: str = "all 3 nodes", height: int = 100) -> str:
+    return f"  - {count} answered and agree on the system config and on block {{b{height}}} at height {height}"
+
+
+CHAIN_CHECKS = ["checks passed:", checks_line(), f"  - the chain id is sha256('test-chain') = {CHAIN_ID}"]
+SIGNER = "  - the signer {admin} is the chain's admin"
+
+
+def transaction(lock: int, label: str, output: str, pre: str = ZERO_PRE) -> list[str]:
+    return [
+        f"transaction: lock {lock} ({label}), version 0",
+        f"  pre_tx_hash {pre}",
+        f"  output      {output}",
+        "  tx_hash     {tx}",
+        "  sender      {admin}",
+    ]
+
+
+BRAKE_WARNING = (
+    "warning: with the brake on every node refuses ordinary transactions ('forbidden'); those already in the pool "
+    "are still packed. Only the admin's changes get through, including brake off"
+)
+NODE_LINE = "node {n%d}: height %d, block {b%d} by {V1} at 2023-11-14T22:13:20Z, 2 peers, controller 5.0.0"
+CONFIG_LINES = [
+    f"  chain_id        {CHAIN_ID}",
+    "  admin           {admin}",
+    "  validators      {V1}, {V2}, {V3}",
+    "  block_interval  6 s",
+    "  emergency_brake off",
+    "  version         0",
+]
+UNREACHABLE = "unreachable (Connection refused): check the address and that the node is running"
+
+
+def advance(blocks: int) -> Callable[[Any, list[Any]], None]:
+    """Each sleep makes one block, until `blocks` were made."""
+    made = [0]
+
+    def sleep(chain: Any, tweaks: list[Any]) -> None:
+        if made[0] < blocks:
+            chain.height += 1
+            made[0] += 1
+
+    return sleep
+
+
+def node_line(index: int, height: int, behind: int = 0, block: str = "b", by: str = "V1") -> str:
+    lag = f" ({behind} behind)" if behind else ""
+    return (
+        f"node {{n{index}}}: height {height}{lag}, block {{{block}{height}}} by {{{by}}} at 2023-11-14T22:13:20Z, "
+        "2 peers, controller 5.0.0"
+    )
+
+
+def validators_changed(before: str, after: str) -> str:
+    return f"changed validators: [{before}] -> [{after}]"
+
+
+def catch_up(node: int, by: int = 1) -> Callable[[Any, list[Any]], None]:
+    """Each sleep takes node `node` `by` blocks closer to the chain's head."""
+
+    def sleep(chain: Any, tweaks: list[Any]) -> None:
+        tweaks[node].lag = max(0, tweaks[node].lag - by)
+
+    return sleep
+
+
+def stop_at(height: int, lagging: int) -> Callable[[Any, list[Any]], None]:
+    """Each sleep makes one block until `height`, and takes node `lagging` one block closer to the head."""
+
+    def sleep(chain: Any, tweaks: list[Any]) -> None:
+        chain.height = min(height, chain.height + 1)
+        tweaks[lagging].lag = max(0, tweaks[lagging].lag - 1)
+
+    return sleep
+
+
+def then(first: Callable[[Any, list[Any]], None], change: Callable[[Any], None]) -> Callable[[Any, list[Any]], None]:
+    def sleep(chain: Any, tweaks: list[Any]) -> None:
+        change(chain)
+        first(chain, tweaks)
+
+    return sleep
+
+
+def interrupt(chain: Any, tweaks: list[Any]) -> None:
+    raise KeyboardInterrupt
+
+
+ALL_APPLIED = "applied on all 3 nodes after 0.0 s (heights: {n0} 101, {n1} 101, {n2} 101)"
+BRAKE_ON = [
+    *CHAIN_CHECKS,
+    SIGNER,
+    "  - the brake is off now",
+    "  - output of 1 byte is valid for lock 1005 (emergency_brake)",
+]
+REMOVE_V3 = [
+    *CHAIN_CHECKS,
+    SIGNER,
+    "  - {V3} is a validator and not the last one",
+    "  - {V3} is not raft's leader (the latest block is by {V1})",
+    "  - 3 validators after the change: raft still makes blocks with 1 of them down",
+    "  - one membership change: 4 -> 3 validators",
+    "  - output of 60 bytes is valid for lock 1004 (validators)",
+]
+FOUR: Mapping[str, object] = {"validators": [V1, V2, V3, V4]}
+NEW_NODE = ["--node_rpc", "{n3}"]  # the fourth fake node runs the new validator; --rpc lists the first three
+OTHER_ID = "0x" + hashlib.sha256(b"other-chain").hexdigest()
+ADD_V4 = ("add_validator", "{V4}")
+SEND_REFUSED = "node {n0} refused the transaction: "
+WAIT_BLOCKS = "waiting for 2 more blocks on every node: not done within 5s "
+
+
+def add_v4(*extra: str) -> list[str]:
+    return [*govern(*ADD_V4), *NEW_NODE, *extra]
+
+
+def new_node_checks(height: int = 100, behind: int = 0, *, before: int = 3) -> list[str]:
+    after = before + 1
+    return [
+        *CHAIN_CHECKS,
+        SIGNER,
+        "  - {V4} is 20 bytes and not a validator yet",
+        f"  - the new validator's node {{n3}} runs this chain at height {height}, {behind} blocks behind (at most 20)",
+        f"  - {after} validators after the change: raft still makes blocks with {(after - 1) // 2} of them down",
+        f"  - one membership change: {before} -> {after} validators",
+        f"  - output of {20 * after} bytes is valid for lock 1004 (validators)",
+    ]
+
+
+def fragile(count: int) -> str:
+    noun = "validator" if count == 1 else "validators"
+    return (
+        f"after this change the chain has {count} {noun}: raft needs {count // 2 + 1} of them, so one node failure "
+        "stops the chain"
+    )
+
+
+CHAIN_MESSAGES: dict[str, ChainCase] = {
+    # --- status (status.py, chainview.py) ---
+    "status of an agreeing chain": ChainCase(
+        ["status", "--rpc", "{rpc}"],
+        0,
+        out=[
+            *(node_line(i, 100) for i in range(3)),
+            "system config (the same on all 3 nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b100} at height 100",
+        ],
+    ),
+    "status of two nodes": ChainCase(
+        ["status", "--rpc", "{rpc}"],
+        0,
+        out=[
+            *(node_line(i, 100) for i in range(2)),
+            "system config (the same on both nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b100} at height 100",
+        ],
+        tweaks=({}, {}),
+    ),
+    "status of one node": ChainCase(
+        ["status", "--rpc", "{rpc}"],
+        0,
+        out=[
+            node_line(0, 100),
+            "system config:",
+            *CONFIG_LINES,
+            "agreement: every node has block {b100} at height 100",
+        ],
+        tweaks=({},),
+    ),
+    "status of a chain with a lagging node": ChainCase(
+        ["status", "--rpc", "{rpc}"],
+        0,
+        out=[
+            node_line(0, 100),
+            node_line(1, 97, behind=3),
+            node_line(2, 100),
+            "system config (the same on all 3 nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b97} at height 97",
+        ],
+        tweaks=({}, {"lag": 3}, {}),
+    ),
+    "status with a node that does not answer": ChainCase(
+        ["status", "--rpc", "{rpc},127.0.0.1:1"],
+        1,
+        "1 problem on the chain: node 127.0.0.1:1: " + UNREACHABLE,
+        [node_line(0, 100), "node 127.0.0.1:1: no answer (see below)", "problem: node 127.0.0.1:1: " + UNREACHABLE],
+        tweaks=({},),
+    ),
+    "status with two problems": ChainCase(
+        ["status", "--rpc", "{rpc}"],
+        1,
+        "2 problems on the chain: emergency_brake differs: off on {n0}; on on {n1} (and more above)",
+        [
+            node_line(0, 100),
+            node_line(1, 100, block="f"),
+            "problem: emergency_brake differs: off on {n0}; on on {n1}",
+            "problem: different blocks at height 100: {b100} on {n0}; {f100} on {n1}",
+        ],
+        tweaks=({}, {"fork": True, "config": {"emergency_brake": True}}),
+    ),
+    "status of another chain": ChainCase(
+        ["status", "--rpc", "{rpc}", "--chain_name", "other-chain"],
+        1,
+        f"1 problem on the chain: chain id of {{n0}} is not sha256('other-chain') = {OTHER_ID}: these nodes do not "
+        "run the chain other-chain",
+        [
+            node_line(0, 100),
+            "system config:",
+            *CONFIG_LINES,
+            f"problem: chain id of {{n0}} is not sha256('other-chain') = {OTHER_ID}: these nodes do not run the chain "
+            "other-chain",
+        ],
+        tweaks=({},),
+    ),
+    "status --watch until Ctrl-C": ChainCase(
+        ["status", "--rpc", "{rpc}", "--watch"],
+        0,
+        out=[
+            "2023-11-14T22:13:20Z manage_chain.py status, every 2 s; Ctrl-C ends it",
+            node_line(0, 100),
+            "system config:",
+            *CONFIG_LINES,
+            "agreement: every node has block {b100} at height 100",
+            "",
+        ],
+        tweaks=({},),
+        each_sleep=interrupt,
+    ),
+    "status --watch and --wait_synced": ChainCase(
+        ["status", "--rpc", "{rpc}", "--watch", "--wait_synced"],
+        2,
+        "--watch and --wait_synced cannot go together: --watch reports until Ctrl-C",
+        tweaks=({},),
+    ),
+    "status --wait_synced until a node is 2 behind": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced"],
+        0,
+        out=[
+            node_line(0, 100),
+            node_line(1, 98, behind=2),
+            "system config (the same on both nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b98} at height 98",
+        ],
+        tweaks=({}, {"lag": 5}),
+        each_sleep=catch_up(1),
+    ),
+    "status --wait_synced caught up at the deadline exactly": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced", "--timeout", "4"],
+        0,
+        out=[
+            node_line(0, 100),
+            node_line(1, 98, behind=2),
+            "system config (the same on both nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b98} at height 98",
+        ],
+        tweaks=({}, {"lag": 4}),
+        each_sleep=catch_up(1),
+    ),
+    "status --wait_synced gives up at the deadline exactly": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced", "--timeout", "4"],
+        1,
+        "the nodes did not catch up within 4 s: {n1} 3 blocks behind",
+        [
+            node_line(0, 100),
+            node_line(1, 97, behind=3),
+            "system config (the same on both nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b97} at height 97",
+        ],
+        tweaks=({}, {"lag": 5}),
+        each_sleep=catch_up(1),
+    ),
+    "status --wait_synced for two nodes": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced", "--timeout", "1", "--interval", "1"],
+        1,
+        "the nodes did not catch up within 1 s: {n1} 3 blocks behind (and more above)",
+        [
+            node_line(0, 100),
+            node_line(1, 97, behind=3),
+            node_line(2, 96, behind=4),
+            "system config (the same on all 3 nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b96} at height 96",
+        ],
+        tweaks=({}, {"lag": 3}, {"lag": 4}),
+    ),
+    "status --wait_synced for a node that does not answer": ChainCase(
+        ["status", "--rpc", "{rpc},127.0.0.1:1", "--wait_synced", "--timeout", "2"],
+        1,
+        "the nodes did not catch up within 2 s: node 127.0.0.1:1: " + UNREACHABLE,
+        [node_line(0, 100), "node 127.0.0.1:1: no answer (see below)", "problem: node 127.0.0.1:1: " + UNREACHABLE],
+        tweaks=({},),
+    ),
+    # --- the command line (manage_chain.py) ---
+    "an --rpc node listed twice": ChainCase(
+        ["status", "--rpc", "127.0.0.1:5,127.0.0.1:5"],
+        2,
+        "argument --rpc: entry 1: 127.0.0.1:5 is listed twice (see manage_chain.py status --help)",
+    ),
+    "an --rpc entry that is not host:port": ChainCase(
+        ["status", "--rpc", "127.0.0.1:5,a b"],
+        2,
+        "argument --rpc: entry 1: 'a b' is not host:port (an IPv6 address goes in brackets: [::1]:50004) "
+        "(see manage_chain.py status --help)",
+    ),
+    "an --rpc port past 65535": ChainCase(
+        ["status", "--rpc", "127.0.0.1:65536"],
+        2,
+        "argument --rpc: entry 0: '127.0.0.1:65536': the port must be 1-65535 (see manage_chain.py status --help)",
+    ),
+    "a --timeout that is not a number": ChainCase(
+        ["status", "--rpc", "{rpc}", "--timeout", "soon"],
+        2,
+        "argument --timeout: 'soon' is not a number of seconds (see manage_chain.py status --help)",
+    ),
+    "a --timeout of 0": ChainCase(
+        ["status", "--rpc", "{rpc}", "--timeout", "0"],
+        2,
+        "argument --timeout: '0' must be more than 0 and at most 86400 seconds (see manage_chain.py status --help)",
+    ),
+    "a --timeout past a day": ChainCase(
+        ["status", "--rpc", "{rpc}", "--timeout", "86400.5"],
+        2,
+        "argument --timeout: '86400.5' must be more than 0 and at most 86400 seconds "
+        "(see manage_chain.py status --help)",
+    ),
+    "a --timeout of nan": ChainCase(
+        ["status", "--rpc", "{rpc}", "--timeout", "nan"],
+        2,
+        "argument --timeout: 'nan' must be more than 0 and at most 86400 seconds (see manage_chain.py status --help)",
+    ),
+    "a --timeout of a day": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced", "--timeout", "86400"],
+        0,
+        out=[
+            node_line(0, 100),
+            "system config:",
+            *CONFIG_LINES,
+            "agreement: every node has block {b100} at height 100",
+        ],
+        tweaks=({},),
+    ),
+    "an ADDRESS that is not 20 bytes": ChainCase(
+        govern("remove_validator", "0x" + "ab" * 19),
+        2,
+        f"argument ADDRESS: '0x{'ab' * 19}' is not an address: give 0x and 40 hex digits (20 bytes), as in "
+        "node_address (see manage_chain.py remove_validator --help)",
+    ),
+    "an --max_lag past its limit": ChainCase(
+        add_v4("--max_lag", "1000001"),
+        2,
+        "argument --max_lag: '1000001' is too large: the most it can be is 1000000 "
+        "(see manage_chain.py add_validator --help)",
+        tweaks=({}, {}, {}, {}),
+        rpc=3,
+    ),
+    "add_validator without --node_rpc": ChainCase(
+        govern(*ADD_V4),
+        2,
+        "the following arguments are required: --node_rpc (see manage_chain.py add_validator --help)",
+    ),
+    "no admin password": ChainCase(
+        govern("emergency_brake", "on")[:-2],
+        2,
+        "--admin_password is required: give --admin_password, or --admin_password_file FILE ('-' reads standard "
+        "input), or run on a terminal to be asked for it",
+    ),
+    "set_block_interval": ChainCase(
+        ["set_block_interval", "3"],
+        1,
+        "set_block_interval is refused: a running v5.0.0 consensus_raft never applies a new block interval (it "
+        "reads the interval once, when its raft store is empty), so the chain would report one interval and keep "
+        "another; choose it when the chain is made (create_k8s_config.py --block_interval)",
+    ),
+    # --- the admin's account folder (adminkeys.py) ---
+    "a wrong admin password": ChainCase(
+        [*govern("emergency_brake", "on")[:-1], "not-the-password"],
+        1,
+        "--admin_dir {admin_dir}: the password does not open this kms.db; give the password it was made with "
+        "(create_k8s_config.py's --kms_password, or the key_file of create_account.py)",
+    ),
+    "an --admin_dir that is not there": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/nowhere"),
+        1,
+        "--admin_dir {tmp}/nowhere is not a folder; give the super admin's account folder (<chain>-admin/)",
+    ),
+    "an --admin_dir without kms.db": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/empty"),
+        1,
+        "--admin_dir {tmp}/empty: kms.db is missing; give the account folder create_k8s_config.py (<chain>-admin/) "
+        "or create_account.py made (kms.db, key_id, node_address)",
+    ),
+    "an --admin_dir whose node_address is another account's": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/mislabelled"),
+        1,
+        "--admin_dir {tmp}/mislabelled: node_address says '{successor}', but kms.db holds {admin}",
+    ),
+    "an --admin_dir whose key_id is not a number": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/bad-key-id"),
+        1,
+        "--admin_dir {tmp}/bad-key-id: key_id must hold the account id (digits only, no newline)",
+    ),
+    # --- what every change checks first (governance.py) ---
+    "a signer that is not the admin": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "the signer {admin} (--admin_dir {admin_dir}) is not the chain's admin {V4}; give the current admin's "
+        "account folder; nothing was sent",
+        chain={"admin": V4},
+    ),
+    "nodes with different admins": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "admin differs: {admin} on {n0}; {V4} on {n1}; nothing was sent",
+        tweaks=({}, {"config": {"admin": V4}}),
+    ),
+    "nodes with different blocks": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "different blocks at height 100: {b100} on {n0}; {f100} on {n1}; nothing was sent",
+        tweaks=({}, {"fork": True}),
+    ),
+    "a node that does not answer": ChainCase(
+        govern("emergency_brake", "on", rpc="{rpc},127.0.0.1:1"),
+        1,
+        "node 127.0.0.1:1: " + UNREACHABLE + "; nothing was sent",
+        tweaks=({},),
+    ),
+    "the chain of the admin folder's name is not this one": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/other-chain-admin"),
+        1,
+        f"chain id of {{n0}}, {{n1}}, {{n2}} is not sha256('other-chain') = {OTHER_ID}: these nodes do not run the "
+        "chain other-chain (the name comes from --admin_dir {tmp}/other-chain-admin; give --chain_name if the folder "
+        "was renamed); nothing was sent",
+    ),
+    "--chain_name of another chain": ChainCase(
+        [*govern("emergency_brake", "on"), "--chain_name", "other-chain"],
+        1,
+        f"chain id of {{n0}} is not sha256('other-chain') = {OTHER_ID}: these nodes do not run the chain "
+        "other-chain; nothing was sent",
+        tweaks=({},),
+    ),
+    "an admin folder that names no chain": ChainCase(
+        [*govern("emergency_brake", "on", admin_dir="{tmp}/admin-folder"), "--dry_run"],
+        0,
+        out=[
+            "checks passed:",
+            "  - the node answered, with block {b100} at height 100",
+            "  - chain id not compared with a chain name (give --chain_name to compare it)",
+            *BRAKE_ON[3:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "would change emergency_brake: off -> on",
+            "dry run: nothing was sent",
+        ],
+        tweaks=({},),
+        utxo=(1005, "0x01"),
+    ),
+    # --- emergency_brake ---
+    "emergency_brake on, dry run": ChainCase(
+        [*govern("emergency_brake", "on"), "--dry_run"],
+        0,
+        out=[
+            *BRAKE_ON,
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "would change emergency_brake: off -> on",
+            "dry run: nothing was sent",
+        ],
+        utxo=(1005, "0x01"),
+    ),
+    "emergency_brake on": ChainCase(
+        govern("emergency_brake", "on"),
+        0,
+        out=[
+            *BRAKE_ON,
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n0}",
+            ALL_APPLIED,
+            "changed emergency_brake: off -> on",
+        ],
+        sent=True,
+    ),
+    "emergency_brake off on two nodes": ChainCase(
+        govern("emergency-brake", "off"),
+        0,
+        out=[
+            "checks passed:",
+            checks_line("both nodes"),
+            *CHAIN_CHECKS[2:],
+            SIGNER,
+            "  - the brake is on now",
+            "  - output of 0 bytes is valid for lock 1005 (emergency_brake)",
+            *transaction(1005, "emergency_brake", "0x"),
+            "sent to {n0}",
+            "applied on both nodes after 0.0 s (heights: {n0} 101, {n1} 101)",
+            "changed emergency_brake: on -> off",
+        ],
+        chain={"emergency_brake": True},
+        tweaks=({}, {}),
+        sent=True,
+    ),
+    "emergency_brake on, applied on the one node": ChainCase(
+        govern("emergency_brake", "on"),
+        0,
+        out=[
+            "checks passed:",
+            "  - the node answered, with block {b100} at height 100",
+            *BRAKE_ON[2:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n0}",
+            "applied on the node after 0.0 s (heights: {n0} 101)",
+            "changed emergency_brake: off -> on",
+        ],
+        tweaks=({},),
+        sent=True,
+    ),
+    "the brake already on": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "the emergency brake is already on; nothing to change; nothing was sent",
+        chain={"emergency_brake": True},
+    ),
+    # --- set_admin ---
+    "set_admin, dry run": ChainCase(
+        [*govern("set_admin", "{successor}"), "--new_admin_dir", "{tmp}/successor", "--dry_run"],
+        0,
+        out=[
+            *CHAIN_CHECKS,
+            SIGNER,
+            "  - {successor} is 20 bytes and not the admin yet",
+            "  - --new_admin_dir {tmp}/successor holds {successor}, an sm account",
+            "  - output of 20 bytes is valid for lock 1002 (admin)",
+            *transaction(1002, "admin", "{successor}"),
+            "would change admin: {admin} -> {successor}",
+            "dry run: nothing was sent",
+        ],
+        utxo=(1002, "{successor}"),
+    ),
+    "set_admin to an account not shown, with --yes": ChainCase(
+        [*govern("set_admin", "{V4}"), "--yes"],
+        0,
+        out=[
+            *CHAIN_CHECKS,
+            SIGNER,
+            "  - {V4} is 20 bytes and not the admin yet",
+            "  - output of 20 bytes is valid for lock 1002 (admin)",
+            "warning: only {V4} can govern the chain after this; its account folder was not given (--new_admin_dir), "
+            "so it is not known to exist",
+            *transaction(1002, "admin", "{V4}"),
+            "sent to {n0}",
+            ALL_APPLIED,
+            "changed admin: {admin} -> {V4}",
+        ],
+        sent=True,
+    ),
+    "set_admin to an account not shown": ChainCase(
+        govern("set_admin", "{V4}"),
+        1,
+        "only {V4} can govern the chain after this; its account folder was not given (--new_admin_dir), so it is "
+        "not known to exist; give --new_admin_dir DIR or pass --yes; nothing was sent",
+    ),
+    "set_admin with the folder of another account": ChainCase(
+        [*govern("set_admin", "{V4}"), "--new_admin_dir", "{tmp}/successor"],
+        1,
+        "--new_admin_dir {tmp}/successor holds account {successor}, not {V4}; nothing was sent",
+    ),
+    "set_admin with an account of the other kms type": ChainCase(
+        [*govern("set_admin", "{V4}"), "--new_admin_dir", "{tmp}/eth-successor"],
+        1,
+        "--new_admin_dir {tmp}/eth-successor is an eth account, but the chain's kms is sm: its signatures would never "
+        "match; make it with create_account.py --kms_type sm; nothing was sent",
+    ),
+    "set_admin to the admin": ChainCase(
+        govern("set_admin", "{admin}"),
+        1,
+        "{admin} is already the admin; nothing to change; nothing was sent",
+    ),
+    # --- remove_validator ---
+    "remove_validator, dry run": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--dry_run"],
+        0,
+        out=[
+            *REMOVE_V3,
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V4).hex()),
+            "would change validators: [{V1}, {V2}, {V3}, {V4}] -> [{V1}, {V2}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        chain=FOUR,
+        utxo=(1004, "0x" + (V1 + V2 + V4).hex()),
+    ),
+    "remove_validator, and two more blocks": ChainCase(
+        govern("remove_validator", "{V3}"),
+        0,
+        out=[
+            *REMOVE_V3,
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V4).hex()),
+            "sent to {n0}",
+            ALL_APPLIED,
+            "blocks continue: block 103 {b103} by {V1}, the same on every node",
+            validators_changed("{V1}, {V2}, {V3}, {V4}", "{V1}, {V2}, {V4}"),
+        ],
+        chain=FOUR,
+        sent=True,
+        each_sleep=advance(2),
+    ),
+    "remove_validator, and blocks by the removed leader": ChainCase(
+        govern("remove_validator", "{V3}"),
+        0,
+        out=[
+            *REMOVE_V3,
+            "warning: block 103 was still made by the removed {V3}: it was leading when the change was applied and "
+            "v5.0.0 does not step it down; restart its pod",
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V4).hex()),
+            "sent to {n0}",
+            ALL_APPLIED,
+            "blocks continue: block 103 {b103} by {V3}, the same on every node",
+            validators_changed("{V1}, {V2}, {V3}, {V4}", "{V1}, {V2}, {V4}"),
+        ],
+        chain=FOUR,
+        sent=True,
+        each_sleep=then(advance(2), lambda chain: setattr(chain, "leader", V3)),
+    ),
+    "remove_validator, and the chain stops": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "5"],
+        1,
+        WAIT_BLOCKS + "({n0}: height 101 of 103; {n1}: height 101 of 103; {n2}: height 101 of 103); the transaction "
+        "{tx} was sent to {n0}",
+        chain=FOUR,
+        sent=True,
+    ),
+    "remove_validator, and one more block only": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "5"],
+        1,
+        WAIT_BLOCKS + "({n0}: height 102 of 103; {n1}: height 102 of 103; {n2}: height 102 of 103); the transaction "
+        "{tx} was sent to {n0}",
+        chain=FOUR,
+        sent=True,
+        each_sleep=advance(1),
+    ),
+    "remove_validator, and two blocks at the deadline exactly": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "2"],
+        0,
+        out=[
+            *REMOVE_V3,
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V4).hex()),
+            "sent to {n0}",
+            ALL_APPLIED,
+            "blocks continue: block 103 {b103} by {V1}, the same on every node",
+            validators_changed("{V1}, {V2}, {V3}, {V4}", "{V1}, {V2}, {V4}"),
+        ],
+        chain=FOUR,
+        sent=True,
+        each_sleep=advance(2),
+    ),
+    "remove_validator, and the second block just after the deadline": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "1"],
+        1,
+        "waiting for 2 more blocks on every node: not done within 1s ({n0}: height 102 of 103; {n1}: height 102 of "
+        "103; {n2}: height 102 of 103); the transaction {tx} was sent to {n0}",
+        chain=FOUR,
+        sent=True,
+        each_sleep=advance(2),
+    ),
+    "remove_validator, blocks counted from when every node applied it": ChainCase(
+        # node1 lags: it applies the change (block 101) a second later, when the chain is at 102; the chain then
+        # makes block 103 and stops. Two blocks after block 101, but one only since every node had the change.
+        [*govern("remove_validator", "{V3}"), "--timeout", "5"],
+        1,
+        WAIT_BLOCKS + "({n0}: height 103 of 104; {n1}: height 103 of 104); the transaction {tx} was sent to {n0}",
+        chain=FOUR,
+        tweaks=({}, {"lag": 2}),
+        sent=True,
+        each_sleep=stop_at(103, lagging=1),
+    ),
+    "remove_validator, and a fork after the change": ChainCase(
+        govern("remove_validator", "{V3}"),
+        1,
+        "after the change the nodes have different blocks at height 103: {n0}: {b103}; {n1}: {b103}; {n2}: {f103}; "
+        "the transaction {tx} was sent to {n0}",
+        chain=FOUR,
+        tweaks=({}, {}, {"fork_from": 103}),
+        sent=True,
+        each_sleep=advance(2),
+    ),
+    "remove_validator of raft's leader": ChainCase(
+        govern("remove_validator", "{V1}"),
+        1,
+        "{V1} made the latest block: it is raft's leader, and a removed v5.0.0 leader does not step down, its "
+        "consensus panics (raft-rs) and stays dead until its pod restarts; restart its pod so that another validator "
+        "takes the lead, check with status, then run again; nothing was sent",
+        chain=FOUR,
+    ),
+    "remove_validator of one that is none": ChainCase(
+        govern("remove_validator", "{V4}"),
+        1,
+        "{V4} is not a validator (the validators are {V1}, {V2}, {V3}); nothing was sent",
+    ),
+    "remove_validator of the last one": ChainCase(
+        govern("remove_validator", "{V1}"),
+        1,
+        "{V1} is the last validator: a chain without validators makes no more blocks (consensus_raft refuses to "
+        "remove every voter); add another validator first; nothing was sent",
+        chain={"validators": [V1]},
+    ),
+    "remove_validator leaving 2": ChainCase(
+        govern("remove_validator", "{V3}"),
+        1,
+        fragile(2) + "; pass --yes to do it anyway; nothing was sent",
+    ),
+    "remove_validator leaving 1": ChainCase(
+        govern("remove_validator", "{V2}"),
+        1,
+        fragile(1) + "; pass --yes to do it anyway; nothing was sent",
+        chain={"validators": [V1, V2]},
+    ),
+    "remove_validator leaving 1, with --yes": ChainCase(
+        [*govern("remove_validator", "{V2}"), "--yes", "--dry_run"],
+        0,
+        out=[
+            *CHAIN_CHECKS,
+            SIGNER,
+            "  - {V2} is a validator and not the last one",
+            "  - {V2} is not raft's leader (the latest block is by {V1})",
+            "  - one membership change: 2 -> 1 validators",
+            "  - output of 20 bytes is valid for lock 1004 (validators)",
+            "warning: " + fragile(1),
+            *transaction(1004, "validators", "{V1}"),
+            "would change validators: [{V1}, {V2}] -> [{V1}]",
+            "dry run: nothing was sent",
+        ],
+        chain={"validators": [V1, V2]},
+        utxo=(1004, "{V1}"),
+    ),
+    # --- add_validator ---
+    "add_validator, dry run": ChainCase(
+        [*add_v4(), "--dry_run"],
+        0,
+        out=[
+            *new_node_checks(100, 0),
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V3 + V4).hex()),
+            "would change validators: [{V1}, {V2}, {V3}] -> [{V1}, {V2}, {V3}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        tweaks=({}, {}, {}, {}),
+        rpc=3,
+        utxo=(1004, "0x" + (V1 + V2 + V3 + V4).hex()),
+    ),
+    "add_validator to two makes three": ChainCase(
+        [*add_v4(), "--dry_run"],
+        0,
+        out=[
+            *new_node_checks(100, 0, before=2),
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V4).hex()),
+            "would change validators: [{V1}, {V2}] -> [{V1}, {V2}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        chain={"validators": [V1, V2]},
+        tweaks=({}, {}, {}, {}),
+        rpc=3,
+        utxo=(1004, "0x" + (V1 + V2 + V4).hex()),
+    ),
+    "add_validator to one makes two": ChainCase(
+        add_v4(),
+        1,
+        fragile(2) + "; pass --yes to do it anyway; nothing was sent",
+        chain={"validators": [V1]},
+        tweaks=({}, {}, {}, {}),
+        rpc=3,
+    ),
+    "add_validator of a node at most --max_lag behind": ChainCase(
+        [*add_v4(), "--dry_run"],
+        0,
+        out=[
+            *new_node_checks(80, 20),
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V3 + V4).hex()),
+            "would change validators: [{V1}, {V2}, {V3}] -> [{V1}, {V2}, {V3}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        tweaks=({}, {}, {}, {"lag": 20}),
+        rpc=3,
+        utxo=(1004, "0x" + (V1 + V2 + V3 + V4).hex()),
+    ),
+    "add_validator of a node one block more behind": ChainCase(
+        add_v4(),
+        1,
+        "the new validator's node {n3} is at height 79, 21 blocks behind the chain's 100 (at most 20 allowed, "
+        "--max_lag); a validator that has not caught up cannot vote; wait until it has, then run again; nothing was "
+        "sent",
+        tweaks=({}, {}, {}, {"lag": 21}),
+        rpc=3,
+    ),
+    "add_validator of a node ahead of the others": ChainCase(
+        [*add_v4(), "--dry_run"],
+        0,
+        out=[
+            *new_node_checks(101, 0),
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V3 + V4).hex()),
+            "would change validators: [{V1}, {V2}, {V3}] -> [{V1}, {V2}, {V3}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        tweaks=({}, {}, {}, {"lag": -1}),
+        rpc=3,
+        utxo=(1004, "0x" + (V1 + V2 + V3 + V4).hex()),
+    ),
+    "add_validator of a node on another history, behind": ChainCase(
+        add_v4(),
+        1,
+        "the node at {n3} has block {f99} at height 99, the chain has {b99}: it is on another history; nothing was "
+        "sent",
+        tweaks=({}, {}, {}, {"lag": 1, "fork": True}),
+        rpc=3,
+    ),
+    "add_validator of a node on another history, at the same height": ChainCase(
+        add_v4(),
+        1,
+        "the node at {n3} has block {f100} at height 100, the chain has {b100}: it is on another history; nothing "
+        "was sent",
+        tweaks=({}, {}, {}, {"fork": True}),
+        rpc=3,
+    ),
+    "add_validator of a node on another history, ahead": ChainCase(
+        add_v4(),
+        1,
+        "the node at {n3} has block {f100} at height 100, the chain has {b100}: it is on another history; nothing "
+        "was sent",
+        tweaks=({}, {}, {}, {"lag": -1, "fork_from": 100}),
+        rpc=3,
+    ),
+    "add_validator of a node of another chain": ChainCase(
+        add_v4(),
+        1,
+        f"the node at {{n3}} runs chain 0x{'00' * 32}, not this chain {CHAIN_ID}; nothing was sent",
+        tweaks=({}, {}, {}, {"chain_id": bytes(32)}),
+        rpc=3,
+    ),
+    "add_validator of a node that does not answer": ChainCase(
+        [*govern(*ADD_V4), "--node_rpc", "127.0.0.1:1"],
+        1,
+        "the new validator's node 127.0.0.1:1: " + UNREACHABLE + "; start it and let it catch up first; nothing was "
+        "sent",
+    ),
+    "add_validator of a validator": ChainCase(
+        [*govern("add_validator", "{V2}"), *NEW_NODE],
+        1,
+        "{V2} is already a validator; nothing to change; nothing was sent",
+        tweaks=({}, {}, {}, {}),
+        rpc=3,
+    ),
+    # --- sending (delivery.py) ---
+    "a node that refuses a duplicate": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        SEND_REFUSED + "dup; the same transaction is already waiting in the pool: an earlier run's change is still "
+        "pending; wait, then run status",
+        tweaks=({"reject": "dup"},),
+        sent=True,
+    ),
+    "a node that refuses the pre-hash": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        SEND_REFUSED + "Invalid pre_tx_hash; another change of this lock was applied after the pre-check; run status "
+        "and decide again",
+        tweaks=({"reject": "Invalid pre_tx_hash"},),
+        sent=True,
+    ),
+    "a node that refuses the sender": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        SEND_REFUSED + "forbidden; the node does not take this signer as the admin; run status",
+        tweaks=({"reject": "forbidden"},),
+        sent=True,
+    ),
+    "a node that refuses for another reason": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        SEND_REFUSED + "Invalid version",
+        tweaks=({"reject": "Invalid version"},),
+        sent=True,
+    ),
+    "a node that takes the transaction under another hash": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        f"node {{n0}} took the transaction as 0x{'42' * 32}, not {{tx}}; it may not be a v5.0.0 controller",
+        tweaks=({"answer_hash": b"\x42" * 32},),
+        sent=True,
+        utxo=(1005, "0x01"),
+    ),
+    "no node takes the transaction": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "no node took the transaction (node {n0}: unreachable (gone): check the address and that the node is "
+        "running; node {n1}: unreachable (gone): check the address and that the node is running); nothing was sent",
+        tweaks=({"unavailable": {"SendRawTransaction"}}, {"unavailable": {"SendRawTransaction"}}),
+        sent=True,
+    ),
+    "the second node takes the transaction": ChainCase(
+        govern("emergency_brake", "on"),
+        0,
+        out=[
+            "checks passed:",
+            checks_line("both nodes"),
+            *BRAKE_ON[2:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n1}",
+            "applied on both nodes after 0.0 s (heights: {n0} 101, {n1} 101)",
+            "changed emergency_brake: off -> on",
+        ],
+        tweaks=({"unavailable": {"SendRawTransaction"}}, {}),
+        sent=True,
+    ),
+    # --- waiting (delivery.py) ---
+    "a change not applied in time": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "3"],
+        1,
+        "waiting for 3 nodes to apply {tx12}…: not done within 3s ({n0}: emergency_brake still off at height 100; "
+        "{n1}: emergency_brake still off at height 100; {n2}: emergency_brake still off at height 100); the "
+        "transaction {tx} was sent to {n0}",
+        chain={"apply": False},
+        sent=True,
+    ),
+    "a change applied at the deadline exactly": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "2"],
+        0,
+        out=[
+            "checks passed:",
+            checks_line("both nodes", 98),
+            *BRAKE_ON[2:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n0}",
+            "applied on both nodes after 2.0 s (heights: {n0} 101, {n1} 101)",
+            "changed emergency_brake: off -> on",
+        ],
+        tweaks=({}, {"lag": 2}),
+        sent=True,
+        each_sleep=catch_up(1),
+    ),
+    "another change of the lock first": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        f"node {{n0}}: another transaction (0x{'42' * 32}) changed emergency_brake first; emergency_brake is now off; "
+        "run status and decide again; the transaction {tx} was sent to {n0}",
+        chain={"apply": False},
+        sent=True,
+        each_sleep=lambda chain, tweaks: chain.pre_hashes.update({1005: b"\x42" * 32}),
+    ),
+    "a node that goes away while the change is applied": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "1"],
+        1,
+        "waiting for 2 nodes to apply {tx12}…: not done within 1s ({n0}: applied by height 101; {n1}: unreachable "
+        "(gone): check the address and that the node is running); the transaction {tx} was sent to {n0}",
+        tweaks=({}, {"gone_after_send": True}),
+        sent=True,
+    ),
+    "Ctrl-C while waiting": ChainCase(
+        govern("emergency_brake", "on"),
+        130,
+        "stopped while waiting; transaction {tx} was sent to {n0} and may still be applied: check with "
+        "manage_chain.py status",
+        chain={"apply": False},
+        sent=True,
+        each_sleep=interrupt,
+    ),
+}
+
+
+class FakeClock:
+    """A monotonic clock that moves only when the tool sleeps; each sleep lets the world move on."""
+
+    def __init__(self, on_sleep: Callable[[], None]) -> None:
+        self.now = 0.0
+        self.on_sleep = on_sleep
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.on_sleep()
+
+
+def chain_placeholders(tmp: Path, addresses: list[str], case: ChainCase, chain: Chain) -> dict[str, str]:
+    values = {
+        "tmp": str(tmp),
+        "admin_dir": str(tmp / "test-chain-admin"),
+        "rpc": ",".join(addresses[: case.rpc]),
+        **{f"n{index}": address for index, address in enumerate(addresses)},
+        **{f"V{index + 1}": "0x" + value.hex() for index, value in enumerate((V1, V2, V3, V4))},
+        **{f"b{height}": "0x" + block_hash(height).hex() for height in range(90, 120)},
+        **{f"f{height}": "0x" + block_hash(height, True).hex() for height in range(90, 120)},
+        "admin": ADMIN.address,
+        "successor": SUCCESSOR.address,
+    }
+    if case.utxo is not None:
+        lock, output = case.utxo
+        encoded = encode_message([(2, bytes(33)), (3, bytes.fromhex(fill_all(output, values)[2:])), (4, lock)])
+        values["tx"] = "0x" + oracle_hash(chain.flavour, encoded).hex()
+    elif chain.accepted:
+        values["tx"] = "0x" + chain.accepted[0].hex()
+    if "tx" in values:
+        values["tx12"] = values["tx"][2:14]
+    return values
+
+
+def fill_all(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def account_folders(tmp: Path) -> None:
+    """The admin's folder, a successor's, an eth account's, the admin's under other names, and damaged ones."""
+    eth = account_from_secret(KmsFlavour.ETH, SUCCESSOR_SECRET)
+    folders = {
+        "test-chain-admin": (ADMIN, CHAIN_PASSWORD, ADMIN.address, "1"),
+        "successor": (SUCCESSOR, "other-pass", SUCCESSOR.address, "1"),
+        "eth-successor": (eth, "other-pass", eth.address, "1"),
+        "other-chain-admin": (ADMIN, CHAIN_PASSWORD, ADMIN.address, "1"),
+        "admin-folder": (ADMIN, CHAIN_PASSWORD, ADMIN.address, "1"),
+        "mislabelled": (ADMIN, CHAIN_PASSWORD, SUCCESSOR.address, "1"),
+        "bad-key-id": (ADMIN, CHAIN_PASSWORD, ADMIN.address, "one"),
+    }
+    for name, (account, password, node_address, key_id) in folders.items():
+        folder = tmp / name
+        folder.mkdir()
+        (folder / "kms.db").write_bytes(render_kms_db(account, password))
+        (folder / "key_id").write_text(key_id)
+        (folder / "node_address").write_text(node_address)
+    (tmp / "empty").mkdir()
+
+
+@pytest.mark.parametrize("case", sorted(CHAIN_MESSAGES))
+def test_each_manage_chain_line_is_whole(case: str, tmp_path: Path, capsys):
+    message = CHAIN_MESSAGES[case]
+    account_folders(tmp_path)
+    chain = Chain("sm", bytes.fromhex(CHAIN_ID[2:]), bytes.fromhex(ADMIN.address[2:]), [V1, V2, V3], leader=V1)
+    for name, value in message.chain.items():
+        setattr(chain, name, value)
+    tweaks = [Tweak(**fields) for fields in message.tweaks]  # type: ignore[arg-type]
+    each_sleep = message.each_sleep or (lambda chain, tweaks: None)
+    clock = FakeClock(lambda: each_sleep(chain, tweaks))
+    stdout = io.StringIO()
+    runtime = Runtime(
+        clock=lambda: FIXED_NOW,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        randbytes=DeterministicRandom("manage"),
+        stdout=stdout,
+        interactive=lambda: False,
+    )
+    with running(chain, tweaks) as addresses:
+        values = chain_placeholders(tmp_path, addresses, message, chain)
+        capsys.readouterr()
+        code = manage_chain.main([fill_all(arg, values) for arg in message.argv], runtime)
+    values = chain_placeholders(tmp_path, addresses, message, chain)
+    expected_err = fill_all(MC + message.err, values) + "\n" if message.err else ""
+    assert (code, capsys.readouterr().err) == (message.code, expected_err)
+    assert stdout.getvalue().splitlines() == [fill_all(line, values) for line in message.out]
+    assert ("SendRawTransaction" in chain.calls) == message.sent
