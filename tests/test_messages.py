@@ -12,6 +12,7 @@ purpose, change its line here (and in the README where it is quoted).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -33,9 +34,9 @@ from runner_k8s.keys.accounts import KmsFlavour, account_from_secret
 from runner_k8s.keys.keystore import render_kms_db
 from runner_k8s.runtime import Runtime
 from runner_k8s.write import files
-from tests.conftest import FIXED_NOW, REPO, DeterministicRandom, fixed_runtime, tree_snapshot
+from tests.conftest import FIXED_NOW, REPO, DeterministicRandom, fixed_runtime, output_of, tree_snapshot
 from tests.fakechain import Chain, Tweak, block_hash, oracle_hash, running
-from tests.inputs import MultiArgs, address, device_id
+from tests.inputs import MultiArgs, address, device_id, device_id_of_certificate
 from tests.live.rpc import encode_message
 
 SHIPPED = (REPO / "service-config.toml").read_text()
@@ -1964,3 +1965,571 @@ def test_each_manage_chain_line_is_whole(case: str, tmp_path: Path, capsys):
     assert (code, capsys.readouterr().err) == (message.code, expected_err)
     assert stdout.getvalue().splitlines() == [fill_all(line, values) for line in message.out]
     assert ("SendRawTransaction" in chain.calls) == message.sent
+
+
+# --- create_k8s_config.py add_node and remove_node, on a chain made first --------------------------------
+#
+# Each case copies a chain made once per session (`chain`: local3, local1, multi3, or none), damages it
+# (`damage`), runs the verb in this process and asserts the exit code, the whole stderr line and the
+# summary lines that open stdout (the plan that follows belongs to tests of the plans). In argv and lines:
+# {tmp} is the work dir; {a0}.., {d0}.. each node's address and device ID as its files hold them ({a3},
+# {d3}: the node add_node made); {A}, {D} a pre-made account and identity; what remove_node's --rpc node
+# reports as validators is `validators` (None: the real question is asked).
+
+K8 = "create_k8s_config.py: error: "
+PREMADE_ADDRESS, PREMADE_DEVICE = address("premade"), device_id("premade")
+Damage = Callable[[Path, dict[str, str]], None]  # (work dir, placeholders)
+
+
+@dataclass(frozen=True)
+class NodeCase:
+    """add_node or remove_node's argv, the chain and its damage, the exit code, the stderr line, the first lines out."""
+
+    argv: Sequence[str]
+    code: int
+    err: str = ""
+    out: Sequence[str] = ()
+    chain: str = "local3"
+    damage: Damage | None = None
+    validators: Sequence[str] | None = ()
+
+
+def edit(relative: str, old: str, new: str, count: int = 1) -> Damage:
+    """Replace `old` in one file of the work dir (it must be there)."""
+
+    def damage(work: Path, values: dict[str, str]) -> None:
+        path = work / relative
+        text = path.read_text()
+        before, after = fill_all(old, values), fill_all(new, values)
+        assert before in text, (relative, before)
+        path.write_text(text.replace(before, after, count))
+
+    return damage
+
+
+def edit_object(relative: str, kind: str, name: str, old: str, new: str) -> Damage:
+    """Replace `old` in one object of a YAML file (between its `kind:` line and the next document)."""
+
+    def damage(work: Path, values: dict[str, str]) -> None:
+        path = work / relative
+        text = path.read_text()
+        start = text.index(f"kind: {kind}\nmetadata:\n  name: {name}\n")
+        end = text.find("\n---\n", start)
+        end = len(text) if end < 0 else end
+        assert old in text[start:end], (kind, name, old)
+        path.write_text(text[:start] + text[start:end].replace(old, new, 1) + text[end:])
+
+    return damage
+
+
+def delete(relative: str) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        (work / relative).unlink()
+
+    return damage
+
+
+def replace_with(relative: str, text: str) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        (work / relative).write_text(text)
+
+    return damage
+
+
+def both(*damages: Damage) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        for one in damages:
+            one(work, values)
+
+    return damage
+
+
+def append(relative: str, text: str) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        with (work / relative).open("a") as stream:
+            stream.write(text)
+
+    return damage
+
+
+def reverse_objects(work: Path, values: dict[str, str]) -> None:
+    documents = (work / Y).read_text().removeprefix("---\n").split("\n---\n")
+    (work / Y).write_text("---\n" + "\n---\n".join(reversed(documents)))
+
+
+def another_chain(work: Path, values: dict[str, str]) -> None:
+    from tests.chains import make_local_chain
+
+    make_local_chain(work, "--chain_name", "other-chain", "--node_port", "30100")
+
+
+def add(*extra: str) -> list[str]:
+    return ["add_node", "--work_dir", "{tmp}", *extra]
+
+
+def remove(node: int, *extra: str) -> list[str]:
+    return ["remove_node", "--node", str(node), "--rpc", "127.0.0.1:1", "--work_dir", "{tmp}", *extra]
+
+
+Y = "test-chain.yaml"
+NODE0 = "cita-cloud/test-chain/node0"
+RESTORE = "(edited by hand?); a change would replace it, so nothing was done: restore the file"
+MULTI_CLUSTER = ["--node", "192.0.2.13", "--node_port", "30000", "--lbs_token", "lb-4", "--pvc_name", "cluster3-pvc"]
+PREMADE = ["--authority", PREMADE_ADDRESS, "--sync_device_id", PREMADE_DEVICE]
+ADDED = "Chain test-chain: node3 added ({a3}, syncthing {d3}); 6 files of the other nodes and test-chain.yaml rewritten"
+NEXT = "Next, a script to run top to bottom (see the README):"
+STILL_TO_COPY = [
+    f"Still to copy by hand: cp {PREMADE_ADDRESS}/kms.db {PREMADE_ADDRESS}/key_id {PREMADE_ADDRESS}/node_address "
+    "cita-cloud/test-chain/node3/",
+    f"Still to copy by hand: cp {PREMADE_DEVICE}/cert.pem {PREMADE_DEVICE}/key.pem cita-cloud/test-chain/node3/config/",
+]
+
+NODE_MESSAGES: dict[str, NodeCase] = {
+    # --- what add_node and remove_node report ---
+    "add_node": NodeCase(add(), 0, out=[ADDED, NEXT]),
+    "add_node, dry run": NodeCase(
+        add(*PREMADE, "--dry_run"),
+        0,
+        out=[
+            f"Chain test-chain: node3 added ({PREMADE_ADDRESS}, syncthing {PREMADE_DEVICE}); 6 files of the other "
+            "nodes and test-chain.yaml rewritten (dry run: nothing written)",
+            *STILL_TO_COPY,
+            "The plan would be:",
+        ],
+    ),
+    "add_node to a one-node chain": NodeCase(
+        add(),
+        0,
+        out=[
+            "Chain test-chain: node1 added ({a1}, syncthing {d1}); 2 files of the other nodes and test-chain.yaml "
+            "rewritten",
+            NEXT,
+        ],
+        chain="local1",
+    ),
+    "add_node with a pre-made account and identity still to copy": NodeCase(
+        add(*PREMADE),
+        0,
+        out=[
+            f"Chain test-chain: node3 added ({PREMADE_ADDRESS}, syncthing {PREMADE_DEVICE}); 6 files of the other "
+            "nodes and test-chain.yaml rewritten",
+            *STILL_TO_COPY,
+            NEXT,
+        ],
+    ),
+    "remove_node": NodeCase(
+        remove(2),
+        0,
+        out=[
+            "Chain test-chain: node2 ({a2}) removed; 4 files of the other nodes and test-chain.yaml rewritten, "
+            "cita-cloud/test-chain/node2 deleted",
+            NEXT,
+        ],
+    ),
+    "remove_node, dry run": NodeCase(
+        remove(0, "--dry_run"),
+        0,
+        out=[
+            "Chain test-chain: node0 ({a0}) removed; 4 files of the other nodes and test-chain.yaml rewritten, "
+            "cita-cloud/test-chain/node0 deleted (dry run: nothing written)",
+            "The plan would be:",
+        ],
+    ),
+    "remove_node of a multi_cluster node": NodeCase(
+        remove(2),
+        0,
+        out=[
+            "Chain test-chain: node2 ({a2}) removed; 4 files of the other nodes and test-chain-0.yaml, "
+            "test-chain-1.yaml rewritten, cita-cloud/test-chain/node2, test-chain-2.yaml deleted",
+            NEXT,
+        ],
+        chain="multi3",
+    ),
+    # --- which chain ---
+    "a work dir without a chain": NodeCase(
+        add(),
+        1,
+        "{tmp} holds no chain (cita-cloud/<chain>/ with its YAML); give the --work_dir where create_k8s_config.py "
+        "wrote it",
+        chain="none",
+    ),
+    "a work dir with two chains": NodeCase(
+        add(), 1, "{tmp} holds 2 chains (other-chain, test-chain); say which with --chain_name", damage=another_chain
+    ),
+    "a --chain_name the work dir does not hold": NodeCase(
+        add("--chain_name", "my-chain"),
+        1,
+        "{tmp} holds no chain 'my-chain' (its cita-cloud/my-chain/ and YAML); it holds test-chain; give the "
+        "--work_dir and --chain_name local_cluster or multi_cluster wrote",
+    ),
+    # --- the flags ---
+    "multi_cluster flags on a local chain": NodeCase(
+        add("--node", "10.0.0.9", "--lbs_token", "lb-9"),
+        2,
+        "chain 'test-chain' is a local_cluster chain: --node, --lbs_token are for a multi_cluster chain's new "
+        "cluster; leave them out",
+    ),
+    "a multi_cluster node without its cluster's flags": NodeCase(
+        add("--node", "192.0.2.13"),
+        2,
+        "chain 'test-chain' is a multi_cluster chain: its new node needs --node_port, --lbs_token, --kms_password, "
+        "--authority, --sync_device_id, --pvc_name (its cluster's LoadBalancer, claim and its pre-made account and "
+        "identity)",
+        chain="multi3",
+    ),
+    "a NodePort range for a multi_cluster node": NodeCase(
+        add(*MULTI_CLUSTER, *PREMADE, "--kms_password", "pw", "--node_port_range", "30000-32767"),
+        2,
+        "--node_port_range is for local_cluster chains; a multi_cluster node has its LoadBalancer",
+        chain="multi3",
+    ),
+    "a pre-made account without its identity": NodeCase(
+        add("--authority", PREMADE_ADDRESS),
+        2,
+        "give both --authority and --sync_device_id for a pre-made node, or neither to make new ones",
+    ),
+    "a pre-made account that is already a node": NodeCase(
+        add("--authority", "{a1}", "--sync_device_id", PREMADE_DEVICE),
+        1,
+        "{a1} is already node1 of chain 'test-chain'; a new node needs its own account and identity",
+    ),
+    "a pre-made identity that is already a node's": NodeCase(
+        add("--authority", PREMADE_ADDRESS, "--sync_device_id", "{d2}"),
+        1,
+        "{d2} is already node2 of chain 'test-chain'; a new node needs its own account and identity",
+    ),
+    "an old folder where the new node goes": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node3 already exists though the chain has no node3; move it away (an old copy?) "
+        "and run again",
+        damage=lambda work, values: (work / "cita-cloud/test-chain/node3").mkdir(),
+    ),
+    "remove_node of a node the chain does not have": NodeCase(
+        remove(7), 1, "chain 'test-chain' has no node 7; its nodes are 0, 1, 2"
+    ),
+    "remove_node of the last node": NodeCase(
+        remove(0), 2, "node0 is the last node of chain 'test-chain'; a chain needs at least one", chain="local1"
+    ),
+    "remove_node of a validator": NodeCase(
+        remove(1),
+        1,
+        "node1 ({a1}) is still a validator of the running chain: remove it first with manage_chain.py "
+        "remove_validator {a1} (then wait until every node reports the new set), and run remove_node again",
+        validators=["{a0}", "{a1}"],
+    ),
+    "remove_node, and no node to ask": NodeCase(
+        remove(1),
+        1,
+        "cannot ask 127.0.0.1:1 whether the node is still a validator: node 127.0.0.1:1: unreachable (Connection "
+        "refused): check the address and that the node is running",
+        validators=None,
+    ),
+    # --- files edited by hand (membership.py) ---
+    "an object edited by hand": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: NetworkPolicy test-chain is not what runner_k8s makes for chain 'test-chain' {RESTORE}",
+        damage=edit(Y, "component: network-policy", "component: mine"),
+    ),
+    "an object deleted by hand": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: Service test-chain-1-executor is missing (deleted by hand?); a change would write it again, so "
+        "nothing was done: restore the file",
+        damage=edit_object(Y, "Service", "test-chain-1-executor", "kind: Service\n", "kind: Gone\n"),
+    ),
+    "an object added by hand": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: ConfigMap test-chain-extra is not one runner_k8s makes for chain 'test-chain' (added by "
+        "hand?); a change would drop it, so nothing was done: move it to a file of its own",
+        damage=append(
+            Y,
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: test-chain-extra\n  labels:\n"
+            "    app.kubernetes.io/instance: test-chain\n    app.kubernetes.io/managed-by: runner_k8s\n",
+        ),
+    ),
+    "objects in another order": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: its objects are not in the order runner_k8s writes them {RESTORE}",
+        damage=reverse_objects,
+    ),
+    "a node file edited by hand": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/network-config.toml is not what runner_k8s wrote for chain 'test-chain' "
+        "(edited by hand?); a change would replace it, so nothing was done: restore the file",
+        damage=edit("cita-cloud/test-chain/node1/network-config.toml", "port = 40000", "port = 40001"),
+    ),
+    # --- damaged chain files (chainload.py, chainfiles.py) ---
+    "a StatefulSet without its claim": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: StatefulSet test-chain-0 mounts no claim (persistentVolumeClaim); restore the file",
+        damage=edit_object(Y, "StatefulSet", "test-chain-0", "persistentVolumeClaim:", "hostPath:"),
+    ),
+    "a StatefulSet without volumes": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: StatefulSet test-chain-0 is not one runner_k8s makes; restore the file",
+        damage=edit_object(Y, "StatefulSet", "test-chain-0", "      volumes:\n", "      volumez:\n"),
+    ),
+    "a container without a name": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: a node's containers are not the ones runner_k8s makes; restore the file",
+        damage=edit_object(Y, "StatefulSet", "test-chain-0", "      - name: syncthing\n", "      - nome: syncthing\n"),
+    ),
+    "an executor whose env entry has no name": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: a node's containers are not the ones runner_k8s makes; restore the file",
+        damage=edit_object(
+            Y,
+            "StatefulSet",
+            "test-chain-0",
+            "      - name: executor\n",
+            "      - name: executor\n        env:\n        - value: x\n",
+        ),
+    ),
+    "a NetworkPolicy with null annotations": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: NetworkPolicy test-chain is not what runner_k8s makes for chain 'test-chain' {RESTORE}",
+        damage=edit_object(
+            Y, "NetworkPolicy", "test-chain", "  name: test-chain\n", "  name: test-chain\n  annotations: null\n"
+        ),
+    ),
+    "an RPC Service without ports": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: Service test-chain-node-port has no nodePort as runner_k8s writes it; restore the file",
+        damage=edit_object(Y, "Service", "test-chain-node-port", "  ports:\n", "  portz:\n"),
+    ),
+    "an RPC Service with a word for a port": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: Service test-chain-node-port has no nodePort as runner_k8s writes it; restore the file",
+        damage=edit_object(Y, "Service", "test-chain-node-port", "nodePort: 30004", "nodePort: thirty"),
+    ),
+    "no RPC Service": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} has no Service test-chain-node-port; restore the file",
+        damage=edit_object(
+            Y, "Service", "test-chain-node-port", "  name: test-chain-node-port\n", "  name: test-chain-rpc\n"
+        ),
+    ),
+    "a Secret without its data": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: Secret test-chain-kms-secret has no readable 'key_file'; restore the file",
+        damage=edit_object(Y, "Secret", "test-chain-kms-secret", "\ndata:\n", "\ndata: null\nother:\n"),
+    ),
+    "no kms Secret": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} has no Secret test-chain-kms-secret; restore the file",
+        damage=edit_object(
+            Y, "Secret", "test-chain-kms-secret", "  name: test-chain-kms-secret\n", "  name: test-chain-kms\n"
+        ),
+    ),
+    "no network Secret": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} has no Secret test-chain-1-network-secret; restore the file",
+        damage=edit_object(
+            Y,
+            "Secret",
+            "test-chain-1-network-secret",
+            "  name: test-chain-1-network-secret\n",
+            "  name: test-chain-1-network\n",
+        ),
+    ),
+    "an object whose labels are not ours": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} holds objects runner_k8s did not make for chain 'test-chain'; is it the right file?",
+        damage=both(
+            edit_object(Y, "Service", "test-chain-0", "  labels:\n", "  labels: null\n  x:\n"),
+            edit_object(Y, "Service", "test-chain-0", "managed-by: runner_k8s", "managed-by: me"),
+        ),
+    ),
+    "YAML that does not parse": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} is not valid YAML (while parsing a block mapping); restore the file made for the chain",
+        damage=edit_object(
+            Y, "StatefulSet", "test-chain-0", "      containers:\n      - ", "      containers:\n        x:\n          "
+        ),
+    ),
+    "a document that is no object": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} holds a document that is no Kubernetes object; restore the file made for the chain",
+        damage=append(Y, "---\n- a list\n"),
+    ),
+    "network-config.toml without enable_tls": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{NODE0}/network-config.toml has no enable_tls = true or false, which runner_k8s writes first; "
+        "restore the file",
+        damage=edit(f"{NODE0}/network-config.toml", "enable_tls = true\n", ""),
+    ),
+    "network-config.toml with a word for enable_tls": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{NODE0}/network-config.toml has no enable_tls = true or false, which runner_k8s writes first; "
+        "restore the file",
+        damage=edit(f"{NODE0}/network-config.toml", "enable_tls = true\n", 'enable_tls = "yes"\n'),
+    ),
+    "network-config.toml that is not TOML": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{NODE0}/network-config.toml is not the TOML file runner_k8s wrote; restore it",
+        damage=edit(f"{NODE0}/network-config.toml", "enable_tls = true\n", "enable_tls = \n"),
+    ),
+    "a node folder without node_address": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/node_address is missing: the chain's files are not whole; restore them "
+        "first",
+        damage=delete("cita-cloud/test-chain/node1/node_address"),
+    ),
+    "a node whose genesis differs": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node2/genesis.toml differs from node0's: every node of a chain holds the same "
+        "one; restore it",
+        damage=edit("cita-cloud/test-chain/node2/genesis.toml", "timestamp = ", "timestamp = 1"),
+    ),
+    "a node whose cert.pem is damaged": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/config: cert.pem is not a PEM certificate; the node's syncthing identity is "
+        "damaged",
+        damage=replace_with("cita-cloud/test-chain/node1/config/cert.pem", "not a PEM\n"),
+    ),
+    "a config.xml without its API key": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/config/config.xml has no GUI API key; restore the file",
+        damage=edit("cita-cloud/test-chain/node1/config/config.xml", "<apikey>", "<apiKey>"),
+    ),
+    "a LoadBalancer without the network port": NodeCase(
+        remove(2),
+        1,
+        "{tmp}/test-chain-0.yaml: LoadBalancer Service test-chain-0 has no network port; restore the file",
+        chain="multi3",
+        damage=edit_object("test-chain-0.yaml", "Service", "test-chain-0", "name: network\n", "name: netwerk\n"),
+    ),
+    "a LoadBalancer without ports": NodeCase(
+        remove(2),
+        1,
+        "{tmp}/test-chain-0.yaml: LoadBalancer Service test-chain-0 has no network port; restore the file",
+        chain="multi3",
+        damage=edit_object("test-chain-0.yaml", "Service", "test-chain-0", "  ports:\n", "  ports: null\n  x:\n"),
+    ),
+    "no LoadBalancer": NodeCase(
+        remove(2),
+        1,
+        "{tmp}/test-chain-1.yaml has no LoadBalancer Service test-chain-1; restore the file",
+        chain="multi3",
+        damage=edit_object(
+            "test-chain-1.yaml", "Service", "test-chain-1", "  name: test-chain-1\n", "  name: test-chain-1-lb\n"
+        ),
+    ),
+    "a config.xml without the node's own device": NodeCase(
+        remove(2),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/config/config.xml has no device of node1 itself ({d1}); restore the file",
+        chain="multi3",
+        damage=edit(
+            "cita-cloud/test-chain/node1/config/config.xml", '<device id="{d1}" name=', '<device id="{d0}" name='
+        ),
+    ),
+    "a multi_cluster node without its kms Secret": NodeCase(
+        remove(2),
+        1,
+        "{tmp}/test-chain-0.yaml has no Secret test-chain-0-kms-secret; restore the file",
+        chain="multi3",
+        damage=edit_object(
+            "test-chain-0.yaml",
+            "Secret",
+            "test-chain-0-kms-secret",
+            "  name: test-chain-0-kms-secret\n",
+            "  name: test-chain-0-kms\n",
+        ),
+    ),
+    "multi_cluster nodes with different images": NodeCase(
+        remove(2),
+        1,
+        "the nodes of 'test-chain' differ in their containers (images, commands, resources); this tool made them "
+        "alike: restore the files",
+        chain="multi3",
+        damage=edit_object(
+            "test-chain-1.yaml", "StatefulSet", "test-chain-1", "controller:v5.0.0", "controller:v5.0.1"
+        ),
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def made_chains(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each kind of chain, made once; a case works on a copy."""
+    from tests.chains import make_local_chain
+    from tests.test_golden import multi_seed_example
+
+    root = tmp_path_factory.mktemp("chains")
+    made = {name: root / name for name in ("local3", "local1", "multi3", "none")}
+    for folder in made.values():
+        folder.mkdir()
+    make_local_chain(made["local3"], "--peers_count", "3")
+    make_local_chain(made["local1"], "--peers_count", "1")
+    assert create_k8s_config.main(multi_seed_example(made["multi3"]), fixed_runtime("multi")) == 0
+    return made
+
+
+def node_placeholders(work: Path) -> dict[str, str]:
+    """{tmp}, and each node's address and device ID (from its cert.pem, by contracts.md §5's rule)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    values = {"tmp": str(work), "A": PREMADE_ADDRESS, "D": PREMADE_DEVICE}
+    for node in sorted((work / "cita-cloud" / "test-chain").glob("node*")):
+        index = node.name.removeprefix("node")
+        if (node / "node_address").exists():
+            values[f"a{index}"] = (node / "node_address").read_text()
+        with contextlib.suppress(OSError, ValueError):  # a case may damage it
+            cert = x509.load_pem_x509_certificate((node / "config" / "cert.pem").read_bytes())
+            values[f"d{index}"] = device_id_of_certificate(cert.public_bytes(serialization.Encoding.DER))
+    return values
+
+
+@pytest.mark.parametrize("case", sorted(NODE_MESSAGES))
+def test_each_add_node_and_remove_node_line_is_whole(case: str, tmp_path: Path, made_chains, monkeypatch, capsys):
+    import shutil
+
+    from runner_k8s.scripts import membership_flags
+
+    message = NODE_MESSAGES[case]
+    work = tmp_path / "work"
+    shutil.copytree(made_chains[message.chain], work)
+    values = node_placeholders(work)
+    if message.damage is not None:
+        message.damage(work, values)
+    if message.validators is not None:
+        reported = [fill_all(item, values) for item in message.validators]
+        monkeypatch.setattr(membership_flags, "validators_at", lambda address: reported)
+    before = tree_snapshot(work)
+    runtime = fixed_runtime("day2")
+    capsys.readouterr()
+    code = create_k8s_config.main([fill_all(arg, values) for arg in message.argv], runtime)
+    values = node_placeholders(work) | values
+    out, err = output_of(runtime), capsys.readouterr().err
+    assert (code, err) == (message.code, fill_all(K8 + message.err, values) + "\n" if message.err else "")
+    assert out.splitlines()[: len(message.out)] == [fill_all(line, values) for line in message.out]
+    if code:
+        assert out == "" and tree_snapshot(work) == before, "nothing may be written"
