@@ -1843,6 +1843,15 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
         sent=True,
         each_sleep=catch_up(1),
     ),
+    "a change applied just after the deadline": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "1"],
+        1,
+        "waiting for 2 nodes to apply {tx12}…: not done within 1s ({n0}: applied by height 101; {n1}: emergency_brake "
+        "still off at height 100); the transaction {tx} was sent to {n0}",
+        tweaks=({}, {"lag": 2}),
+        sent=True,
+        each_sleep=catch_up(1),
+    ),
     "another change of the lock first": ChainCase(
         govern("emergency_brake", "on"),
         1,

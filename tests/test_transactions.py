@@ -255,3 +255,77 @@ def test_a_public_key_starting_with_04_is_verified_too():
     assert account.public.hex().startswith("04")
     digest = bytes(31) + b"\x02"
     assert gmssl_verifies(account, sign_hash(account, digest, DeterministicRandom("04"))[:64], digest)
+
+
+# --- every output rule at its edges (runner-k8s docs/running-the-chain.md, from the v5.0.0 controller) ---
+
+U32 = "needs exactly 4 bytes, not {n}: fewer crash every v5.0.0 controller at the block that holds the transaction"
+MULTIPLE = (
+    "lock 1004 (validators) needs a positive multiple of 20 bytes, not {n}: none stops raft, another length is ignored"
+)
+
+
+@pytest.mark.parametrize(
+    ("lock", "size", "message"),
+    [
+        *((Lock.VERSION, n, f"lock 1000 (version) {U32}") for n in (0, 3, 5)),
+        *((Lock.BLOCK_INTERVAL, n, f"lock 1003 (block_interval) {U32}") for n in (3, 5)),
+        *((Lock.CHAIN_ID, n, "lock 1001 (chain_id) needs 32 bytes, not {n}: it would be ignored") for n in (31, 33)),
+        *((Lock.ADMIN, n, "lock 1002 (admin) needs 20 bytes, not {n}: it would be ignored") for n in (0, 19, 21)),
+        *((Lock.VALIDATORS, n, MULTIPLE) for n in (0, 19, 21, 39, 41)),
+        *((Lock.EMERGENCY_BRAKE, n, "lock 1005 (emergency_brake) takes one byte (on) or nothing (off)") for n in (2,)),
+    ],
+)
+def test_an_output_one_byte_off_is_refused_whole(lock: Lock, size: int, message: str):
+    output = b"\x01" * size
+    with pytest.raises(CheckError) as refused:
+        check_output(lock, output)
+    assert str(refused.value) == message.replace("{n}", str(size))
+
+
+@pytest.mark.parametrize(
+    ("lock", "sizes"),
+    [
+        (Lock.VERSION, (4,)),
+        (Lock.BLOCK_INTERVAL, (4,)),
+        (Lock.CHAIN_ID, (32,)),
+        (Lock.ADMIN, (20,)),
+        (Lock.VALIDATORS, (20, 40, 60)),
+        (Lock.EMERGENCY_BRAKE, (0, 1)),
+    ],
+)
+def test_an_output_of_the_right_length_passes(lock: Lock, sizes: tuple[int, ...]):
+    for size in sizes:
+        check_output(lock, b"\x01" * size)
+
+
+def test_a_brake_byte_other_than_one_is_refused():
+    with pytest.raises(CheckError, match=r"^lock 1005 \(emergency_brake\) takes one byte \(on\) or nothing \(off\)$"):
+        check_output(Lock.EMERGENCY_BRAKE, b"\x00")
+
+
+@pytest.mark.parametrize("size", [19, 21])
+def test_validators_and_admins_of_19_or_21_bytes_are_refused(size: int):
+    odd = b"\x0e" * size
+    with pytest.raises(CheckError) as refused:
+        validators_output((A, B, C), (A, B, C, odd))
+    assert str(refused.value) == "every validator is 20 bytes"
+    with pytest.raises(CheckError) as refused:
+        admin_output(config(), odd)
+    assert str(refused.value) == f"an admin is 20 bytes, not {size}"
+    assert validators_output((A, B, C), (A, B, C, D)) == A + B + C + D  # 20 bytes: the last length that passes
+
+
+def test_the_membership_refusals_are_whole():
+    with pytest.raises(CheckError) as refused:
+        validators_output((A, B, C), (A, B, D))
+    assert str(refused.value) == (
+        "the new validator set differs from the current one by 2 members; v5.0.0 applies one membership change per "
+        "transaction safely: add or remove one validator at a time"
+    )
+    with pytest.raises(CheckError) as refused:
+        validators_output((A, B), (A, B, B))
+    assert str(refused.value) == "a validator is listed twice; raft counts a validator once, the controller would not"
+    with pytest.raises(CheckError) as refused:
+        validators_output((A,), ())
+    assert str(refused.value) == "a validator set cannot be empty: raft would have no voters and the chain would stop"
