@@ -1258,6 +1258,12 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
         tweaks=({}, {}, {}, {}),
         rpc=3,
     ),
+    "an --node_rpc that is not host:port": ChainCase(
+        [*govern(*ADD_V4), "--node_rpc", "a b"],
+        2,
+        "argument --node_rpc: 'a b' is not host:port (an IPv6 address goes in brackets: [::1]:50004) "
+        "(see manage_chain.py add_validator --help)",
+    ),
     "add_validator without --node_rpc": ChainCase(
         govern(*ADD_V4),
         2,
@@ -1293,6 +1299,11 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
         1,
         "--admin_dir {tmp}/empty: kms.db is missing; give the account folder create_k8s_config.py (<chain>-admin/) "
         "or create_account.py made (kms.db, key_id, node_address)",
+    ),
+    "an --admin_dir whose kms.db is a folder": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/kms-db-folder"),
+        1,
+        f"--admin_dir {{tmp}}/kms-db-folder: cannot read kms.db: {os.strerror(errno.EISDIR)}",
     ),
     "an --admin_dir whose node_address is another account's": ChainCase(
         govern("emergency_brake", "on", admin_dir="{tmp}/mislabelled"),
@@ -1944,6 +1955,7 @@ def account_folders(tmp: Path) -> None:
         (folder / "key_id").write_text(key_id)
         (folder / "node_address").write_text(node_address)
     (tmp / "empty").mkdir()
+    (tmp / "kms-db-folder" / "kms.db").mkdir(parents=True)
 
 
 @pytest.mark.parametrize("case", sorted(CHAIN_MESSAGES))
@@ -2041,6 +2053,13 @@ def delete(relative: str) -> Damage:
 def replace_with(relative: str, text: str) -> Damage:
     def damage(work: Path, values: dict[str, str]) -> None:
         (work / relative).write_text(text)
+
+    return damage
+
+
+def make_folder(relative: str) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        (work / relative).mkdir()
 
     return damage
 
@@ -2192,6 +2211,49 @@ NODE_MESSAGES: dict[str, NodeCase] = {
         "--node_port_range is for local_cluster chains; a multi_cluster node has its LoadBalancer",
         chain="multi3",
     ),
+    "an --authority that is not an address": NodeCase(
+        add("--authority", "0x12"), 2, "--authority '0x12' is not an address: expected 0x followed by 40 hex digits"
+    ),
+    "an --sync_device_id that is not one": NodeCase(
+        add("--sync_device_id", "ABC"),
+        2,
+        "--sync_device_id: 'ABC' is not a syncthing device ID (8 groups of 7 characters A-Z, 2-7, joined by -)",
+    ),
+    "a --node that is no host": NodeCase(
+        add("--node", "bad host!"), 2, "--node 'bad host!' is neither an IP address nor a DNS name"
+    ),
+    "a --node_port that is no number": NodeCase(
+        add("--node_port", "x"),
+        2,
+        "--node_port ('x') must be a whole number from 1 to 65527: each node reserves 9 consecutive ports from it",
+    ),
+    "a --pvc_name that is no name": NodeCase(
+        add("--pvc_name", "Bad_Name"),
+        2,
+        "--pvc_name 'Bad_Name' is not a valid Kubernetes name: use lowercase letters, digits, '-' and '.' (for example "
+        "'bad-name')",
+    ),
+    "a --rpc for remove_node that is not host:port": NodeCase(
+        ["remove_node", "--node", "1", "--rpc", "a b", "--work_dir", "{tmp}"],
+        2,
+        "--rpc 'a b': 'a b' is not host:port (an IPv6 address goes in brackets: [::1]:50004)",
+        validators=None,
+    ),
+    "a NodePort range the new node fills to its last port": NodeCase(
+        add("--node_port_range", "30000-30024"), 0, out=[ADDED, NEXT]
+    ),
+    "a NodePort range one port short for the new node": NodeCase(
+        add("--node_port_range", "30000-30023"),
+        2,
+        "NodePort 30024 (call of node3) is outside 30000-30023; use a --node_port between 30000 and 30003",
+    ),
+    "a new cluster at another cluster's LoadBalancer ports": NodeCase(
+        add(*MULTI_CLUSTER[:1], "192.0.2.10", *MULTI_CLUSTER[2:], *PREMADE, "--kms_password", "pw"),
+        2,
+        "nodes 0 and 3 share the address 192.0.2.10 and their LoadBalancer ports 30000-30008 and 30000-30008 "
+        "overlap; give the new node a --node_port at least 9 ports away",
+        chain="multi3",
+    ),
     "a pre-made account without its identity": NodeCase(
         add("--authority", PREMADE_ADDRESS),
         2,
@@ -2212,7 +2274,7 @@ NODE_MESSAGES: dict[str, NodeCase] = {
         1,
         "{tmp}/cita-cloud/test-chain/node3 already exists though the chain has no node3; move it away (an old copy?) "
         "and run again",
-        damage=lambda work, values: (work / "cita-cloud/test-chain/node3").mkdir(),
+        damage=make_folder("cita-cloud/test-chain/node3"),
     ),
     "remove_node of a node the chain does not have": NodeCase(
         remove(7), 1, "chain 'test-chain' has no node 7; its nodes are 0, 1, 2"
@@ -2400,6 +2462,20 @@ NODE_MESSAGES: dict[str, NodeCase] = {
         f"{{tmp}}/{NODE0}/network-config.toml is not the TOML file runner_k8s wrote; restore it",
         damage=edit(f"{NODE0}/network-config.toml", "enable_tls = true\n", "enable_tls = \n"),
     ),
+    "a chain YAML without StatefulSets": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} holds no node of chain 'test-chain'; restore the file made for the chain",
+        damage=edit(Y, "kind: StatefulSet\n", "kind: Deployment\n", count=3),
+    ),
+    "a node_address that is a folder": NodeCase(
+        add(),
+        1,
+        f"cannot read {{tmp}}/cita-cloud/test-chain/node1/node_address: {os.strerror(errno.EISDIR)}",
+        damage=both(
+            delete("cita-cloud/test-chain/node1/node_address"), make_folder("cita-cloud/test-chain/node1/node_address")
+        ),
+    ),
     "a node folder without node_address": NodeCase(
         add(),
         1,
@@ -2509,9 +2585,9 @@ def node_placeholders(work: Path) -> dict[str, str]:
     values = {"tmp": str(work), "A": PREMADE_ADDRESS, "D": PREMADE_DEVICE}
     for node in sorted((work / "cita-cloud" / "test-chain").glob("node*")):
         index = node.name.removeprefix("node")
-        if (node / "node_address").exists():
+        with contextlib.suppress(OSError):  # a case may damage it
             values[f"a{index}"] = (node / "node_address").read_text()
-        with contextlib.suppress(OSError, ValueError):  # a case may damage it
+        with contextlib.suppress(OSError, ValueError):
             cert = x509.load_pem_x509_certificate((node / "config" / "cert.pem").read_bytes())
             values[f"d{index}"] = device_id_of_certificate(cert.public_bytes(serialization.Encoding.DER))
     return values
