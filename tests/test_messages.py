@@ -2057,6 +2057,13 @@ def replace_with(relative: str, text: str) -> Damage:
     return damage
 
 
+def move(relative: str, to: str) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        (work / relative).rename(work / to)
+
+    return damage
+
+
 def make_folder(relative: str) -> Damage:
     def damage(work: Path, values: dict[str, str]) -> None:
         (work / relative).mkdir()
@@ -2124,6 +2131,12 @@ NODE_MESSAGES: dict[str, NodeCase] = {
             *STILL_TO_COPY,
             "The plan would be:",
         ],
+    ),
+    "add_node with the admin's folder moved away": NodeCase(
+        add(), 0, out=[ADDED, NEXT], damage=move("test-chain-admin", "safe")
+    ),
+    "add_node beside a stray file in cita-cloud/": NodeCase(
+        add(), 0, out=[ADDED, NEXT], damage=replace_with("cita-cloud/a-note", "mine")
     ),
     "add_node to a one-node chain": NodeCase(
         add(),

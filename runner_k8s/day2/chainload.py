@@ -96,7 +96,7 @@ def find_chains(work_dir: Path) -> dict[str, str]:
         chain = entry.name
         if not entry.is_dir():
             continue
-        if names.chain_yaml(chain) in present and names.admin_dir(chain) in present:
+        if names.chain_yaml(chain) in present:  # the admin's folder may have gone somewhere safer
             found[chain] = LOCAL_KIND
         elif any(names.is_multi_yaml(chain, name) for name in present):
             found[chain] = MULTI_KIND
