@@ -20,7 +20,7 @@ from runner_k8s.keys.accounts import Account, KmsFlavour, account_from_secret
 from runner_k8s.keys.keystore import render_kms_db
 from runner_k8s.runtime import Runtime
 from tests.conftest import DeterministicRandom, run_script
-from tests.fakechain import Chain, Tweak, oracle_hash, running
+from tests.fakechain import Chain, Tweak, block_hash, oracle_hash, running
 from tests.live.rpc import encode_message
 
 PASSWORD = "admin-pass-123"
@@ -320,3 +320,30 @@ def test_ctrl_c_while_sending_says_the_transaction_may_be_out(
             oracle_hash("sm", encode_message([(2, bytes(33)), (3, b"\x01"), (4, 1005)])).hex()
         )
     )
+
+
+def test_the_json_report_of_a_validator_change_holds_every_value(admin_dir: Path):
+    chain = new_chain(validators=[V1, V2, V3, V4], auto_advance=True)
+    with running(chain, [Tweak(), Tweak()]) as addresses:
+        code, out, _ = run(
+            *change("remove_validator", hex0x(V3), nodes=addresses, admin_dir=admin_dir, extra=("--json",))
+        )
+    assert code == 0, out
+    report = json.loads(out)
+    assert set(report) == {
+        "command", "dry_run", "nodes", "chain_id", "checks", "warnings", "transaction", "before", "after",
+        "sent_to", "applied_at", "seconds", "blocks_continue",
+    }  # fmt: skip
+    assert report["command"] == "remove_validator" and report["dry_run"] is False
+    assert report["nodes"] == addresses and report["sent_to"] == addresses[0]
+    assert report["chain_id"] == hex0x(CHAIN_ID) and report["warnings"] == []
+    assert report["before"] == [hex0x(v) for v in (V1, V2, V3, V4)] and report["after"] == [
+        hex0x(v) for v in (V1, V2, V4)
+    ]
+    assert report["transaction"]["output"] == hex0x(V1 + V2 + V4) and report["transaction"]["lock"] == "validators"
+    assert report["transaction"]["tx_hash"] == hex0x(chain.pre_hashes[1004])
+    assert set(report["applied_at"]) == set(addresses) and isinstance(report["seconds"], float)
+    blocks = report["blocks_continue"]
+    assert blocks["height"] >= max(report["applied_at"].values()) + 2
+    assert blocks["hash"] == hex0x(block_hash(blocks["height"])) and blocks["proposer"] == hex0x(V1)
+    assert "one membership change: 4 -> 3 validators" in report["checks"]

@@ -890,6 +890,7 @@ class ChainCase:
     sent: bool = False  # whether a transaction reached a node
     utxo: tuple[int, str] | None = None  # (lock, output hex) of a transaction the chain did not take
     each_sleep: Callable[[Any, list[Any]], None] | None = None  # (chain, tweaks): the world moves on
+    terminal: Sequence[str] | None = None  # the status lines on stderr when it is a terminal (a final one ends in \n)
 
 
 def govern(verb: str, *args: str, admin_dir: str = "{admin_dir}", rpc: str = "{rpc}") -> list[str]:
@@ -983,6 +984,17 @@ def then(first: Callable[[Any, list[Any]], None], change: Callable[[Any], None])
 
 def interrupt(chain: Any, tweaks: list[Any]) -> None:
     raise KeyboardInterrupt
+
+
+def terminated(chain: Any, tweaks: list[Any]) -> None:
+    from runner_k8s.errors import Stopped
+
+    raise Stopped(15)  # SIGTERM, as the writer's signal handler raises it
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
 
 ALL_APPLIED = "applied on all 3 nodes after 0.0 s (heights: {n0} 101, {n1} 101, {n2} 101)"
@@ -1831,7 +1843,7 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
     "a change not applied in time": ChainCase(
         [*govern("emergency_brake", "on"), "--timeout", "3"],
         1,
-        "waiting for 3 nodes to apply {tx12}…: not done within 3s ({n0}: emergency_brake still off at height 100; "
+        "waiting for all 3 nodes to apply {tx12}…: not done within 3s ({n0}: emergency_brake still off at height 100; "
         "{n1}: emergency_brake still off at height 100; {n2}: emergency_brake still off at height 100); the "
         "transaction {tx} was sent to {n0}",
         chain={"apply": False},
@@ -1857,8 +1869,8 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
     "a change applied just after the deadline": ChainCase(
         [*govern("emergency_brake", "on"), "--timeout", "1"],
         1,
-        "waiting for 2 nodes to apply {tx12}…: not done within 1s ({n0}: applied by height 101; {n1}: emergency_brake "
-        "still off at height 100); the transaction {tx} was sent to {n0}",
+        "waiting for both nodes to apply {tx12}…: not done within 1s ({n0}: applied by height 101; {n1}: "
+        "emergency_brake still off at height 100); the transaction {tx} was sent to {n0}",
         tweaks=({}, {"lag": 2}),
         sent=True,
         each_sleep=catch_up(1),
@@ -1875,10 +1887,70 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
     "a node that goes away while the change is applied": ChainCase(
         [*govern("emergency_brake", "on"), "--timeout", "1"],
         1,
-        "waiting for 2 nodes to apply {tx12}…: not done within 1s ({n0}: applied by height 101; {n1}: unreachable "
+        "waiting for both nodes to apply {tx12}…: not done within 1s ({n0}: applied by height 101; {n1}: unreachable "
         "(gone): check the address and that the node is running); the transaction {tx} was sent to {n0}",
         tweaks=({}, {"gone_after_send": True}),
         sent=True,
+    ),
+    "SIGTERM while waiting": ChainCase(
+        govern("emergency_brake", "on"),
+        143,
+        "stopped while waiting; transaction {tx} was sent to {n0} and may still be applied: check with "
+        "manage_chain.py status",
+        chain={"apply": False},
+        sent=True,
+        each_sleep=terminated,
+    ),
+    "a change applied at the deadline exactly, on a terminal": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "2"],
+        0,
+        out=[
+            "checks passed:",
+            checks_line("both nodes", 98),
+            *BRAKE_ON[2:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n0}",
+            "applied on both nodes after 2.0 s (heights: {n0} 101, {n1} 101)",
+            "changed emergency_brake: off -> on",
+        ],
+        tweaks=({}, {"lag": 2}),
+        sent=True,
+        each_sleep=catch_up(1),
+        terminal=[
+            "waiting for both nodes to apply {tx12}…: 0s of 2s",
+            "waiting for both nodes to apply {tx12}…: 1s of 2s",
+            "waiting for both nodes to apply {tx12}…: done in 2s\n",
+        ],
+    ),
+    "remove_validator, and the chain stops, on a terminal": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "2"],
+        1,
+        "waiting for 2 more blocks on every node: not done within 2s ({n0}: height 101 of 103); the transaction "
+        "{tx} was sent to {n0}",
+        chain=FOUR,
+        tweaks=({},),
+        sent=True,
+        terminal=[
+            "waiting for the node to apply {tx12}…: done in 0s\n",
+            "waiting for 2 more blocks on every node: 0s of 2s",
+            "waiting for 2 more blocks on every node: 1s of 2s",
+            "",
+        ],
+    ),
+    "status --wait_synced on a terminal": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced", "--timeout", "4"],
+        1,
+        "the nodes did not catch up within 4 s: {n1} 5 blocks behind",
+        [
+            node_line(0, 100),
+            node_line(1, 95, behind=5),
+            "system config (the same on both nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b95} at height 95",
+        ],
+        tweaks=({}, {"lag": 5}),
+        terminal=["0s of 4s, waiting: {n1} 5 blocks behind", "2s of 4s, waiting: {n1} 5 blocks behind", ""],
     ),
     "Ctrl-C while waiting": ChainCase(
         govern("emergency_brake", "on"),
@@ -1968,13 +2040,14 @@ def test_each_manage_chain_line_is_whole(case: str, tmp_path: Path, capsys):
     tweaks = [Tweak(**fields) for fields in message.tweaks]  # type: ignore[arg-type]
     each_sleep = message.each_sleep or (lambda chain, tweaks: None)
     clock = FakeClock(lambda: each_sleep(chain, tweaks))
-    stdout = io.StringIO()
+    stdout, stderr = io.StringIO(), Terminal() if message.terminal is not None else io.StringIO()
     runtime = Runtime(
         clock=lambda: FIXED_NOW,
         monotonic=clock.monotonic,
         sleep=clock.sleep,
         randbytes=DeterministicRandom("manage"),
         stdout=stdout,
+        stderr=stderr,
         interactive=lambda: False,
     )
     with running(chain, tweaks) as addresses:
@@ -1986,6 +2059,8 @@ def test_each_manage_chain_line_is_whole(case: str, tmp_path: Path, capsys):
     assert (code, capsys.readouterr().err) == (message.code, expected_err)
     assert stdout.getvalue().splitlines() == [fill_all(line, values) for line in message.out]
     assert ("SendRawTransaction" in chain.calls) == message.sent
+    shown = "".join(f"\r\x1b[K{line}" for line in message.terminal or ())
+    assert stderr.getvalue() == fill_all(shown, values)
 
 
 # --- create_k8s_config.py add_node and remove_node, on a chain made first --------------------------------

@@ -113,7 +113,7 @@ def wait_applied(plan: Plan, options: Options, runtime: Runtime) -> tuple[dict[s
         return len(applied) == len(nodes)
 
     seconds = _poll(
-        f"waiting for {len(options.rpc)} nodes to apply {signed.tx_hash.hex()[:12]}…", options, runtime, step
+        f"waiting for {every_node(len(options.rpc))} to apply {signed.tx_hash.hex()[:12]}…", options, runtime, step
     )
     return applied, seconds
 
