@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from tests.live.rpc import decode_message, encode_message, first_bytes, first_in
 from tests.test_crypto_primitives import gmssl_sm2_key, gmssl_sm3
 
 LOCKS = range(1000, 1006)
+HANG_SECONDS = 1.0  # longer than the short RPC timeouts the tests give
 FORBIDDEN = "forbidden"
 
 
@@ -66,6 +68,7 @@ class Tweak:
     answer_hash: bytes | None = None  # SendRawTransaction answers this hash and takes nothing
     unavailable: set[str] = field(default_factory=set)  # calls answered UNAVAILABLE, as by a node that went away
     gone_after_send: bool = False  # every call but SendRawTransaction UNAVAILABLE once a transaction was sent
+    hang: set[str] = field(default_factory=set)  # calls answered only after HANG_SECONDS (a node that stalls)
 
     def forked(self, height: int) -> bool:
         return self.fork or (self.fork_from is not None and height >= self.fork_from)
@@ -239,6 +242,8 @@ def _logged(chain: Chain, tweak: Tweak, name: str, handler: Callable[[bytes, grp
         gone = tweak.gone_after_send and name != "SendRawTransaction" and "SendRawTransaction" in chain.calls
         if name in tweak.unavailable or gone:
             context.abort(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: gone")
+        if name in tweak.hang:
+            time.sleep(HANG_SECONDS)
         return handler(request, context)
 
     return grpc.unary_unary_rpc_method_handler(call)  # bytes in, bytes out: the oracle does the encoding

@@ -16,6 +16,11 @@ from pathlib import Path
 import pytest
 
 import manage_chain
+from runner_k8s.errors import CheckError
+from runner_k8s.govern import delivery
+from runner_k8s.govern.delivery import govern
+from runner_k8s.govern.governance import Change, Options, plan_change
+from runner_k8s.govern.transactions import Lock
 from runner_k8s.keys.accounts import Account, KmsFlavour, account_from_secret
 from runner_k8s.keys.keystore import render_kms_db
 from runner_k8s.runtime import Runtime
@@ -306,8 +311,6 @@ def test_the_script_runs_as_a_user_runs_it(tmp_path: Path):
 def test_ctrl_c_while_sending_says_the_transaction_may_be_out(
     chain: Chain, nodes: list[str], admin_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
-    from runner_k8s.govern import delivery
-
     def stopped(*args: object) -> str:
         raise KeyboardInterrupt
 
@@ -347,3 +350,71 @@ def test_the_json_report_of_a_validator_change_holds_every_value(admin_dir: Path
     assert blocks["height"] >= max(report["applied_at"].values()) + 2
     assert blocks["hash"] == hex0x(block_hash(blocks["height"])) and blocks["proposer"] == hex0x(V1)
     assert "one membership change: 4 -> 3 validators" in report["checks"]
+
+
+# --- a node that stalls: every call is bounded by the RPC timeout (Options.rpc_timeout) ------------------
+
+
+def quick(nodes: list[str], admin_dir: Path, **values: object) -> Options:
+    return Options(rpc=tuple(nodes), admin_dir=admin_dir, rpc_timeout=0.3, timeout=2.0, **values)  # type: ignore[arg-type]
+
+
+def fake_clock_runtime() -> Runtime:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    return Runtime(stdout=io.StringIO(), randbytes=DeterministicRandom("x"), monotonic=lambda: now[0], sleep=sleep)
+
+
+@pytest.mark.parametrize(
+    ("hang", "message"),
+    [
+        ({"GetSystemConfig"}, "node {0}: did not answer GetSystemConfig within 0.3s; nothing was sent"),
+        (
+            {"SendRawTransaction"},
+            "no node took the transaction (node {0}: did not answer SendRawTransaction within 0.3s); nothing was sent",
+        ),
+    ],
+)
+def test_a_node_that_stalls_costs_one_rpc_timeout(admin_dir: Path, hang: set[str], message: str):
+    chain = new_chain()
+    with running(chain, [Tweak(hang=hang)]) as addresses, pytest.raises(CheckError) as refused:
+        govern(
+            Change("emergency_brake", Lock.EMERGENCY_BRAKE, on=True),
+            quick(addresses, admin_dir),
+            admin_account(),
+            fake_clock_runtime(),
+            dry_run=False,
+            as_json=False,
+        )
+    assert str(refused.value) == message.format(addresses[0])
+
+
+def test_a_node_that_stalls_while_the_change_is_applied_is_named(admin_dir: Path):
+    chain = new_chain()
+    tweaks = [Tweak(), Tweak()]
+    with running(chain, tweaks) as addresses:
+        change_ = Change("emergency_brake", Lock.EMERGENCY_BRAKE, on=True)
+        plan = plan_change(change_, quick(addresses, admin_dir), admin_account(), fake_clock_runtime())
+        assert delivery.send(plan, quick(addresses, admin_dir)) == addresses[0]
+        tweaks[1].hang = {"GetSystemConfig"}
+        with pytest.raises(CheckError) as late:
+            delivery.wait_applied(plan, quick(addresses, admin_dir), fake_clock_runtime())
+    assert str(late.value) == (
+        f"waiting for both nodes to apply {plan.signed.tx_hash.hex()[:12]}…: not done within 2s ({addresses[0]}: "
+        f"applied by height 101; {addresses[1]}: did not answer GetSystemConfig within 0.3s)"
+    )
+
+
+def test_a_new_validators_node_that_stalls_is_refused(admin_dir: Path):
+    chain = new_chain()
+    with running(chain, [Tweak(), Tweak(hang={"GetBlockHash"})]) as addresses:
+        options = quick(addresses[:1], admin_dir, node_rpc=addresses[1])
+        with pytest.raises(CheckError) as refused:
+            plan_change(Change("add_validator", Lock.VALIDATORS, address=V4), options, admin_account(), runtime())
+    assert str(refused.value) == (
+        f"the new validator's node {addresses[1]}: did not answer GetBlockHash within 0.3s; start it and let it catch "
+        "up first"
+    )

@@ -891,6 +891,7 @@ class ChainCase:
     utxo: tuple[int, str] | None = None  # (lock, output hex) of a transaction the chain did not take
     each_sleep: Callable[[Any, list[Any]], None] | None = None  # (chain, tweaks): the world moves on
     terminal: Sequence[str] | None = None  # the status lines on stderr when it is a terminal (a final one ends in \n)
+    tick: float = 0.0  # seconds the clock moves at each reading, besides the sleeps
 
 
 def govern(verb: str, *args: str, admin_dir: str = "{admin_dir}", rpc: str = "{rpc}") -> list[str]:
@@ -1427,6 +1428,23 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
         chain={"emergency_brake": True},
         tweaks=({}, {}),
         sent=True,
+    ),
+    "a change applied in a fraction of a second": ChainCase(
+        govern("emergency_brake", "on"),
+        0,
+        out=[
+            "checks passed:",
+            "  - the node answered, with block {b100} at height 100",
+            *BRAKE_ON[2:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n0}",
+            "applied on the node after 0.2 s (heights: {n0} 101)",
+            "changed emergency_brake: off -> on",
+        ],
+        tweaks=({},),
+        sent=True,
+        tick=0.08,  # three readings: the start, the status line, the time taken (0.16 s)
     ),
     "emergency_brake on, applied on the one node": ChainCase(
         govern("emergency_brake", "on"),
@@ -1967,12 +1985,14 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
 class FakeClock:
     """A monotonic clock that moves only when the tool sleeps; each sleep lets the world move on."""
 
-    def __init__(self, on_sleep: Callable[[], None]) -> None:
+    def __init__(self, on_sleep: Callable[[], None], tick: float = 0.0) -> None:
         self.now = 0.0
         self.on_sleep = on_sleep
+        self.tick = tick
 
     def monotonic(self) -> float:
-        return self.now
+        self.now += self.tick
+        return self.now - self.tick
 
     def sleep(self, seconds: float) -> None:
         self.now += seconds
@@ -2039,7 +2059,7 @@ def test_each_manage_chain_line_is_whole(case: str, tmp_path: Path, capsys):
         setattr(chain, name, value)
     tweaks = [Tweak(**fields) for fields in message.tweaks]  # type: ignore[arg-type]
     each_sleep = message.each_sleep or (lambda chain, tweaks: None)
-    clock = FakeClock(lambda: each_sleep(chain, tweaks))
+    clock = FakeClock(lambda: each_sleep(chain, tweaks), message.tick)
     stdout, stderr = io.StringIO(), Terminal() if message.terminal is not None else io.StringIO()
     runtime = Runtime(
         clock=lambda: FIXED_NOW,
