@@ -329,3 +329,13 @@ def test_the_membership_refusals_are_whole():
     with pytest.raises(CheckError) as refused:
         validators_output((A,), ())
     assert str(refused.value) == "a validator set cannot be empty: raft would have no voters and the chain would stop"
+
+
+@pytest.mark.parametrize("size", [31, 33])
+@pytest.mark.parametrize("flavour", list(KmsFlavour))
+def test_only_a_32_byte_hash_is_signed(flavour: KmsFlavour, size: int):
+    account = account_from_secret(flavour, SM_SECRET if flavour is KmsFlavour.SM else ETH_SECRET)
+    with pytest.raises(ValueError, match=rf"^a transaction hash is 32 bytes, not {size}$"):
+        sign_hash(account, bytes(size), DeterministicRandom("x"))
+    layout = {KmsFlavour.SM: 128, KmsFlavour.ETH: 65}  # kms_sm: r, s, public key; kms_eth: r, s, v
+    assert len(sign_hash(account, bytes(32), DeterministicRandom("x"))) == layout[flavour]
