@@ -2656,6 +2656,31 @@ NODE_MESSAGES: dict[str, NodeCase] = {
             "  name: test-chain-0-kms\n",
         ),
     ),
+    "a Secret in another namespace": NodeCase(
+        add(),
+        1,
+        "the nodes of 'test-chain' differ in their namespace; this tool made them alike: restore the files",
+        damage=edit_object(
+            Y,
+            "Secret",
+            "test-chain-1-network-secret",
+            "  name: test-chain-1-network-secret\n",
+            "  name: test-chain-1-network-secret\n  namespace: other\n",
+        ),
+    ),
+    "multi_cluster nodes that retired different nodes": NodeCase(
+        remove(2),
+        1,
+        "the nodes of 'test-chain' differ in their retired nodes; this tool made them alike: restore the files",
+        chain="multi3",
+        damage=edit_object(
+            "test-chain-0.yaml",
+            "NetworkPolicy",
+            "test-chain-0",
+            "  name: test-chain-0\n",
+            "  name: test-chain-0\n  annotations:\n    runner-k8s/retired-nodes: '5'\n",
+        ),
+    ),
     "multi_cluster nodes with different images": NodeCase(
         remove(2),
         1,

@@ -114,3 +114,28 @@ def test_added_and_removed_nodes_keep_the_chains_choices(variant: str, tmp_path:
     run(grown, "remove_node", "--node", "1", "--rpc", "127.0.0.1:1")
     run(grown, "add_node")
     assert statefulset_as_node(grown, 4, 3) == statefulset_as_node(made, 3, 3)
+
+
+def test_a_loaded_chain_shows_no_secret_of_itself(tmp_path: Path):
+    from runner_k8s.day2.chainload import choose_chain, load_chain
+    from tests.chains import PASSWORD, secret_value
+
+    make_local_chain(tmp_path, "--peers_count", "2")
+    loaded = load_chain(tmp_path, *choose_chain(tmp_path, None))
+    node0 = loaded.nodes[0]
+    assert repr(loaded) == "LoadedChain(local_cluster 'test-chain', nodes=[0, 1])"
+    assert (
+        repr(node0)
+        == f"NodeState(index=0, address={(tmp_path / 'cita-cloud/test-chain/node0/node_address').read_text()})"
+    )
+    network_key = secret_value(
+        next(
+            doc
+            for doc in load_documents(tmp_path / f"{CHAIN}.yaml")
+            if doc["metadata"]["name"] == f"{CHAIN}-0-network-secret"
+        ),
+        "network-key",
+    )
+    assert (node0.kms_password, node0.network_key) == (PASSWORD, network_key)  # read back, never shown
+    for text in (repr(loaded), repr(node0), str(node0)):
+        assert PASSWORD not in text and network_key not in text and node0.api_key not in text
