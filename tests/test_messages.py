@@ -2292,6 +2292,19 @@ NODE_MESSAGES: dict[str, NodeCase] = {
     "a work dir with two chains": NodeCase(
         add(), 1, "{tmp} holds 2 chains (other-chain, test-chain); say which with --chain_name", damage=another_chain
     ),
+    "a --chain_name in a work dir without a chain": NodeCase(
+        add("--chain_name", "my-chain"),
+        1,
+        "{tmp} holds no chain 'my-chain' (its cita-cloud/my-chain/ and YAML); give the --work_dir and --chain_name "
+        "local_cluster or multi_cluster wrote",
+        chain="none",
+    ),
+    "an edit to a StatefulSet add_node does not read": NodeCase(
+        add(),
+        0,
+        out=[ADDED, NEXT],
+        damage=edit_object(Y, "StatefulSet", "test-chain-1", "memory: 512Mi", "memory: 1Gi"),
+    ),
     "a --chain_name the work dir does not hold": NodeCase(
         add("--chain_name", "my-chain"),
         1,
