@@ -239,7 +239,7 @@ def test_admin_and_brake_outputs_refuse_no_ops():
         brake_output(current, False)
 
 
-@pytest.mark.parametrize("text", ["0x12", "0x" + "g" * 40, "0x" + "a" * 42, "", "0x"])
+@pytest.mark.parametrize("text", ["0x12", "0x" + "g" * 40, "0x" + "X" * 40, "0x" + "a" * 42, "", "0x"])
 def test_addresses_must_be_20_bytes_of_hex(text):
     with pytest.raises(CheckError, match="not an address"):
         parse_address(text)
@@ -339,3 +339,11 @@ def test_only_a_32_byte_hash_is_signed(flavour: KmsFlavour, size: int):
         sign_hash(account, bytes(size), DeterministicRandom("x"))
     layout = {KmsFlavour.SM: 128, KmsFlavour.ETH: 65}  # kms_sm: r, s, public key; kms_eth: r, s, v
     assert len(sign_hash(account, bytes(32), DeterministicRandom("x"))) == layout[flavour]
+
+
+def test_a_transaction_is_never_built_with_an_output_the_controller_would_crash_on():
+    signer = account_from_secret(KmsFlavour.SM, SM_SECRET)
+    with pytest.raises(CheckError, match=r"^lock 1002 \(admin\) needs 20 bytes, not 21: it would be ignored$"):
+        build_utxo(config(), Lock.ADMIN, b"x" * 21, signer, DeterministicRandom("x"))
+    with pytest.raises(CheckError, match=r"^lock 1000 \(version\) needs exactly 4 bytes, not 1"):
+        build_utxo(config(), Lock.VERSION, b"\x01", signer, DeterministicRandom("x"))
