@@ -347,3 +347,23 @@ def test_a_transaction_is_never_built_with_an_output_the_controller_would_crash_
         build_utxo(config(), Lock.ADMIN, b"x" * 21, signer, DeterministicRandom("x"))
     with pytest.raises(CheckError, match=r"^lock 1000 \(version\) needs exactly 4 bytes, not 1"):
         build_utxo(config(), Lock.VERSION, b"\x01", signer, DeterministicRandom("x"))
+
+
+def scripted(*values: int):
+    """A random source that returns these 32-byte numbers, in order."""
+    queue = [value.to_bytes(32, "big") for value in values]
+    return lambda size: queue.pop(0)
+
+
+@pytest.mark.parametrize(
+    ("drawn", "nonce"),
+    [((0, 1), 1), ((SM2_N, SM2_N - 1), SM2_N - 1), ((SM2_N + 5, 0, 2), 2)],
+    ids=["0 is redrawn, 1 is used", "n is redrawn, n-1 is used", "above n and 0 redrawn"],
+)
+def test_the_sm2_nonce_is_drawn_from_1_to_n_minus_1_and_signs_as_gmssl_does(drawn: tuple[int, ...], nonce: int):
+    """GM/T 0003.2: k in [1, n-1]. gmssl signs with the same k given: the signatures must be equal bytes."""
+    account = account_from_secret(KmsFlavour.SM, SM_SECRET)
+    digest = gmssl_sm3(b"a governance transaction")
+    ours = sign_hash(account, digest, scripted(*drawn))
+    theirs = gmssl_sm2_key(account.public, f"{SM_SECRET:064x}").sign_with_sm3(digest, f"{nonce:064x}")
+    assert ours == bytes.fromhex(theirs) + account.public
