@@ -2604,6 +2604,39 @@ NODE_MESSAGES: dict[str, NodeCase] = {
         "first",
         damage=delete("cita-cloud/test-chain/node1/node_address"),
     ),
+    "a node_address that is not an address": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/node_address holds '{a1}\\n', not an address (0x and 40 lowercase hex "
+        "digits, no newline); restore the file",
+        damage=append("cita-cloud/test-chain/node1/node_address", "\n"),
+    ),
+    "a Secret whose key is not base64": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: Secret test-chain-kms-secret has no readable 'key_file'; restore the file",
+        damage=edit_object(
+            Y, "Secret", "test-chain-kms-secret", "  key_file: Y2hh", "  key_file: Y2hh!"
+        ),  # no alphabet
+    ),
+    "a node whose kms image is neither kms_sm nor kms_eth": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: kms image 'citacloud/kms_rsa:v5.0.0' is neither kms_sm nor kms_eth; use citacloud/kms_sm or "
+        "citacloud/kms_eth",
+        damage=edit_object(Y, "StatefulSet", "test-chain-0", "citacloud/kms_sm:v5.0.0", "citacloud/kms_rsa:v5.0.0"),
+    ),
+    "a StatefulSet added by hand": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: StatefulSet test-chain-extra is not one runner_k8s makes for chain 'test-chain' (added by "
+        "hand?); a change would drop it, so nothing was done: move it to a file of its own",
+        damage=append(
+            Y,
+            "---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: test-chain-extra\n  labels:\n"
+            "    app.kubernetes.io/instance: test-chain\n    app.kubernetes.io/managed-by: runner_k8s\n",
+        ),
+    ),
     "a node whose genesis differs": NodeCase(
         add(),
         1,

@@ -139,3 +139,14 @@ def test_a_loaded_chain_shows_no_secret_of_itself(tmp_path: Path):
     assert (node0.kms_password, node0.network_key) == (PASSWORD, network_key)  # read back, never shown
     for text in (repr(loaded), repr(node0), str(node0)):
         assert PASSWORD not in text and network_key not in text and node0.api_key not in text
+
+
+def test_indices_of_removed_nodes_are_never_given_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    make_local_chain(tmp_path, "--peers_count", "3")
+    monkeypatch.setattr(membership_flags, "validators_at", lambda address: [])
+    run(tmp_path, "remove_node", "--node", "1", "--rpc", "127.0.0.1:1")
+    run(tmp_path, "remove_node", "--node", "2", "--rpc", "127.0.0.1:1")
+    policy = next(doc for doc in load_documents(tmp_path / f"{CHAIN}.yaml") if doc["kind"] == "NetworkPolicy")
+    assert policy["metadata"]["annotations"] == {"runner-k8s/retired-nodes": "1,2"}
+    run(tmp_path, "add_node")
+    assert sorted(path.name for path in (tmp_path / "cita-cloud" / CHAIN).iterdir()) == ["node0", "node3"]

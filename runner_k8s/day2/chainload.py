@@ -7,6 +7,7 @@ does not understand, and `kubectl apply` of its output leaves every running pod 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from runner_k8s.releases.v5_0_0.syncconfig import api_key_of
 LOCAL_KIND = "local_cluster"
 MULTI_KIND = "multi_cluster"
 SHARED_FILES = ("genesis.toml", "init_sys_config.toml", "controller-config.toml")
+NODE_ADDRESS_TEXT = re.compile(r"0x[0-9a-f]{40}")  # contracts.md §2: lowercase, no newline
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,11 @@ def folder_files(work_dir: Path, chain: str, index: int) -> tuple[str, str, str]
     """(address, device ID, API key) from a node folder's own files."""
     folder = work_dir / names.node_dir(chain, index)
     address = read_file(folder / NODE_ADDRESS).decode("ascii", errors="replace")
+    if not NODE_ADDRESS_TEXT.fullmatch(address):
+        raise InputError(
+            f"{folder / NODE_ADDRESS} holds {address!r}, not an address (0x and 40 lowercase hex digits, no newline); "
+            "restore the file"
+        )
     config = folder / CONFIG_DIR
     try:
         device_id = verify_identity(read_file(config / CERT_PEM), read_file(config / KEY_PEM))
