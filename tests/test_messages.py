@@ -932,14 +932,14 @@ CONFIG_LINES = [
 UNREACHABLE = "unreachable (Connection refused): check the address and that the node is running"
 
 
+APPLIED_AT = 101  # the fake chain's block that holds the change (its height is 100 before)
+
+
 def advance(blocks: int) -> Callable[[Any, list[Any]], None]:
-    """Each sleep makes one block, until `blocks` were made."""
-    made = [0]
+    """Each sleep makes one block, until the chain is `blocks` blocks past the change's (no state: a case may rerun)."""
 
     def sleep(chain: Any, tweaks: list[Any]) -> None:
-        if made[0] < blocks:
-            chain.height += 1
-            made[0] += 1
+        chain.height = min(chain.height + 1, APPLIED_AT + blocks)
 
     return sleep
 
