@@ -69,6 +69,8 @@ class Tweak:
     unavailable: set[str] = field(default_factory=set)  # calls answered UNAVAILABLE, as by a node that went away
     gone_after_send: bool = False  # every call but SendRawTransaction UNAVAILABLE once a transaction was sent
     hang: set[str] = field(default_factory=set)  # calls answered only after HANG_SECONDS (a node that stalls)
+    hang_after: dict[str, int] = field(default_factory=dict)  # method -> calls answered at once before it stalls
+    answered: dict[str, int] = field(default_factory=dict)  # method -> calls so far
 
     def forked(self, height: int) -> bool:
         return self.fork or (self.fork_from is not None and height >= self.fork_from)
@@ -242,7 +244,8 @@ def _logged(chain: Chain, tweak: Tweak, name: str, handler: Callable[[bytes, grp
         gone = tweak.gone_after_send and name != "SendRawTransaction" and "SendRawTransaction" in chain.calls
         if name in tweak.unavailable or gone:
             context.abort(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: gone")
-        if name in tweak.hang:
+        tweak.answered[name] = tweak.answered.get(name, 0) + 1
+        if name in tweak.hang or tweak.answered[name] > tweak.hang_after.get(name, tweak.answered[name]):
             time.sleep(HANG_SECONDS)
         return handler(request, context)
 

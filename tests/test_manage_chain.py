@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import manage_chain
-from runner_k8s.errors import CheckError
+from runner_k8s.errors import CheckError, RunnerError
 from runner_k8s.govern import delivery
 from runner_k8s.govern.delivery import govern
 from runner_k8s.govern.governance import Change, Options, plan_change
@@ -418,3 +418,16 @@ def test_a_new_validators_node_that_stalls_is_refused(admin_dir: Path):
         f"the new validator's node {addresses[1]}: did not answer GetBlockHash within 0.3s; start it and let it catch "
         "up first"
     )
+
+
+@pytest.mark.parametrize(("stalls", "after"), [(0, 2), (1, 1)], ids=["a node of the chain", "the new node"])
+def test_the_fork_check_of_a_new_validator_is_bounded_too(admin_dir: Path, stalls: int, after: int):
+    """Node 0 answers the survey's two GetBlockHash, the new node its status read's one; the fork check's stall."""
+    chain = new_chain()
+    tweaks = [Tweak(), Tweak()]
+    tweaks[stalls].hang_after = {"GetBlockHash": after}
+    with running(chain, tweaks) as addresses:
+        options = quick(addresses[:1], admin_dir, node_rpc=addresses[1])
+        with pytest.raises(RunnerError) as stalled:
+            plan_change(Change("add_validator", Lock.VALIDATORS, address=V4), options, admin_account(), runtime())
+    assert str(stalled.value) == f"node {addresses[stalls]}: did not answer GetBlockHash within 0.3s"

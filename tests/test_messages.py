@@ -1348,6 +1348,13 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
         "different blocks at height 100: {b100} on {n0}; {f100} on {n1}; nothing was sent",
         tweaks=({}, {"fork": True}),
     ),
+    "nodes with two problems": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "admin differs: {admin} on {n0}; {V4} on {n1}; different blocks at height 100: {b100} on {n0}; {f100} on "
+        "{n1}; nothing was sent",
+        tweaks=({}, {"config": {"admin": V4}, "fork": True}),
+    ),
     "a node that does not answer": ChainCase(
         govern("emergency_brake", "on", rpc="{rpc},127.0.0.1:1"),
         1,
@@ -1706,6 +1713,21 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
         tweaks=({}, {}, {}, {}),
         rpc=3,
         utxo=(1004, "0x" + (V1 + V2 + V4).hex()),
+    ),
+    "add_validator through one node": ChainCase(
+        [*add_v4(), "--dry_run"],
+        0,
+        out=[
+            "checks passed:",
+            "  - the node answered, with block {b100} at height 100",
+            *new_node_checks(100, 0)[2:],
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V3 + V4).hex()),
+            "would change validators: [{V1}, {V2}, {V3}] -> [{V1}, {V2}, {V3}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        tweaks=({}, {}, {}, {}),
+        rpc=1,
+        utxo=(1004, "0x" + (V1 + V2 + V3 + V4).hex()),
     ),
     "add_validator to one makes two": ChainCase(
         add_v4(),

@@ -60,7 +60,6 @@ class Plan:
     """A checked, signed change and what it was checked against."""
 
     change: Change
-    view: Survey
     config: SystemConfig
     signed: SignedUtxo
     after: object
@@ -245,4 +244,4 @@ def plan_change(change: Change, options: Options, signer: Account, runtime: Runt
     signed = build_utxo(config, change.lock, output, signer, runtime.randbytes)
     size = f"{len(output)} byte{'' if len(output) == 1 else 's'}"
     checks.append(f"output of {size} is valid for lock {int(change.lock)} ({change.lock.label})")
-    return Plan(change, view, config, signed, after, checks, warnings)
+    return Plan(change, config, signed, after, checks, warnings)
