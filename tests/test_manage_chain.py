@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import manage_chain
-from runner_k8s.errors import CheckError, RunnerError
+from runner_k8s.errors import CheckError, RunnerError, Stopped
 from runner_k8s.govern import delivery
 from runner_k8s.govern.delivery import govern
 from runner_k8s.govern.governance import Change, Options, plan_change
@@ -431,3 +431,23 @@ def test_the_fork_check_of_a_new_validator_is_bounded_too(admin_dir: Path, stall
         with pytest.raises(RunnerError) as stalled:
             plan_change(Change("add_validator", Lock.VALIDATORS, address=V4), options, admin_account(), runtime())
     assert str(stalled.value) == f"node {addresses[stalls]}: did not answer GetBlockHash within 0.3s"
+
+
+def test_sigterm_while_sending_exits_143_and_says_the_transaction_may_be_out(
+    chain: Chain, nodes: list[str], admin_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    def terminated(*args: object) -> str:
+        raise Stopped(15)
+
+    monkeypatch.setattr(delivery, "send", terminated)
+    code, _, _ = run(*change("emergency_brake", "on", nodes=nodes, admin_dir=admin_dir))
+    assert code == 143
+    assert "may have been sent (the run was stopped while sending it)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(True, "on"), (False, "off"), (b"\x0a\xbc", "0x0abc"), ((V1, V2), f"[{hex0x(V1)}, {hex0x(V2)}]"), (6, "6")],
+)
+def test_each_kind_of_governed_value_is_shown(value: object, text: str):
+    assert delivery.value_text(value) == text  # 6: version and block_interval, shown by no verb today

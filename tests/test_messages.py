@@ -983,6 +983,16 @@ def then(first: Callable[[Any, list[Any]], None], change: Callable[[Any], None])
     return sleep
 
 
+def goes_away(node: int, first: Callable[[Any, list[Any]], None]) -> Callable[[Any, list[Any]], None]:
+    """After the first sleep, node `node` answers no GetBlockNumber."""
+
+    def sleep(chain: Any, tweaks: list[Any]) -> None:
+        first(chain, tweaks)
+        tweaks[node].unavailable = {"GetBlockNumber"}
+
+    return sleep
+
+
 def interrupt(chain: Any, tweaks: list[Any]) -> None:
     raise KeyboardInterrupt
 
@@ -1992,6 +2002,24 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
         tweaks=({}, {"lag": 5}),
         terminal=["0s of 4s, waiting: {n1} 5 blocks behind", "2s of 4s, waiting: {n1} 5 blocks behind", ""],
     ),
+    "the first node goes away while the change is applied": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "1"],
+        1,
+        "waiting for both nodes to apply {tx12}…: not done within 1s ({n0}: unreachable (gone): check the address "
+        "and that the node is running; {n1}: applied by height 101); the transaction {tx} was sent to {n0}",
+        tweaks=({"gone_after_send": True}, {}),
+        sent=True,
+    ),
+    "a node goes away while blocks are awaited": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "2"],
+        1,
+        WAIT_BLOCKS.replace("5s", "2s") + "({n0}: height 103 of 103; {n1}: unreachable (gone): check the address and "
+        "that the node is running); the transaction {tx} was sent to {n0}",
+        chain=FOUR,
+        tweaks=({}, {}),
+        sent=True,
+        each_sleep=goes_away(1, advance(2)),
+    ),
     "Ctrl-C while waiting": ChainCase(
         govern("emergency_brake", "on"),
         130,
@@ -2008,7 +2036,7 @@ class FakeClock:
     """A monotonic clock that moves only when the tool sleeps; each sleep lets the world move on."""
 
     def __init__(self, on_sleep: Callable[[], None], tick: float = 0.0) -> None:
-        self.now = 0.0
+        self.now = 1000.0  # not 0: a time taken must be a difference
         self.on_sleep = on_sleep
         self.tick = tick
 

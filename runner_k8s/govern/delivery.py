@@ -134,11 +134,12 @@ def wait_blocks_continue(plan: Plan, options: Options, runtime: Runtime) -> dict
                 heights[address] = node.block_number()
             except NodeError as error:
                 report[address] = error.reason
-                return False
-        if not target:
+        answered = len(heights) == len(nodes)
+        if answered and not target:
             target.append(max(heights.values()) + BLOCKS_AFTER_CHANGE)
-        report.update((address, f"height {height} of {target[0]}") for address, height in heights.items())
-        if min(heights.values()) < target[0]:
+        goal = f" of {target[0]}" if target else ""
+        report.update((address, f"height {height}{goal}") for address, height in heights.items())
+        if not answered or min(heights.values()) < target[0]:
             return False
         blocks = {address: node.block(target[0]) for address, node in nodes.items()}
         if len({block.hash for block in blocks.values()}) > 1:
