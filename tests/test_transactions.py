@@ -173,8 +173,12 @@ def test_first_transaction_of_a_lock_names_33_zero_bytes():
 
 def test_a_signer_that_is_not_the_admin_is_refused():
     other = account_from_secret(KmsFlavour.SM, 12345)
-    with pytest.raises(CheckError, match="is not the chain's admin"):
+    with pytest.raises(CheckError) as refused:
         build_utxo(config(), Lock.EMERGENCY_BRAKE, b"\x01", other, DeterministicRandom("x"))
+    assert str(refused.value) == (
+        f"the signer {other.address} is not the chain's admin 0x{config().admin.hex()}; give the current admin's "
+        "account folder (--admin_dir)"
+    )
 
 
 @pytest.mark.parametrize(
