@@ -5,7 +5,7 @@ first on PATH. Each stand-in (fakecli_client.py under those names) sends its arg
 `PlanServer` of the test process, which does to the harness's cluster what the real tool would do to
 a real one: `kubectl apply` starts the pods of new workloads, `kubectl delete` stops and removes
 objects, `kubectl cp` and `exec` reach into a running container, `kubectl port-forward` forwards a
-loopback port to a pod, `kubectl get secret` reads a Secret; `minikube ssh` and `scp` reach the
+loopback port to a pod, `kubectl get secret` reads a Secret; `minikube ssh` (mkdir, rm, chown) and `scp` reach the
 cluster storage (a folder of the test) under the path the claim names.
 """
 
@@ -20,6 +20,7 @@ import shutil
 import socket
 import socketserver
 import stat
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -185,6 +186,11 @@ class PlanServer:
             if words[:2] == ["rm", "-rf"]:
                 shutil.rmtree(self.local(words[2]), ignore_errors=True)
                 return Reply()
+            if words[:2] == ["chown", "-R"] and len(words) == 4:  # the chain user of v6.7.4's images
+                owner = subprocess.run(
+                    ["chown", "-R", words[2], str(self.local(words[3]))], check=False, capture_output=True, text=True
+                )
+                return Reply(owner.returncode, stderr=owner.stderr)
         return Reply(1, stderr=f"fakecli: minikube {shlex.join(argv)} is not played here\n")
 
     def scp(self, argv: list[str], cwd: Path) -> Reply:
