@@ -255,6 +255,7 @@ class Cluster:
         self.storage: dict[str, Path] = {}
         self.made_pods = 0
         self.node_port_forwarder: subprocess.Popen[bytes] | None = None
+        self.node_port_pairs: list[str] = []  # what the running NodePort forwarder forwards
         self.external_hosts: dict[str, str] = {}  # DNS outside the cluster: host name -> address (ExternalName)
 
     # --- addresses -------------------------------------------------------------------------------
@@ -721,6 +722,7 @@ class Cluster:
             )
             pod.processes.append(process)
             pod.running[container.name] = process
+        self._sync_node_ports()
 
     def container_pid(self, pod_name: str, container: str) -> int:
         """The pid (on this host) of a running container's first process: the one its command became."""
@@ -748,19 +750,33 @@ class Cluster:
         """Start every pod; `delays` holds back, per pod name, the containers it names (seconds)."""
         for name in self.pods:
             self.start_pod(name, (delays or {}).get(name))
-        if self.node_ports and self.node_port_forwarder is None:
-            pairs = [
-                forward_pair(node_port, target, protocol, self.pods[pod].address)
-                for node_port, pod, target, protocol in self.node_ports
-            ]
-            log = (self.scratch / "node-ports.log").open("ab")
-            self.node_port_forwarder = subprocess.Popen(
-                [sys.executable, str(LBPROXY), "--bind", self.gateway, *pairs],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self._sync_node_ports()
+
+    def _sync_node_ports(self) -> None:
+        """kube-proxy: the NodePorts of the Services there are now, forwarded on the cluster node's address
+        (the forwarder is started again when they change, whoever started the pods)."""
+        pairs = [
+            forward_pair(node_port, target, protocol, self.pods[pod].address)
+            for node_port, pod, target, protocol in self.node_ports
+        ]
+        if self.node_port_forwarder is not None and pairs == self.node_port_pairs:
+            return
+        if self.node_port_forwarder is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.node_port_forwarder.pid, signal.SIGKILL)
+            self.node_port_forwarder.wait(10)
+            self.node_port_forwarder = None
+        self.node_port_pairs = pairs
+        if not pairs:
+            return
+        log = (self.scratch / "node-ports.log").open("ab")
+        self.node_port_forwarder = subprocess.Popen(
+            [sys.executable, str(LBPROXY), "--bind", self.gateway, *pairs],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def node_port_address(self, node_port: int) -> str:
         """`host:port` where a NodePort of the YAML answers: the cluster node's address (the bridge here)."""
