@@ -1,0 +1,213 @@
+"""Issue 26, the mutation run: what the day-2 plans and verbs do at edges the other tests left open.
+
+Each test here was written for a mutant an independent generator (mutmut 3.8.1) made and the suite let
+live (docs/mutation-survivors.md lists them); each expectation comes from the contracts: the super
+admin's folder as create_account.py makes it, syncthing's address syntax, bash's redirections, the
+JSON report's `node` (the cluster a step runs in), GM/T and kubectl's own rules.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import create_k8s_config
+import create_pvc
+from runner_k8s.runtime import Runtime
+from tests.chains import make_local_chain
+from tests.conftest import fixed_runtime, output_of
+from tests.planparse import check_plan, facts
+
+CHAIN = "test-chain"
+CONTEXTS = "red,green,blue,black"
+
+
+@pytest.fixture(scope="module")
+def multi_made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A multi_cluster chain of three made from the seed example, the new cluster's claim and its pre-made keys."""
+    from tests.test_golden import multi_seed_example
+    from tests.test_membership import premade
+
+    work = tmp_path_factory.mktemp("multi") / "work"
+    work.mkdir()
+    assert create_k8s_config.main(multi_seed_example(work), Runtime(stdout=io.StringIO())) == 0
+    claim = ["local_pvc", "--pvc_name", "cluster3-pvc", "--data_dir", "/srv/cluster3", "--work_dir", str(work)]
+    assert create_pvc.main(claim, fixed_runtime()) == 0
+    address, device = premade(work, "password3")
+    return work, address, device
+
+
+def copy_of(made: tuple[Path, str, str], tmp_path: Path) -> Path:
+    work = tmp_path / "work"
+    shutil.copytree(made[0], work)
+    return work
+
+
+def day2(work: Path, *argv: str) -> tuple[int, str, str]:
+    runtime = fixed_runtime("edges")
+    stderr = io.StringIO()
+    import contextlib
+
+    with contextlib.redirect_stderr(stderr):
+        code = create_k8s_config.main([*argv, "--work_dir", str(work)], runtime)
+    return code, output_of(runtime), stderr.getvalue()
+
+
+def multi_add(work: Path, address: str, device: str, *extra: str, node: str = "192.0.2.13") -> tuple[int, str, str]:
+    flags = ["--node", node, "--node_port", "30000", "--lbs_token", "lb-4", "--pvc_name", "cluster3-pvc"]
+    keys = ["--authority", address, "--sync_device_id", device, "--kms_password", "password3"]
+    folders = ["--accounts_dir", str(work), "--syncthing_dir", str(work), "--contexts", CONTEXTS]
+    return day2(work, "add_node", *flags, *keys, *folders, *extra)
+
+
+def super_admin(work: Path) -> str:
+    """The chain's super admin, as its genesis system config names it."""
+    config = tomllib.loads((work / "cita-cloud" / CHAIN / "node0" / "init_sys_config.toml").read_text())
+    return str(config["admin"])
+
+
+def vote_line(plan: str) -> str:
+    (line,) = [line for line in plan.splitlines() if " add_validator " in line]
+    return line
+
+
+# --- the super admin's folder on a multi_cluster chain (newnode.multi_admin) ------------------------------
+
+
+def test_the_add_plan_signs_with_the_super_admins_folder_and_its_key_file(multi_made, tmp_path: Path):
+    work = copy_of(multi_made, tmp_path)
+    admin = work.absolute() / super_admin(work)
+    code, _, err = multi_add(work, *multi_made[1:])
+    assert code == 0, err
+    line = vote_line((work / f"{CHAIN}-plan.sh").read_text())
+    assert line.endswith(f" --admin_dir {admin} --admin_password_file {admin}/key_file --if_needed")
+
+
+def test_without_its_key_file_manage_chain_asks_for_the_password(multi_made, tmp_path: Path):
+    work = copy_of(multi_made, tmp_path)
+    admin = work.absolute() / super_admin(work)
+    (admin / "key_file").unlink()
+    code, _, err = multi_add(work, *multi_made[1:])
+    assert code == 0, err
+    assert vote_line((work / f"{CHAIN}-plan.sh").read_text()).endswith(f" --admin_dir {admin} --if_needed")
+
+
+def test_a_folder_without_node_address_is_taken_by_its_name(multi_made, tmp_path: Path):
+    work = copy_of(multi_made, tmp_path)
+    admin = work.absolute() / super_admin(work)
+    (admin / "node_address").unlink()
+    code, _, err = multi_add(work, *multi_made[1:])
+    assert code == 0, err
+    assert f" --admin_dir {admin} " in vote_line((work / f"{CHAIN}-plan.sh").read_text())
+
+
+@pytest.mark.parametrize("held", [b"0x" + b"ab" * 20, b"\xff\xfe not text"], ids=["another account", "not UTF-8"])
+def test_a_folder_holding_another_account_is_refused_in_one_line(multi_made, tmp_path: Path, held: bytes):
+    work = copy_of(multi_made, tmp_path)
+    admin = work / super_admin(work)
+    (admin / "node_address").write_bytes(held)
+    code, out, err = multi_add(work, *multi_made[1:])
+    shown = held.decode(errors="replace")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"create_k8s_config.py: error: {work.absolute() / admin.name} holds account {shown}, not the chain's super "
+        f"admin {admin.name}\n"
+    )
+
+
+# --- the plan's steps and the clusters they run in ------------------------------------------------------------
+
+
+def test_an_ipv6_node_is_bracketed_in_the_others_syncthing(multi_made, tmp_path: Path):
+    """Syncthing reads a device address as a URL: an IPv6 host goes in brackets (tcp://[2001:db8::13]:port)."""
+    work = copy_of(multi_made, tmp_path)
+    before = {path.name: path for path in work.glob(f"{CHAIN}-*.yaml")}
+    kept = tmp_path / "before"
+    kept.mkdir()
+    for name, path in before.items():
+        shutil.copyfile(path, kept / name)
+    code, _, err = multi_add(work, *multi_made[1:], node="2001:db8::13")
+    assert code == 0, err
+    contexts = dict(enumerate(CONTEXTS.split(",")))
+    known = facts(work, CHAIN, {name: kept / name for name in before}, 3, True, contexts)
+    assert known.nodes[3].sync_address.startswith("tcp://[2001:db8::13]:")
+    played = check_plan((work / f"{CHAIN}-plan.sh").read_text(), known)
+    assert all(played.learned[f"{CHAIN}-{index}-0"] == {known.nodes[3].device_id} for index in range(3))
+
+
+def cluster_of_each_step(steps: list[dict[str, object]], contexts: list[str]) -> list[tuple[object, object]]:
+    """(the step's node, the node whose context its kubectl names) for every step that runs kubectl."""
+    found: list[tuple[object, object]] = []
+    for step in steps:
+        command = str(step["command"])
+        named = re.search(r"kubectl --context (\S+)", command)
+        if named is not None:
+            found.append((step["node"], contexts.index(named.group(1))))
+    return found
+
+
+def test_each_step_of_a_multi_add_runs_in_the_cluster_its_json_names(multi_made, tmp_path: Path):
+    work = copy_of(multi_made, tmp_path)
+    code, out, err = multi_add(work, *multi_made[1:], "--json")
+    assert code == 0, err
+    pairs = cluster_of_each_step(json.loads(out)["next"], CONTEXTS.split(","))
+    assert len(pairs) > 10
+    assert [node for node, _ in pairs] == [index for _, index in pairs]
+
+
+def test_each_step_of_a_multi_remove_runs_in_the_cluster_its_json_names(
+    multi_made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from runner_k8s.scripts import membership_flags
+
+    work = copy_of(multi_made, tmp_path)
+    monkeypatch.setattr(membership_flags, "validators_at", lambda addresses: [])
+    argv = ["remove_node", "--node_index", "2", "--rpc", "127.0.0.1:9", "--contexts", "red,green,blue", "--json"]
+    code, out, err = day2(work, *argv)
+    assert code == 0, err
+    steps = json.loads(out)["next"]
+    pairs = cluster_of_each_step(steps, ["red", "green", "blue"])
+    assert len(pairs) > 5
+    assert [node for node, _ in pairs] == [index for _, index in pairs]
+    stop = re.compile(r"# \d+\. stop node2 and delete its objects")
+    (title,) = [step for step in steps if stop.fullmatch(str(step["command"]))]
+    assert title["node"] == 2, "the stage that stops node2 is headed in node2's cluster"
+
+
+# --- guards and hand steps ---------------------------------------------------------------------------------
+
+
+def local_plan(tmp_path: Path, *, claim: bool) -> str:
+    work = tmp_path / "work"
+    make_local_chain(work, "--peers_count", "3")
+    if claim:
+        assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 0
+    code, _, err = day2(work, "add_node")
+    assert code == 0, err
+    return (work / f"{CHAIN}-plan.sh").read_text()
+
+
+def test_a_guard_is_a_quiet_kubectl_get(tmp_path: Path):
+    """`GUARD || STEP`: the guard must run (its redirections open) and say nothing, whatever it finds."""
+    lines = local_plan(tmp_path, claim=True).splitlines()
+    guarded = [line for line in lines if line.startswith("kubectl get ")]
+    assert len(guarded) >= 2  # the copy onto the claim's storage, one guarded command per line
+    for line in guarded:
+        guard = line.split(" || ", 1)[0]
+        assert re.fullmatch(r"kubectl get statefulset/test-chain-3 >/dev/null 2>&1", guard), line
+
+
+def test_without_the_claims_file_the_plan_says_what_to_do_by_hand(tmp_path: Path):
+    lines = local_plan(tmp_path, claim=False).splitlines()
+    first = lines.index("# 1. node3's folder onto its claim's storage (skipped once node3 exists)")
+    assert lines[first + 1 : first + 3] == [
+        "# before this script: make the claim local-pvc (create_pvc.py nfs_pvc --nfs_server HOST --nfs_path PATH "
+        "--pvc_name local-pvc), apply it",
+        "# and copy cita-cloud/test-chain/node3 onto its storage as cita-cloud/test-chain/node3",
+    ]
