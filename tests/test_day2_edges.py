@@ -152,13 +152,37 @@ def cluster_of_each_step(steps: list[dict[str, object]], contexts: list[str]) ->
     return found
 
 
+def check_stage_titles(steps: list[dict[str, object]]) -> int:
+    """A stage whose steps all run in one cluster is headed in that cluster; a heading names no other one.
+
+    Returns how many headings name a cluster.
+    """
+    stages: list[tuple[dict[str, object], list[dict[str, object]]]] = []
+    for step in steps:
+        if re.match(r"# \d+\. ", str(step["command"])):
+            stages.append((step, []))
+        elif stages:
+            stages[-1][1].append(step)
+    headed = 0
+    for title, actions in stages:
+        clusters = {action["node"] for action in actions}
+        if len(clusters) == 1 and None not in clusters:
+            assert title["node"] in clusters, title
+        if title["node"] is not None:
+            headed += 1
+            assert actions[0]["node"] == title["node"], title
+    return headed
+
+
 def test_each_step_of_a_multi_add_runs_in_the_cluster_its_json_names(multi_made, tmp_path: Path):
     work = copy_of(multi_made, tmp_path)
     code, out, err = multi_add(work, *multi_made[1:], "--json")
     assert code == 0, err
-    pairs = cluster_of_each_step(json.loads(out)["next"], CONTEXTS.split(","))
+    steps = json.loads(out)["next"]
+    pairs = cluster_of_each_step(steps, CONTEXTS.split(","))
     assert len(pairs) > 10
     assert [node for node, _ in pairs] == [index for _, index in pairs]
+    assert check_stage_titles(steps) == 3  # the copy onto its storage, its start, the replay: node3's cluster
 
 
 def test_each_step_of_a_multi_remove_runs_in_the_cluster_its_json_names(
@@ -178,6 +202,7 @@ def test_each_step_of_a_multi_remove_runs_in_the_cluster_its_json_names(
     stop = re.compile(r"# \d+\. stop node2 and delete its objects")
     (title,) = [step for step in steps if stop.fullmatch(str(step["command"]))]
     assert title["node"] == 2, "the stage that stops node2 is headed in node2's cluster"
+    assert check_stage_titles(steps) == 2  # the stop, the wipe of its folder
 
 
 # --- guards and hand steps ---------------------------------------------------------------------------------
