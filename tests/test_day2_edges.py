@@ -195,7 +195,12 @@ def test_each_step_of_a_multi_remove_runs_in_the_cluster_its_json_names(
     argv = ["remove_node", "--node_index", "2", "--rpc", "127.0.0.1:9", "--contexts", "red,green,blue", "--json"]
     code, out, err = day2(work, *argv)
     assert code == 0, err
-    steps = json.loads(out)["next"]
+    report = json.loads(out)
+    assert (report["kind"], report["node"]["index"]) == ("remove_node", 2)
+    admin = work.absolute() / super_admin(work)
+    (vote,) = [line for line in (work / f"{CHAIN}-plan.sh").read_text().splitlines() if " remove_validator " in line]
+    assert vote.endswith(f" --admin_dir {admin} --admin_password_file {admin}/key_file --if_needed")
+    steps = report["next"]
     pairs = cluster_of_each_step(steps, ["red", "green", "blue"])
     assert len(pairs) > 5
     assert [node for node, _ in pairs] == [index for _, index in pairs]
@@ -236,3 +241,34 @@ def test_without_the_claims_file_the_plan_says_what_to_do_by_hand(tmp_path: Path
         "--pvc_name local-pvc), apply it",
         "# and copy cita-cloud/test-chain/node3 onto its storage as cita-cloud/test-chain/node3",
     ]
+
+
+def test_the_hand_steps_of_a_multi_add_without_the_claims_file_name_the_new_cluster(multi_made, tmp_path: Path):
+    work = copy_of(multi_made, tmp_path)
+    (work / "cluster3-pvc.yaml").unlink()
+    code, out, err = multi_add(work, *multi_made[1:], "--json")
+    assert code == 0, err
+    steps = json.loads(out)["next"]
+    by_hand = [step for step in steps if str(step["command"]).startswith(("# before this script", "# and copy"))]
+    assert [step["node"] for step in by_hand] == [3, 3]
+
+
+def test_an_admin_dir_elsewhere_is_the_one_the_plan_signs_with(multi_made, tmp_path: Path):
+    work = copy_of(multi_made, tmp_path)
+    elsewhere = tmp_path / "keys" / "admin"
+    shutil.copytree(work / super_admin(work), elsewhere)
+    code, _, err = multi_add(work, *multi_made[1:], "--admin_dir", str(elsewhere))
+    assert code == 0, err
+    line = vote_line((work / f"{CHAIN}-plan.sh").read_text())
+    assert line.endswith(f" --admin_dir {elsewhere} --admin_password_file {elsewhere}/key_file --if_needed")
+
+
+def test_an_admin_dir_without_a_kms_db_is_refused(multi_made, tmp_path: Path):
+    work = copy_of(multi_made, tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, err = multi_add(work, *multi_made[1:], "--admin_dir", str(empty))
+    assert (code, out) == (1, "")
+    assert err == (
+        f"create_k8s_config.py: error: --admin_dir {empty} holds no kms.db; give the super admin's account folder\n"
+    )
