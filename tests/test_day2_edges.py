@@ -272,3 +272,28 @@ def test_an_admin_dir_without_a_kms_db_is_refused(multi_made, tmp_path: Path):
     assert err == (
         f"create_k8s_config.py: error: --admin_dir {empty} holds no kms.db; give the super admin's account folder\n"
     )
+
+
+@pytest.mark.parametrize("verb", ["add_node", "remove_node"])
+def test_a_loadbalancer_without_its_id_is_refused_as_edited_by_hand(
+    multi_made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verb: str
+):
+    """Every LoadBalancer runner_k8s writes carries its cluster's LB id; one without it was edited by hand."""
+    from runner_k8s.scripts import membership_flags
+
+    work = copy_of(multi_made, tmp_path)
+    yaml_file = work / f"{CHAIN}-1.yaml"
+    text = yaml_file.read_text()
+    line = re.search(r"\n    service\.beta\.kubernetes\.io/alibaba-cloud-loadbalancer-id: \S+", text)
+    assert line is not None
+    yaml_file.write_text(text.replace(line.group(0), ""))
+    monkeypatch.setattr(membership_flags, "validators_at", lambda addresses: [])
+    if verb == "add_node":
+        code, out, err = multi_add(work, *multi_made[1:])
+    else:
+        code, out, err = day2(work, "remove_node", "--node_index", "2", "--rpc", "127.0.0.1:9", "--contexts", "r,g,b")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"create_k8s_config.py: error: {yaml_file}: Service {CHAIN}-1 is not what runner_k8s makes for chain "
+        f"'{CHAIN}' (edited by hand?); a change would replace it, so nothing was done: restore the file\n"
+    )
