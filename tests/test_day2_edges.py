@@ -8,6 +8,7 @@ JSON report's `node` (the cluster a step runs in), GM/T and kubectl's own rules.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -16,11 +17,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 import create_k8s_config
 import create_pvc
 from runner_k8s.runtime import Runtime
-from tests.chains import make_local_chain
+from tests.chains import PASSWORD, make_local_chain
 from tests.conftest import fixed_runtime, output_of
 from tests.planparse import check_plan, facts
 
@@ -297,3 +299,91 @@ def test_a_loadbalancer_without_its_id_is_refused_as_edited_by_hand(
         f"create_k8s_config.py: error: {yaml_file}: Service {CHAIN}-1 is not what runner_k8s makes for chain "
         f"'{CHAIN}' (edited by hand?); a change would replace it, so nothing was done: restore the file\n"
     )
+
+
+# --- the JSON report of add_node and remove_node (docs/reference.md) -------------------------------------------
+
+DAY2_KEYS = {"dry_run", "kind", "chain", "chain_kind", "work_dir", "outputs", "files", "objects"} | {
+    "node", "removes", "plan_file", "not_checked", "next"
+}  # fmt: skip
+
+
+def check_files_and_objects(report: dict[str, object], work: Path) -> None:
+    """`files` as the disk holds them (mode, size), `objects` as the YAML holds them."""
+    files = report["files"]
+    assert isinstance(files, list) and files
+    for entry in files:
+        path = Path(entry["path"])
+        kind = "dir" if path.is_dir() else "file"
+        mode = f"{path.stat().st_mode & 0o7777:04o}"
+        size = None if kind == "dir" else path.stat().st_size
+        assert entry == {"path": str(path), "type": kind, "mode": mode, "size": size}
+    expected = [
+        {"file": str(yaml_file), "kind": doc["kind"], "name": doc["metadata"]["name"],
+         "namespace": doc["metadata"].get("namespace")}
+        for yaml_file in sorted(work.glob(f"{CHAIN}*.yaml"))
+        for doc in yaml.safe_load_all(yaml_file.read_text()) if doc
+    ]  # fmt: skip
+    assert report["objects"] == expected
+
+
+def test_the_json_report_of_add_node(tmp_path: Path):
+    work = tmp_path / "work"
+    make_local_chain(work, "--peers_count", "3")
+    code, out, err = day2(work, "add_node", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert set(report) == DAY2_KEYS
+    node3 = work / "cita-cloud" / CHAIN / "node3"
+    assert {key: report[key] for key in ("dry_run", "kind", "chain", "chain_kind", "work_dir", "removes")} == {
+        "dry_run": False, "kind": "add_node", "chain": CHAIN, "chain_kind": "local_cluster", "work_dir": str(work),
+        "removes": [],
+    }  # fmt: skip
+    assert report["node"] == {
+        "index": 3,
+        "address": (node3 / "node_address").read_text().strip(),
+        "device_id": facts(work, CHAIN, {}, 3, True, {}).nodes[3].device_id,
+    }
+    others = [
+        str(work / "cita-cloud" / CHAIN / f"node{index}" / name)
+        for index in range(3)
+        for name in ("network-config.toml", "config/config.xml")
+    ]
+    plan = work / f"{CHAIN}-plan.sh"
+    assert report["outputs"] == [str(node3), *others, str(work / f"{CHAIN}.yaml"), str(plan)]
+    assert report["plan_file"] == str(plan) and report["not_checked"] == []
+    check_files_and_objects(report, work)
+    script = plan.read_text().splitlines()
+    assert [step["command"] for step in report["next"]] == [script[2], *script[4:]]  # not the shebang, title, cd
+
+
+def test_the_json_report_of_a_dry_run_of_remove_node_without_rpc(tmp_path: Path):
+    work = tmp_path / "work"
+    make_local_chain(work, "--peers_count", "3")
+    code, out, err = day2(work, "remove_node", "--node_index", "1", "--dry_run", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert set(report) == DAY2_KEYS
+    node1 = work / "cita-cloud" / CHAIN / "node1"
+    assert {key: report[key] for key in ("dry_run", "kind", "chain_kind", "removes", "not_checked")} == {
+        "dry_run": True, "kind": "remove_node", "chain_kind": "local_cluster", "removes": [str(node1)],
+        "not_checked": ["whether node1 is still a validator (no --rpc was given); the real run asks --rpc"],
+    }  # fmt: skip
+    assert report["node"]["address"] == (node1 / "node_address").read_text().strip()
+    assert not (work / f"{CHAIN}-plan.sh").exists(), "a dry run writes nothing"
+
+
+def test_a_local_plan_reads_the_admins_password_from_the_kms_secret(tmp_path: Path):
+    """local_cluster: the super admin's password is the chain's kms password, in the Secret's `key_file`."""
+    plan = local_plan(tmp_path, claim=True)
+    (line,) = [line for line in plan.splitlines() if " add_validator " in line]
+    found = re.search(
+        r" --admin_password_file <\(kubectl get secret (\S+) -o jsonpath='\{\.data\.(\w+)\}' \| base64 -d\)", line
+    )
+    assert found is not None, line
+    secrets = {
+        doc["metadata"]["name"]: doc
+        for doc in yaml.safe_load_all((tmp_path / "work" / f"{CHAIN}.yaml").read_text())
+        if doc and doc["kind"] == "Secret"
+    }
+    assert base64.b64decode(secrets[found.group(1)]["data"][found.group(2)]).decode().strip() == PASSWORD
