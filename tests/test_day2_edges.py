@@ -387,3 +387,74 @@ def test_a_local_plan_reads_the_admins_password_from_the_kms_secret(tmp_path: Pa
         if doc and doc["kind"] == "Secret"
     }
     assert base64.b64decode(secrets[found.group(1)]["data"][found.group(2)]).decode().strip() == PASSWORD
+
+
+# --- the printed plan: which cluster each command runs in ------------------------------------------------------
+
+IN_CLUSTER = re.compile(r"  # --- in node(\d+)'s cluster ---")
+FROM_HERE = "  # --- from where every node's RPC is reachable ---"
+
+
+def printed_clusters(out: str) -> list[tuple[int | None, str]]:
+    """(the cluster the printed plan puts it in, the command) for every command after the cd line."""
+    lines = out.splitlines()
+    start = next(number for number, line in enumerate(lines) if line.startswith("Next, a script"))
+    cluster: int | None = None
+    shown: list[tuple[int | None, str]] = []
+    previous_marker = False
+    for line in lines[start + 2 :]:
+        marker = IN_CLUSTER.fullmatch(line)
+        if marker is not None or line == FROM_HERE:
+            assert not previous_marker, "two cluster lines in a row"
+            said = int(marker.group(1)) if marker is not None else None
+            assert said != cluster, f"{line!r} repeats the cluster the plan is already in"
+            cluster, previous_marker = said, True
+            continue
+        previous_marker = False
+        assert line.startswith("  "), line
+        shown.append((cluster, line[2:]))
+    return shown
+
+
+def test_the_printed_multi_plan_says_where_each_command_runs(multi_made, tmp_path: Path):
+    work = copy_of(multi_made, tmp_path)
+    code, out, err = multi_add(work, *multi_made[1:])
+    assert code == 0, err
+    lines = out.splitlines()
+    cd = lines[lines.index(next(line for line in lines if line.startswith("Next, a script"))) + 1]
+    assert cd == f"  cd {work}  # the plan's paths are relative to the work dir"
+    shutil.rmtree(work)  # the same add again, as JSON
+    work = copy_of(multi_made, tmp_path)
+    code, json_out, err = multi_add(work, *multi_made[1:], "--json")
+    assert code == 0, err
+    steps = [(step["node"], step["command"]) for step in json.loads(json_out)["next"]]
+    assert printed_clusters(out) == steps
+    assert {cluster for cluster, _ in steps} == {None, 0, 1, 2, 3}
+
+
+def test_a_plan_run_from_the_work_dir_shows_no_cd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    work = tmp_path / "work"
+    make_local_chain(work, "--peers_count", "3")
+    monkeypatch.chdir(work)
+    code, out, err = day2(Path("."), "add_node")
+    assert code == 0, err
+    lines = out.splitlines()
+    after = lines[lines.index(next(line for line in lines if line.startswith("Next, a script"))) + 1]
+    assert (
+        after
+        == "  set -euo pipefail  # stop at the first step that fails; every step is safe to run again from the top"
+    )
+
+
+def test_a_local_chain_takes_one_context(tmp_path: Path):
+    work = tmp_path / "work"
+    make_local_chain(work, "--peers_count", "3")
+    code, out, err = day2(work, "add_node", "--contexts", "kind-a,kind-b")
+    assert (code, out) == (2, "")
+    assert err == (
+        "create_k8s_config.py: error: chain 'test-chain' runs in one cluster: give --contexts one context, not 2\n"
+    )
+    code, _, err = day2(work, "add_node", "--contexts", "kind-a")
+    assert code == 0, err
+    commands = [line for line in (work / f"{CHAIN}-plan.sh").read_text().splitlines() if "kubectl " in line]
+    assert commands and all("kubectl --context kind-a " in line for line in commands)
