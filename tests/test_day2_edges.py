@@ -458,3 +458,31 @@ def test_a_local_chain_takes_one_context(tmp_path: Path):
     assert code == 0, err
     commands = [line for line in (work / f"{CHAIN}-plan.sh").read_text().splitlines() if "kubectl " in line]
     assert commands and all("kubectl --context kind-a " in line for line in commands)
+
+
+@pytest.mark.parametrize("called", ["./create_k8s_config.py", "tools/create_k8s_config.py", "create_k8s_config.py"])
+def test_the_plan_finds_manage_chain_from_the_work_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, called: str):
+    """The plan runs in the work dir (its first step cd's there): it names manage_chain.py by its absolute path.
+
+    (`python3 create_k8s_config.py` gives a bare argv[0]: the script is in the current folder, not on PATH.)
+    """
+    import sys
+
+    work = tmp_path / "work"
+    make_local_chain(work, "--peers_count", "3")
+    here = tmp_path / "checkout"
+    (here / "tools").mkdir(parents=True)
+    monkeypatch.chdir(here)
+    monkeypatch.setattr(sys, "argv", [called, "add_node"])
+    code, _, err = day2(work, "add_node")
+    assert code == 0, err
+    words = {
+        line.split()[0] for line in (work / f"{CHAIN}-plan.sh").read_text().splitlines() if "manage_chain.py " in line
+    }
+    beside = {
+        "./create_k8s_config.py": here,
+        "tools/create_k8s_config.py": here / "tools",
+        "create_k8s_config.py": here,
+    }
+    expected = {str(beside[called] / "manage_chain.py")}
+    assert words == expected
