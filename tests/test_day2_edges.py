@@ -486,3 +486,17 @@ def test_the_plan_finds_manage_chain_from_the_work_dir(tmp_path: Path, monkeypat
     }
     expected = {str(beside[called] / "manage_chain.py")}
     assert words == expected
+
+
+def test_a_multi_add_needs_a_context_per_node(multi_made, tmp_path: Path):
+    work = copy_of(multi_made, tmp_path)
+    address, device = multi_made[1:]
+    flags = ["--node", "192.0.2.13", "--node_port", "30000", "--lbs_token", "lb-4", "--pvc_name", "cluster3-pvc"]
+    keys = ["--authority", address, "--sync_device_id", device, "--kms_password", "password3"]
+    folders = ["--accounts_dir", str(work), "--syncthing_dir", str(work), "--contexts", "red,green"]
+    code, out, err = day2(work, "add_node", *flags, *keys, *folders)
+    assert (code, out) == (2, "")
+    assert err == (
+        "create_k8s_config.py: error: --contexts needs one kubectl context per node (node0, node1, node2, node3), "
+        "not 2\n"
+    )
