@@ -500,3 +500,56 @@ def test_a_multi_add_needs_a_context_per_node(multi_made, tmp_path: Path):
         "create_k8s_config.py: error: --contexts needs one kubectl context per node (node0, node1, node2, node3), "
         "not 2\n"
     )
+
+
+# --- the plans as reviewed: every line, comments and notes included ----------------------------------------------
+
+PLANS = Path(__file__).resolve().parent / "golden" / "plans"
+
+
+def plan_text(case: str, made: tuple[Path, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    from runner_k8s.scripts import membership_flags
+    from tests.conftest import REPO
+
+    monkeypatch.setattr(membership_flags, "validators_at", lambda addresses: [])
+    monkeypatch.chdir(REPO)  # manage_chain.py is the checkout's, by its absolute path
+    if case.startswith("local"):
+        work = tmp_path / "work"
+        make_local_chain(work, "--peers_count", "3")
+        assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 0
+        argv = ["add_node"] if case == "local-add" else ["remove_node", "--node_index", "1", "--rpc", "127.0.0.1:9"]
+        code, _, err = day2(work, *argv)
+    else:
+        work = copy_of(made, tmp_path)
+        if case == "multi-add":
+            code, _, err = multi_add(work, *made[1:])
+        else:
+            argv = ["remove_node", "--node_index", "2", "--rpc", "127.0.0.1:9", "--contexts", "red,green,blue"]
+            code, _, err = day2(work, *argv)
+    assert code == 0, err
+    text = (work / f"{CHAIN}-plan.sh").read_text()
+    text = text.replace(str(work.absolute()), "{work}").replace(str(REPO), "{repo}")
+    return text.replace(made[1], "{premade address}").replace(made[2], "{premade device}")  # drawn afresh each run
+
+
+@pytest.mark.parametrize("case", ["local-add", "local-remove", "multi-add", "multi-remove"])
+def test_the_plans_are_the_reviewed_ones(
+    case: str, multi_made, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, update_golden: bool
+):
+    """Every line of each plan, as reviewed in tests/golden/plans/ (regenerate with --update-golden, then review)."""
+    text = plan_text(case, multi_made, tmp_path, monkeypatch)
+    expected = PLANS / f"{case}.sh"
+    if update_golden:
+        expected.parent.mkdir(parents=True, exist_ok=True)
+        expected.write_text(text)
+        pytest.skip(f"rewrote {expected}")
+    assert text == expected.read_text()
+
+
+def test_port_forwards_are_quiet_background_jobs(tmp_path: Path):
+    forwards = [
+        line for line in local_plan(tmp_path, claim=True).splitlines() if line.startswith("kubectl port-forward")
+    ]
+    assert len(forwards) == 4
+    for index, line in enumerate(forwards):
+        assert line == f"kubectl port-forward pod/{CHAIN}-{index}-0 {50100 + index}:50004 >/dev/null &", line
