@@ -553,3 +553,20 @@ def test_port_forwards_are_quiet_background_jobs(tmp_path: Path):
     assert len(forwards) == 4
     for index, line in enumerate(forwards):
         assert line == f"kubectl port-forward pod/{CHAIN}-{index}-0 {50100 + index}:50004 >/dev/null &", line
+
+
+def test_a_namespaced_chains_plan_runs_every_kubectl_in_its_namespace(tmp_path: Path):
+    work = tmp_path / "work"
+    make_local_chain(work, "--peers_count", "3", "--namespace", "cita-ns")
+    assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 0
+    kept = tmp_path / "before"
+    kept.mkdir()
+    shutil.copyfile(work / f"{CHAIN}.yaml", kept / f"{CHAIN}.yaml")
+    code, _, err = day2(work, "add_node")
+    assert code == 0, err
+    plan = (work / f"{CHAIN}-plan.sh").read_text()
+    known = facts(work, CHAIN, {f"{CHAIN}.yaml": kept / f"{CHAIN}.yaml"}, 3, True, dict.fromkeys(range(4)))
+    check_plan(plan, known)
+    calls = [plan[at : at + 20] for at in (match.start() for match in re.finditer(r"\bkubectl ", plan))]
+    assert len(calls) > 15
+    assert all(call.startswith("kubectl -n cita-ns ") for call in calls), calls
