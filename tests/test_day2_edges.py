@@ -570,3 +570,34 @@ def test_a_namespaced_chains_plan_runs_every_kubectl_in_its_namespace(tmp_path: 
     calls = [plan[at : at + 20] for at in (match.start() for match in re.finditer(r"\bkubectl ", plan))]
     assert len(calls) > 15
     assert all(call.startswith("kubectl -n cita-ns ") for call in calls), calls
+
+
+def test_a_multi_chain_keeps_its_state_db_password_through_add_node(tmp_path: Path):
+    """chaincode_ext's state db password is in every node's YAML; the new node's has it as the others do."""
+    from tests.test_golden import multi_seed_example
+    from tests.test_membership import premade
+    from tests.test_replan import CHAINCODE_EXT
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "svc.toml").write_text(CHAINCODE_EXT)
+    argv = [*multi_seed_example(work), "--service_config", str(work / "svc.toml"), "--state_db_password", "db-4471"]
+    assert create_k8s_config.main(argv, Runtime(stdout=io.StringIO())) == 0
+    secret = base64.b64encode(b"db-4471").decode()
+
+    def holding(path: Path) -> list[str]:
+        return sorted(
+            f"{doc['kind']}/{doc['metadata']['name'].removeprefix(path.stem)}/{key}"
+            for doc in yaml.safe_load_all(path.read_text())
+            if doc and doc["kind"] == "Secret"
+            for key, value in (doc.get("data") or {}).items()
+            if value == secret
+        )
+
+    assert holding(work / f"{CHAIN}-0.yaml"), "the made chain holds the password"
+    address, device = premade(work, "password3")
+    claim = ["local_pvc", "--pvc_name", "cluster3-pvc", "--data_dir", "/srv/cluster3", "--work_dir", str(work)]
+    assert create_pvc.main(claim, fixed_runtime()) == 0
+    code, _, err = multi_add(work, address, device)
+    assert code == 0, err
+    assert holding(work / f"{CHAIN}-3.yaml") == holding(work / f"{CHAIN}-0.yaml")
