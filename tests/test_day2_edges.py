@@ -601,3 +601,39 @@ def test_a_multi_chain_keeps_its_state_db_password_through_add_node(tmp_path: Pa
     code, _, err = multi_add(work, address, device)
     assert code == 0, err
     assert holding(work / f"{CHAIN}-3.yaml") == holding(work / f"{CHAIN}-0.yaml")
+
+
+# --- damaged chain files: the message names the file and what differs ------------------------------------------
+
+
+def test_a_multi_nodes_statefulset_without_its_claim_names_its_own_file(multi_made, tmp_path: Path):
+    work = copy_of(multi_made, tmp_path)
+    node1 = work / f"{CHAIN}-1.yaml"
+    text = node1.read_text()
+    assert text.count("persistentVolumeClaim:") == 1
+    node1.write_text(text.replace("persistentVolumeClaim:", "hostPath:"))
+    code, out, err = multi_add(work, *multi_made[1:])
+    assert (code, out) == (1, "")
+    assert err == (
+        f"create_k8s_config.py: error: {node1}: StatefulSet {CHAIN}-1 mounts no claim (persistentVolumeClaim); "
+        "restore the file\n"
+    )
+
+
+def test_nodes_that_differ_in_their_sidecars_are_refused(multi_made, tmp_path: Path):
+    """multi_cluster: each node's StatefulSet is read; one whose executor names a state db user differs."""
+    from runner_k8s.releases.v5_0_0.pods import STATE_DB_USER_ENV
+
+    work = copy_of(multi_made, tmp_path)
+    yaml_file = work / f"{CHAIN}-1.yaml"
+    documents = [doc for doc in yaml.safe_load_all(yaml_file.read_text()) if doc]
+    (node1,) = [doc for doc in documents if doc["kind"] == "StatefulSet"]
+    (executor,) = [item for item in node1["spec"]["template"]["spec"]["containers"] if item["name"] == "executor"]
+    executor.setdefault("env", []).append({"name": STATE_DB_USER_ENV, "value": "someone"})
+    yaml_file.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    code, out, err = multi_add(work, *multi_made[1:])
+    assert (code, out) == (1, "")
+    assert err == (
+        "create_k8s_config.py: error: the nodes of 'test-chain' differ in their sidecar containers; this tool made "
+        "them alike: restore the files\n"
+    )
