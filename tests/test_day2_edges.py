@@ -1,9 +1,11 @@
 """Issue 26, the mutation run: what the day-2 plans and verbs do at edges the other tests left open.
 
 Each test here was written for a mutant an independent generator (mutmut 3.8.1) made and the suite let
-live (docs/mutation-survivors.md lists them); each expectation comes from the contracts: the super
-admin's folder as create_account.py makes it, syncthing's address syntax, bash's redirections, the
-JSON report's `node` (the cluster a step runs in), GM/T and kubectl's own rules.
+live (docs/mutation-survivors.md lists them). Each expectation comes from outside the code under test:
+the super admin's folder as create_account.py makes it, the genesis config, syncthing's address syntax,
+bash's redirections, kubectl's flags (tests/planparse.py), the files on disk and the YAML as PyYAML reads
+them, the JSON report's `node` as docs/reference.md defines it, and the four plans in tests/golden/plans/
+as reviewed line by line.
 """
 
 from __future__ import annotations
