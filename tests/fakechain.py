@@ -70,6 +70,7 @@ class Tweak:
     gone_after_send: bool = False  # every call but SendRawTransaction UNAVAILABLE once a transaction was sent
     hang: set[str] = field(default_factory=set)  # calls answered only after HANG_SECONDS (a node that stalls)
     hang_after: dict[str, int] = field(default_factory=dict)  # method -> calls answered at once before it stalls
+    gone_after: dict[str, int] = field(default_factory=dict)  # method -> calls answered before it goes UNAVAILABLE
     answered: dict[str, int] = field(default_factory=dict)  # method -> calls so far
 
     def forked(self, height: int) -> bool:
@@ -242,6 +243,7 @@ def _logged(chain: Chain, tweak: Tweak, name: str, handler: Callable[[bytes, grp
     def call(request: bytes, context: grpc.ServicerContext) -> bytes:
         chain.calls.append(name)
         gone = tweak.gone_after_send and name != "SendRawTransaction" and "SendRawTransaction" in chain.calls
+        gone = gone or tweak.answered.get(name, 0) >= tweak.gone_after.get(name, tweak.answered.get(name, 0) + 1)
         if name in tweak.unavailable or gone:
             context.abort(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: gone")
         tweak.answered[name] = tweak.answered.get(name, 0) + 1

@@ -239,6 +239,7 @@ class Played:
     learned: dict[str, set[str]] = field(default_factory=dict)  # pod -> device IDs added to its syncthing
     shared: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # pod -> (folder, device) shared
     forgot: dict[str, set[str]] = field(default_factory=dict)  # pod -> device IDs deleted
+    unshared: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # pod -> (folder, device) unshared
     deleted: list[tuple[str, str]] = field(default_factory=list)
     votes: list[tuple[str, str]] = field(default_factory=list)  # (verb, address)
     waits: list[str] = field(default_factory=list)  # manage_chain.py status --wait_synced
@@ -428,8 +429,12 @@ def _syncthing(words: tuple[str, ...], known: Facts, pod: str, played: Played, w
         if rest[1] not in SYNC_FOLDERS or set(value) - SHARE_FIELDS or value.get("deviceID") not in ids:
             raise PlanError(f"{where}: shares folder {rest[1]} with {rest[4]}")
         played.shared.setdefault(pod, set()).add((rest[1], value["deviceID"]))
-    elif rest[-1:] == ("delete",) and (rest[:1] == ("devices",) or rest[2:3] == ("devices",)):
-        played.forgot.setdefault(pod, set()).add(rest[1] if rest[:1] == ("devices",) else rest[3])
+    elif rest[-1:] == ("delete",) and rest[:1] == ("devices",):
+        played.forgot.setdefault(pod, set()).add(rest[1])
+    elif rest[-1:] == ("delete",) and rest[:1] == ("folders",) and rest[2:3] == ("devices",):
+        if rest[1] not in SYNC_FOLDERS:
+            raise PlanError(f"{where}: unshares folder {rest[1]}, which syncthing does not have")
+        played.unshared.setdefault(pod, set()).add((rest[1], rest[3]))
     elif rest[-1:] != ("list",):
         raise PlanError(f"{where}: syncthing {' '.join(rest)}: not a change the plans make")
 

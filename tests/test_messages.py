@@ -2169,6 +2169,16 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
         sent=True,
         each_sleep=goes_away(1, advance(2)),
     ),
+    "a node unreachable from the first round of the blocks wait": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "2"],
+        1,
+        WAIT_BLOCKS.replace("5s", "2s") + "({n0}: height 103; {n1}: unreachable (gone): check the address and that the "
+        "node is running); the transaction {tx} was sent to {n0}",
+        chain=FOUR,
+        tweaks=({}, {"gone_after": {"GetBlockNumber": 2}}),
+        sent=True,
+        each_sleep=advance(2),
+    ),
     "Ctrl-C while waiting": ChainCase(
         govern("emergency_brake", "on"),
         130,

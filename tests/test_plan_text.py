@@ -140,6 +140,7 @@ def assert_removes(case: Case, played: Played, objects: set[tuple[str, str]]) ->
     for pod in others:
         assert sorted(played.copied.get(pod, [])) == ["config/config.xml", "network-config.toml"], pod
         assert played.forgot.get(pod) == {gone.device_id}, pod
+        assert played.unshared.get(pod) == {(folder, gone.device_id) for folder in ("blocks", "proposals", "txs")}, pod
         assert order.index(f"cp {pod} network-config.toml") < order.index("delete"), "the peer list outlives the name"
     assert set(played.deleted) == objects
     assert "wait_synced" in order[order.index("delete") :], "nothing checks the chain goes on"

@@ -371,3 +371,29 @@ def test_the_sm2_nonce_is_drawn_from_1_to_n_minus_1_and_signs_as_gmssl_does(draw
     ours = sign_hash(account, digest, scripted(*drawn))
     theirs = gmssl_sm2_key(account.public, f"{SM_SECRET:064x}").sign_with_sm3(digest, f"{nonce:064x}")
     assert ours == bytes.fromhex(theirs) + account.public
+
+
+@pytest.mark.parametrize("rule", ["r = 0", "r + k = n"])
+def test_a_nonce_that_gives_r_0_or_r_plus_k_n_is_drawn_again(rule: str, monkeypatch: pytest.MonkeyPatch):
+    """GM/T 0003.2 §6.1 step A5: if r = 0 or r + k = n, go back and draw another k.
+
+    Such a k turns up once in about 2^256 signatures, so the test chooses the hash instead: e is made
+    (by a stand-in for the SM3 of Z ‖ M) so that the first nonce gives exactly that r. gmssl computes
+    x(kG) and signs the same e with the second nonce; the signature must be that one.
+    """
+    from runner_k8s.keys import signing
+
+    account = account_from_secret(KmsFlavour.SM, SM_SECRET)
+    key = gmssl_sm2_key(account.public, f"{SM_SECRET:064x}")
+    first, second = 5, 7
+    x_first = int(key._kg(first, key.ecc_table["g"])[:64], 16)
+    e = (-x_first if rule == "r = 0" else -x_first - first) % SM2_N
+    from runner_k8s.keys.accounts import sm3 as real_sm3
+
+    def made_e(data: bytes) -> bytes:
+        return e.to_bytes(32, "big") if len(data) == 64 else real_sm3(data)  # Z ‖ M is 64 bytes; Z's input is not
+
+    monkeypatch.setattr(signing, "sm3", made_e)
+    ours = sign_hash(account, bytes(32), scripted(first, second))
+    assert key.sign(e.to_bytes(32, "big"), f"{first:064x}") is None, "gmssl refuses the first nonce as well"
+    assert ours == bytes.fromhex(key.sign(e.to_bytes(32, "big"), f"{second:064x}")) + account.public

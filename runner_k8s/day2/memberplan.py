@@ -71,8 +71,8 @@ def claim_storage(work_dir: Path, claim: str) -> Storage | None:
 def manage_chain() -> str:
     """manage_chain.py as the plan calls it from the work dir: on PATH, or by its absolute path."""
     command = script_command("manage_chain.py")
-    path = Path(shlex.split(command)[0])
-    return command if path.is_absolute() or "/" not in str(path) else shell_quote(str(Path.cwd() / path))
+    word = shlex.split(command)[0]  # before Path drops a leading ./: ./manage_chain.py is not on PATH either
+    return command if "/" not in word or Path(word).is_absolute() else shell_quote(str(Path.cwd() / word))
 
 
 def syncthing_add(kubectl: Kubectl, chain: LoadedChain, node: NodeState, new: NodeState, cluster: int | None) -> Action:

@@ -57,7 +57,10 @@ def _poll(
     runtime: Runtime,
     step: Callable[[dict[str, Controller], dict[str, str]], bool],
 ) -> float:
-    """Call `step` every second until it returns True; its `report` (node -> state) explains a time-out."""
+    """Call `step` each second until it returns True; its `report` (node -> state) explains a time-out.
+
+    The states are listed in --rpc order, whichever node answered first.
+    """
     start = runtime.monotonic()
     report: dict[str, str] = {}
     with _controllers(options.rpc, options.rpc_timeout) as nodes:
@@ -68,7 +71,7 @@ def _poll(
             elapsed = runtime.monotonic() - start
             if elapsed >= options.timeout:
                 runtime.status_line("", final=False)
-                states = "; ".join(f"{address}: {state}" for address, state in report.items())
+                states = "; ".join(f"{address}: {report[address]}" for address in options.rpc if address in report)
                 raise CheckError(f"{what}: not done within {options.timeout:g}s ({states})")
             runtime.status_line(f"{what}: {elapsed:.0f}s of {options.timeout:g}s")
             runtime.sleep(POLL_SECONDS)
