@@ -47,14 +47,10 @@ V6_REASONS = {
 
 def is_bls_key(data: bytes) -> bool:
     """A compressed BLS12-381 G1 public key in the subgroup, by py_ecc (not runner_k8s's own code)."""
-    from py_ecc.bls.g2_primitives import pubkey_to_G1
-    from py_ecc.optimized_bls12_381 import curve_order, is_inf, multiply
+    from eth_typing import BLSPubkey
+    from py_ecc.bls.ciphersuites import G2ProofOfPossession
 
-    try:
-        point = pubkey_to_G1(data)
-    except (ValueError, AssertionError):
-        return False
-    return not is_inf(point) and is_inf(multiply(point, curve_order))
+    return bool(G2ProofOfPossession.KeyValidate(BLSPubkey(data)))  # the encoding, the curve, the subgroup, not zero
 
 
 def oracle_hash(flavour: str, data: bytes) -> bytes:
