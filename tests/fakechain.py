@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from tests.live.rpc import decode_message, encode_message, first_bytes, first_in
 from tests.test_crypto_primitives import gmssl_sm2_key, gmssl_sm3
 
 LOCKS = range(1000, 1006)
+HANG_SECONDS = 1.0  # longer than the short RPC timeouts the tests give
 V6_LOCKS = range(1000, 1008)
 FORBIDDEN = "forbidden"
 V6 = "v6.7.4"
@@ -82,18 +84,35 @@ def recovered_sender(flavour: str, tx_hash: bytes, signature: bytes) -> bytes:
 class Tweak:
     """How one node departs from the chain: behind it, on a fork, with another config, refusing txs."""
 
-    lag: int = 0
-    fork: bool = False
+    lag: int = 0  # negative: ahead of the chain
+    fork: bool = False  # every block another one
+    fork_from: int | None = None  # the blocks from this height on another one
     config: dict[str, Any] = field(default_factory=dict)
     reject: str = ""
     chain_id: bytes | None = None
+    answer_hash: bytes | None = None  # SendRawTransaction answers this hash and takes nothing
+    unavailable: set[str] = field(default_factory=set)  # calls answered UNAVAILABLE, as by a node that went away
+    gone_after_send: bool = False  # every call but SendRawTransaction UNAVAILABLE once a transaction was sent
+    hang: set[str] = field(default_factory=set)  # calls answered only after HANG_SECONDS (a node that stalls)
+    hang_after: dict[str, int] = field(default_factory=dict)  # method -> calls answered at once before it stalls
+    answered: dict[str, int] = field(default_factory=dict)  # method -> calls so far
     node_address: bytes = b""  # v6.7.4: what GetNodeStatus names the node by
     is_sync: bool = False
+
+    def forked(self, height: int) -> bool:
+        return self.fork or (self.fork_from is not None and height >= self.fork_from)
+
+
+GOVERNED = {1002: "admin", 1003: "block_interval", 1004: "validators", 1005: "emergency_brake"}
 
 
 @dataclass
 class Chain:
-    """The state every fake node serves (one chain: they agree unless a Tweak says otherwise)."""
+    """The state every fake node serves (one chain: they agree unless a Tweak says otherwise).
+
+    A node reports the system config of its own height: a change applied at a height it has not
+    reached yet is not applied on that node (as a lagging controller has not finalized its block).
+    """
 
     flavour: str
     chain_id: bytes
@@ -106,31 +125,41 @@ class Chain:
     version: int = 0
     pre_hashes: dict[int, bytes] = field(default_factory=lambda: {lock: bytes(33) for lock in LOCKS})
     auto_advance: bool = False  # every GetBlockNumber answered makes one block
+    halt_at: int | None = None  # auto_advance makes no block past this height
     apply: bool = True  # False: accepted transactions are never applied (a stuck chain)
     accepted: list[bytes] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    changes: list[tuple[int, int, bytes, Any]] = field(default_factory=list)  # (height, lock, old pre-hash, old value)
     release: str = "v5.0.0"
     tweaks: list[Tweak] = field(default_factory=list)
     quota_limit: int = 1073741824
     block_limit: int = 100
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def system_config(self, tweak: Tweak) -> bytes:
+    def state_at(self, height: int) -> tuple[dict[str, Any], dict[int, bytes]]:
+        """The governed values and pre-hashes a node at `height` reports."""
+        values = {name: getattr(self, name) for name in GOVERNED.values()}
+        pre_hashes = dict(self.pre_hashes)
+        for applied_at, lock, old_pre_hash, old_value in reversed(self.changes):
+            if applied_at > height:
+                values[GOVERNED[lock]], pre_hashes[lock] = old_value, old_pre_hash
+        return values, pre_hashes
+
+    def system_config(self, tweak: Tweak, height: int) -> bytes:
+        governed, pre_hashes = self.state_at(height)
         values: dict[str, Any] = {
             "version": self.version,
             "chain_id": tweak.chain_id or self.chain_id,
-            "admin": self.admin,
             "block_interval": self.block_interval,
-            "validators": self.validators,
-            "emergency_brake": self.emergency_brake,
+            **governed,
         } | tweak.config
         fields: list[tuple[int, Any]] = [(1, values["version"]), (2, values["chain_id"]), (3, values["admin"])]
         fields += [(4, values["block_interval"])] + [(5, validator) for validator in values["validators"]]
         fields += [(6, int(values["emergency_brake"]))]
-        fields += [(7 + index, self.pre_hashes[lock]) for index, lock in enumerate(LOCKS)]
+        fields += [(7 + index, pre_hashes[lock]) for index, lock in enumerate(LOCKS)]
         if self.release == V6:
-            fields += [(13, self.quota_limit), (14, self.pre_hashes.get(1007, bytes(33)))]
-            fields += [(15, self.block_limit), (16, self.pre_hashes.get(1006, bytes(33)))]
+            fields += [(13, self.quota_limit), (14, pre_hashes.get(1007, bytes(33)))]
+            fields += [(15, self.block_limit), (16, pre_hashes.get(1006, bytes(33)))]
         return encode_message(fields)
 
     def node_status(self, tweak: Tweak, height: int, peers: list[tuple[bytes, int]]) -> bytes:
@@ -174,6 +203,10 @@ class Chain:
         return tx_hash, ""
 
     def _apply(self, lock: int, output: bytes, tx_hash: bytes) -> None:
+        if lock not in GOVERNED:
+            raise AssertionError(f"the tool must not send lock {lock}")
+        self.height += 1  # the block that holds the transaction, finalized: the change applies there
+        self.changes.append((self.height, lock, self.pre_hashes[lock], getattr(self, GOVERNED[lock])))
         if self.release == V6:
             self._apply_v6(lock, output)
         elif lock == 1002:
@@ -185,9 +218,8 @@ class Chain:
         elif lock == 1005:
             self.emergency_brake = bool(output)
         else:
-            raise AssertionError(f"the tool must not send lock {lock}")
+            raise AssertionError(f"the tool must not send lock {lock} to a v5.0.0 chain")
         self.pre_hashes[lock] = tx_hash
-        self.height += 1
 
     def _apply_v6(self, lock: int, output: bytes) -> None:
         """system_config.rs match_data: what v6.7.4 applies (a wrong length of 1000/1003/1007 panics it)."""
@@ -203,13 +235,11 @@ class Chain:
             entries = [output[i : i + size] for i in range(0, len(output), size)]
             assert size == 20 or all(is_bls_key(entry) for entry in entries), "overlord panics on a bad key"
             self.validators = entries
-        elif lock == 1005:
-            self.emergency_brake = bool(output)
         else:
-            raise AssertionError(f"the tool must not send lock {lock}")
+            self.emergency_brake = bool(output)
 
 
-def block_hash(height: int, fork: bool) -> bytes:
+def block_hash(height: int, fork: bool = False) -> bytes:
     return hashlib.sha256(f"{'fork' if fork else 'block'} {height}".encode()).digest()
 
 
@@ -227,7 +257,7 @@ class FakeNode:
 
         def get_block_number(request: bytes, context: grpc.ServicerContext) -> bytes:
             with chain.lock:
-                if chain.auto_advance:
+                if chain.auto_advance and (chain.halt_at is None or chain.height < chain.halt_at):
                     chain.height += 1
                 return encode_message([(1, self.height())])
 
@@ -235,7 +265,7 @@ class FakeNode:
             height = first_int(decode_message(request), 1)
             if height > self.height():
                 context.abort(grpc.StatusCode.INTERNAL, "load block hash failed")
-            return encode_message([(1, block_hash(height, tweak.fork))])
+            return encode_message([(1, block_hash(height, tweak.forked(height)))])
 
         def get_block_by_number(request: bytes, context: grpc.ServicerContext) -> bytes:
             height = first_int(decode_message(request), 1)
@@ -243,7 +273,7 @@ class FakeNode:
                 context.abort(grpc.StatusCode.INTERNAL, "can't find block by number")
             header = encode_message(
                 [
-                    (1, block_hash(height - 1, tweak.fork)),
+                    (1, block_hash(height - 1, tweak.forked(height - 1))),
                     (2, 1_700_000_000_000 + height),
                     (3, height),
                     (5, chain.leader),
@@ -257,6 +287,8 @@ class FakeNode:
         def send_raw_transaction(request: bytes, context: grpc.ServicerContext) -> bytes:
             if tweak.reject:
                 context.abort(refusal, tweak.reject)
+            if tweak.answer_hash is not None:
+                return encode_message([(1, tweak.answer_hash)])
             with chain.lock:
                 tx_hash, reason = chain.check_and_apply(request)
             if reason:
@@ -272,7 +304,7 @@ class FakeNode:
                 "GetBlockNumber": get_block_number,
                 "GetBlockHash": get_block_hash,
                 "GetBlockByNumber": get_block_by_number,
-                "GetSystemConfig": lambda request, context: chain.system_config(tweak),
+                "GetSystemConfig": lambda request, context: chain.system_config(tweak, self.height()),
                 "GetNodeStatus": get_node_status,
                 "SendRawTransaction": send_raw_transaction,
             }
@@ -280,16 +312,22 @@ class FakeNode:
             "GetBlockNumber": get_block_number,
             "GetBlockHash": get_block_hash,
             "GetBlockByNumber": get_block_by_number,
-            "GetSystemConfig": lambda request, context: chain.system_config(tweak),
+            "GetSystemConfig": lambda request, context: chain.system_config(tweak, self.height()),
             "GetPeerCount": lambda request, context: encode_message([(1, 2)]),
             "GetVersion": lambda request, context: encode_message([(1, "5.0.0")]),
             "SendRawTransaction": send_raw_transaction,
         }
 
 
-def _logged(chain: Chain, name: str, handler: Callable[[bytes, grpc.ServicerContext], bytes]) -> Any:
+def _logged(chain: Chain, tweak: Tweak, name: str, handler: Callable[[bytes, grpc.ServicerContext], bytes]) -> Any:
     def call(request: bytes, context: grpc.ServicerContext) -> bytes:
         chain.calls.append(name)
+        gone = tweak.gone_after_send and name != "SendRawTransaction" and "SendRawTransaction" in chain.calls
+        if name in tweak.unavailable or gone:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: gone")
+        tweak.answered[name] = tweak.answered.get(name, 0) + 1
+        if name in tweak.hang or tweak.answered[name] > tweak.hang_after.get(name, tweak.answered[name]):
+            time.sleep(HANG_SECONDS)
         return handler(request, context)
 
     return grpc.unary_unary_rpc_method_handler(call)  # bytes in, bytes out: the oracle does the encoding
@@ -303,7 +341,7 @@ def running(chain: Chain, tweaks: list[Tweak]) -> Iterator[list[str]]:
     try:
         for tweak in tweaks:
             server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-            handlers = {name: _logged(chain, name, fn) for name, fn in FakeNode(chain, tweak).handlers().items()}
+            handlers = {name: _logged(chain, tweak, name, fn) for name, fn in FakeNode(chain, tweak).handlers().items()}
             server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("controller.RPCService", handlers)])
             port = server.add_insecure_port("127.0.0.1:0")
             server.start()

@@ -242,9 +242,10 @@ class FakeCluster:
             log.write(f"INFO controller::chain - commit_block height {height}\n")
         if pod.server is None:
             server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+            tweak = Tweak()
             handlers = {
-                method: _logged(self.chain, method, handler)
-                for method, handler in FakeNode(self.chain, Tweak()).handlers().items()
+                method: _logged(self.chain, tweak, method, handler)
+                for method, handler in FakeNode(self.chain, tweak).handlers().items()
             }
             server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("controller.RPCService", handlers)])
             pod.rpc_port = server.add_insecure_port("127.0.0.1:0")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner_k8s.releases.v5_0_0.pods import listening_check
+from runner_k8s.kube.objects import listening_check
 from tests.chains import PASSWORD, load_documents
 from tests.manifest_variants import write_variants
 

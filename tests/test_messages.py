@@ -12,12 +12,16 @@ purpose, change its line here (and in the README where it is quoted).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import fcntl
+import hashlib
+import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,9 +29,15 @@ import create_account
 import create_k8s_config
 import create_pvc
 import create_syncthing_config
+import manage_chain
+from runner_k8s.keys.accounts import KmsFlavour, account_from_secret
+from runner_k8s.keys.keystore import render_kms_db
+from runner_k8s.runtime import Runtime
 from runner_k8s.write import files
-from tests.conftest import REPO, fixed_runtime, tree_snapshot
-from tests.inputs import MultiArgs, address, device_id
+from tests.conftest import FIXED_NOW, REPO, DeterministicRandom, fixed_runtime, output_of, tree_snapshot
+from tests.fakechain import Chain, Tweak, block_hash, oracle_hash, running
+from tests.inputs import MultiArgs, address, device_id, device_id_of_certificate
+from tests.live.rpc import encode_message
 
 SHIPPED = (REPO / "service-config.toml").read_text()
 V6_SHIPPED = (REPO / "runner_k8s" / "releases" / "v6_7_4" / "service-config.v6.7.4.toml").read_text()
@@ -991,6 +1001,2002 @@ def test_a_busy_work_dir_is_one_whole_line(tmp_path: Path, monkeypatch, capsys):
         "run again once it has finished\n"
     )
     assert list(work.iterdir()) == []
+
+
+# --- manage_chain.py, against a fake chain (tests/fakechain.py) -----------------------------------------
+#
+# Each case runs manage_chain.py in this process against fake v5.0.0 controllers on 127.0.0.1, with a
+# clock that moves only when the tool sleeps. In argv and lines: {rpc} is the --rpc list (the first
+# `rpc` nodes), {n0}, {n1}, ... each node's address; {tmp} the test's folder, {admin_dir} the admin's
+# folder {tmp}/test-chain-admin and {admin} its address; {V1}..{V4} validators; {b100}, {f100}... the
+# fake's block and forked-block hashes; {tx} the hash of the transaction the chain took (for a dry
+# run: what the oracle computes from `dry_tx`); {id} the chain id, sha256('test-chain').
+
+CHAIN_PASSWORD = "admin-pass-123"
+V1, V2, V3, V4 = (bytes([n]) * 20 for n in (0x11, 0x22, 0x33, 0x44))
+ADMIN_SECRET = {"sm": 0x1234567890ABCDEF1234567890ABCDEF << 100, "eth": 0xFEDCBA0987654321FEDCBA0987654321 << 100}
+SUCCESSOR_SECRET = 0xABCDEF0123456789ABCDEF0123456789 << 100
+CHAIN_ID = "0x26b0b83e7281be3b117658b6f2636d0368cad3d74f22243428f5401a4b70897e"  # contracts.md §2
+ZERO_PRE = "0x" + "00" * 33
+MC = "manage_chain.py: error: "
+
+
+ADMIN = account_from_secret(KmsFlavour.SM, ADMIN_SECRET["sm"])
+SUCCESSOR = account_from_secret(KmsFlavour.SM, SUCCESSOR_SECRET)
+
+
+@dataclass(frozen=True)
+class ChainCase:
+    """manage_chain.py's argv, the chain and its nodes' departures, the exit code, the stderr line, each stdout line."""
+
+    argv: Sequence[str]
+    code: int
+    err: str = ""
+    out: Sequence[str] = ()
+    chain: Mapping[str, object] = field(default_factory=dict)
+    tweaks: Sequence[Mapping[str, object]] = ({}, {}, {})  # one fakechain.Tweak's fields per node
+    rpc: int | None = None  # how many of the nodes --rpc lists (default: all)
+    sent: bool = False  # whether a transaction reached a node
+    utxo: tuple[int, str] | None = None  # (lock, output hex) of a transaction the chain did not take
+    each_sleep: Callable[[Any, list[Any]], None] | None = None  # (chain, tweaks): the world moves on
+    terminal: Sequence[str] | None = None  # the status lines on stderr when it is a terminal (a final one ends in \n)
+    tick: float = 0.0  # seconds the clock moves at each reading, besides the sleeps
+
+
+def govern(verb: str, *args: str, admin_dir: str = "{admin_dir}", rpc: str = "{rpc}") -> list[str]:
+    return [verb, *args, "--rpc", rpc, "--admin_dir", admin_dir, "--admin_password", CHAIN_PASSWORD]
+
+
+def checks_line(count: str = "all 3 nodes", height: int = 100) -> str:
+    return f"  - {count} answered and agree on the system config and on block {{b{height}}} at height {height}"
+
+
+CHAIN_CHECKS = ["checks passed:", checks_line(), f"  - the chain id is sha256('test-chain') = {CHAIN_ID}"]
+SIGNER = "  - the signer {admin} is the chain's admin"
+
+
+def transaction(lock: int, label: str, output: str, pre: str = ZERO_PRE) -> list[str]:
+    return [
+        f"transaction: lock {lock} ({label}), version 0",
+        f"  pre_tx_hash {pre}",
+        f"  output      {output}",
+        "  tx_hash     {tx}",
+        "  sender      {admin}",
+    ]
+
+
+BRAKE_WARNING = (
+    "warning: with the brake on every node refuses ordinary transactions ('forbidden'); those already in the pool "
+    "are still packed. Only the admin's changes get through, including brake off"
+)
+NODE_LINE = "node {n%d}: height %d, block {b%d} by {V1} at 2023-11-14T22:13:20Z, 2 peers, controller 5.0.0"
+CONFIG_LINES = [
+    f"  chain_id        {CHAIN_ID}",
+    "  admin           {admin}",
+    "  validators      {V1}, {V2}, {V3}",
+    "  block_interval  6 s",
+    "  emergency_brake off",
+    "  version         0",
+]
+UNREACHABLE = "unreachable (Connection refused): check the address and that the node is running"
+
+
+APPLIED_AT = 101  # the fake chain's block that holds the change (its height is 100 before)
+
+
+def advance(blocks: int) -> Callable[[Any, list[Any]], None]:
+    """Each sleep makes one block, until the chain is `blocks` blocks past the change's (no state: a case may rerun)."""
+
+    def sleep(chain: Any, tweaks: list[Any]) -> None:
+        chain.height = min(chain.height + 1, APPLIED_AT + blocks)
+
+    return sleep
+
+
+def node_line(index: int, height: int, behind: int = 0, block: str = "b", by: str = "V1") -> str:
+    lag = f" ({behind} behind)" if behind else ""
+    return (
+        f"node {{n{index}}}: height {height}{lag}, block {{{block}{height}}} by {{{by}}} at 2023-11-14T22:13:20Z, "
+        "2 peers, controller 5.0.0"
+    )
+
+
+def validators_changed(before: str, after: str) -> str:
+    return f"changed validators: [{before}] -> [{after}]"
+
+
+def catch_up(node: int, by: int = 1) -> Callable[[Any, list[Any]], None]:
+    """Each sleep takes node `node` `by` blocks closer to the chain's head."""
+
+    def sleep(chain: Any, tweaks: list[Any]) -> None:
+        tweaks[node].lag = max(0, tweaks[node].lag - by)
+
+    return sleep
+
+
+def stop_at(height: int, lagging: int) -> Callable[[Any, list[Any]], None]:
+    """Each sleep makes one block until `height`, and takes node `lagging` one block closer to the head."""
+
+    def sleep(chain: Any, tweaks: list[Any]) -> None:
+        chain.height = min(height, chain.height + 1)
+        tweaks[lagging].lag = max(0, tweaks[lagging].lag - 1)
+
+    return sleep
+
+
+def then(first: Callable[[Any, list[Any]], None], change: Callable[[Any], None]) -> Callable[[Any, list[Any]], None]:
+    def sleep(chain: Any, tweaks: list[Any]) -> None:
+        change(chain)
+        first(chain, tweaks)
+
+    return sleep
+
+
+def goes_away(node: int, first: Callable[[Any, list[Any]], None]) -> Callable[[Any, list[Any]], None]:
+    """After the first sleep, node `node` answers no GetBlockNumber."""
+
+    def sleep(chain: Any, tweaks: list[Any]) -> None:
+        first(chain, tweaks)
+        tweaks[node].unavailable = {"GetBlockNumber"}
+
+    return sleep
+
+
+def interrupt(chain: Any, tweaks: list[Any]) -> None:
+    raise KeyboardInterrupt
+
+
+def terminated(chain: Any, tweaks: list[Any]) -> None:
+    from runner_k8s.errors import Stopped
+
+    raise Stopped(15)  # SIGTERM, as the writer's signal handler raises it
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+ALL_APPLIED = "applied on all 3 nodes after 0.0 s (heights: {n0} 101, {n1} 101, {n2} 101)"
+BRAKE_ON = [
+    *CHAIN_CHECKS,
+    SIGNER,
+    "  - the brake is off now",
+    "  - output of 1 byte is valid for lock 1005 (emergency_brake)",
+]
+REMOVE_V3 = [
+    *CHAIN_CHECKS,
+    SIGNER,
+    "  - {V3} is a validator and not the last one",
+    "  - {V3} is not raft's leader (the latest block is by {V1})",
+    "  - 3 validators after the change: raft still makes blocks with 1 of them down",
+    "  - one membership change: 4 -> 3 validators",
+    "  - output of 60 bytes is valid for lock 1004 (validators)",
+]
+FOUR: Mapping[str, object] = {"validators": [V1, V2, V3, V4]}
+NEW_NODE = ["--node_rpc", "{n3}"]  # the fourth fake node runs the new validator; --rpc lists the first three
+OTHER_ID = "0x" + hashlib.sha256(b"other-chain").hexdigest()
+ADD_V4 = ("add_validator", "{V4}")
+SEND_REFUSED = "node {n0} refused the transaction: "
+WAIT_BLOCKS = "waiting for 2 more blocks on every node: not done within 5s "
+
+
+def add_v4(*extra: str) -> list[str]:
+    return [*govern(*ADD_V4), *NEW_NODE, *extra]
+
+
+def new_node_checks(height: int = 100, behind: int = 0, *, before: int = 3) -> list[str]:
+    after = before + 1
+    return [
+        *CHAIN_CHECKS,
+        SIGNER,
+        "  - {V4} is 20 bytes and not a validator yet",
+        f"  - the new validator's node {{n3}} runs this chain at height {height}, {behind} blocks behind (at most 20)",
+        f"  - {after} validators after the change: raft still makes blocks with {(after - 1) // 2} of them down",
+        f"  - one membership change: {before} -> {after} validators",
+        f"  - output of {20 * after} bytes is valid for lock 1004 (validators)",
+    ]
+
+
+def fragile(count: int) -> str:
+    noun = "validator" if count == 1 else "validators"
+    return (
+        f"after this change the chain has {count} {noun}: raft needs {count // 2 + 1} of them, so one node failure "
+        "stops the chain"
+    )
+
+
+CHAIN_MESSAGES: dict[str, ChainCase] = {
+    # --- status (status.py, chainview.py) ---
+    "status of an agreeing chain": ChainCase(
+        ["status", "--rpc", "{rpc}"],
+        0,
+        out=[
+            *(node_line(i, 100) for i in range(3)),
+            "system config (the same on all 3 nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b100} at height 100",
+        ],
+    ),
+    "status of two nodes": ChainCase(
+        ["status", "--rpc", "{rpc}"],
+        0,
+        out=[
+            *(node_line(i, 100) for i in range(2)),
+            "system config (the same on both nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b100} at height 100",
+        ],
+        tweaks=({}, {}),
+    ),
+    "status of one node": ChainCase(
+        ["status", "--rpc", "{rpc}"],
+        0,
+        out=[
+            node_line(0, 100),
+            "system config:",
+            *CONFIG_LINES,
+            "agreement: every node has block {b100} at height 100",
+        ],
+        tweaks=({},),
+    ),
+    "status of a chain with a lagging node": ChainCase(
+        ["status", "--rpc", "{rpc}"],
+        0,
+        out=[
+            node_line(0, 100),
+            node_line(1, 97, behind=3),
+            node_line(2, 100),
+            "system config (the same on all 3 nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b97} at height 97",
+        ],
+        tweaks=({}, {"lag": 3}, {}),
+    ),
+    "status with a node that does not answer": ChainCase(
+        ["status", "--rpc", "{rpc},127.0.0.1:1"],
+        1,
+        "1 problem on the chain: node 127.0.0.1:1: " + UNREACHABLE,
+        [node_line(0, 100), "node 127.0.0.1:1: no answer (see below)", "problem: node 127.0.0.1:1: " + UNREACHABLE],
+        tweaks=({},),
+    ),
+    "status with two problems": ChainCase(
+        ["status", "--rpc", "{rpc}"],
+        1,
+        "2 problems on the chain: emergency_brake differs: off on {n0}; on on {n1} (and more above)",
+        [
+            node_line(0, 100),
+            node_line(1, 100, block="f"),
+            "problem: emergency_brake differs: off on {n0}; on on {n1}",
+            "problem: different blocks at height 100: {b100} on {n0}; {f100} on {n1}",
+        ],
+        tweaks=({}, {"fork": True, "config": {"emergency_brake": True}}),
+    ),
+    "status of another chain": ChainCase(
+        ["status", "--rpc", "{rpc}", "--chain_name", "other-chain"],
+        1,
+        f"1 problem on the chain: chain id of {{n0}} is not sha256('other-chain') = {OTHER_ID}: these nodes do not "
+        "run the chain other-chain",
+        [
+            node_line(0, 100),
+            "system config:",
+            *CONFIG_LINES,
+            f"problem: chain id of {{n0}} is not sha256('other-chain') = {OTHER_ID}: these nodes do not run the chain "
+            "other-chain",
+        ],
+        tweaks=({},),
+    ),
+    "status --watch until Ctrl-C": ChainCase(
+        ["status", "--rpc", "{rpc}", "--watch"],
+        0,
+        out=[
+            "2023-11-14T22:13:20Z manage_chain.py status, every 2 s; Ctrl-C ends it",
+            node_line(0, 100),
+            "system config:",
+            *CONFIG_LINES,
+            "agreement: every node has block {b100} at height 100",
+            "",
+        ],
+        tweaks=({},),
+        each_sleep=interrupt,
+    ),
+    "status --watch and --wait_synced": ChainCase(
+        ["status", "--rpc", "{rpc}", "--watch", "--wait_synced"],
+        2,
+        "--watch and --wait_synced cannot go together: --watch reports until Ctrl-C",
+        tweaks=({},),
+    ),
+    "status --wait_synced until a node is 2 behind": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced"],
+        0,
+        out=[
+            node_line(0, 100),
+            node_line(1, 98, behind=2),
+            "system config (the same on both nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b98} at height 98",
+        ],
+        tweaks=({}, {"lag": 5}),
+        each_sleep=catch_up(1),
+    ),
+    "status --wait_synced caught up at the deadline exactly": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced", "--timeout", "4"],
+        0,
+        out=[
+            node_line(0, 100),
+            node_line(1, 98, behind=2),
+            "system config (the same on both nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b98} at height 98",
+        ],
+        tweaks=({}, {"lag": 4}),
+        each_sleep=catch_up(1),
+    ),
+    "status --wait_synced gives up at the deadline exactly": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced", "--timeout", "4"],
+        1,
+        "the nodes did not catch up within 4 s: {n1} 3 blocks behind",
+        [
+            node_line(0, 100),
+            node_line(1, 97, behind=3),
+            "system config (the same on both nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b97} at height 97",
+        ],
+        tweaks=({}, {"lag": 5}),
+        each_sleep=catch_up(1),
+    ),
+    "status --wait_synced for two nodes": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced", "--timeout", "1", "--interval", "1"],
+        1,
+        "the nodes did not catch up within 1 s: {n1} 3 blocks behind (and more above)",
+        [
+            node_line(0, 100),
+            node_line(1, 97, behind=3),
+            node_line(2, 96, behind=4),
+            "system config (the same on all 3 nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b96} at height 96",
+        ],
+        tweaks=({}, {"lag": 3}, {"lag": 4}),
+    ),
+    "status --wait_synced for a node that does not answer": ChainCase(
+        ["status", "--rpc", "{rpc},127.0.0.1:1", "--wait_synced", "--timeout", "2"],
+        1,
+        "the nodes did not catch up within 2 s: node 127.0.0.1:1: " + UNREACHABLE,
+        [node_line(0, 100), "node 127.0.0.1:1: no answer (see below)", "problem: node 127.0.0.1:1: " + UNREACHABLE],
+        tweaks=({},),
+    ),
+    # --- the command line (manage_chain.py) ---
+    "an --rpc node listed twice": ChainCase(
+        ["status", "--rpc", "127.0.0.1:5,127.0.0.1:5"],
+        2,
+        "argument --rpc: entry 1: 127.0.0.1:5 is listed twice (see manage_chain.py status --help)",
+    ),
+    "an --rpc entry that is not host:port": ChainCase(
+        ["status", "--rpc", "127.0.0.1:5,a b"],
+        2,
+        "argument --rpc: entry 1: 'a b' is not host:port (an IPv6 address goes in brackets: [::1]:50004) "
+        "(see manage_chain.py status --help)",
+    ),
+    "an --rpc port past 65535": ChainCase(
+        ["status", "--rpc", "127.0.0.1:65536"],
+        2,
+        "argument --rpc: entry 0: '127.0.0.1:65536': the port must be 1-65535 (see manage_chain.py status --help)",
+    ),
+    "a --timeout that is not a number": ChainCase(
+        ["status", "--rpc", "{rpc}", "--timeout", "soon"],
+        2,
+        "argument --timeout: 'soon' is not a number of seconds (see manage_chain.py status --help)",
+    ),
+    "a --timeout of 0": ChainCase(
+        ["status", "--rpc", "{rpc}", "--timeout", "0"],
+        2,
+        "argument --timeout: '0' must be more than 0 and at most 86400 seconds (see manage_chain.py status --help)",
+    ),
+    "a --timeout past a day": ChainCase(
+        ["status", "--rpc", "{rpc}", "--timeout", "86400.5"],
+        2,
+        "argument --timeout: '86400.5' must be more than 0 and at most 86400 seconds "
+        "(see manage_chain.py status --help)",
+    ),
+    "a --timeout of nan": ChainCase(
+        ["status", "--rpc", "{rpc}", "--timeout", "nan"],
+        2,
+        "argument --timeout: 'nan' must be more than 0 and at most 86400 seconds (see manage_chain.py status --help)",
+    ),
+    "a --timeout of a day": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced", "--timeout", "86400"],
+        0,
+        out=[
+            node_line(0, 100),
+            "system config:",
+            *CONFIG_LINES,
+            "agreement: every node has block {b100} at height 100",
+        ],
+        tweaks=({},),
+    ),
+    "an ADDRESS that is not 20 bytes": ChainCase(
+        govern("remove_validator", "0x" + "ab" * 19),
+        2,
+        f"argument ADDRESS: '0x{'ab' * 19}' is not an address: give 0x and 40 hex digits (20 bytes), as in "
+        "node_address (see manage_chain.py remove_validator --help)",
+    ),
+    "an --max_lag past its limit": ChainCase(
+        add_v4("--max_lag", "1000001"),
+        2,
+        "argument --max_lag: '1000001' is too large: the most it can be is 1000000 "
+        "(see manage_chain.py add_validator --help)",
+        tweaks=({}, {}, {}, {}),
+        rpc=3,
+    ),
+    "an --node_rpc that is not host:port": ChainCase(
+        [*govern(*ADD_V4), "--node_rpc", "a b"],
+        2,
+        "argument --node_rpc: 'a b' is not host:port (an IPv6 address goes in brackets: [::1]:50004) "
+        "(see manage_chain.py add_validator --help)",
+    ),
+    "add_validator without --node_rpc": ChainCase(
+        govern(*ADD_V4),
+        2,
+        "the following arguments are required: --node_rpc (see manage_chain.py add_validator --help)",
+    ),
+    "no admin password": ChainCase(
+        govern("emergency_brake", "on")[:-2],
+        2,
+        "--admin_password is required: give --admin_password, or --admin_password_file FILE ('-' reads standard "
+        "input), or run on a terminal to be asked for it",
+    ),
+    "set_block_interval on v5.0.0": ChainCase(
+        govern("set_block_interval", "3"),
+        1,
+        "set_block_interval is refused on v5.0.0: a running consensus_raft v5.0.0 never applies a new block "
+        "interval (it reads the interval once, when its raft store is empty), so the chain would report one "
+        "interval and keep another; choose it when the chain is made (create_k8s_config.py --block_interval), or "
+        "run v6.7.4; nothing was sent",
+    ),
+    # --- the admin's account folder (adminkeys.py) ---
+    "a wrong admin password": ChainCase(
+        [*govern("emergency_brake", "on")[:-1], "not-the-password"],
+        1,
+        "--admin_dir {admin_dir}: the password does not open this kms.db; give the password it was made with "
+        "(create_k8s_config.py's --kms_password, or the key_file of create_account.py)",
+    ),
+    "an --admin_dir that is not there": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/nowhere"),
+        1,
+        "--admin_dir {tmp}/nowhere is not a folder; give the super admin's account folder (<chain>-admin/)",
+    ),
+    "an --admin_dir without kms.db": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/empty"),
+        1,
+        "--admin_dir {tmp}/empty: kms.db is missing; give the account folder create_k8s_config.py (<chain>-admin/) "
+        "or create_account.py made (kms.db, key_id, node_address)",
+    ),
+    "an --admin_dir whose kms.db is a folder": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/kms-db-folder"),
+        1,
+        f"--admin_dir {{tmp}}/kms-db-folder: cannot read kms.db: {os.strerror(errno.EISDIR)}",
+    ),
+    "an --admin_dir whose node_address is another account's": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/mislabelled"),
+        1,
+        "--admin_dir {tmp}/mislabelled: node_address says '{successor}', but kms.db holds {admin}",
+    ),
+    "an --admin_dir whose key_id is not a number": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/bad-key-id"),
+        1,
+        "--admin_dir {tmp}/bad-key-id: key_id must hold the account id (digits only, no newline)",
+    ),
+    # --- what every change checks first (governance.py) ---
+    "a signer that is not the admin": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "the signer {admin} (--admin_dir {admin_dir}) is not the chain's admin {V4}; give the current admin's "
+        "account folder; nothing was sent",
+        chain={"admin": V4},
+    ),
+    "nodes with different admins": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "admin differs: {admin} on {n0}; {V4} on {n1}; nothing was sent",
+        tweaks=({}, {"config": {"admin": V4}}),
+    ),
+    "nodes with different blocks": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "different blocks at height 100: {b100} on {n0}; {f100} on {n1}; nothing was sent",
+        tweaks=({}, {"fork": True}),
+    ),
+    "nodes with two problems": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "admin differs: {admin} on {n0}; {V4} on {n1}; different blocks at height 100: {b100} on {n0}; {f100} on "
+        "{n1}; nothing was sent",
+        tweaks=({}, {"config": {"admin": V4}, "fork": True}),
+    ),
+    "a node that does not answer": ChainCase(
+        govern("emergency_brake", "on", rpc="{rpc},127.0.0.1:1"),
+        1,
+        "node 127.0.0.1:1: " + UNREACHABLE + "; nothing was sent",
+        tweaks=({},),
+    ),
+    "the chain of the admin folder's name is not this one": ChainCase(
+        govern("emergency_brake", "on", admin_dir="{tmp}/other-chain-admin"),
+        1,
+        f"chain id of {{n0}}, {{n1}}, {{n2}} is not sha256('other-chain') = {OTHER_ID}: these nodes do not run the "
+        "chain other-chain (the name comes from --admin_dir {tmp}/other-chain-admin; give --chain_name if the folder "
+        "was renamed); nothing was sent",
+    ),
+    "--chain_name of another chain": ChainCase(
+        [*govern("emergency_brake", "on"), "--chain_name", "other-chain"],
+        1,
+        f"chain id of {{n0}} is not sha256('other-chain') = {OTHER_ID}: these nodes do not run the chain "
+        "other-chain; nothing was sent",
+        tweaks=({},),
+    ),
+    "an admin folder that names no chain": ChainCase(
+        [*govern("emergency_brake", "on", admin_dir="{tmp}/admin-folder"), "--dry_run"],
+        0,
+        out=[
+            "checks passed:",
+            "  - the node answered, with block {b100} at height 100",
+            "  - chain id not compared with a chain name (give --chain_name to compare it)",
+            *BRAKE_ON[3:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "would change emergency_brake: off -> on",
+            "dry run: nothing was sent",
+        ],
+        tweaks=({},),
+        utxo=(1005, "0x01"),
+    ),
+    # --- emergency_brake ---
+    "emergency_brake on, dry run": ChainCase(
+        [*govern("emergency_brake", "on"), "--dry_run"],
+        0,
+        out=[
+            *BRAKE_ON,
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "would change emergency_brake: off -> on",
+            "dry run: nothing was sent",
+        ],
+        utxo=(1005, "0x01"),
+    ),
+    "emergency_brake on": ChainCase(
+        govern("emergency_brake", "on"),
+        0,
+        out=[
+            *BRAKE_ON,
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n0}",
+            ALL_APPLIED,
+            "changed emergency_brake: off -> on",
+        ],
+        sent=True,
+    ),
+    "emergency_brake off on two nodes": ChainCase(
+        govern("emergency-brake", "off"),
+        0,
+        out=[
+            "checks passed:",
+            checks_line("both nodes"),
+            *CHAIN_CHECKS[2:],
+            SIGNER,
+            "  - the brake is on now",
+            "  - output of 0 bytes is valid for lock 1005 (emergency_brake)",
+            *transaction(1005, "emergency_brake", "0x"),
+            "sent to {n0}",
+            "applied on both nodes after 0.0 s (heights: {n0} 101, {n1} 101)",
+            "changed emergency_brake: on -> off",
+        ],
+        chain={"emergency_brake": True},
+        tweaks=({}, {}),
+        sent=True,
+    ),
+    "a change applied in a fraction of a second": ChainCase(
+        govern("emergency_brake", "on"),
+        0,
+        out=[
+            "checks passed:",
+            "  - the node answered, with block {b100} at height 100",
+            *BRAKE_ON[2:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n0}",
+            "applied on the node after 0.2 s (heights: {n0} 101)",
+            "changed emergency_brake: off -> on",
+        ],
+        tweaks=({},),
+        sent=True,
+        tick=0.08,  # three readings: the start, the status line, the time taken (0.16 s)
+    ),
+    "emergency_brake on, applied on the one node": ChainCase(
+        govern("emergency_brake", "on"),
+        0,
+        out=[
+            "checks passed:",
+            "  - the node answered, with block {b100} at height 100",
+            *BRAKE_ON[2:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n0}",
+            "applied on the node after 0.0 s (heights: {n0} 101)",
+            "changed emergency_brake: off -> on",
+        ],
+        tweaks=({},),
+        sent=True,
+    ),
+    "the brake already on": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "the emergency brake is already on; nothing to change; nothing was sent",
+        chain={"emergency_brake": True},
+    ),
+    # --- set_admin ---
+    "set_admin, dry run": ChainCase(
+        [*govern("set_admin", "{successor}"), "--new_admin_dir", "{tmp}/successor", "--dry_run"],
+        0,
+        out=[
+            *CHAIN_CHECKS,
+            SIGNER,
+            "  - {successor} is 20 bytes and not the admin yet",
+            "  - --new_admin_dir {tmp}/successor holds {successor}, an sm account",
+            "  - output of 20 bytes is valid for lock 1002 (admin)",
+            *transaction(1002, "admin", "{successor}"),
+            "would change admin: {admin} -> {successor}",
+            "dry run: nothing was sent",
+        ],
+        utxo=(1002, "{successor}"),
+    ),
+    "set_admin to an account not shown, with --yes": ChainCase(
+        [*govern("set_admin", "{V4}"), "--yes"],
+        0,
+        out=[
+            *CHAIN_CHECKS,
+            SIGNER,
+            "  - {V4} is 20 bytes and not the admin yet",
+            "  - output of 20 bytes is valid for lock 1002 (admin)",
+            "warning: only {V4} can govern the chain after this; its account folder was not given (--new_admin_dir), "
+            "so it is not known to exist",
+            *transaction(1002, "admin", "{V4}"),
+            "sent to {n0}",
+            ALL_APPLIED,
+            "changed admin: {admin} -> {V4}",
+        ],
+        sent=True,
+    ),
+    "set_admin to an account not shown": ChainCase(
+        govern("set_admin", "{V4}"),
+        1,
+        "only {V4} can govern the chain after this; its account folder was not given (--new_admin_dir), so it is "
+        "not known to exist; give --new_admin_dir DIR or pass --yes; nothing was sent",
+    ),
+    "set_admin with the folder of another account": ChainCase(
+        [*govern("set_admin", "{V4}"), "--new_admin_dir", "{tmp}/successor"],
+        1,
+        "--new_admin_dir {tmp}/successor holds account {successor}, not {V4}; nothing was sent",
+    ),
+    "set_admin with an account of the other kms type": ChainCase(
+        [*govern("set_admin", "{V4}"), "--new_admin_dir", "{tmp}/eth-successor"],
+        1,
+        "--new_admin_dir {tmp}/eth-successor is an eth account, but the chain's kms is sm: its signatures would never "
+        "match; make it with create_account.py --kms_type sm; nothing was sent",
+    ),
+    "set_admin to the admin": ChainCase(
+        govern("set_admin", "{admin}"),
+        1,
+        "{admin} is already the admin; nothing to change; nothing was sent",
+    ),
+    # --- remove_validator ---
+    "remove_validator, dry run": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--dry_run"],
+        0,
+        out=[
+            *REMOVE_V3,
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V4).hex()),
+            "would change validators: [{V1}, {V2}, {V3}, {V4}] -> [{V1}, {V2}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        chain=FOUR,
+        utxo=(1004, "0x" + (V1 + V2 + V4).hex()),
+    ),
+    "remove_validator, and two more blocks": ChainCase(
+        govern("remove_validator", "{V3}"),
+        0,
+        out=[
+            *REMOVE_V3,
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V4).hex()),
+            "sent to {n0}",
+            ALL_APPLIED,
+            "blocks continue: block 103 {b103} by {V1}, the same on every node",
+            validators_changed("{V1}, {V2}, {V3}, {V4}", "{V1}, {V2}, {V4}"),
+        ],
+        chain=FOUR,
+        sent=True,
+        each_sleep=advance(2),
+    ),
+    "remove_validator, and blocks by the removed leader": ChainCase(
+        govern("remove_validator", "{V3}"),
+        0,
+        out=[
+            *REMOVE_V3,
+            "warning: block 103 was still made by the removed {V3}: it was leading when the change was applied and "
+            "v5.0.0 does not step it down; restart its pod",
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V4).hex()),
+            "sent to {n0}",
+            ALL_APPLIED,
+            "blocks continue: block 103 {b103} by {V3}, the same on every node",
+            validators_changed("{V1}, {V2}, {V3}, {V4}", "{V1}, {V2}, {V4}"),
+        ],
+        chain=FOUR,
+        sent=True,
+        each_sleep=then(advance(2), lambda chain: setattr(chain, "leader", V3)),
+    ),
+    "remove_validator, and the chain stops": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "5"],
+        1,
+        WAIT_BLOCKS + "({n0}: height 101 of 103; {n1}: height 101 of 103; {n2}: height 101 of 103); the transaction "
+        "{tx} was sent to {n0}",
+        chain=FOUR,
+        sent=True,
+    ),
+    "remove_validator, and one more block only": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "5"],
+        1,
+        WAIT_BLOCKS + "({n0}: height 102 of 103; {n1}: height 102 of 103; {n2}: height 102 of 103); the transaction "
+        "{tx} was sent to {n0}",
+        chain=FOUR,
+        sent=True,
+        each_sleep=advance(1),
+    ),
+    "remove_validator, and two blocks at the deadline exactly": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "2"],
+        0,
+        out=[
+            *REMOVE_V3,
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V4).hex()),
+            "sent to {n0}",
+            ALL_APPLIED,
+            "blocks continue: block 103 {b103} by {V1}, the same on every node",
+            validators_changed("{V1}, {V2}, {V3}, {V4}", "{V1}, {V2}, {V4}"),
+        ],
+        chain=FOUR,
+        sent=True,
+        each_sleep=advance(2),
+    ),
+    "remove_validator, and the second block just after the deadline": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "1"],
+        1,
+        "waiting for 2 more blocks on every node: not done within 1s ({n0}: height 102 of 103; {n1}: height 102 of "
+        "103; {n2}: height 102 of 103); the transaction {tx} was sent to {n0}",
+        chain=FOUR,
+        sent=True,
+        each_sleep=advance(2),
+    ),
+    "remove_validator, blocks counted from when every node applied it": ChainCase(
+        # node1 lags: it applies the change (block 101) a second later, when the chain is at 102; the chain then
+        # makes block 103 and stops. Two blocks after block 101, but one only since every node had the change.
+        [*govern("remove_validator", "{V3}"), "--timeout", "5"],
+        1,
+        WAIT_BLOCKS + "({n0}: height 103 of 104; {n1}: height 103 of 104); the transaction {tx} was sent to {n0}",
+        chain=FOUR,
+        tweaks=({}, {"lag": 2}),
+        sent=True,
+        each_sleep=stop_at(103, lagging=1),
+    ),
+    "remove_validator, and a fork after the change": ChainCase(
+        govern("remove_validator", "{V3}"),
+        1,
+        "after the change the nodes have different blocks at height 103: {n0}: {b103}; {n1}: {b103}; {n2}: {f103}; "
+        "the transaction {tx} was sent to {n0}",
+        chain=FOUR,
+        tweaks=({}, {}, {"fork_from": 103}),
+        sent=True,
+        each_sleep=advance(2),
+    ),
+    "remove_validator of raft's leader": ChainCase(
+        govern("remove_validator", "{V1}"),
+        1,
+        "{V1} made the latest block: it is raft's leader, and a removed v5.0.0 leader does not step down, its "
+        "consensus panics (raft-rs) and stays dead until its pod restarts; restart its pod so that another validator "
+        "takes the lead, check with status, then run again; nothing was sent",
+        chain=FOUR,
+    ),
+    "remove_validator of one that is none": ChainCase(
+        govern("remove_validator", "{V4}"),
+        1,
+        "{V4} is not a validator (the validators are {V1}, {V2}, {V3}); nothing was sent",
+    ),
+    "remove_validator of the last one": ChainCase(
+        govern("remove_validator", "{V1}"),
+        1,
+        "{V1} is the last validator: a chain without validators makes no more blocks (consensus_raft refuses to "
+        "remove every voter); add another validator first; nothing was sent",
+        chain={"validators": [V1]},
+    ),
+    "remove_validator leaving 2": ChainCase(
+        govern("remove_validator", "{V3}"),
+        1,
+        fragile(2) + "; pass --yes to do it anyway; nothing was sent",
+    ),
+    "remove_validator leaving 1": ChainCase(
+        govern("remove_validator", "{V2}"),
+        1,
+        fragile(1) + "; pass --yes to do it anyway; nothing was sent",
+        chain={"validators": [V1, V2]},
+    ),
+    "remove_validator leaving 1, with --yes": ChainCase(
+        [*govern("remove_validator", "{V2}"), "--yes", "--dry_run"],
+        0,
+        out=[
+            *CHAIN_CHECKS,
+            SIGNER,
+            "  - {V2} is a validator and not the last one",
+            "  - {V2} is not raft's leader (the latest block is by {V1})",
+            "  - one membership change: 2 -> 1 validators",
+            "  - output of 20 bytes is valid for lock 1004 (validators)",
+            "warning: " + fragile(1),
+            *transaction(1004, "validators", "{V1}"),
+            "would change validators: [{V1}, {V2}] -> [{V1}]",
+            "dry run: nothing was sent",
+        ],
+        chain={"validators": [V1, V2]},
+        utxo=(1004, "{V1}"),
+    ),
+    # --- add_validator ---
+    "add_validator, dry run": ChainCase(
+        [*add_v4(), "--dry_run"],
+        0,
+        out=[
+            *new_node_checks(100, 0),
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V3 + V4).hex()),
+            "would change validators: [{V1}, {V2}, {V3}] -> [{V1}, {V2}, {V3}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        tweaks=({}, {}, {}, {}),
+        rpc=3,
+        utxo=(1004, "0x" + (V1 + V2 + V3 + V4).hex()),
+    ),
+    "add_validator to two makes three": ChainCase(
+        [*add_v4(), "--dry_run"],
+        0,
+        out=[
+            *new_node_checks(100, 0, before=2),
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V4).hex()),
+            "would change validators: [{V1}, {V2}] -> [{V1}, {V2}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        chain={"validators": [V1, V2]},
+        tweaks=({}, {}, {}, {}),
+        rpc=3,
+        utxo=(1004, "0x" + (V1 + V2 + V4).hex()),
+    ),
+    "add_validator through one node": ChainCase(
+        [*add_v4(), "--dry_run"],
+        0,
+        out=[
+            "checks passed:",
+            "  - the node answered, with block {b100} at height 100",
+            *new_node_checks(100, 0)[2:],
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V3 + V4).hex()),
+            "would change validators: [{V1}, {V2}, {V3}] -> [{V1}, {V2}, {V3}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        tweaks=({}, {}, {}, {}),
+        rpc=1,
+        utxo=(1004, "0x" + (V1 + V2 + V3 + V4).hex()),
+    ),
+    "add_validator to one makes two": ChainCase(
+        add_v4(),
+        1,
+        fragile(2) + "; pass --yes to do it anyway; nothing was sent",
+        chain={"validators": [V1]},
+        tweaks=({}, {}, {}, {}),
+        rpc=3,
+    ),
+    "add_validator of a node at most --max_lag behind": ChainCase(
+        [*add_v4(), "--dry_run"],
+        0,
+        out=[
+            *new_node_checks(80, 20),
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V3 + V4).hex()),
+            "would change validators: [{V1}, {V2}, {V3}] -> [{V1}, {V2}, {V3}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        tweaks=({}, {}, {}, {"lag": 20}),
+        rpc=3,
+        utxo=(1004, "0x" + (V1 + V2 + V3 + V4).hex()),
+    ),
+    "add_validator of a node one block more behind": ChainCase(
+        add_v4(),
+        1,
+        "the new validator's node {n3} is at height 79, 21 blocks behind the chain's 100 (at most 20 allowed, "
+        "--max_lag); a validator that has not caught up cannot vote; wait until it has, then run again; nothing was "
+        "sent",
+        tweaks=({}, {}, {}, {"lag": 21}),
+        rpc=3,
+    ),
+    "add_validator of a node ahead of the others": ChainCase(
+        [*add_v4(), "--dry_run"],
+        0,
+        out=[
+            *new_node_checks(101, 0),
+            *transaction(1004, "validators", "0x" + (V1 + V2 + V3 + V4).hex()),
+            "would change validators: [{V1}, {V2}, {V3}] -> [{V1}, {V2}, {V3}, {V4}]",
+            "dry run: nothing was sent",
+        ],
+        tweaks=({}, {}, {}, {"lag": -1}),
+        rpc=3,
+        utxo=(1004, "0x" + (V1 + V2 + V3 + V4).hex()),
+    ),
+    "add_validator of a node on another history, behind": ChainCase(
+        add_v4(),
+        1,
+        "the node at {n3} has block {f99} at height 99, the chain has {b99}: it is on another history; nothing was "
+        "sent",
+        tweaks=({}, {}, {}, {"lag": 1, "fork": True}),
+        rpc=3,
+    ),
+    "add_validator of a node on another history, at the same height": ChainCase(
+        add_v4(),
+        1,
+        "the node at {n3} has block {f100} at height 100, the chain has {b100}: it is on another history; nothing "
+        "was sent",
+        tweaks=({}, {}, {}, {"fork": True}),
+        rpc=3,
+    ),
+    "add_validator of a node on another history, ahead": ChainCase(
+        add_v4(),
+        1,
+        "the node at {n3} has block {f100} at height 100, the chain has {b100}: it is on another history; nothing "
+        "was sent",
+        tweaks=({}, {}, {}, {"lag": -1, "fork_from": 100}),
+        rpc=3,
+    ),
+    "add_validator of a node of another chain": ChainCase(
+        add_v4(),
+        1,
+        f"the node at {{n3}} runs chain 0x{'00' * 32}, not this chain {CHAIN_ID}; nothing was sent",
+        tweaks=({}, {}, {}, {"chain_id": bytes(32)}),
+        rpc=3,
+    ),
+    "add_validator of a node that does not answer": ChainCase(
+        [*govern(*ADD_V4), "--node_rpc", "127.0.0.1:1"],
+        1,
+        "the new validator's node 127.0.0.1:1: " + UNREACHABLE + "; start it and let it catch up first; nothing was "
+        "sent",
+    ),
+    "add_validator of a validator": ChainCase(
+        [*govern("add_validator", "{V2}"), *NEW_NODE],
+        1,
+        "{V2} is already a validator; nothing to change; nothing was sent",
+        tweaks=({}, {}, {}, {}),
+        rpc=3,
+    ),
+    # --- sending (delivery.py) ---
+    "a node that refuses a duplicate": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        SEND_REFUSED + "dup; the same transaction is already waiting in the pool: an earlier run's change is still "
+        "pending; wait, then run status",
+        tweaks=({"reject": "dup"},),
+        sent=True,
+    ),
+    "a node that refuses the pre-hash": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        SEND_REFUSED + "Invalid pre_tx_hash; another change of this lock was applied after the pre-check; run status "
+        "and decide again",
+        tweaks=({"reject": "Invalid pre_tx_hash"},),
+        sent=True,
+    ),
+    "a node that refuses the sender": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        SEND_REFUSED + "forbidden; the node does not take this signer as the admin; run status",
+        tweaks=({"reject": "forbidden"},),
+        sent=True,
+    ),
+    "a node that refuses for another reason": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        SEND_REFUSED + "Invalid version",
+        tweaks=({"reject": "Invalid version"},),
+        sent=True,
+    ),
+    "a node that takes the transaction under another hash": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        f"node {{n0}} took the transaction as 0x{'42' * 32}, not {{tx}}; it may not be a CITA-Cloud controller",
+        tweaks=({"answer_hash": b"\x42" * 32},),
+        sent=True,
+        utxo=(1005, "0x01"),
+    ),
+    "no node takes the transaction": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        "no node took the transaction (node {n0}: unreachable (gone): check the address and that the node is "
+        "running; node {n1}: unreachable (gone): check the address and that the node is running); nothing was sent",
+        tweaks=({"unavailable": {"SendRawTransaction"}}, {"unavailable": {"SendRawTransaction"}}),
+        sent=True,
+    ),
+    "the second node takes the transaction": ChainCase(
+        govern("emergency_brake", "on"),
+        0,
+        out=[
+            "checks passed:",
+            checks_line("both nodes"),
+            *BRAKE_ON[2:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n1}",
+            "applied on both nodes after 0.0 s (heights: {n0} 101, {n1} 101)",
+            "changed emergency_brake: off -> on",
+        ],
+        tweaks=({"unavailable": {"SendRawTransaction"}}, {}),
+        sent=True,
+    ),
+    # --- waiting (delivery.py) ---
+    "a change not applied in time": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "3"],
+        1,
+        "waiting for all 3 nodes to apply {tx12}…: not done within 3s ({n0}: emergency_brake still off at height 100; "
+        "{n1}: emergency_brake still off at height 100; {n2}: emergency_brake still off at height 100); the "
+        "transaction {tx} was sent to {n0}",
+        chain={"apply": False},
+        sent=True,
+    ),
+    "a change applied at the deadline exactly": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "2"],
+        0,
+        out=[
+            "checks passed:",
+            checks_line("both nodes", 98),
+            *BRAKE_ON[2:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n0}",
+            "applied on both nodes after 2.0 s (heights: {n0} 101, {n1} 101)",
+            "changed emergency_brake: off -> on",
+        ],
+        tweaks=({}, {"lag": 2}),
+        sent=True,
+        each_sleep=catch_up(1),
+    ),
+    "a change applied just after the deadline": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "1"],
+        1,
+        "waiting for both nodes to apply {tx12}…: not done within 1s ({n0}: applied by height 101; {n1}: "
+        "emergency_brake still off at height 100); the transaction {tx} was sent to {n0}",
+        tweaks=({}, {"lag": 2}),
+        sent=True,
+        each_sleep=catch_up(1),
+    ),
+    "another change of the lock first": ChainCase(
+        govern("emergency_brake", "on"),
+        1,
+        f"node {{n0}}: another transaction (0x{'42' * 32}) changed emergency_brake first; emergency_brake is now off; "
+        "run status and decide again; the transaction {tx} was sent to {n0}",
+        chain={"apply": False},
+        sent=True,
+        each_sleep=lambda chain, tweaks: chain.pre_hashes.update({1005: b"\x42" * 32}),
+    ),
+    "a node that goes away while the change is applied": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "1"],
+        1,
+        "waiting for both nodes to apply {tx12}…: not done within 1s ({n0}: applied by height 101; {n1}: unreachable "
+        "(gone): check the address and that the node is running); the transaction {tx} was sent to {n0}",
+        tweaks=({}, {"gone_after_send": True}),
+        sent=True,
+    ),
+    "SIGTERM while waiting": ChainCase(
+        govern("emergency_brake", "on"),
+        143,
+        "stopped while waiting; transaction {tx} was sent to {n0} and may still be applied: check with "
+        "manage_chain.py status",
+        chain={"apply": False},
+        sent=True,
+        each_sleep=terminated,
+    ),
+    "a change applied at the deadline exactly, on a terminal": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "2"],
+        0,
+        out=[
+            "checks passed:",
+            checks_line("both nodes", 98),
+            *BRAKE_ON[2:],
+            BRAKE_WARNING,
+            *transaction(1005, "emergency_brake", "0x01"),
+            "sent to {n0}",
+            "applied on both nodes after 2.0 s (heights: {n0} 101, {n1} 101)",
+            "changed emergency_brake: off -> on",
+        ],
+        tweaks=({}, {"lag": 2}),
+        sent=True,
+        each_sleep=catch_up(1),
+        terminal=[
+            "waiting for both nodes to apply {tx12}…: 0s of 2s",
+            "waiting for both nodes to apply {tx12}…: 1s of 2s",
+            "waiting for both nodes to apply {tx12}…: done in 2s\n",
+        ],
+    ),
+    "remove_validator, and the chain stops, on a terminal": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "2"],
+        1,
+        "waiting for 2 more blocks on every node: not done within 2s ({n0}: height 101 of 103); the transaction "
+        "{tx} was sent to {n0}",
+        chain=FOUR,
+        tweaks=({},),
+        sent=True,
+        terminal=[
+            "waiting for the node to apply {tx12}…: done in 0s\n",
+            "waiting for 2 more blocks on every node: 0s of 2s",
+            "waiting for 2 more blocks on every node: 1s of 2s",
+            "",
+        ],
+    ),
+    "status --wait_synced on a terminal": ChainCase(
+        ["status", "--rpc", "{rpc}", "--wait_synced", "--timeout", "4"],
+        1,
+        "the nodes did not catch up within 4 s: {n1} 5 blocks behind",
+        [
+            node_line(0, 100),
+            node_line(1, 95, behind=5),
+            "system config (the same on both nodes):",
+            *CONFIG_LINES,
+            "agreement: every node has block {b95} at height 95",
+        ],
+        tweaks=({}, {"lag": 5}),
+        terminal=["0s of 4s, waiting: {n1} 5 blocks behind", "2s of 4s, waiting: {n1} 5 blocks behind", ""],
+    ),
+    "the first node goes away while the change is applied": ChainCase(
+        [*govern("emergency_brake", "on"), "--timeout", "1"],
+        1,
+        "waiting for both nodes to apply {tx12}…: not done within 1s ({n0}: unreachable (gone): check the address "
+        "and that the node is running; {n1}: applied by height 101); the transaction {tx} was sent to {n0}",
+        tweaks=({"gone_after_send": True}, {}),
+        sent=True,
+    ),
+    "a node goes away while blocks are awaited": ChainCase(
+        [*govern("remove_validator", "{V3}"), "--timeout", "2"],
+        1,
+        WAIT_BLOCKS.replace("5s", "2s") + "({n0}: height 103 of 103; {n1}: unreachable (gone): check the address and "
+        "that the node is running); the transaction {tx} was sent to {n0}",
+        chain=FOUR,
+        tweaks=({}, {}),
+        sent=True,
+        each_sleep=goes_away(1, advance(2)),
+    ),
+    "Ctrl-C while waiting": ChainCase(
+        govern("emergency_brake", "on"),
+        130,
+        "stopped while waiting; transaction {tx} was sent to {n0} and may still be applied: check with "
+        "manage_chain.py status",
+        chain={"apply": False},
+        sent=True,
+        each_sleep=interrupt,
+    ),
+}
+
+
+class FakeClock:
+    """A monotonic clock that moves only when the tool sleeps; each sleep lets the world move on."""
+
+    def __init__(self, on_sleep: Callable[[], None], tick: float = 0.0) -> None:
+        self.now = 1000.0  # not 0: a time taken must be a difference
+        self.on_sleep = on_sleep
+        self.tick = tick
+
+    def monotonic(self) -> float:
+        self.now += self.tick
+        return self.now - self.tick
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.on_sleep()
+
+
+def chain_placeholders(tmp: Path, addresses: list[str], case: ChainCase, chain: Chain) -> dict[str, str]:
+    values = {
+        "tmp": str(tmp),
+        "admin_dir": str(tmp / "test-chain-admin"),
+        "rpc": ",".join(addresses[: case.rpc]),
+        **{f"n{index}": address for index, address in enumerate(addresses)},
+        **{f"V{index + 1}": "0x" + value.hex() for index, value in enumerate((V1, V2, V3, V4))},
+        **{f"b{height}": "0x" + block_hash(height).hex() for height in range(90, 120)},
+        **{f"f{height}": "0x" + block_hash(height, True).hex() for height in range(90, 120)},
+        "admin": ADMIN.address,
+        "successor": SUCCESSOR.address,
+    }
+    if case.utxo is not None:
+        lock, output = case.utxo
+        encoded = encode_message([(2, bytes(33)), (3, bytes.fromhex(fill_all(output, values)[2:])), (4, lock)])
+        values["tx"] = "0x" + oracle_hash(chain.flavour, encoded).hex()
+    elif chain.accepted:
+        values["tx"] = "0x" + chain.accepted[0].hex()
+    if "tx" in values:
+        values["tx12"] = values["tx"][2:14]
+    return values
+
+
+def fill_all(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def account_folders(tmp: Path) -> None:
+    """The admin's folder, a successor's, an eth account's, the admin's under other names, and damaged ones."""
+    eth = account_from_secret(KmsFlavour.ETH, SUCCESSOR_SECRET)
+    folders = {
+        "test-chain-admin": (ADMIN, CHAIN_PASSWORD, ADMIN.address, "1"),
+        "successor": (SUCCESSOR, "other-pass", SUCCESSOR.address, "1"),
+        "eth-successor": (eth, "other-pass", eth.address, "1"),
+        "other-chain-admin": (ADMIN, CHAIN_PASSWORD, ADMIN.address, "1"),
+        "admin-folder": (ADMIN, CHAIN_PASSWORD, ADMIN.address, "1"),
+        "mislabelled": (ADMIN, CHAIN_PASSWORD, SUCCESSOR.address, "1"),
+        "bad-key-id": (ADMIN, CHAIN_PASSWORD, ADMIN.address, "one"),
+    }
+    for name, (account, password, node_address, key_id) in folders.items():
+        folder = tmp / name
+        folder.mkdir()
+        (folder / "kms.db").write_bytes(render_kms_db(account, password))
+        (folder / "key_id").write_text(key_id)
+        (folder / "node_address").write_text(node_address)
+    (tmp / "empty").mkdir()
+    (tmp / "kms-db-folder" / "kms.db").mkdir(parents=True)
+
+
+@pytest.mark.parametrize("case", sorted(CHAIN_MESSAGES))
+def test_each_manage_chain_line_is_whole(case: str, tmp_path: Path, capsys):
+    message = CHAIN_MESSAGES[case]
+    account_folders(tmp_path)
+    chain = Chain("sm", bytes.fromhex(CHAIN_ID[2:]), bytes.fromhex(ADMIN.address[2:]), [V1, V2, V3], leader=V1)
+    for name, value in message.chain.items():
+        setattr(chain, name, value)
+    tweaks = [Tweak(**fields) for fields in message.tweaks]  # type: ignore[arg-type]
+    each_sleep = message.each_sleep or (lambda chain, tweaks: None)
+    clock = FakeClock(lambda: each_sleep(chain, tweaks), message.tick)
+    stdout, stderr = io.StringIO(), Terminal() if message.terminal is not None else io.StringIO()
+    runtime = Runtime(
+        clock=lambda: FIXED_NOW,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        randbytes=DeterministicRandom("manage"),
+        stdout=stdout,
+        stderr=stderr,
+        interactive=lambda: False,
+    )
+    with running(chain, tweaks) as addresses:
+        values = chain_placeholders(tmp_path, addresses, message, chain)
+        capsys.readouterr()
+        code = manage_chain.main([fill_all(arg, values) for arg in message.argv], runtime)
+    values = chain_placeholders(tmp_path, addresses, message, chain)
+    expected_err = fill_all(MC + message.err, values) + "\n" if message.err else ""
+    assert (code, capsys.readouterr().err) == (message.code, expected_err)
+    assert stdout.getvalue().splitlines() == [fill_all(line, values) for line in message.out]
+    assert ("SendRawTransaction" in chain.calls) == message.sent
+    shown = "".join(f"\r\x1b[K{line}" for line in message.terminal or ())
+    assert stderr.getvalue() == fill_all(shown, values)
+
+
+# --- create_k8s_config.py add_node and remove_node, on a chain made first --------------------------------
+#
+# Each case copies a chain made once per session (`chain`: local3, local1, multi3, or none), damages it
+# (`damage`), runs the verb in this process and asserts the exit code, the whole stderr line and the
+# summary lines that open stdout (the plan that follows belongs to tests of the plans). In argv and lines:
+# {tmp} is the work dir; {a0}.., {d0}.. each node's address and device ID as its files hold them ({a3},
+# {d3}: the node add_node made); {A}, {D} a pre-made account and identity; what remove_node's --rpc node
+# reports as validators is `validators` (None: the real question is asked).
+
+K8 = "create_k8s_config.py: error: "
+PREMADE_ADDRESS, PREMADE_DEVICE = address("premade"), device_id("premade")
+Damage = Callable[[Path, dict[str, str]], None]  # (work dir, placeholders)
+
+
+@dataclass(frozen=True)
+class NodeCase:
+    """add_node or remove_node's argv, the chain and its damage, the exit code, the stderr line, the first lines out."""
+
+    argv: Sequence[str]
+    code: int
+    err: str = ""
+    out: Sequence[str] = ()
+    chain: str = "local3"
+    damage: Damage | None = None
+    validators: Sequence[str] | None = ()
+
+
+def edit(relative: str, old: str, new: str, count: int = 1) -> Damage:
+    """Replace `old` in one file of the work dir (it must be there)."""
+
+    def damage(work: Path, values: dict[str, str]) -> None:
+        path = work / relative
+        text = path.read_text()
+        before, after = fill_all(old, values), fill_all(new, values)
+        assert before in text, (relative, before)
+        path.write_text(text.replace(before, after, count))
+
+    return damage
+
+
+def edit_object(relative: str, kind: str, name: str, old: str, new: str) -> Damage:
+    """Replace `old` in one object of a YAML file (between its `kind:` line and the next document)."""
+
+    def damage(work: Path, values: dict[str, str]) -> None:
+        path = work / relative
+        text = path.read_text()
+        start = text.index(f"kind: {kind}\nmetadata:\n  name: {name}\n")
+        end = text.find("\n---\n", start)
+        end = len(text) if end < 0 else end
+        assert old in text[start:end], (kind, name, old)
+        path.write_text(text[:start] + text[start:end].replace(old, new, 1) + text[end:])
+
+    return damage
+
+
+def delete(relative: str) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        (work / relative).unlink()
+
+    return damage
+
+
+def replace_with(relative: str, text: str) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        (work / relative).write_text(text)
+
+    return damage
+
+
+def move(relative: str, to: str) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        (work / relative).rename(work / to)
+
+    return damage
+
+
+def make_folder(relative: str) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        (work / relative).mkdir()
+
+    return damage
+
+
+def both(*damages: Damage) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        for one in damages:
+            one(work, values)
+
+    return damage
+
+
+def append(relative: str, text: str) -> Damage:
+    def damage(work: Path, values: dict[str, str]) -> None:
+        with (work / relative).open("a") as stream:
+            stream.write(text)
+
+    return damage
+
+
+def reverse_objects(work: Path, values: dict[str, str]) -> None:
+    documents = (work / Y).read_text().removeprefix("---\n").split("\n---\n")
+    (work / Y).write_text("---\n" + "\n---\n".join(reversed(documents)))
+
+
+def another_chain(work: Path, values: dict[str, str]) -> None:
+    from tests.chains import make_local_chain
+
+    make_local_chain(work, "--chain_name", "other-chain", "--node_port", "30100")
+
+
+def add(*extra: str) -> list[str]:
+    return ["add_node", "--work_dir", "{tmp}", *extra]
+
+
+def remove(node: int, *extra: str) -> list[str]:
+    return ["remove_node", "--node", str(node), "--rpc", "127.0.0.1:1", "--work_dir", "{tmp}", *extra]
+
+
+Y = "test-chain.yaml"
+NODE0 = "cita-cloud/test-chain/node0"
+RESTORE = "(edited by hand?); a change would replace it, so nothing was done: restore the file"
+MULTI_CLUSTER = ["--node", "192.0.2.13", "--node_port", "30000", "--lbs_token", "lb-4", "--pvc_name", "cluster3-pvc"]
+PREMADE = ["--authority", PREMADE_ADDRESS, "--sync_device_id", PREMADE_DEVICE]
+ADDED = "Chain test-chain: node3 added ({a3}, syncthing {d3}); 6 files of the other nodes and test-chain.yaml rewritten"
+NEXT = "Next, a script to run top to bottom (see the README):"
+STILL_TO_COPY = [
+    f"Still to copy by hand: cp {PREMADE_ADDRESS}/kms.db {PREMADE_ADDRESS}/key_id {PREMADE_ADDRESS}/node_address "
+    "cita-cloud/test-chain/node3/",
+    f"Still to copy by hand: cp {PREMADE_DEVICE}/cert.pem {PREMADE_DEVICE}/key.pem cita-cloud/test-chain/node3/config/",
+]
+
+NODE_MESSAGES: dict[str, NodeCase] = {
+    # --- what add_node and remove_node report ---
+    "add_node": NodeCase(add(), 0, out=[ADDED, NEXT]),
+    "add_node, dry run": NodeCase(
+        add(*PREMADE, "--dry_run"),
+        0,
+        out=[
+            f"Chain test-chain: node3 added ({PREMADE_ADDRESS}, syncthing {PREMADE_DEVICE}); 6 files of the other "
+            "nodes and test-chain.yaml rewritten (dry run: nothing written)",
+            *STILL_TO_COPY,
+            "The plan would be:",
+        ],
+    ),
+    "add_node with the admin's folder moved away": NodeCase(
+        add(), 0, out=[ADDED, NEXT], damage=move("test-chain-admin", "safe")
+    ),
+    "add_node beside a stray file in cita-cloud/": NodeCase(
+        add(), 0, out=[ADDED, NEXT], damage=replace_with("cita-cloud/a-note", "mine")
+    ),
+    "add_node to a one-node chain": NodeCase(
+        add(),
+        0,
+        out=[
+            "Chain test-chain: node1 added ({a1}, syncthing {d1}); 2 files of the other nodes and test-chain.yaml "
+            "rewritten",
+            NEXT,
+        ],
+        chain="local1",
+    ),
+    "add_node with a pre-made account and identity still to copy": NodeCase(
+        add(*PREMADE),
+        0,
+        out=[
+            f"Chain test-chain: node3 added ({PREMADE_ADDRESS}, syncthing {PREMADE_DEVICE}); 6 files of the other "
+            "nodes and test-chain.yaml rewritten",
+            *STILL_TO_COPY,
+            NEXT,
+        ],
+    ),
+    "remove_node": NodeCase(
+        remove(2),
+        0,
+        out=[
+            "Chain test-chain: node2 ({a2}) removed; 4 files of the other nodes and test-chain.yaml rewritten, "
+            "cita-cloud/test-chain/node2 deleted",
+            NEXT,
+        ],
+    ),
+    "remove_node, dry run": NodeCase(
+        remove(0, "--dry_run"),
+        0,
+        out=[
+            "Chain test-chain: node0 ({a0}) removed; 4 files of the other nodes and test-chain.yaml rewritten, "
+            "cita-cloud/test-chain/node0 deleted (dry run: nothing written)",
+            "The plan would be:",
+        ],
+    ),
+    "remove_node of a multi_cluster node": NodeCase(
+        remove(2),
+        0,
+        out=[
+            "Chain test-chain: node2 ({a2}) removed; 4 files of the other nodes and test-chain-0.yaml, "
+            "test-chain-1.yaml rewritten, cita-cloud/test-chain/node2, test-chain-2.yaml deleted",
+            NEXT,
+        ],
+        chain="multi3",
+    ),
+    # --- which chain ---
+    "a work dir without a chain": NodeCase(
+        add(),
+        1,
+        "{tmp} holds no chain (cita-cloud/<chain>/ with its YAML); give the --work_dir where create_k8s_config.py "
+        "wrote it",
+        chain="none",
+    ),
+    "a work dir with two chains": NodeCase(
+        add(), 1, "{tmp} holds 2 chains (other-chain, test-chain); say which with --chain_name", damage=another_chain
+    ),
+    "a --chain_name in a work dir without a chain": NodeCase(
+        add("--chain_name", "my-chain"),
+        1,
+        "{tmp} holds no chain 'my-chain' (its cita-cloud/my-chain/ and YAML); give the --work_dir and --chain_name "
+        "local_cluster or multi_cluster wrote",
+        chain="none",
+    ),
+    "an edit to a StatefulSet add_node does not read": NodeCase(
+        add(),
+        0,
+        out=[ADDED, NEXT],
+        damage=edit_object(Y, "StatefulSet", "test-chain-1", "memory: 512Mi", "memory: 1Gi"),
+    ),
+    "a --chain_name the work dir does not hold": NodeCase(
+        add("--chain_name", "my-chain"),
+        1,
+        "{tmp} holds no chain 'my-chain' (its cita-cloud/my-chain/ and YAML); it holds test-chain; give the "
+        "--work_dir and --chain_name local_cluster or multi_cluster wrote",
+    ),
+    # --- the flags ---
+    "multi_cluster flags on a local chain": NodeCase(
+        add("--node", "10.0.0.9", "--lbs_token", "lb-9"),
+        2,
+        "chain 'test-chain' is a local_cluster chain: --node, --lbs_token are for a multi_cluster chain's new "
+        "cluster; leave them out",
+    ),
+    "a multi_cluster node without its cluster's flags": NodeCase(
+        add("--node", "192.0.2.13"),
+        2,
+        "chain 'test-chain' is a multi_cluster chain: its new node needs --node_port, --lbs_token, --kms_password, "
+        "--authority, --sync_device_id, --pvc_name (its cluster's LoadBalancer, claim and its pre-made account and "
+        "identity)",
+        chain="multi3",
+    ),
+    "a NodePort range for a multi_cluster node": NodeCase(
+        add(*MULTI_CLUSTER, *PREMADE, "--kms_password", "pw", "--node_port_range", "30000-32767"),
+        2,
+        "--node_port_range is for local_cluster chains; a multi_cluster node has its LoadBalancer",
+        chain="multi3",
+    ),
+    "an --authority that is not an address": NodeCase(
+        add("--authority", "0x12"), 2, "--authority '0x12' is not an address: expected 0x followed by 40 hex digits"
+    ),
+    "an --sync_device_id that is not one": NodeCase(
+        add("--sync_device_id", "ABC"),
+        2,
+        "--sync_device_id: 'ABC' is not a syncthing device ID (8 groups of 7 characters A-Z, 2-7, joined by -)",
+    ),
+    "a --node that is no host": NodeCase(
+        add("--node", "bad host!"), 2, "--node 'bad host!' is neither an IP address nor a DNS name"
+    ),
+    "a --node_port that is no number": NodeCase(
+        add("--node_port", "x"),
+        2,
+        "--node_port ('x') must be a whole number from 1 to 65527: each node reserves 9 consecutive ports from it",
+    ),
+    "a --pvc_name that is no name": NodeCase(
+        add("--pvc_name", "Bad_Name"),
+        2,
+        "--pvc_name 'Bad_Name' is not a valid Kubernetes name: use lowercase letters, digits, '-' and '.' (for example "
+        "'bad-name')",
+    ),
+    "a --rpc for remove_node that is not host:port": NodeCase(
+        ["remove_node", "--node", "1", "--rpc", "a b", "--work_dir", "{tmp}"],
+        2,
+        "--rpc 'a b': 'a b' is not host:port (an IPv6 address goes in brackets: [::1]:50004)",
+        validators=None,
+    ),
+    "a NodePort range the new node fills to its last port": NodeCase(
+        add("--node_port_range", "30000-30024"), 0, out=[ADDED, NEXT]
+    ),
+    "a NodePort range one port short for the new node": NodeCase(
+        add("--node_port_range", "30000-30023"),
+        2,
+        "NodePort 30024 (call of node3) is outside 30000-30023; use a --node_port between 30000 and 30003",
+    ),
+    "a new cluster at another cluster's LoadBalancer ports": NodeCase(
+        add(*MULTI_CLUSTER[:1], "192.0.2.10", *MULTI_CLUSTER[2:], *PREMADE, "--kms_password", "pw"),
+        2,
+        "nodes 0 and 3 share the address 192.0.2.10 and their LoadBalancer ports 30000-30008 and 30000-30008 "
+        "overlap; give the new node a --node_port at least 9 ports away",
+        chain="multi3",
+    ),
+    "a pre-made account without its identity": NodeCase(
+        add("--authority", PREMADE_ADDRESS),
+        2,
+        "give both --authority and --sync_device_id for a pre-made node, or neither to make new ones",
+    ),
+    "a pre-made account that is already a node": NodeCase(
+        add("--authority", "{a1}", "--sync_device_id", PREMADE_DEVICE),
+        1,
+        "{a1} is already node1 of chain 'test-chain'; a new node needs its own account and identity",
+    ),
+    "a pre-made identity that is already a node's": NodeCase(
+        add("--authority", PREMADE_ADDRESS, "--sync_device_id", "{d2}"),
+        1,
+        "{d2} is already node2 of chain 'test-chain'; a new node needs its own account and identity",
+    ),
+    "an old folder where the new node goes": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node3 already exists though the chain has no node3; move it away (an old copy?) "
+        "and run again",
+        damage=make_folder("cita-cloud/test-chain/node3"),
+    ),
+    "remove_node of a node the chain does not have": NodeCase(
+        remove(7), 1, "chain 'test-chain' has no node 7; its nodes are 0, 1, 2"
+    ),
+    "remove_node of the last node": NodeCase(
+        remove(0), 2, "node0 is the last node of chain 'test-chain'; a chain needs at least one", chain="local1"
+    ),
+    "remove_node of a validator": NodeCase(
+        remove(1),
+        1,
+        "node1 ({a1}) is still a validator of the running chain: remove it first with manage_chain.py "
+        "remove_validator {a1} (then wait until every node reports the new set), and run remove_node again",
+        validators=["{a0}", "{a1}"],
+    ),
+    "remove_node, and no node to ask": NodeCase(
+        remove(1),
+        1,
+        "cannot ask 127.0.0.1:1 whether the node is still a validator: node 127.0.0.1:1: unreachable (Connection "
+        "refused): check the address and that the node is running",
+        validators=None,
+    ),
+    # --- files edited by hand (membership.py) ---
+    "an object edited by hand": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: NetworkPolicy test-chain is not what runner_k8s makes for chain 'test-chain' {RESTORE}",
+        damage=edit(Y, "component: network-policy", "component: mine"),
+    ),
+    "an object deleted by hand": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: Service test-chain-1-executor is missing (deleted by hand?); a change would write it again, so "
+        "nothing was done: restore the file",
+        damage=edit_object(Y, "Service", "test-chain-1-executor", "kind: Service\n", "kind: Gone\n"),
+    ),
+    "an object added by hand": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: ConfigMap test-chain-extra is not one runner_k8s makes for chain 'test-chain' (added by "
+        "hand?); a change would drop it, so nothing was done: move it to a file of its own",
+        damage=append(
+            Y,
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: test-chain-extra\n  labels:\n"
+            "    app.kubernetes.io/instance: test-chain\n    app.kubernetes.io/managed-by: runner_k8s\n",
+        ),
+    ),
+    "objects in another order": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: its objects are not in the order runner_k8s writes them {RESTORE}",
+        damage=reverse_objects,
+    ),
+    "a node file edited by hand": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/network-config.toml is not what runner_k8s wrote for chain 'test-chain' "
+        "(edited by hand?); a change would replace it, so nothing was done: restore the file",
+        damage=edit("cita-cloud/test-chain/node1/network-config.toml", "port = 40000", "port = 40001"),
+    ),
+    # --- damaged chain files (chainload.py, chainfiles.py) ---
+    "a StatefulSet without its claim": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: StatefulSet test-chain-0 mounts no claim (persistentVolumeClaim); restore the file",
+        damage=edit_object(Y, "StatefulSet", "test-chain-0", "persistentVolumeClaim:", "hostPath:"),
+    ),
+    "a StatefulSet without volumes": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: StatefulSet test-chain-0 is not one runner_k8s makes; restore the file",
+        damage=edit_object(Y, "StatefulSet", "test-chain-0", "      volumes:\n", "      volumez:\n"),
+    ),
+    "a container without a name": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: a node's containers are not the ones runner_k8s makes; restore the file",
+        damage=edit_object(Y, "StatefulSet", "test-chain-0", "      - name: syncthing\n", "      - nome: syncthing\n"),
+    ),
+    "an executor whose env entry has no name": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: a node's containers are not the ones runner_k8s makes; restore the file",
+        damage=edit_object(
+            Y,
+            "StatefulSet",
+            "test-chain-0",
+            "      - name: executor\n",
+            "      - name: executor\n        env:\n        - value: x\n",
+        ),
+    ),
+    "a NetworkPolicy with null annotations": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: NetworkPolicy test-chain is not what runner_k8s makes for chain 'test-chain' {RESTORE}",
+        damage=edit_object(
+            Y, "NetworkPolicy", "test-chain", "  name: test-chain\n", "  name: test-chain\n  annotations: null\n"
+        ),
+    ),
+    "an RPC Service without ports": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: Service test-chain-node-port has no nodePort as runner_k8s writes it; restore the file",
+        damage=edit_object(Y, "Service", "test-chain-node-port", "  ports:\n", "  portz:\n"),
+    ),
+    "an RPC Service with a word for a port": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: Service test-chain-node-port has no nodePort as runner_k8s writes it; restore the file",
+        damage=edit_object(Y, "Service", "test-chain-node-port", "nodePort: 30004", "nodePort: thirty"),
+    ),
+    "no RPC Service": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} has no Service test-chain-node-port; restore the file",
+        damage=edit_object(
+            Y, "Service", "test-chain-node-port", "  name: test-chain-node-port\n", "  name: test-chain-rpc\n"
+        ),
+    ),
+    "a Secret without its data": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: Secret test-chain-kms-secret has no readable 'key_file'; restore the file",
+        damage=edit_object(Y, "Secret", "test-chain-kms-secret", "\ndata:\n", "\ndata: null\nother:\n"),
+    ),
+    "no kms Secret": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} has no Secret test-chain-kms-secret; restore the file",
+        damage=edit_object(
+            Y, "Secret", "test-chain-kms-secret", "  name: test-chain-kms-secret\n", "  name: test-chain-kms\n"
+        ),
+    ),
+    "no network Secret": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} has no Secret test-chain-1-network-secret; restore the file",
+        damage=edit_object(
+            Y,
+            "Secret",
+            "test-chain-1-network-secret",
+            "  name: test-chain-1-network-secret\n",
+            "  name: test-chain-1-network\n",
+        ),
+    ),
+    "an object whose labels are not ours": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} holds objects runner_k8s did not make for chain 'test-chain'; is it the right file?",
+        damage=both(
+            edit_object(Y, "Service", "test-chain-0", "  labels:\n", "  labels: null\n  x:\n"),
+            edit_object(Y, "Service", "test-chain-0", "managed-by: runner_k8s", "managed-by: me"),
+        ),
+    ),
+    "YAML that does not parse": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} is not valid YAML (while parsing a block mapping); restore the file made for the chain",
+        damage=edit_object(
+            Y, "StatefulSet", "test-chain-0", "      containers:\n      - ", "      containers:\n        x:\n          "
+        ),
+    ),
+    "a document that is no object": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} holds a document that is no Kubernetes object; restore the file made for the chain",
+        damage=append(Y, "---\n- a list\n"),
+    ),
+    "network-config.toml without enable_tls": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{NODE0}/network-config.toml has no enable_tls = true or false, which runner_k8s writes first; "
+        "restore the file",
+        damage=edit(f"{NODE0}/network-config.toml", "enable_tls = true\n", ""),
+    ),
+    "network-config.toml with a word for enable_tls": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{NODE0}/network-config.toml has no enable_tls = true or false, which runner_k8s writes first; "
+        "restore the file",
+        damage=edit(f"{NODE0}/network-config.toml", "enable_tls = true\n", 'enable_tls = "yes"\n'),
+    ),
+    "network-config.toml that is not TOML": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{NODE0}/network-config.toml is not the TOML file runner_k8s wrote; restore it",
+        damage=edit(f"{NODE0}/network-config.toml", "enable_tls = true\n", "enable_tls = \n"),
+    ),
+    "a chain YAML without StatefulSets": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y} holds no node of chain 'test-chain'; restore the file made for the chain",
+        damage=edit(Y, "kind: StatefulSet\n", "kind: Deployment\n", count=3),
+    ),
+    "a node_address that is a folder": NodeCase(
+        add(),
+        1,
+        f"cannot read {{tmp}}/cita-cloud/test-chain/node1/node_address: {os.strerror(errno.EISDIR)}",
+        damage=both(
+            delete("cita-cloud/test-chain/node1/node_address"), make_folder("cita-cloud/test-chain/node1/node_address")
+        ),
+    ),
+    "a node folder without node_address": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/node_address is missing: the chain's files are not whole; restore them "
+        "first",
+        damage=delete("cita-cloud/test-chain/node1/node_address"),
+    ),
+    "a node_address that is not an address": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/node_address holds '{a1}\\n', not an address (0x and 40 lowercase hex "
+        "digits, no newline); restore the file",
+        damage=append("cita-cloud/test-chain/node1/node_address", "\n"),
+    ),
+    "a Secret whose key is not base64": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: Secret test-chain-kms-secret has no readable 'key_file'; restore the file",
+        damage=edit_object(
+            Y, "Secret", "test-chain-kms-secret", "  key_file: Y2hh", "  key_file: Y2hh!"
+        ),  # no alphabet
+    ),
+    "a node whose kms image is neither kms_sm nor kms_eth": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: kms image 'citacloud/kms_rsa:v5.0.0' is neither kms_sm nor kms_eth; use citacloud/kms_sm or "
+        "citacloud/kms_eth",
+        damage=edit_object(Y, "StatefulSet", "test-chain-0", "citacloud/kms_sm:v5.0.0", "citacloud/kms_rsa:v5.0.0"),
+    ),
+    "a StatefulSet added by hand": NodeCase(
+        add(),
+        1,
+        f"{{tmp}}/{Y}: StatefulSet test-chain-extra is not one runner_k8s makes for chain 'test-chain' (added by "
+        "hand?); a change would drop it, so nothing was done: move it to a file of its own",
+        damage=append(
+            Y,
+            "---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: test-chain-extra\n  labels:\n"
+            "    app.kubernetes.io/instance: test-chain\n    app.kubernetes.io/managed-by: runner_k8s\n",
+        ),
+    ),
+    "a node whose genesis differs": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node2/genesis.toml differs from node0's: every node of a chain holds the same "
+        "one; restore it",
+        damage=edit("cita-cloud/test-chain/node2/genesis.toml", "timestamp = ", "timestamp = 1"),
+    ),
+    "a node whose cert.pem is damaged": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/config: cert.pem is not a PEM certificate; the node's syncthing identity is "
+        "damaged",
+        damage=replace_with("cita-cloud/test-chain/node1/config/cert.pem", "not a PEM\n"),
+    ),
+    "a config.xml without its API key": NodeCase(
+        add(),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/config/config.xml has no GUI API key; restore the file",
+        damage=edit("cita-cloud/test-chain/node1/config/config.xml", "<apikey>", "<apiKey>"),
+    ),
+    "a LoadBalancer without the network port": NodeCase(
+        remove(2),
+        1,
+        "{tmp}/test-chain-0.yaml: LoadBalancer Service test-chain-0 has no network port; restore the file",
+        chain="multi3",
+        damage=edit_object("test-chain-0.yaml", "Service", "test-chain-0", "name: network\n", "name: netwerk\n"),
+    ),
+    "a LoadBalancer without ports": NodeCase(
+        remove(2),
+        1,
+        "{tmp}/test-chain-0.yaml: LoadBalancer Service test-chain-0 has no network port; restore the file",
+        chain="multi3",
+        damage=edit_object("test-chain-0.yaml", "Service", "test-chain-0", "  ports:\n", "  ports: null\n  x:\n"),
+    ),
+    "no LoadBalancer": NodeCase(
+        remove(2),
+        1,
+        "{tmp}/test-chain-1.yaml has no LoadBalancer Service test-chain-1; restore the file",
+        chain="multi3",
+        damage=edit_object(
+            "test-chain-1.yaml", "Service", "test-chain-1", "  name: test-chain-1\n", "  name: test-chain-1-lb\n"
+        ),
+    ),
+    "a config.xml without the node's own device": NodeCase(
+        remove(2),
+        1,
+        "{tmp}/cita-cloud/test-chain/node1/config/config.xml has no device of node1 itself ({d1}); restore the file",
+        chain="multi3",
+        damage=edit(
+            "cita-cloud/test-chain/node1/config/config.xml", '<device id="{d1}" name=', '<device id="{d0}" name='
+        ),
+    ),
+    "a multi_cluster node without its kms Secret": NodeCase(
+        remove(2),
+        1,
+        "{tmp}/test-chain-0.yaml has no Secret test-chain-0-kms-secret; restore the file",
+        chain="multi3",
+        damage=edit_object(
+            "test-chain-0.yaml",
+            "Secret",
+            "test-chain-0-kms-secret",
+            "  name: test-chain-0-kms-secret\n",
+            "  name: test-chain-0-kms\n",
+        ),
+    ),
+    "a Secret in another namespace": NodeCase(
+        add(),
+        1,
+        "the nodes of 'test-chain' differ in their namespace; this tool made them alike: restore the files",
+        damage=edit_object(
+            Y,
+            "Secret",
+            "test-chain-1-network-secret",
+            "  name: test-chain-1-network-secret\n",
+            "  name: test-chain-1-network-secret\n  namespace: other\n",
+        ),
+    ),
+    "multi_cluster nodes that retired different nodes": NodeCase(
+        remove(2),
+        1,
+        "the nodes of 'test-chain' differ in their retired nodes; this tool made them alike: restore the files",
+        chain="multi3",
+        damage=edit_object(
+            "test-chain-0.yaml",
+            "NetworkPolicy",
+            "test-chain-0",
+            "  name: test-chain-0\n",
+            "  name: test-chain-0\n  annotations:\n    runner-k8s/retired-nodes: '5'\n",
+        ),
+    ),
+    "multi_cluster nodes with different images": NodeCase(
+        remove(2),
+        1,
+        "the nodes of 'test-chain' differ in their containers (images, commands, resources); this tool made them "
+        "alike: restore the files",
+        chain="multi3",
+        damage=edit_object(
+            "test-chain-1.yaml", "StatefulSet", "test-chain-1", "controller:v5.0.0", "controller:v5.0.1"
+        ),
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def made_chains(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each kind of chain, made once; a case works on a copy."""
+    from tests.chains import make_local_chain
+    from tests.test_golden import multi_seed_example
+
+    root = tmp_path_factory.mktemp("chains")
+    made = {name: root / name for name in ("local3", "local1", "multi3", "none")}
+    for folder in made.values():
+        folder.mkdir()
+    make_local_chain(made["local3"], "--peers_count", "3")
+    make_local_chain(made["local1"], "--peers_count", "1")
+    assert create_k8s_config.main(multi_seed_example(made["multi3"]), fixed_runtime("multi")) == 0
+    return made
+
+
+def node_placeholders(work: Path) -> dict[str, str]:
+    """{tmp}, and each node's address and device ID (from its cert.pem, by contracts.md §5's rule)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    values = {"tmp": str(work), "A": PREMADE_ADDRESS, "D": PREMADE_DEVICE}
+    for node in sorted((work / "cita-cloud" / "test-chain").glob("node*")):
+        index = node.name.removeprefix("node")
+        with contextlib.suppress(OSError):  # a case may damage it
+            values[f"a{index}"] = (node / "node_address").read_text()
+        with contextlib.suppress(OSError, ValueError):
+            cert = x509.load_pem_x509_certificate((node / "config" / "cert.pem").read_bytes())
+            values[f"d{index}"] = device_id_of_certificate(cert.public_bytes(serialization.Encoding.DER))
+    return values
+
+
+@pytest.mark.parametrize("case", sorted(NODE_MESSAGES))
+def test_each_add_node_and_remove_node_line_is_whole(case: str, tmp_path: Path, made_chains, monkeypatch, capsys):
+    import shutil
+
+    from runner_k8s.scripts import membership_flags
+
+    message = NODE_MESSAGES[case]
+    work = tmp_path / "work"
+    shutil.copytree(made_chains[message.chain], work)
+    values = node_placeholders(work)
+    if message.damage is not None:
+        message.damage(work, values)
+    if message.validators is not None:
+        reported = [fill_all(item, values) for item in message.validators]
+        monkeypatch.setattr(membership_flags, "validators_at", lambda address: reported)
+    before = tree_snapshot(work)
+    runtime = fixed_runtime("day2")
+    capsys.readouterr()
+    code = create_k8s_config.main([fill_all(arg, values) for arg in message.argv], runtime)
+    values = node_placeholders(work) | values
+    out, err = output_of(runtime), capsys.readouterr().err
+    assert (code, err) == (message.code, fill_all(K8 + message.err, values) + "\n" if message.err else "")
+    assert out.splitlines()[: len(message.out)] == [fill_all(line, values) for line in message.out]
+    if code:
+        assert out == "" and tree_snapshot(work) == before, "nothing may be written"
 
 
 # --- v6.7.4 chains: manage_chain.py's refusals against fake v6 controllers, add_node/remove_node's -------

@@ -173,8 +173,12 @@ def test_first_transaction_of_a_lock_names_33_zero_bytes():
 
 def test_a_signer_that_is_not_the_admin_is_refused():
     other = account_from_secret(KmsFlavour.SM, 12345)
-    with pytest.raises(CheckError, match="is not the chain's admin"):
+    with pytest.raises(CheckError) as refused:
         build_utxo(config(), Lock.EMERGENCY_BRAKE, b"\x01", other, DeterministicRandom("x"))
+    assert str(refused.value) == (
+        f"the signer {other.address} is not the chain's admin 0x{config().admin.hex()}; give the current admin's "
+        "account folder (--admin_dir)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -239,7 +243,7 @@ def test_admin_and_brake_outputs_refuse_no_ops():
         brake_output(current, False)
 
 
-@pytest.mark.parametrize("text", ["0x12", "0x" + "g" * 40, "0x" + "a" * 42, "", "0x"])
+@pytest.mark.parametrize("text", ["0x12", "0x" + "g" * 40, "0x" + "X" * 40, "0x" + "a" * 42, "", "0x"])
 def test_addresses_must_be_20_bytes_of_hex(text):
     with pytest.raises(CheckError, match="not an address"):
         parse_address(text)
@@ -255,3 +259,115 @@ def test_a_public_key_starting_with_04_is_verified_too():
     assert account.public.hex().startswith("04")
     digest = bytes(31) + b"\x02"
     assert gmssl_verifies(account, sign_hash(account, digest, DeterministicRandom("04"))[:64], digest)
+
+
+# --- every output rule at its edges (runner-k8s docs/running-the-chain.md, from the v5.0.0 controller) ---
+
+U32 = "needs exactly 4 bytes, not {n}: fewer crash every v5.0.0 controller at the block that holds the transaction"
+MULTIPLE = (
+    "lock 1004 (validators) needs a positive multiple of 20 bytes, not {n}: none stops raft, another length is ignored"
+)
+
+
+@pytest.mark.parametrize(
+    ("lock", "size", "message"),
+    [
+        *((Lock.VERSION, n, f"lock 1000 (version) {U32}") for n in (0, 3, 5)),
+        *((Lock.BLOCK_INTERVAL, n, f"lock 1003 (block_interval) {U32}") for n in (3, 5)),
+        *((Lock.CHAIN_ID, n, "lock 1001 (chain_id) needs 32 bytes, not {n}: it would be ignored") for n in (31, 33)),
+        *((Lock.ADMIN, n, "lock 1002 (admin) needs 20 bytes, not {n}: it would be ignored") for n in (0, 19, 21)),
+        *((Lock.VALIDATORS, n, MULTIPLE) for n in (0, 19, 21, 39, 41)),
+        *((Lock.EMERGENCY_BRAKE, n, "lock 1005 (emergency_brake) takes one byte (on) or nothing (off)") for n in (2,)),
+    ],
+)
+def test_an_output_one_byte_off_is_refused_whole(lock: Lock, size: int, message: str):
+    output = b"\x01" * size
+    with pytest.raises(CheckError) as refused:
+        check_output(lock, output)
+    assert str(refused.value) == message.replace("{n}", str(size))
+
+
+@pytest.mark.parametrize(
+    ("lock", "sizes"),
+    [
+        (Lock.VERSION, (4,)),
+        (Lock.BLOCK_INTERVAL, (4,)),
+        (Lock.CHAIN_ID, (32,)),
+        (Lock.ADMIN, (20,)),
+        (Lock.VALIDATORS, (20, 40, 60)),
+        (Lock.EMERGENCY_BRAKE, (0, 1)),
+    ],
+)
+def test_an_output_of_the_right_length_passes(lock: Lock, sizes: tuple[int, ...]):
+    for size in sizes:
+        check_output(lock, b"\x01" * size)
+
+
+def test_a_brake_byte_other_than_one_is_refused():
+    with pytest.raises(CheckError, match=r"^lock 1005 \(emergency_brake\) takes one byte \(on\) or nothing \(off\)$"):
+        check_output(Lock.EMERGENCY_BRAKE, b"\x00")
+
+
+@pytest.mark.parametrize("size", [19, 21])
+def test_validators_and_admins_of_19_or_21_bytes_are_refused(size: int):
+    odd = b"\x0e" * size
+    with pytest.raises(CheckError) as refused:
+        validators_output((A, B, C), (A, B, C, odd))
+    assert str(refused.value) == "every validator is 20 bytes"
+    with pytest.raises(CheckError) as refused:
+        admin_output(config(), odd)
+    assert str(refused.value) == f"an admin is 20 bytes, not {size}"
+    assert validators_output((A, B, C), (A, B, C, D)) == A + B + C + D  # 20 bytes: the last length that passes
+
+
+def test_the_membership_refusals_are_whole():
+    with pytest.raises(CheckError) as refused:
+        validators_output((A, B, C), (A, B, D))
+    assert str(refused.value) == (
+        "the new validator set differs from the current one by 2 members; v5.0.0 applies one membership change per "
+        "transaction safely: add or remove one validator at a time"
+    )
+    with pytest.raises(CheckError) as refused:
+        validators_output((A, B), (A, B, B))
+    assert str(refused.value) == "a validator is listed twice; raft counts a validator once, the controller would not"
+    with pytest.raises(CheckError) as refused:
+        validators_output((A,), ())
+    assert str(refused.value) == "a validator set cannot be empty: raft would have no voters and the chain would stop"
+
+
+@pytest.mark.parametrize("size", [31, 33])
+@pytest.mark.parametrize("flavour", list(KmsFlavour))
+def test_only_a_32_byte_hash_is_signed(flavour: KmsFlavour, size: int):
+    account = account_from_secret(flavour, SM_SECRET if flavour is KmsFlavour.SM else ETH_SECRET)
+    with pytest.raises(ValueError, match=rf"^a transaction hash is 32 bytes, not {size}$"):
+        sign_hash(account, bytes(size), DeterministicRandom("x"))
+    layout = {KmsFlavour.SM: 128, KmsFlavour.ETH: 65}  # kms_sm: r, s, public key; kms_eth: r, s, v
+    assert len(sign_hash(account, bytes(32), DeterministicRandom("x"))) == layout[flavour]
+
+
+def test_a_transaction_is_never_built_with_an_output_the_controller_would_crash_on():
+    signer = account_from_secret(KmsFlavour.SM, SM_SECRET)
+    with pytest.raises(CheckError, match=r"^lock 1002 \(admin\) needs 20 bytes, not 21: it would be ignored$"):
+        build_utxo(config(), Lock.ADMIN, b"x" * 21, signer, DeterministicRandom("x"))
+    with pytest.raises(CheckError, match=r"^lock 1000 \(version\) needs exactly 4 bytes, not 1"):
+        build_utxo(config(), Lock.VERSION, b"\x01", signer, DeterministicRandom("x"))
+
+
+def scripted(*values: int):
+    """A random source that returns these 32-byte numbers, in order."""
+    queue = [value.to_bytes(32, "big") for value in values]
+    return lambda size: queue.pop(0)
+
+
+@pytest.mark.parametrize(
+    ("drawn", "nonce"),
+    [((0, 1), 1), ((SM2_N, SM2_N - 1), SM2_N - 1), ((SM2_N + 5, 0, 2), 2)],
+    ids=["0 is redrawn, 1 is used", "n is redrawn, n-1 is used", "above n and 0 redrawn"],
+)
+def test_the_sm2_nonce_is_drawn_from_1_to_n_minus_1_and_signs_as_gmssl_does(drawn: tuple[int, ...], nonce: int):
+    """GM/T 0003.2: k in [1, n-1]. gmssl signs with the same k given: the signatures must be equal bytes."""
+    account = account_from_secret(KmsFlavour.SM, SM_SECRET)
+    digest = gmssl_sm3(b"a governance transaction")
+    ours = sign_hash(account, digest, scripted(*drawn))
+    theirs = gmssl_sm2_key(account.public, f"{SM_SECRET:064x}").sign_with_sm3(digest, f"{nonce:064x}")
+    assert ours == bytes.fromhex(theirs) + account.public

@@ -234,15 +234,22 @@ def check_base_port(text: str, number: int | None) -> int:
     return base
 
 
-def check_lb_ranges(hosts: Sequence[str], bases: Sequence[int]) -> None:
-    """Two nodes behind one address need LoadBalancer port ranges that do not overlap."""
+def check_lb_ranges(
+    hosts: Sequence[str],
+    bases: Sequence[int],
+    *,
+    indices: Sequence[int] | None = None,
+    fix: str = "give them --node_ports entries at least {span} apart",
+) -> None:
+    """Two nodes behind one address need LoadBalancer port ranges that do not overlap (`indices`: the nodes')."""
     span = MULTI_LAYOUT.span
+    number = list(indices) if indices is not None else list(range(len(hosts)))
     for first in range(len(hosts)):
         for second in range(first + 1, len(hosts)):
             if hosts[first].lower() == hosts[second].lower() and abs(bases[first] - bases[second]) < span:
                 low, high = sorted((bases[first], bases[second]))
                 raise UsageError(
-                    f"nodes {first} and {second} share the address {hosts[first]} and their LoadBalancer ports "
-                    f"{low}-{low + span - 1} and {high}-{high + span - 1} overlap; give them --node_ports entries "
-                    f"at least {span} apart"
+                    f"nodes {number[first]} and {number[second]} share the address {hosts[first]} and their "
+                    f"LoadBalancer ports {low}-{low + span - 1} and {high}-{high + span - 1} overlap; "
+                    + fix.format(span=span)
                 )

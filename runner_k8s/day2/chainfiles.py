@@ -104,9 +104,10 @@ def read_documents(path: Path, chain: str) -> list[Chunk]:
     for chunk in chunks:
         if owner in chunk.text and managed in chunk.text:
             continue
-        labels = chunk.parsed().get("metadata", {}).get("labels", {})
+        labels = chunk.parsed()["metadata"].get("labels")
         if (
-            labels.get("app.kubernetes.io/managed-by") != MANAGED_BY
+            not isinstance(labels, dict)
+            or labels.get("app.kubernetes.io/managed-by") != MANAGED_BY
             or labels.get("app.kubernetes.io/instance") != chain
         ):
             raise InputError(f"{path} holds objects runner_k8s did not make for chain {chain!r}; is it the right file?")

@@ -7,6 +7,7 @@ does not understand, and `kubectl apply` of its output leaves every running pod 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from runner_k8s.releases.v5_0_0.syncconfig import api_key_of
 LOCAL_KIND = "local_cluster"
 MULTI_KIND = "multi_cluster"
 SHARED_FILES = ("genesis.toml", "init_sys_config.toml", "controller-config.toml")
+NODE_ADDRESS_TEXT = re.compile(r"0x[0-9a-f]{40}")  # contracts.md §2: lowercase, no newline
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def find_chains(work_dir: Path) -> dict[str, str]:
         chain = entry.name
         if not entry.is_dir():
             continue
-        if names.chain_yaml(chain) in present and names.admin_dir(chain) in present:
+        if names.chain_yaml(chain) in present:  # the admin's folder may have gone somewhere safer
             found[chain] = LOCAL_KIND
         elif any(names.is_multi_yaml(chain, name) for name in present):
             found[chain] = MULTI_KIND
@@ -127,22 +129,28 @@ def choose_chain(work_dir: Path, chain: str | None) -> tuple[str, str]:
     return next(iter(found.items()))
 
 
-def secret_text(secret: Manifest, key: str, where: Path) -> str:
-    """One key of a Secret's data, decoded."""
+def secret_text(secrets: Mapping[str, Manifest], name: str, key: str, where: Path) -> str:
+    """One key of Secret `name`'s data, decoded (InputError when the Secret or the key is missing or unreadable)."""
     import base64  # noqa: PLC0415 - only the loader decodes Secrets
 
+    if name not in secrets:
+        raise InputError(f"{where} has no Secret {name}; restore the file")
     try:
-        return base64.b64decode(secret["data"][key], validate=True).decode("utf-8")
+        return base64.b64decode(secrets[name]["data"][key], validate=True).decode("utf-8")
     except (KeyError, TypeError, ValueError):
-        raise InputError(
-            f"{where}: Secret {secret['metadata']['name']} has no readable {key!r}; restore the file"
-        ) from None
+        raise InputError(f"{where}: Secret {name} has no readable {key!r}; restore the file") from None
+
+
+def has_key(secrets: Mapping[str, Manifest], name: str, key: str) -> bool:
+    """Whether Secret `name` holds `key`."""
+    data = secrets.get(name, {}).get("data")
+    return isinstance(data, dict) and key in data
 
 
 def services_of(pod_spec: Manifest, where: Path) -> ServiceConfig:
     """The service config that made a node's containers: images, commands and each container's resources."""
-    containers = {container["name"]: container for container in pod_spec.get("containers", [])}
     try:
+        containers = {container["name"]: container for container in pod_spec["containers"]}
         services = [service_from_container(name, containers[name]) for name in SERVICE_NAMES]
         resources = {
             name: {
@@ -152,7 +160,7 @@ def services_of(pod_spec: Manifest, where: Path) -> ServiceConfig:
             }
             for name, container in containers.items()
         }
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise InputError(f"{where}: a node's containers are not the ones runner_k8s makes; restore the file") from None
     table: dict[str, object] = {
         "services": [{"name": s.name, "docker_image": s.image, "cmd": s.cmd} for s in services],
@@ -165,6 +173,11 @@ def folder_files(work_dir: Path, chain: str, index: int) -> tuple[str, str, str]
     """(address, device ID, API key) from a node folder's own files."""
     folder = work_dir / names.node_dir(chain, index)
     address = read_file(folder / NODE_ADDRESS).decode("ascii", errors="replace")
+    if not NODE_ADDRESS_TEXT.fullmatch(address):
+        raise InputError(
+            f"{folder / NODE_ADDRESS} holds {address!r}, not an address (0x and 40 lowercase hex digits, no newline); "
+            "restore the file"
+        )
     config = folder / CONFIG_DIR
     try:
         device_id = verify_identity(read_file(config / CERT_PEM), read_file(config / KEY_PEM))
@@ -179,7 +192,6 @@ def folder_files(work_dir: Path, chain: str, index: int) -> tuple[str, str, str]
 def shared_files(work_dir: Path, chain: str, indices: Sequence[int]) -> tuple[dict[str, bytes], bool]:
     """The files every node holds identically, and enable_tls of network-config.toml (the same everywhere)."""
     shared: dict[str, bytes] = {}
-    tls: set[bool] = set()
     for index in indices:
         folder = work_dir / names.node_dir(chain, index)
         for name in SHARED_FILES:
@@ -190,18 +202,21 @@ def shared_files(work_dir: Path, chain: str, indices: Sequence[int]) -> tuple[di
                     "restore it"
                 )
     # enable_tls from one node: every node's network-config.toml is then compared whole (check_unchanged).
-    folder = work_dir / names.node_dir(chain, indices[0])
+    path = work_dir / names.node_dir(chain, indices[0]) / "network-config.toml"
     try:
-        tls.add(bool(tomllib.loads(read_file(folder / "network-config.toml").decode())["enable_tls"]))
-    except (tomllib.TOMLDecodeError, KeyError, UnicodeDecodeError):
-        raise InputError(f"{folder / 'network-config.toml'} is not the file runner_k8s wrote; restore it") from None
-    return shared, tls.pop()
+        enable_tls = tomllib.loads(read_file(path).decode()).get("enable_tls")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        raise InputError(f"{path} is not the TOML file runner_k8s wrote; restore it") from None
+    if not isinstance(enable_tls, bool):
+        raise InputError(f"{path} has no enable_tls = true or false, which runner_k8s writes first; restore the file")
+    return shared, enable_tls
 
 
 def retired_of(policy: Manifest) -> tuple[int, ...]:
-    """The indices of removed nodes, from the annotation remove_node leaves."""
-    text = policy.get("metadata", {}).get("annotations", {}).get(RETIRED_ANNOTATION, "")
-    return tuple(int(item) for item in text.split(",") if item.isdigit())
+    """The indices of removed nodes, from the annotation remove_node leaves (anything else plans back unlike it)."""
+    annotations = policy["metadata"].get("annotations")
+    text = annotations.get(RETIRED_ANNOTATION, "") if isinstance(annotations, dict) else ""
+    return tuple(int(item) for item in text.split(",") if item.isdigit()) if isinstance(text, str) else ()
 
 
 def common(values: Sequence[Any], what: str, chain: str) -> Any:
@@ -222,21 +237,36 @@ def node_indices(names_found: Sequence[str], chain: str) -> list[int]:
 
 def pod_settings(statefulset: Manifest, where: Path) -> tuple[Manifest, str]:
     """(pod spec, claim name) of a node's StatefulSet."""
+    name = statefulset["metadata"].get("name")
     try:
         pod_spec = statefulset["spec"]["template"]["spec"]
-        claims = [v["persistentVolumeClaim"]["claimName"] for v in pod_spec["volumes"] if "persistentVolumeClaim" in v]
-        return pod_spec, claims[0]
-    except (KeyError, IndexError, TypeError):
-        raise InputError(
-            f"{where}: StatefulSet {statefulset['metadata'].get('name')} is not one runner_k8s makes"
-        ) from None
+        volumes = [volume for volume in pod_spec["volumes"] if "persistentVolumeClaim" in volume]
+        claims = [str(volume["persistentVolumeClaim"]["claimName"]) for volume in volumes]
+    except (KeyError, TypeError):
+        raise InputError(f"{where}: StatefulSet {name} is not one runner_k8s makes; restore the file") from None
+    if not claims:
+        raise InputError(f"{where}: StatefulSet {name} mounts no claim (persistentVolumeClaim); restore the file")
+    return pod_spec, claims[0]
 
 
-def sidecars_of(pod_spec: Manifest) -> tuple[bool, bool, str]:
+def sidecars_of(pod_spec: Manifest, where: Path) -> tuple[bool, bool, str]:
     """(need_monitor, need_debug, state-db user) as a node's containers show them."""
     containers = {container["name"]: container for container in pod_spec["containers"]}
-    executor_env = {item["name"]: item.get("value") for item in containers["executor"].get("env", [])}
+    try:
+        executor_env = {item["name"]: item.get("value") for item in containers["executor"].get("env", [])}
+    except (KeyError, TypeError, AttributeError):
+        raise InputError(f"{where}: a node's containers are not the ones runner_k8s makes; restore the file") from None
     return MONITOR_PROCESS.name in containers, DEBUG.name in containers, str(executor_env.get(STATE_DB_USER_ENV) or "")
+
+
+def node_port_of(services: Mapping[str, Manifest], name: str, where: Path) -> int:
+    """The nodePort of a local chain's RPC Service, the base of its other NodePorts."""
+    if name not in services:
+        raise InputError(f"{where} has no Service {name}; restore the file")
+    try:
+        return int(services[name]["spec"]["ports"][0]["nodePort"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise InputError(f"{where}: Service {name} has no nodePort as runner_k8s writes it; restore the file") from None
 
 
 def load_chain(work_dir: Path, chain: str, kind: str) -> LoadedChain:
@@ -253,6 +283,11 @@ def load_chain(work_dir: Path, chain: str, kind: str) -> LoadedChain:
         files = {name: read_documents(work_dir / name, chain) for name in present}
     everything = [chunk for chunks in files.values() for chunk in chunks]
     where = work_dir / next(iter(files))
+
+    def file_of(index: int) -> Path:
+        """The file that holds node `index`'s objects: the one a message about them names."""
+        return work_dir / (names.chain_yaml(chain) if kind == LOCAL_KIND else names.node_yaml(chain, index))
+
     statefulsets = of_kind(everything, "StatefulSet")
     refuse_v6_membership(list(statefulsets.values()), where, chain)
     secrets = {name: chunk.parsed() for name, chunk in of_kind(everything, "Secret").items()}
@@ -260,12 +295,16 @@ def load_chain(work_dir: Path, chain: str, kind: str) -> LoadedChain:
     if not indices:
         raise InputError(f"{where} holds no node of chain {chain!r}; restore the file made for the chain")
     read = indices[:1] if kind == LOCAL_KIND else indices
-    pods = [pod_settings(statefulsets[names.node_name(chain, index)].parsed(), where) for index in read]
+    pods = {index: pod_settings(statefulsets[names.node_name(chain, index)].parsed(), file_of(index)) for index in read}
     services = common(
-        [services_of(spec, where) for spec, _ in pods], "their containers (images, commands, resources)", chain
+        [services_of(spec, file_of(index)) for index, (spec, _) in pods.items()],
+        "their containers (images, commands, resources)",
+        chain,
     )
-    monitor, debug, state_db_user = common([sidecars_of(spec) for spec, _ in pods], "their sidecar containers", chain)
-    claims = dict(zip(read, (claim for _, claim in pods), strict=True))
+    monitor, debug, state_db_user = common(
+        [sidecars_of(spec, file_of(index)) for index, (spec, _) in pods.items()], "their sidecar containers", chain
+    )
+    claims = {index: claim for index, (_, claim) in pods.items()}
     policies = [chunk.parsed() for chunk in of_kind(everything, "NetworkPolicy").values()]
     retired = common([retired_of(policy) for policy in policies], "their retired nodes", chain)
     namespaces = [doc.get("metadata", {}).get("namespace") for doc in [*secrets.values(), *policies]]
@@ -280,30 +319,23 @@ def load_chain(work_dir: Path, chain: str, kind: str) -> LoadedChain:
         if kind == MULTI_KIND or name == names.rpc_service(chain)
     }
     if kind == LOCAL_KIND:
-        chain_secret = secrets.get(names.kms_secret(chain)) or {}
-        password = secret_text(chain_secret, "key_file", where) if chain_secret else ""
-        if "state-db-password" in chain_secret.get("data", {}):
-            state_db_password = secret_text(chain_secret, "state-db-password", where)
-        rpc = services_by_name.get(names.rpc_service(chain))
-        node_port = int(rpc["spec"]["ports"][0]["nodePort"]) if rpc else None
+        kms_secret = names.kms_secret(chain)
+        password = secret_text(secrets, kms_secret, "key_file", where)
+        if has_key(secrets, kms_secret, "state-db-password"):
+            state_db_password = secret_text(secrets, kms_secret, "state-db-password", where)
+        node_port = node_port_of(services_by_name, names.rpc_service(chain), where)
     for index in indices:
         address, device_id, api_key = folder_files(work_dir, chain, index)
-        network = secrets.get(names.network_secret(chain, index))
-        if network is None:
-            raise InputError(f"{where} has no Secret {names.network_secret(chain, index)}; restore the file")
+        network_key = secret_text(secrets, names.network_secret(chain, index), "network-key", file_of(index))
         extra: dict[str, Any] = {}
         if kind == MULTI_KIND:
-            own = secrets.get(names.kms_secret(chain, index)) or {}
-            password = secret_text(own, "key_file", where)
-            if "state-db-password" in own.get("data", {}):
-                state_db_password = secret_text(own, "state-db-password", where)
-            extra = multi_settings(work_dir, chain, index, device_id, services_by_name, where)
+            kms_secret = names.kms_secret(chain, index)
+            password = secret_text(secrets, kms_secret, "key_file", file_of(index))
+            if has_key(secrets, kms_secret, "state-db-password"):
+                state_db_password = secret_text(secrets, kms_secret, "state-db-password", file_of(index))
+            extra = multi_settings(work_dir, chain, index, device_id, services_by_name, file_of(index))
         claim = claims.get(index, claims[indices[0]])  # local_cluster: every node on the chain's one claim
-        nodes.append(
-            NodeState(
-                index, address, device_id, api_key, secret_text(network, "network-key", where), claim, password, **extra
-            )
-        )
+        nodes.append(NodeState(index, address, device_id, api_key, network_key, claim, password, **extra))
     return LoadedChain(
         kind=kind,
         chain=chain,
@@ -329,16 +361,19 @@ def multi_settings(
     from runner_k8s.kube.nodes import LB_ID_ANNOTATION  # noqa: PLC0415 - beside the other multi-only names
     from runner_k8s.releases.v5_0_0.syncconfig import devices_of  # noqa: PLC0415
 
-    balancer = services.get(names.lb_service(chain, index))
-    if balancer is None:
-        raise InputError(f"{where} has no LoadBalancer Service {names.lb_service(chain, index)}; restore the file")
-    ports = {port["name"]: port["port"] for port in balancer["spec"]["ports"]}
+    name = names.lb_service(chain, index)
+    if name not in services:
+        raise InputError(f"{where} has no LoadBalancer Service {name}; restore the file")
+    try:
+        ports = {port["name"]: int(port["port"]) for port in services[name]["spec"]["ports"]}
+        annotations = services[name]["metadata"].get("annotations") or {}
+        lb_token = str(annotations.get(LB_ID_ANNOTATION, ""))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        ports, lb_token = {}, ""
+    if "network" not in ports:
+        raise InputError(f"{where}: LoadBalancer Service {name} has no network port; restore the file")
     config = work_dir / names.node_dir(chain, index) / CONFIG_DIR / CONFIG_XML
     own = [device for device in devices_of(read_file(config)) if device.device_id == device_id]
-    if "network" not in ports or not own:
-        raise InputError(f"{where}: node{index}'s LoadBalancer or {config} is not what runner_k8s wrote; restore them")
-    return {
-        "host": own[0].host,
-        "base_port": int(ports["network"]),
-        "lb_token": str(balancer["metadata"].get("annotations", {}).get(LB_ID_ANNOTATION, "")),
-    }
+    if not own:
+        raise InputError(f"{config} has no device of node{index} itself ({device_id}); restore the file")
+    return {"host": own[0].host, "base_port": ports["network"], "lb_token": lb_token}

@@ -112,6 +112,26 @@ def rendered(document: Manifest) -> bytes:
     return render_yaml([document])
 
 
+def unlike(present: Sequence[tuple[str, str]], wanted: Sequence[tuple[str, str]], chain: str) -> str:
+    """How a YAML file's objects differ from those runner_k8s makes for the chain (they differ)."""
+    missing = [key for key in wanted if key not in present]
+    if missing:
+        return (
+            f"{' '.join(missing[0])} is missing (deleted by hand?); a change would write it again, so nothing was "
+            "done: restore the file"
+        )
+    added = [key for key in present if key not in wanted]
+    if added:
+        return (
+            f"{' '.join(added[0])} is not one runner_k8s makes for chain {chain!r} (added by hand?); a change would "
+            "drop it, so nothing was done: move it to a file of its own"
+        )
+    return (
+        "its objects are not in the order runner_k8s writes them (edited by hand?); a change would replace it, so "
+        "nothing was done: restore the file"
+    )
+
+
 def check_unchanged(work_dir: Path, chain: LoadedChain) -> None:
     """What a change reads or rewrites is exactly what this tool wrote (else it would change what it did not mean to).
 
@@ -122,12 +142,7 @@ def check_unchanged(work_dir: Path, chain: LoadedChain) -> None:
         wanted = {(doc["kind"], doc["metadata"]["name"]): doc for doc in planned.get(file_name, [])}
         present = [(chunk.kind, chunk.name) for chunk in chunks]
         if present != list(wanted):
-            missing = sorted(set(wanted) - set(present)) or sorted(set(present) - set(wanted))
-            what = f"{missing[0][0]} {missing[0][1]}" if missing else "the order of its objects"
-            raise InputError(
-                f"{work_dir / file_name}: {what} is not what runner_k8s makes for chain {chain.chain!r} (edited by "
-                "hand?); a change would replace it, so nothing was done: restore the file"
-            )
+            raise InputError(f"{work_dir / file_name}: {unlike(present, list(wanted), chain.chain)}")
         for chunk in chunks:
             if chunk.read and rendered(wanted[(chunk.kind, chunk.name)]) != chunk.text:
                 raise InputError(

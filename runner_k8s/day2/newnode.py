@@ -81,7 +81,9 @@ def check_room(chain: LoadedChain, new: NewNode, index: int) -> None:
     if not is_local(chain):
         assert new.host is not None and new.base_port is not None
         hosts = [node.host or "" for node in chain.nodes] + [new.host]
-        check_lb_ranges(hosts, [node.base_port or 0 for node in chain.nodes] + [new.base_port])
+        bases = [node.base_port or 0 for node in chain.nodes] + [new.base_port]
+        indices = [node.index for node in chain.nodes] + [index]
+        check_lb_ranges(hosts, bases, indices=indices, fix="give the new node a --node_port at least {span} ports away")
         return
     assert chain.node_port is not None
     allowed = parse_port_range(new.node_port_range or DEFAULT_NODE_PORT_RANGE)

@@ -252,7 +252,8 @@ def render_status(view: Survey) -> list[str]:
         )
     config = view.agreed_config()
     if config is not None:
-        lines.append(f"system config (the same on {every_node(len(view.nodes))}):")
+        count = len(view.nodes)
+        lines.append("system config:" if count == 1 else f"system config (the same on {every_node(count)}):")
         for label, value_of in CONFIG_FIELDS.items():
             if label != "pre_hashes":
                 lines.append(f"  {label:<16}{value_of(config)}{' s' if label == 'block_interval' else ''}")

@@ -115,14 +115,18 @@ def wait_applied(plan: Plan, options: Options, runtime: Runtime) -> tuple[dict[s
         return len(applied) == len(nodes)
 
     seconds = _poll(
-        f"waiting for {len(options.rpc)} nodes to apply {signed.tx_hash.hex()[:12]}…", options, runtime, step
+        f"waiting for {every_node(len(options.rpc))} to apply {signed.tx_hash.hex()[:12]}…", options, runtime, step
     )
     return applied, seconds
 
 
-def wait_blocks_continue(plan: Plan, applied: dict[str, int], options: Options, runtime: Runtime) -> dict[str, object]:
-    """After a validator change: every node reaches BLOCKS_AFTER_CHANGE more blocks, with the same hash."""
-    target = max(applied.values()) + BLOCKS_AFTER_CHANGE
+def wait_blocks_continue(plan: Plan, options: Options, runtime: Runtime) -> dict[str, object]:
+    """After a validator change: BLOCKS_AFTER_CHANGE blocks more than any node has once all applied it, alike on all.
+
+    The target is counted from the heights read now, not from those seen when each node applied the
+    change: a node seen early may have gone on since, and a chain that stopped after that would pass.
+    """
+    target: list[int] = []  # set by the first round that reads every node
     found: dict[str, object] = {}
 
     def step(nodes: dict[str, Controller], report: dict[str, str]) -> bool:
@@ -132,26 +136,29 @@ def wait_blocks_continue(plan: Plan, applied: dict[str, int], options: Options, 
                 heights[address] = node.block_number()
             except NodeError as error:
                 report[address] = error.reason
-                return False
-            report[address] = f"height {heights[address]}"
-        if min(heights.values()) < target:
+        answered = len(heights) == len(nodes)
+        if answered and not target:
+            target.append(max(heights.values()) + BLOCKS_AFTER_CHANGE)
+        goal = f" of {target[0]}" if target else ""
+        report.update((address, f"height {height}{goal}") for address, height in heights.items())
+        if not answered or min(heights.values()) < target[0]:
             return False
-        blocks = {address: node.block(target) for address, node in nodes.items()}
+        blocks = {address: node.block(target[0]) for address, node in nodes.items()}
         if len({block.hash for block in blocks.values()}) > 1:
             raise CheckError(
-                f"after the change the nodes have different blocks at height {target}: "
+                f"after the change the nodes have different blocks at height {target[0]}: "
                 + "; ".join(f"{address}: {hex0x(block.hash)}" for address, block in blocks.items())
             )
         block = next(iter(blocks.values()))
-        found.update(height=target, hash=hex0x(block.hash), proposer=hex0x(block.proposer))
+        found.update(height=target[0], hash=hex0x(block.hash), proposer=hex0x(block.proposer))
         return True
 
-    _poll(f"waiting for block {target} on every node", options, runtime, step)
+    _poll(f"waiting for {BLOCKS_AFTER_CHANGE} more blocks on every node", options, runtime, step)
     removed = plan.change.verb == "remove_validator" and plan.config.release != govrules.RELEASE
-    if removed and found.get("proposer") == hex0x(plan.change.address):
+    if removed and found["proposer"] == hex0x(plan.change.address):
         plan.warnings.append(
-            f"block {target} was still made by the removed {hex0x(plan.change.address)}: it was leading when "
-            "the change was applied and v5.0.0 does not step it down; restart its pod"
+            f"block {found['height']} was still made by the removed {hex0x(plan.change.address)}: it was leading "
+            "when the change was applied and v5.0.0 does not step it down; restart its pod"
         )
     return found
 
@@ -235,7 +242,7 @@ def govern(
             report["applied_at"] = applied
             report["seconds"] = round(seconds, 1)
             if lock is Lock.VALIDATORS:
-                report["blocks_continue"] = wait_blocks_continue(plan, applied, options, runtime)
+                report["blocks_continue"] = wait_blocks_continue(plan, options, runtime)
         except KeyboardInterrupt as stop:
             raise interrupted(plan, sent_to, stop) from None
         except RunnerError as exc:  # a time-out, another change first, a node gone: the transaction is out

@@ -77,7 +77,6 @@ class Plan:
     """A checked, signed change and what it was checked against."""
 
     change: Change
-    view: Survey
     config: SystemConfig
     signed: SignedUtxo
     after: object
@@ -100,10 +99,11 @@ def check_chain(options: Options, signer: Account, view: Survey, checks: list[st
         raise CheckError("; ".join(problems))
     config = view.agreed_config()
     assert config is not None, "no problems means every node answered with the same config"
-    checks.append(
-        f"{every_node(len(view.nodes))} answered and agree on the system config and on block "
-        f"{hex0x(view.hashes_at_common[view.nodes[0].address])} at height {view.common_height}"
-    )
+    block = f"block {hex0x(view.hashes_at_common[view.nodes[0].address])} at height {view.common_height}"
+    if len(view.nodes) == 1:
+        checks.append(f"the node answered, with {block}")
+    else:
+        checks.append(f"{every_node(len(view.nodes))} answered and agree on the system config and on {block}")
     if view.chain_name is not None:
         checks.append(
             f"the chain id is {CHAIN_ID_HASH[config.release]}({view.chain_name!r}) = {hex0x(config.chain_id)}"
@@ -147,7 +147,7 @@ def check_new_node(options: Options, view: Survey, checks: list[str], node_addre
         raise CheckError(
             f"the new validator's node {options.node_rpc}: {node.error}; start it and let it catch up first"
         )
-    assert node.config is not None and node.latest is not None
+    assert node.config is not None, "a node that answered reported its system config"
     reference = view.agreed_config()
     assert reference is not None
     if node.config.chain_id != reference.chain_id:
@@ -162,14 +162,17 @@ def check_new_node(options: Options, view: Survey, checks: list[str], node_addre
             f"chain's {view.top_height} (at most {options.max_lag} allowed, --max_lag); a validator that has not "
             "caught up cannot vote; wait until it has, then run again"
         )
-    if node.height <= view.common_height:
-        with Controller(view.nodes[0].address, options.rpc_timeout) as reference_node:
-            theirs = reference_node.block_hash(node.height)
-        if theirs != node.latest.hash:
-            raise CheckError(
-                f"the node at {options.node_rpc} has block {hex0x(node.latest.hash)} at height {node.height}, the "
-                f"chain has {hex0x(theirs)}: it is on another history"
-            )
+    # The histories are compared at the highest block both have: a node ahead of the others is checked too.
+    height = min(node.height, view.common_height)
+    with Controller(view.nodes[0].address, options.rpc_timeout) as chain_node:
+        ours = chain_node.block_hash(height)
+    with Controller(options.node_rpc, options.rpc_timeout) as new_node:
+        theirs = new_node.block_hash(height)
+    if theirs != ours:
+        raise CheckError(
+            f"the node at {options.node_rpc} has block {hex0x(theirs)} at height {height}, the chain has "
+            f"{hex0x(ours)}: it is on another history"
+        )
     if node.status is not None and node_address and node.status.address != node_address:
         raise CheckError(
             f"the node at {options.node_rpc} is {hex0x(node.status.address)}, not {hex0x(node_address)}; give the "
@@ -196,7 +199,7 @@ def _check_new_admin(change: Change, options: Options, signer: Account, checks: 
             raise CheckError(
                 f"--new_admin_dir {options.new_admin_dir} holds account {found}, not {hex0x(change.address)}"
             )
-        checks.append(f"--new_admin_dir {options.new_admin_dir} holds {found}, a {signer.flavour.value} account")
+        checks.append(f"--new_admin_dir {options.new_admin_dir} holds {found}, an {signer.flavour.value} account")
         return
     warning = (
         f"only {hex0x(change.address)} can govern the chain after this; its account folder was not "
@@ -298,5 +301,6 @@ def plan_change(change: Change, options: Options, signer: Account, runtime: Runt
     warnings: list[str] = []
     output, after = plan_output(change, options, signer, view, checks, warnings)
     signed = build_utxo(config, change.lock, output, signer, runtime.randbytes)
-    checks.append(f"output of {len(output)} bytes is valid for lock {int(change.lock)} ({change.lock.label})")
-    return Plan(change, view, config, signed, after, checks, warnings)
+    size = f"{len(output)} byte{'' if len(output) == 1 else 's'}"
+    checks.append(f"output of {size} is valid for lock {int(change.lock)} ({change.lock.label})")
+    return Plan(change, config, signed, after, checks, warnings)

@@ -97,6 +97,17 @@ def exec_probe(command: Sequence[str]) -> Manifest:
     return {"exec": {"command": list(command)}}
 
 
+def listening_check(port: int) -> list[str]:
+    """A command that succeeds once something in the pod listens on TCP `port`, on any address.
+
+    It reads the pod's socket tables (/proc/net/tcp*: local address `hex-ip:HEX-PORT`, state 0A =
+    LISTEN) with sh and grep, which the debian-based CITA-Cloud images (v5.0.0 and v6.7.4) and syncthing's
+    alpine image have.
+    """
+    pattern = f":{port:04X} [0-9A-F]*:0000 0A"
+    return ["sh", "-c", f"grep -qs '{pattern}' /proc/net/tcp /proc/net/tcp6"]
+
+
 def build_probes(action: Manifest, startup: Manifest, readiness: Manifest, liveness: Manifest) -> Manifest:
     """startupProbe, readinessProbe and livenessProbe sharing one action, each with its own timing."""
     return {

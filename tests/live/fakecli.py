@@ -11,7 +11,8 @@ the fast model of tests/fakecluster.py) what the real tool does to a real one, n
 - `kubectl port-forward`, `exec` and `cp` need the pod Running and (exec, cp) the container running,
   else they fail as kubectl does; a `cp` that fails changes nothing.
 - `kubectl delete` of an object that is not there fails, unless `--ignore-not-found`.
-- `kubectl get TYPE/NAME` fails for what is not there; `rollout status` waits for the pod's Ready.
+- `kubectl get TYPE/NAME` fails for what is not there (`get secret` reads a Secret); `rollout status`
+  waits for the pod's Ready.
 - `minikube ssh` and `scp` reach the cluster storage (a folder of the test) under the path the claim
   names; unknown options are refused as those tools refuse them.
 `fail_at` makes the N-th tool call fail (exit 1, nothing done): the tests of plans stopped midway.
@@ -28,6 +29,7 @@ import shutil
 import socket
 import socketserver
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -303,6 +305,11 @@ class PlanServer:
         if words[:2] == ["rm", "-rf"]:
             shutil.rmtree(self.local(words[2]), ignore_errors=True)
             return Reply()
+        if words[:2] == ["chown", "-R"] and len(words) == 4:  # the chain user of v6.7.4's images
+            owner = subprocess.run(
+                ["chown", "-R", words[2], str(self.local(words[3]))], check=False, capture_output=True, text=True
+            )
+            return Reply(owner.returncode, stderr=owner.stderr)
         return Reply(1, stderr=f"fakecli: minikube {shlex.join(argv)} is not played here\n")
 
     def scp(self, argv: list[str], cwd: Path) -> Reply:

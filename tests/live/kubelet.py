@@ -4,12 +4,22 @@ Each workload (Deployment or StatefulSet, one replica) becomes a pod with its ow
 (a veth on a bridge this harness makes, one address per pod) and a hosts file that maps every Service
 name of the YAML to the address of the pod it selects. Each container runs in its own mount namespace
 (tests/live/podinit.py) where every volumeMount is mounted as the YAML says: the PVC (with its
-subPath) from a folder that stands for the cluster storage, a Secret as a read-only tmpfs of its
-decoded keys; with readOnlyRootFilesystem its root is read-only. Each container has its own process
+subPath) from a folder that stands for the cluster storage; a Secret (only its `items`, with their
+modes) and an emptyDir (a tmpfs for medium Memory) as the pod's own volumes, made before its
+containers start and shared by them (tests/live/volumes.py); with readOnlyRootFilesystem its root
+is read-only. The container's process runs as the user its securityContext (or the pod's, or the
+image) says, with fsGroup as a supplementary group, and the pod's Secret and emptyDir volumes are
+owned by that group, as the kubelet does it: a YAML whose files that user cannot read or write fails
+here as it would on a cluster. Applying a changed Secret again updates its files in the running
+pods at once and atomically (the kubelet's `..data` swap). Each container has its own process
 namespace, unless the pod says shareProcessNamespace: then its containers share one, as Kubernetes
 does it. The container's command, args, env and workingDir come from the YAML; the program is
-the one the image names, taken from the CITA_CLOUD_BIN folder (syncthing from Debian's package).
-LoadBalancer Services get their address (the pod's) and a port forwarder in the pod's namespace.
+the one the image names, taken from the folder of its release's built services, CITA_CLOUD_BIN
+(v5.0.0) or CITA_CLOUD_BIN_V6 (v6.7.4) (tests/live/containers.py; syncthing from Debian's package).
+Every Service name resolves in the pods (their /etc/hosts): a Service with a selector to the pod it
+selects, one without to the address of its EndpointSlice, an ExternalName to its host's address.
+LoadBalancer Services get their address (the pod's) and a port forwarder (TCP or UDP) in the pod's
+namespace.
 
 Only what this harness makes is touched: its namespaces, its bridge, its processes, its scratch dir.
 """
@@ -18,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import json
 import os
 import re
@@ -36,29 +47,32 @@ from typing import Any
 
 import yaml
 
+from tests.live.containers import (
+    BIN_VARIABLES,
+    IMAGE_PASSWD,
+    IMAGE_USERS,
+    V5,
+    ImageError,
+    User,
+    cita_program,
+    container_user,
+    image_repository,
+)
+from tests.live.volumes import PodVolumes, VolumeError, reap_stale_volume_mounts, secret_data
 from tests.podlife import PENDING, RUNNING, Restarts
 
 HERE = Path(__file__).resolve().parent
 PODINIT = HERE / "podinit.py"
 LBPROXY = HERE / "lbproxy.py"
 WORKLOADS = ("Deployment", "StatefulSet")
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # an EndpointSlice's Service
+CLUSTER_HOSTS = 60  # pod addresses each cluster takes on a network shared by several
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NO_ENDPOINT = 9  # host part of the address a ClusterIP Service without a pod resolves to: nothing answers there
 SUPERVISE_SECONDS = 0.5
 # Where a container finds the program its image stands for (the host's scratch dir is hidden from it).
 PROGRAM_DIR = "/rk8s-bin"
-BUILT_DIR = "/rk8s-built"  # CITA_CLOUD_BIN, read-only, where PROGRAM_DIR's links point
-
-# The program each CITA-Cloud image runs, and the file in CITA_CLOUD_BIN that stands for it.
-CITA_IMAGES = {
-    "network_p2p": ("network", "network"),
-    "consensus_raft": ("consensus", "consensus"),
-    "executor_evm": ("executor", "executor"),
-    "storage_sqlite": ("storage", "storage"),
-    "controller": ("controller", "controller"),
-    "kms_sm": ("kms", "kms_sm"),
-    "kms_eth": ("kms", "kms_eth"),
-}
+BUILT_DIR = "/rk8s-built"  # the release's bin folder, read-only, where PROGRAM_DIR's links point
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,9 @@ class ImageDefaults:
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    user: str = "0"  # the image's USER
+    passwd: tuple[tuple[str, int, int], ...] = (("root", 0, 0),)  # its /etc/passwd: name, uid, gid
+    built: Path | None = None  # the bin folder its program comes from (mounted at BUILT_DIR)
 
 
 # syncthing/syncthing:1.x: ENV HOME, PUID/PGID, STGUIADDRESS=0.0.0.0:8384; ENTRYPOINT syncthing -home ...
@@ -79,12 +96,6 @@ SYNCTHING_DEFAULTS = ImageDefaults(
 
 class HarnessError(Exception):
     """The YAML asks for something this harness cannot run, or a pod could not be set up."""
-
-
-def image_repository(image: str) -> str:
-    """`registry:5000/citacloud/kms_sm:v5.0.0@sha256:…` → `kms_sm`."""
-    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
-    return name.split(":", 1)[0]
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -144,6 +155,22 @@ def child_pid(parent: int, timeout: float = 10.0) -> int:
     raise HarnessError(f"process {parent} started no child within {timeout:.0f}s")
 
 
+def port_target(port: Mapping[str, Any]) -> int:
+    """A Service port's targetPort (its port when unset); a named targetPort is not used by our YAML."""
+    target = port.get("targetPort", port["port"])
+    if not isinstance(target, int):
+        raise HarnessError(f"named targetPort {target!r}: the harness maps numbers only")
+    return target
+
+
+def forward_pair(port: int, target: int, protocol: str, host: str | None = None) -> str:
+    """lbproxy.py's argument for one forward: PORT:[HOST:]TARGET, with /udp for a UDP port."""
+    if protocol not in ("TCP", "UDP"):
+        raise HarnessError(f"port {port}: protocol {protocol} is not forwarded by the harness")
+    middle = f"{host}:" if host is not None else ""
+    return f"{port}:{middle}{target}" + ("/udp" if protocol == "UDP" else "")
+
+
 def used_subnets() -> set[int]:
     """Third octets of 10.254.x.0/24 networks that already have a route here."""
     routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True, check=True).stdout
@@ -168,12 +195,16 @@ class Pod:
     address: str
     netns: str
     containers: list[Container] = field(default_factory=list)
-    forwards: list[tuple[int, int]] = field(default_factory=list)
+    forwards: list[tuple[int, int, str]] = field(default_factory=list)  # (port, targetPort, protocol)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     probes: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
     share_process_namespace: bool = False
     holder: int | None = None  # pid 1 of the pod's shared process namespace, while it runs
+    volume_specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # the pod template's volumes
+    fs_group: int | None = None
+    volumes: PodVolumes | None = None  # its Secret and emptyDir volumes, while it runs
+    users: dict[str, User] = field(default_factory=dict)  # container -> who its process runs as
 
     def selected_by(self, selector: Mapping[str, str]) -> bool:
         """Whether a Service or workload selector picks this pod."""
@@ -183,10 +214,24 @@ class Pod:
 class Cluster:
     """The pods of one or more YAML files on this host. Use as a context manager: it always cleans up."""
 
-    def __init__(self, scratch: Path, bin_dir: Path, stand_ins: Iterable[str] = ()) -> None:
-        """`stand_ins` names images with no source to build here: each runs a program that only sleeps."""
+    def __init__(
+        self,
+        scratch: Path,
+        bin_dir: Path | None,
+        stand_ins: Iterable[str] = (),
+        bin_v6: Path | None = None,
+        network_of: Cluster | None = None,
+    ) -> None:
+        """`bin_dir` holds the v5.0.0 services, `bin_v6` (default: $CITA_CLOUD_BIN_V6) the v6.7.4 ones;
+        `stand_ins` names images with no source to build here: each runs a program that only sleeps.
+
+        `network_of` makes this a cluster of its own (its own objects, Services and names) whose pods sit
+        on another cluster's network, as clusters that reach each other only through their
+        LoadBalancers' public addresses; open that cluster first and close it last."""
         self.scratch = scratch
         self.bin_dir = bin_dir
+        found_v6 = bin_v6 or os.environ.get(BIN_VARIABLES["v6.7.4"])
+        self.bin_v6 = Path(found_v6) if found_v6 else None
         self.stand_ins = frozenset(stand_ins)
         self.tag = secrets.token_hex(3)
         taken = used_subnets()
@@ -195,11 +240,19 @@ class Cluster:
             raise HarnessError("no free 10.254.x.0/24 subnet")
         self.octet = free[int.from_bytes(os.urandom(2), "big") % len(free)]
         self.bridge = f"rk8s{self.tag}"
+        self.first_host, self.sharers = 10, 0
+        if network_of is not None:
+            network_of.sharers += 1
+            self.octet, self.bridge = network_of.octet, network_of.bridge
+            self.first_host = 10 + CLUSTER_HOSTS * network_of.sharers
+            if self.first_host + CLUSTER_HOSTS > 255:
+                raise HarnessError(f"at most {245 // CLUSTER_HOSTS} clusters share one network")
+        self.owns_network = network_of is None
         self.pods: dict[str, Pod] = {}
         self.netns: list[str] = []
         self._bridge_up = False
         self.notes: list[str] = []
-        self.node_ports: list[tuple[int, str, int]] = []  # (nodePort, pod name, targetPort)
+        self.node_ports: list[tuple[int, str, int, str]] = []  # (nodePort, pod name, targetPort, protocol)
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}  # what the YAML applied so far holds
         self.templates: dict[str, dict[str, Any]] = {}  # workload -> the pod template its pod runs
         self.generations: dict[str, int] = {}  # workload -> how often its pod was made again
@@ -213,11 +266,13 @@ class Cluster:
         self.life = Restarts()
         self._stop_supervising = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self.node_port_pairs: list[str] = []  # what the running NodePort forwarder forwards
+        self.external_hosts: dict[str, str] = {}  # DNS outside the cluster: host name -> address (ExternalName)
 
     # --- addresses -------------------------------------------------------------------------------
     def address(self, index: int) -> str:
         """The address of the index-th pod (also what a test passes as a multi_cluster node IP)."""
-        return f"10.254.{self.octet}.{10 + index}"
+        return f"10.254.{self.octet}.{self.first_host + index}"
 
     @property
     def gateway(self) -> str:
@@ -225,7 +280,10 @@ class Cluster:
         return f"10.254.{self.octet}.1"
 
     def __enter__(self) -> Cluster:
+        self.notes += [f"unmounted the stale volume {point}" for point in reap_stale_volume_mounts()]
         self.notes += [f"removed the stale namespace {name}" for name in reap_stale_clusters()]
+        if not self.owns_network:
+            return self
         run("ip", "link", "add", self.bridge, "type", "bridge")
         self._bridge_up = True
         run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
@@ -272,10 +330,12 @@ class Cluster:
         `addresses` maps a workload name to its pod address (multi_cluster: the node's IP, which the
         cloud would give its LoadBalancer); the others get the next free address. Loading again is
         `kubectl apply`: new workloads get pods, a workload whose pod template changed has its pod
-        made again (and is named in the list returned), the others are left alone.
+        made again (and is named in the list returned), the others are left alone; a changed Secret is
+        written into the running pods that mount it as a directory, as the kubelet syncs it.
         """
         documents = [doc for path in yaml_files for doc in yaml.safe_load_all(path.read_text()) if doc]
         self.storage.update(storage)
+        changed_secrets = self._changed_secrets(documents)
         for document in documents:
             self.objects[(document["kind"], document["metadata"]["name"])] = document
         workloads = [doc for doc in documents if doc["kind"] in WORKLOADS]
@@ -306,7 +366,58 @@ class Cluster:
             if name in made or name in remade:
                 self._prepare_pod(self.pods[name], workload)
         self._refresh_services()
+        self._update_secret_volumes(changed_secrets)
         return remade
+
+    def apply(self, yaml_files: Iterable[Path], storage: Mapping[str, Path] | None = None) -> list[str]:
+        """`kubectl apply -f` of files again: load() them (the workloads whose pod was made again)."""
+        return self.load(yaml_files, storage or {})
+
+    def _changed_secrets(self, documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The Secrets among `documents` that exist already with other keys or values."""
+        changed = {}
+        for document in documents:
+            if document["kind"] != "Secret":
+                continue
+            name = document["metadata"]["name"]
+            old = self.objects.get(("Secret", name))
+            if old is not None and secret_data(old) != secret_data(document):
+                changed[name] = document
+        return changed
+
+    def _update_secret_volumes(self, changed: Mapping[str, dict[str, Any]]) -> None:
+        """Write changed Secrets into every running pod's volumes that hold them (not into subPath mounts)."""
+        for pod in self.pods.values():
+            if pod.volumes is None:
+                continue
+            for name, secret in changed.items():
+                try:
+                    updated = pod.volumes.update_secret(name, secret, pod.name)
+                except VolumeError as error:
+                    self.notes.append(f"{pod.name}: Secret {name} not updated: {error}")
+                    continue
+                self.notes += [f"{pod.name}: volume {volume} now holds the new Secret {name}" for volume in updated]
+
+    def volume_root(self, pod: Pod) -> Path:
+        """Where a pod's Secret and emptyDir volumes are on this host (named for reap_stale_volume_mounts)."""
+        return self.scratch / pod.name / f"volumes-{pod.netns}"
+
+    def _make_pod_volumes(self, pod: Pod) -> None:
+        """The pod's Secret and emptyDir volumes, made before its containers start (as the kubelet does)."""
+        secrets_by_name = {name: doc for (kind, name), doc in self.objects.items() if kind == "Secret"}
+        volumes = PodVolumes(self.volume_root(pod), pod.fs_group)
+        try:
+            volumes.make(pod.volume_specs, secrets_by_name, pod.name)
+        except VolumeError as error:
+            raise HarnessError(str(error)) from error
+        pod.volumes = volumes
+
+    @staticmethod
+    def _remove_pod_volumes(pod: Pod) -> None:
+        """A stopped pod's Secret and emptyDir volumes are gone with it."""
+        if pod.volumes is not None:
+            pod.volumes.remove()
+            pod.volumes = None
 
     def _prepare_pod(self, pod: Pod, workload: dict[str, Any]) -> None:
         """The containers of a workload's pod template, ready to start."""
@@ -318,9 +429,13 @@ class Cluster:
         pod_spec = workload["spec"]["template"]["spec"]
         pod.share_process_namespace = bool(pod_spec.get("shareProcessNamespace", False))
         volumes = {volume["name"]: volume for volume in pod_spec.get("volumes", [])}
+        pod.volume_specs = volumes
+        pod.fs_group = (pod_spec.get("securityContext") or {}).get("fsGroup")
         generation = self.generations[pod.name] = self.generations.get(pod.name, -1) + 1
         pod.containers = [
-            self._prepare_container(pod, container, volumes, secrets_by_name, self.storage, hosts_file, generation)
+            self._prepare_container(
+                pod, container, volumes, secrets_by_name, self.storage, hosts_file, generation, pod_spec
+            )
             for container in pod_spec["containers"]
         ]
 
@@ -337,14 +452,20 @@ class Cluster:
             pod.forwards = []
         self.node_ports = []
         for service in services:
+            if service["spec"].get("selector") is None:
+                continue  # selector-less and ExternalName Services lead outside the cluster: see _peer_entries
             chosen = [pod for pod in self.pods.values() if pod.selected_by(service["spec"]["selector"])]
             if service["spec"].get("type") == "LoadBalancer":
                 for pod in chosen:
-                    pod.forwards += [(port["port"], port["targetPort"]) for port in service["spec"]["ports"]]
+                    pod.forwards += [
+                        (port["port"], port_target(port), port.get("protocol", "TCP"))
+                        for port in service["spec"]["ports"]
+                    ]
             if service["spec"].get("type") == "NodePort" and chosen:
                 # kube-proxy spreads a NodePort over the pods it selects; the harness takes the first.
                 self.node_ports += [
-                    (port["nodePort"], chosen[0].name, port["targetPort"]) for port in service["spec"]["ports"]
+                    (port["nodePort"], chosen[0].name, port_target(port), port.get("protocol", "TCP"))
+                    for port in service["spec"]["ports"]
                 ]
 
     def delete(self, kind: str, name: str) -> bool:
@@ -366,9 +487,11 @@ class Cluster:
         return True
 
     def _hosts_entries(self, services: list[dict[str, Any]]) -> dict[str, str]:
-        entries: dict[str, str] = {}
+        entries: dict[str, str] = self._peer_entries(services)
         for service in services:
-            selector = service["spec"].get("selector", {})
+            selector = service["spec"].get("selector")
+            if selector is None:
+                continue
             chosen = [pod for pod in self.pods.values() if pod.selected_by(selector)]
             if not chosen:
                 # A ClusterIP Service resolves (to its cluster IP) before any pod backs it; nothing answers there.
@@ -377,6 +500,58 @@ class Cluster:
                 continue
             entries[service["metadata"]["name"]] = chosen[0].address
         return entries
+
+    def _peer_entries(self, services: list[dict[str, Any]]) -> dict[str, str]:
+        """Names of Services without a selector: the address of their EndpointSlice (the port the Service
+        names must be the endpoint's, since a hosts entry cannot change it), or for an ExternalName the
+        address of its host: an IP literal, or a name in `external_hosts` or this host's /etc/hosts."""
+        slices = [doc for (kind, _), doc in self.objects.items() if kind == "EndpointSlice"]
+        entries: dict[str, str] = {}
+        for service in services:
+            spec, name = service["spec"], service["metadata"]["name"]
+            if spec.get("type") == "ExternalName":
+                address = self.resolve_external(spec["externalName"])
+                if address is None:
+                    self.notes.append(f"Service {name}: cannot resolve its ExternalName {spec['externalName']}")
+                else:
+                    entries[name] = address
+                continue
+            if spec.get("selector") is not None:
+                continue
+            mine = [doc for doc in slices if doc["metadata"].get("labels", {}).get(SERVICE_NAME_LABEL) == name]
+            ready = [
+                address
+                for doc in mine
+                for endpoint in doc.get("endpoints", [])
+                if endpoint.get("conditions", {}).get("ready", True)
+                for address in endpoint["addresses"]
+            ]
+            if not ready:
+                self.notes.append(f"Service {name} has no selector and no ready endpoint")
+                continue
+            endpoint_ports = {(port.get("port"), port.get("protocol", "TCP")) for doc in mine for port in doc["ports"]}
+            for port in spec.get("ports", []):
+                if (port_target(port), port.get("protocol", "TCP")) not in endpoint_ports:
+                    raise HarnessError(f"Service {name}: port {port} has no EndpointSlice port to match")
+                if port_target(port) != port["port"]:
+                    raise HarnessError(
+                        f"Service {name}: port {port['port']} -> {port_target(port)} (hosts cannot map it)"
+                    )
+            entries[name] = ready[0]
+        return entries
+
+    def resolve_external(self, host: str) -> str | None:
+        """An ExternalName's address: the host if it is an IP, else `external_hosts`, else /etc/hosts here."""
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.ip_address(host))
+        if host in self.external_hosts:
+            return self.external_hosts[host]
+        with contextlib.suppress(OSError), open("/etc/hosts") as stream:
+            for line in stream:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) > 1 and host.lower() in (name.lower() for name in fields[1:]):
+                    return fields[0]
+        return None
 
     def _setup_netns(self, pod: Pod) -> None:
         host_side = f"rkv{self.tag}{len(self.netns)}"
@@ -400,14 +575,21 @@ class Cluster:
         storage: Mapping[str, Path],
         hosts_file: Path,
         generation: int = 0,
+        pod_spec: Mapping[str, Any] | None = None,
     ) -> Container:
         name = container["name"]
         work = self.scratch / pod.name / (name if generation == 0 else f"{name}.{generation}")
         (work / "root").mkdir(parents=True)
         program_dir = work / "bin"
         program_dir.mkdir()
-        defaults = self._image(container["image"], program_dir)
-        env = {"PATH": f"{PROGRAM_DIR}:{STANDARD_PATH}", "HOSTNAME": pod.name, "HOME": "/root"}
+        pod_images = [item["image"] for item in (pod_spec or {}).get("containers", [])]
+        defaults = self._image(container["image"], program_dir, pod_images)
+        user = self._user(pod, container, defaults, pod_spec or {})
+        env = {
+            "PATH": f"{PROGRAM_DIR}:{STANDARD_PATH}",
+            "HOSTNAME": pod.name,
+            "HOME": "/root" if user.uid == 0 else "/",
+        }
         env.update(dict(defaults.env))
         for item in container.get("env", []):
             env[item["name"]] = self._env_value(item, secrets_by_name)
@@ -423,7 +605,9 @@ class Cluster:
             raise HarnessError(f"{pod.name}/{name}: nothing to run")
         mounts = [self._mount(pod, mount, volumes, secrets_by_name, storage) for mount in container["volumeMounts"]]
         mounts.append({"path": PROGRAM_DIR, "source": str(program_dir), "read_only": True})
-        mounts.append({"path": BUILT_DIR, "source": str(self.bin_dir), "read_only": True})
+        built = defaults.built or self.bin_dir
+        if built is not None:
+            mounts.append({"path": BUILT_DIR, "source": str(built), "read_only": True})
         security = container.get("securityContext") or {}
         spec = {
             "root": str(work / "root"),
@@ -433,7 +617,10 @@ class Cluster:
             "working_dir": container.get("workingDir", "/"),
             "argv": argv,
             "env": env,
+            "user": {"uid": user.uid, "gid": user.gid, "groups": list(user.groups)},
+            "no_new_privs": security.get("allowPrivilegeEscalation") is False,
         }
+        pod.users[name] = user
         pod.probes[name] = [
             (kind, container[kind]) for kind in ("startupProbe", "readinessProbe", "livenessProbe") if kind in container
         ]
@@ -442,15 +629,24 @@ class Cluster:
         spec_file.chmod(0o600)
         return Container(name, spec_file, self.scratch / pod.name / f"{name}.log")
 
-    def _image(self, image: str, program_dir: Path) -> ImageDefaults:
+    def _image(self, image: str, program_dir: Path, pod_images: Iterable[str] = ()) -> ImageDefaults:
         repository = image_repository(image)
-        if repository in CITA_IMAGES:
-            program, built = CITA_IMAGES[repository]
-            binary = self.bin_dir / built
+        try:
+            cita = cita_program(image, [image, *pod_images])
+        except ImageError as error:
+            raise HarnessError(str(error)) from error
+        if cita is not None:
+            release, program, built = cita
+            folder = self.bin_dir if release == V5 else self.bin_v6
+            variable = BIN_VARIABLES[release]
+            if folder is None:
+                raise HarnessError(f"{image}: no folder of built {release} services (set {variable})")
+            binary = folder / built
             if not binary.is_file():
-                raise HarnessError(f"{image}: {binary} not found (CITA_CLOUD_BIN holds the built services)")
+                raise HarnessError(f"{image}: {binary} not found ({variable} holds the built {release} services)")
             (program_dir / program).symlink_to(f"{BUILT_DIR}/{built}")
-            return ImageDefaults()
+            passwd = tuple((name, uid, gid) for name, (uid, gid) in IMAGE_PASSWD[release].items())
+            return ImageDefaults(user=IMAGE_USERS[release], passwd=passwd, built=folder)
         if repository == "syncthing":
             found = shutil.which("syncthing")
             if found is None:
@@ -465,6 +661,21 @@ class Cluster:
         raise HarnessError(f"the harness cannot run the image {image}")
 
     @staticmethod
+    def _user(pod: Pod, container: dict[str, Any], defaults: ImageDefaults, pod_spec: Mapping[str, Any]) -> User:
+        """The uid, gid and groups the container's process gets (HarnessError where the kubelet refuses)."""
+        passwd = {name: (uid, gid) for name, uid, gid in defaults.passwd}
+        try:
+            return container_user(
+                defaults.user,
+                passwd,
+                pod_spec.get("securityContext") or {},
+                container.get("securityContext") or {},
+                f"{pod.name}/{container['name']}",
+            )
+        except ImageError as error:
+            raise HarnessError(str(error)) from error
+
+    @staticmethod
     def _env_value(item: dict[str, Any], secrets_by_name: Mapping[str, dict[str, Any]]) -> str:
         if "value" in item:
             return str(item["value"])
@@ -472,8 +683,8 @@ class Cluster:
         secret = secrets_by_name[ref["name"]]
         return base64.b64decode(secret["data"][ref["key"]]).decode()
 
-    @staticmethod
     def _mount(
+        self,
         pod: Pod,
         mount: dict[str, Any],
         volumes: Mapping[str, dict[str, Any]],
@@ -482,11 +693,13 @@ class Cluster:
     ) -> dict[str, Any]:
         volume = volumes[mount["name"]]
         read_only = bool(mount.get("readOnly", False))
-        if "secret" in volume:
-            secret_name = volume["secret"]["secretName"]
-            if secret_name not in secrets_by_name:
-                raise HarnessError(f"{pod.name}: Secret {secret_name} is not in the YAML")
-            return {"path": mount["mountPath"], "secret": secrets_by_name[secret_name]["data"]}
+        if "secret" in volume or "emptyDir" in volume:
+            if "secret" in volume and volume["secret"]["secretName"] not in secrets_by_name:
+                raise HarnessError(f"{pod.name}: Secret {volume['secret']['secretName']} is not in the YAML")
+            # The pod's own volume, made when it starts; a Secret is always mounted read-only. A subPath
+            # binds what the path is when the container starts and never sees an update, as on a cluster.
+            source = self.volume_root(pod) / mount["name"] / mount.get("subPath", "")
+            return {"path": mount["mountPath"], "source": str(source), "read_only": read_only or "secret" in volume}
         if "persistentVolumeClaim" in volume:
             claim = volume["persistentVolumeClaim"]["claimName"]
             if claim not in storage:
@@ -507,8 +720,9 @@ class Cluster:
         pod = self.pods[name]
         self.phases[name] = RUNNING
         self.start_at.pop(name, None)
+        self._make_pod_volumes(pod)
         if pod.forwards:
-            pairs = [f"{port}:{target}" for port, target in pod.forwards]
+            pairs = [forward_pair(port, target, protocol) for port, target, protocol in pod.forwards]
             log = (self.scratch / pod.name / "lbproxy.log").open("ab")
             pod.processes.append(
                 subprocess.Popen(
@@ -530,6 +744,7 @@ class Cluster:
             pod.holder = child_pid(holder.pid)
         for container in pod.containers:
             self._start_container(pod, container, (delays or {}).get(container.name))
+        self._sync_node_ports()
 
     def _start_container(self, pod: Pod, container: Container, delay: float | None = None) -> None:
         enter = ["nsenter", "--target", str(pod.holder), "--pid", "--"] if pod.share_process_namespace else []
@@ -615,24 +830,49 @@ class Cluster:
         """`kubectl exec`: run argv inside a running container (its mount, network and process namespaces, root and
         working directory)."""
         target = str(self.container_pid(pod_name, container))
-        inside = ["nsenter", "-t", target, "-m", "-n", "-p", "-r", "-w", "--"]
+        inside = ["nsenter", "-t", target, "-m", "-n", "-p", "-r", "-w", "--", *self.as_user(pod_name, container)]
         return subprocess.run([*inside, *argv], capture_output=True, text=True, timeout=timeout, check=False)
+
+    def as_user(self, pod_name: str, container: str) -> list[str]:
+        """The prefix that runs a command in a container as its user (kubectl exec, exec probes): setpriv."""
+        user = self.pods[pod_name].users.get(container)
+        if user is None or (user.uid, user.gid) == (0, 0):
+            return []
+        groups = ",".join(str(group) for group in user.groups)
+        return ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", f"--groups={groups}", "--"]
 
     def start(self, delays: Mapping[str, Mapping[str, float]] | None = None) -> None:
         """Start every pod; `delays` holds back, per pod name, the containers it names (seconds)."""
         with self.lock:
             for name in self.pods:
                 self._start_pod(name, (delays or {}).get(name))
-        if self.node_ports and self.node_port_forwarder is None:
-            pairs = [f"{node_port}:{self.pods[pod].address}:{target}" for node_port, pod, target in self.node_ports]
-            log = (self.scratch / "node-ports.log").open("ab")
-            self.node_port_forwarder = subprocess.Popen(
-                [sys.executable, str(LBPROXY), "--bind", self.gateway, *pairs],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self._sync_node_ports()
+
+    def _sync_node_ports(self) -> None:
+        """kube-proxy: the NodePorts of the Services there are now, forwarded on the cluster node's address
+        (the forwarder is started again when they change, whoever started the pods)."""
+        pairs = [
+            forward_pair(node_port, target, protocol, self.pods[pod].address)
+            for node_port, pod, target, protocol in self.node_ports
+        ]
+        if self.node_port_forwarder is not None and pairs == self.node_port_pairs:
+            return
+        if self.node_port_forwarder is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.node_port_forwarder.pid, signal.SIGKILL)
+            self.node_port_forwarder.wait(10)
+            self.node_port_forwarder = None
+        self.node_port_pairs = pairs
+        if not pairs:
+            return
+        log = (self.scratch / "node-ports.log").open("ab")
+        self.node_port_forwarder = subprocess.Popen(
+            [sys.executable, str(LBPROXY), "--bind", self.gateway, *pairs],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def node_port_address(self, node_port: int) -> str:
         """`host:port` where a NodePort of the YAML answers: the cluster node's address (the bridge here)."""
@@ -661,6 +901,7 @@ class Cluster:
         pod.processes.clear()
         pod.running.clear()
         pod.holder = None
+        self._remove_pod_volumes(pod)
 
     def exited(self) -> list[str]:
         """`pod/container (exit code)` for every container process that has ended (restarted since, or not)."""
@@ -700,6 +941,7 @@ class Cluster:
                 return False
             try:
                 inside = ["nsenter", "-t", str(child_pid(process.pid)), "-m", "-n", "-p", "-r", "-w", "--"]
+                inside += self.as_user(pod.name, container)
             except HarnessError:
                 return False
             try:

@@ -10,23 +10,26 @@ It builds the container's root: a tmpfs whose top-level entries are bind mounts 
 /tmp (empty and private: the tests' work dirs, the cluster storage and the other containers' files
 live under the host's /tmp, and a real container sees none of them) and /proc (a new proc of the
 container's own process namespace, so it sees only the processes a real container would). Then it
-mounts each volume where the container spec says (a host folder with an optional subPath, or a
-Secret's decoded keys on a tmpfs), puts the pod's hosts file at /etc/hosts, makes the root read-only
-when the container's securityContext says readOnlyRootFilesystem (the volumes keep their own mode),
-chroots there, changes to the working directory and execs the command. Every mount lives in this
-private mount namespace only and disappears with the container's last process: nothing is created
-outside the spec's scratch dir.
+mounts each volume where the container spec says (a host folder: the claim's with an optional
+subPath, or the pod's Secret and emptyDir volumes the harness made), puts the pod's hosts file at
+/etc/hosts, makes the root read-only when the container's securityContext says
+readOnlyRootFilesystem (the volumes keep their own mode), chroots there, changes to the working
+directory (as root, as runc does first), takes the container's user — supplementary groups (fsGroup
+among them), gid, uid, in that order, so no capability is left — sets no_new_privs when
+allowPrivilegeEscalation is false, and execs the command. Every mount lives in this private mount
+namespace only and disappears with the container's last process: nothing is created outside the
+spec's scratch dir.
 """
 
 from __future__ import annotations
 
-import base64
 import ctypes
 import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -143,14 +146,21 @@ class RootFs:
             mount(None, target, None, MS_REMOUNT | MS_RDONLY)
 
 
-def mount_secret(target: Path, files: dict[str, str]) -> None:
-    """A read-only tmpfs at `target` holding each key of a Secret as a file (values base64, as in `data`)."""
-    mount("tmpfs", target, "tmpfs", 0, "mode=0755")
-    for name, value in files.items():
-        path = target / name
-        path.write_bytes(base64.b64decode(value))
-        path.chmod(0o644)
-    mount(None, target, None, MS_REMOUNT | MS_RDONLY)
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def become(user: dict[str, Any] | None, no_new_privs: bool) -> None:
+    """Take the container's identity: its groups, gid and uid (root keeps the harness's own groups)."""
+    if no_new_privs and _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if user is None:
+        return
+    uid, gid, groups = int(user["uid"]), int(user["gid"]), [int(group) for group in user["groups"]]
+    if uid == 0 and gid == 0 and set(groups) <= {0}:
+        return
+    os.setgroups(groups)
+    os.setgid(gid)
+    os.setuid(uid)
 
 
 def main(spec_path: str) -> None:
@@ -159,10 +169,6 @@ def main(spec_path: str) -> None:
     mount(None, Path("/"), None, MS_REC | MS_PRIVATE)
     root = RootFs(Path(spec["root"]))
     for volume in spec["mounts"]:
-        if "secret" in volume:
-            target = root.make_mount_point(volume["path"], is_dir=True)
-            mount_secret(target, volume["secret"])
-            continue
         source = Path(volume["source"])
         target = root.make_mount_point(volume["path"], is_dir=source.is_dir())
         bind(source, target, read_only=volume["read_only"])
@@ -172,6 +178,7 @@ def main(spec_path: str) -> None:
         root.make_read_only()
     os.chroot(root.root)
     os.chdir(spec["working_dir"])
+    become(spec.get("user"), bool(spec.get("no_new_privs")))
     argv = spec["argv"]
     os.execvpe(argv[0], argv, spec["env"])  # noqa: S606 - the container's own command
 

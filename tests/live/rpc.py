@@ -1,4 +1,4 @@
-"""A client for the controller's RPCService (CITA-Cloud v5.0.0), with the few protobuf messages it needs.
+"""A client for the controller's RPCService (CITA-Cloud v5.0.0 and v6.7.4), with the few protobuf messages it needs.
 
 The messages are written here by hand from the interface's field numbers (controller.proto,
 blockchain.proto and common.proto of cita_cloud_proto v5.0.0): a field is a (number, value) pair,
@@ -166,6 +166,18 @@ class SystemConfig:
     pre_hashes: tuple[bytes, ...] = ()  # locks 1000..1005, in order (fields 7..12)
 
 
+@dataclass(frozen=True)
+class NodeStatus:
+    """common.NodeStatus (v6.7.x, which has no GetVersion or GetPeerCount): what a node says of itself."""
+
+    is_sync: bool
+    version: str
+    height: int
+    address: bytes
+    peers_count: int
+    init_block_number: int
+
+
 class Controller:
     """RPCService of one node's controller, over a plain-text gRPC channel."""
 
@@ -196,6 +208,20 @@ class Controller:
     def peer_count(self) -> int:
         """GetPeerCount(Empty)."""
         return first_int(self._call("GetPeerCount", b""), 1)
+
+    def node_status(self) -> NodeStatus:
+        """GetNodeStatus(Empty) (v6.7.x): 1 is_sync, 2 version, 3 self_status{1 height, 2 address}, 4 peers_count,
+        7 init_block_number."""
+        fields = self._call("GetNodeStatus", b"")
+        own = decode_message(first_bytes(fields, 3))
+        return NodeStatus(
+            is_sync=bool(first_int(fields, 1)),
+            version=first_bytes(fields, 2).decode("utf-8"),
+            height=first_int(own, 1),
+            address=first_bytes(own, 2),
+            peers_count=first_int(fields, 4),
+            init_block_number=first_int(fields, 7),
+        )
 
     def system_config(self) -> SystemConfig:
         """GetSystemConfig(Empty)."""

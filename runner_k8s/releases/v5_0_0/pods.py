@@ -17,6 +17,7 @@ from runner_k8s.kube.objects import (
     env_from_secret,
     env_value,
     exec_probe,
+    listening_check,
     pvc_volume,
     secret_volume,
     tcp_probe,
@@ -241,16 +242,6 @@ def service_from_container(name: str, container: Manifest) -> Service:
             raise ValueError(f"{name}: not a command runner_k8s writes")
         cmd = command[2][len(prefix) :]
     return Service(name, container["image"], cmd.removesuffix(STATE_DB_ARGS))
-
-
-def listening_check(port: int) -> list[str]:
-    """A command that succeeds once something in the pod listens on TCP `port`, on any address.
-
-    It reads the pod's socket tables (/proc/net/tcp*: local address `hex-ip:HEX-PORT`, state 0A =
-    LISTEN) with sh and grep, which the debian-based service images and syncthing's alpine image have.
-    """
-    pattern = f":{port:04X} [0-9A-F]*:0000 0A"
-    return ["sh", "-c", f"grep -qs '{pattern}' /proc/net/tcp /proc/net/tcp6"]
 
 
 def _probes(port: int, by_listening: bool) -> Manifest:

@@ -4,7 +4,10 @@ What the v6.7.4 sources decide here (docs/releases.md): every image runs as the 
 1000) and writes only below its working directory; network_zenoh writes its TLS key as a file into
 its working directory, so that is a memory volume, never the shared storage; the account's
 private_key is read by the controller (again and again, so it stays mounted) and by overlord, and by
-no other container; every service listens on [::], so plain TCP probes reach them.
+no other container; network, executor and controller listen on every address, so TCP probes reach
+them, while consensus (overlord and raft) and storage listen on 127.0.0.1 only (their main.rs), where
+the kubelet's TCP probe, which dials the pod's address, cannot reach: their probes look for the
+listening socket from inside the pod instead.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from runner_k8s.kube.objects import (
     build_probes,
     build_resources,
     container_port,
+    exec_probe,
+    listening_check,
     memory_volume,
     pvc_volume,
     secret_volume,
@@ -75,13 +80,14 @@ class Shape:
     port: ContainerPort
     data: bool = True
     key: bool = False
+    loopback: bool = False  # listens on 127.0.0.1 only
 
 
 SHAPES = {
     "network": Shape("network", ContainerPort.NETWORK, data=False),
-    "consensus": Shape("consensus", ContainerPort.CONSENSUS),
+    "consensus": Shape("consensus", ContainerPort.CONSENSUS, loopback=True),
     "executor": Shape("executor", ContainerPort.EXECUTOR),
-    "storage": Shape("storage", ContainerPort.STORAGE),
+    "storage": Shape("storage", ContainerPort.STORAGE, loopback=True),
     # The controller writes nothing: it reads its config and key, and keeps its state in storage.
     "controller": Shape("controller", ContainerPort.CONTROLLER, data=False, key=True),
 }
@@ -128,10 +134,12 @@ def sees_key(service: str, consensus: Consensus) -> bool:
     return SHAPES[service].key or (service == "consensus" and consensus is Consensus.OVERLORD)
 
 
-def _probes(port: ContainerPort) -> Manifest:
-    # A TCP connection: every v6.7.4 service listens on [::]. Its gRPC health would take a stalled chain's
+def _probes(port: ContainerPort, loopback: bool = False) -> Manifest:
+    # A TCP connection where the service listens on every address; the listening socket, seen from inside
+    # the pod, where it listens on 127.0.0.1 only. Not gRPC health: it would take a stalled chain's
     # network or controller out of its Service, which is how the peers reach it again: never.
-    return build_probes(tcp_probe(int(port)), STARTUP, READINESS, LIVENESS)
+    action = exec_probe(listening_check(int(port))) if loopback else tcp_probe(int(port))
+    return build_probes(action, STARTUP, READINESS, LIVENESS)
 
 
 def _resources(pod: NodePod, container: str) -> Manifest:
@@ -166,7 +174,7 @@ def _service_container(pod: NodePod, service: str) -> Manifest:
         working_dir=working_dir,
         ports=ports,
         mounts=mounts,
-        probes=_probes(shape.port),
+        probes=_probes(shape.port, shape.loopback),
         resources=_resources(pod, service),
         security_context=CONTAINER_SECURITY,
     )
