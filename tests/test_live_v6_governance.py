@@ -123,7 +123,7 @@ class TestOverlordGovernance:
         with pytest.raises(grpc.RpcError) as refused:
             entry.send_raw_transaction(raw)
         assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-        assert "EmergencyBrake" in str(refused.value.details())  # type: ignore[attr-defined]
+        assert "EmergencyBrake" in str(refused.value.details())
         braked_at = entry.block_number()
         change(chain, admin["dir"], "emergency_brake", "off")
         tx_hash, raw = ordinary(chain, admin["dir"])
