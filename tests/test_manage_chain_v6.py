@@ -390,3 +390,21 @@ def test_the_bls_key_in_the_fake_is_the_one_our_code_derives():
 
     assert all(is_bls_key(entry(index, Consensus.OVERLORD)) for index in range(4))
     assert len(entry(0, Consensus.OVERLORD)) == bls.PUBLIC_KEY_BYTES
+
+
+def test_if_needed_does_not_take_a_node_address_for_an_overlord_validator(
+    chain: Chain, nodes: list[str], admin_dir: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A node address is never in an overlord chain's list of BLS keys: that is no proof there is nothing to do."""
+    argv = change("remove_validator", hex0x(node_address(0)), nodes=nodes, admin_dir=admin_dir, extra=("--if_needed",))
+    assert run(*argv)[0] == 1
+    assert "this is an overlord chain: its validators are the nodes' BLS keys" in capsys.readouterr().err
+    assert not sent(chain)
+
+
+def test_if_needed_with_the_node_folder(chain: Chain, nodes: list[str], admin_dir: Path, tmp_path: Path):
+    node_dir = write_node_dir(tmp_path / "n3", 3, Consensus.OVERLORD)
+    argv = change("remove_validator", hex0x(node_address(3)), nodes=nodes, admin_dir=admin_dir)
+    code, out, _ = run(*argv, "--node_dir", str(node_dir), "--if_needed")
+    assert code == 0 and f"nothing to do: {hex0x(entry(3, Consensus.OVERLORD))} is no validator" in out, out
+    assert not sent(chain)
