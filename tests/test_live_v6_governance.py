@@ -161,7 +161,8 @@ class TestOverlordGovernance:
             median_after_s=statistics.median(after),
         )
         assert statistics.median(before) >= SLOW - 0.5, before
-        assert statistics.median(after) <= FAST + 0.6, after
+        assert statistics.median(after) <= FAST + 1, after  # a loaded 2-core machine may add a little
+        assert statistics.median(after) < statistics.median(before) / 1.5, (before, after)
 
     def test_remove_and_add_back_an_overlord_validator(self, chain: V6Chain, admin: dict[str, str]):
         node, folder = "gov6-3", chain.work / "cita-cloud" / "gov6" / "node3"  # the node folder local_cluster wrote
