@@ -90,7 +90,8 @@ def test_block_and_small_messages_decode_the_oracles_bytes():
 def test_v6_system_config_limits_and_node_status_decode_the_oracles_bytes():
     """v6.7.4's fields (controller.proto / common.proto at cita_cloud_proto 6.7.4): SystemConfig 13-16 and
     NodeStatus{1 is_sync, 2 version, 3 self_status, 4 peers_count, 5 peers_status, 6 is_danger,
-    7 init_block_number, 8 waiting_block}, PeerStatus{1 height, 2 address, 3 node_net_info{1 multi_address, 2 origin}}."""
+    7 init_block_number, 8 waiting_block}, PeerStatus{1 height, 2 address, 3 node_net_info{1 multi_address,
+    2 origin}}."""
     config = pb.SystemConfig.FromString(
         encode_message([(4, 3), (13, 1_073_741_824), (14, b"\x0e"), (15, 100), (16, b"\x10")])
     )
