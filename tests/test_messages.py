@@ -1419,7 +1419,7 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
     "an ADDRESS that is not 20 bytes": ChainCase(
         govern("remove_validator", "0x" + "ab" * 19),
         2,
-        f"argument ADDRESS: '0x{'ab' * 19}' is not an address: give 0x and 40 hex digits (20 bytes), as in "
+        f"argument ADDRESS: '0x{'ab' * 19}' is not an address: give 0x and 40 hex digits, as in "
         "node_address (see manage_chain.py remove_validator --help)",
     ),
     "an --max_lag past its limit": ChainCase(
@@ -2406,25 +2406,26 @@ NODE0 = "cita-cloud/test-chain/node0"
 RESTORE = "(edited by hand?); a change would replace it, so nothing was done: restore the file"
 MULTI_CLUSTER = ["--node", "192.0.2.13", "--node_port", "30000", "--lbs_token", "lb-4", "--pvc_name", "cluster3-pvc"]
 PREMADE = ["--authority", PREMADE_ADDRESS, "--sync_device_id", PREMADE_DEVICE]
-ADDED = "Chain test-chain: node3 added ({a3}, syncthing {d3}); 6 files of the other nodes and test-chain.yaml rewritten"
-NEXT = "Next, a script to run top to bottom (see the README):"
-STILL_TO_COPY = [
-    f"Still to copy by hand: cp {PREMADE_ADDRESS}/kms.db {PREMADE_ADDRESS}/key_id {PREMADE_ADDRESS}/node_address "
-    "cita-cloud/test-chain/node3/",
-    f"Still to copy by hand: cp {PREMADE_DEVICE}/cert.pem {PREMADE_DEVICE}/key.pem cita-cloud/test-chain/node3/config/",
-]
+ADDED = (
+    "Chain test-chain: node3 added ({a3}, syncthing {d3}); 6 files of the other nodes rewritten, test-chain.yaml "
+    "rewritten"
+)
+NEXT = (
+    "Next, a script to run top to bottom, saved as {tmp}/test-chain-plan.sh (run it with: bash "
+    "{tmp}/test-chain-plan.sh; show_plan prints it again). It stops at the first step that fails, and every step "
+    "is safe to repeat: fix the cause, then run the whole script again."
+)
 
 NODE_MESSAGES: dict[str, NodeCase] = {
     # --- what add_node and remove_node report ---
     "add_node": NodeCase(add(), 0, out=[ADDED, NEXT]),
     "add_node, dry run": NodeCase(
-        add(*PREMADE, "--dry_run"),
+        add("--dry_run"),
         0,
         out=[
-            f"Chain test-chain: node3 added ({PREMADE_ADDRESS}, syncthing {PREMADE_DEVICE}); 6 files of the other "
-            "nodes and test-chain.yaml rewritten (dry run: nothing written)",
-            *STILL_TO_COPY,
-            "The plan would be:",
+            "Chain test-chain: node3 added (its address and syncthing identity are made by the real run); 6 files of "
+            "the other nodes rewritten, test-chain.yaml rewritten (dry run: nothing written)",
+            "The plan would be (the real run saves it as {tmp}/test-chain-plan.sh):",
         ],
     ),
     "add_node with the admin's folder moved away": NodeCase(
@@ -2437,21 +2438,17 @@ NODE_MESSAGES: dict[str, NodeCase] = {
         add(),
         0,
         out=[
-            "Chain test-chain: node1 added ({a1}, syncthing {d1}); 2 files of the other nodes and test-chain.yaml "
-            "rewritten",
+            "Chain test-chain: node1 added ({a1}, syncthing {d1}); 2 files of the other nodes rewritten, "
+            "test-chain.yaml rewritten",
             NEXT,
         ],
         chain="local1",
     ),
-    "add_node with a pre-made account and identity still to copy": NodeCase(
+    "add_node with a pre-made account whose folder is not there": NodeCase(
         add(*PREMADE),
-        0,
-        out=[
-            f"Chain test-chain: node3 added ({PREMADE_ADDRESS}, syncthing {PREMADE_DEVICE}); 6 files of the other "
-            "nodes and test-chain.yaml rewritten",
-            *STILL_TO_COPY,
-            NEXT,
-        ],
+        1,
+        "--authority: there is no folder {A} (made by create_account.py); check the value, or give --accounts_dir "
+        "where it is",
     ),
     "remove_node": NodeCase(
         remove(2),
@@ -2468,7 +2465,7 @@ NODE_MESSAGES: dict[str, NodeCase] = {
         out=[
             "Chain test-chain: node0 ({a0}) removed; 4 files of the other nodes and test-chain.yaml rewritten, "
             "cita-cloud/test-chain/node0 deleted (dry run: nothing written)",
-            "The plan would be:",
+            "The plan would be (the real run saves it as {tmp}/test-chain-plan.sh):",
         ],
     ),
     "remove_node of a multi_cluster node": NodeCase(
@@ -2557,7 +2554,8 @@ NODE_MESSAGES: dict[str, NodeCase] = {
     "a --rpc for remove_node that is not host:port": NodeCase(
         ["remove_node", "--node", "1", "--rpc", "a b", "--work_dir", "{tmp}"],
         2,
-        "--rpc 'a b': 'a b' is not host:port (an IPv6 address goes in brackets: [::1]:50004)",
+        "argument --rpc: entry 0: 'a b' is not host:port (an IPv6 address goes in brackets: [::1]:50004) "
+        "(see create_k8s_config.py remove_node --help)",
         validators=None,
     ),
     "a NodePort range the new node fills to its last port": NodeCase(
@@ -2566,7 +2564,8 @@ NODE_MESSAGES: dict[str, NodeCase] = {
     "a NodePort range one port short for the new node": NodeCase(
         add("--node_port_range", "30000-30023"),
         2,
-        "NodePort 30024 (call of node3) is outside 30000-30023; use a --node_port between 30000 and 30003",
+        "node3 needs NodePort 30024 (call of node3), outside --node_port_range 30000-30023: the chain's NodePorts "
+        "follow from the --node_port 30004 it was made with, so node3 needs a range that reaches 30024",
     ),
     "a new cluster at another cluster's LoadBalancer ports": NodeCase(
         add(*MULTI_CLUSTER[:1], "192.0.2.10", *MULTI_CLUSTER[2:], *PREMADE, "--kms_password", "pw"),
@@ -2613,7 +2612,7 @@ NODE_MESSAGES: dict[str, NodeCase] = {
     "remove_node, and no node to ask": NodeCase(
         remove(1),
         1,
-        "cannot ask 127.0.0.1:1 whether the node is still a validator: node 127.0.0.1:1: unreachable (Connection "
+        "cannot ask whether the node is still a validator: node 127.0.0.1:1: unreachable (Connection "
         "refused): check the address and that the node is running",
         validators=None,
     ),

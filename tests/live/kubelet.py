@@ -282,12 +282,12 @@ class Cluster:
     def __enter__(self) -> Cluster:
         self.notes += [f"unmounted the stale volume {point}" for point in reap_stale_volume_mounts()]
         self.notes += [f"removed the stale namespace {name}" for name in reap_stale_clusters()]
-        if not self.owns_network:
-            return self
-        run("ip", "link", "add", self.bridge, "type", "bridge")
-        self._bridge_up = True
-        run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
-        run("ip", "link", "set", self.bridge, "up")
+        if self.owns_network:
+            run("ip", "link", "add", self.bridge, "type", "bridge")
+            self._bridge_up = True
+            run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
+            run("ip", "link", "set", self.bridge, "up")
+        # Every cluster has its own kubelet loop, also one whose pods sit on another cluster's network.
         self._supervisor = threading.Thread(target=self._supervise, daemon=True)
         self._supervisor.start()
         return self
