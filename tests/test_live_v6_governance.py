@@ -51,7 +51,8 @@ def manage(chain: V6Chain, *argv: str) -> str:
 
 
 def change(chain: V6Chain, admin_dir: str, *argv: str) -> str:
-    return manage(chain, *argv, "--rpc", rpc_list(chain), "--admin_dir", admin_dir, "--timeout", CHANGE_TIMEOUT)
+    flags = ("--rpc", rpc_list(chain), "--admin_dir", admin_dir, "--chain_name", chain.chain, "--timeout", CHANGE_TIMEOUT)
+    return manage(chain, *argv, *flags)
 
 
 def gaps(chain: V6Chain, first: int, last: int) -> list[float]:
@@ -103,7 +104,7 @@ class TestOverlordGovernance:
 
     def test_set_admin(self, chain: V6Chain, admin: dict[str, str]):
         account = new_v6_account(os.urandom, Consensus.OVERLORD)
-        folder = chain.work / "next-admin"
+        folder = chain.work / "successor-account"  # not <chain>-admin: no chain name is read from it
         folder.mkdir(mode=0o700)
         for name, entry in account_files(account).items():
             (folder / name).write_bytes(entry.data)
