@@ -51,7 +51,7 @@ def manage(chain: V6Chain, *argv: str) -> str:
 
 
 def change(chain: V6Chain, admin_dir: str, *argv: str) -> str:
-    flags = ("--rpc", rpc_list(chain), "--admin_dir", admin_dir, "--chain_name", chain.chain)
+    flags: tuple[str, ...] = ("--rpc", rpc_list(chain), "--admin_dir", admin_dir, "--chain_name", chain.chain)
     flags += ("--timeout", CHANGE_TIMEOUT)
     return manage(chain, *argv, *flags)
 
