@@ -1,4 +1,9 @@
-"""A fake chain: in-process gRPC servers that answer as v5.0.0 controllers' RPCService do.
+"""A fake chain: in-process gRPC servers that answer as v5.0.0 (or, release="v6.7.4", v6.7.4) controllers do.
+
+A v6.7.4 node answers GetNodeStatus and not GetVersion/GetPeerCount, reports SystemConfig 13-16,
+refuses with INVALID_ARGUMENT and the StatusCodeEnum name, splits lock 1004 by the validators' entry
+length (48-byte BLS keys on overlord, checked with py_ecc, 20-byte addresses on raft) and applies lock
+1003 (a 4-byte big-endian u32, any other length "panics": the test fails).
 
 Replies are encoded, and transactions decoded, with the hand-written encoder of tests/live/rpc.py; a
 transaction is checked as the controller checks it (sender = admin, version, pre_tx_hash, hash and
@@ -27,7 +32,27 @@ from tests.test_crypto_primitives import gmssl_sm2_key, gmssl_sm3
 
 LOCKS = range(1000, 1006)
 HANG_SECONDS = 1.0  # longer than the short RPC timeouts the tests give
+V6_LOCKS = range(1000, 1008)
 FORBIDDEN = "forbidden"
+V6 = "v6.7.4"
+V6_REASONS = {
+    FORBIDDEN: "AdminCheckError",
+    "Invalid version": "InvalidVersion",
+    "Invalid lock_id": "InvalidLockId",
+    "Invalid pre_tx_hash": "InvalidPreHash",
+    "Invalid utxo tx hash": "HashCheckError",
+    "Invalid sender index: 0": "SigCheckError",
+    "dup": "DupTransaction",
+    "invalid witnesses": "InvalidWitness",
+}
+
+
+def is_bls_key(data: bytes) -> bool:
+    """A compressed BLS12-381 G1 public key in the subgroup, by py_ecc (not runner_k8s's own code)."""
+    from eth_typing import BLSPubkey
+    from py_ecc.bls.ciphersuites import G2ProofOfPossession
+
+    return bool(G2ProofOfPossession.KeyValidate(BLSPubkey(data)))  # the encoding, the curve, the subgroup, not zero
 
 
 def oracle_hash(flavour: str, data: bytes) -> bytes:
@@ -72,12 +97,14 @@ class Tweak:
     hang_after: dict[str, int] = field(default_factory=dict)  # method -> calls answered at once before it stalls
     gone_after: dict[str, int] = field(default_factory=dict)  # method -> calls answered before it goes UNAVAILABLE
     answered: dict[str, int] = field(default_factory=dict)  # method -> calls so far
+    node_address: bytes = b""  # v6.7.4: what GetNodeStatus names the node by
+    is_sync: bool = False
 
     def forked(self, height: int) -> bool:
         return self.fork or (self.fork_from is not None and height >= self.fork_from)
 
 
-GOVERNED = {1002: "admin", 1004: "validators", 1005: "emergency_brake"}
+GOVERNED = {1002: "admin", 1003: "block_interval", 1004: "validators", 1005: "emergency_brake"}
 
 
 @dataclass
@@ -104,6 +131,10 @@ class Chain:
     accepted: list[bytes] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     changes: list[tuple[int, int, bytes, Any]] = field(default_factory=list)  # (height, lock, old pre-hash, old value)
+    release: str = "v5.0.0"
+    tweaks: list[Tweak] = field(default_factory=list)
+    quota_limit: int = 1073741824
+    block_limit: int = 100
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def state_at(self, height: int) -> tuple[dict[str, Any], dict[int, bytes]]:
@@ -127,6 +158,19 @@ class Chain:
         fields += [(4, values["block_interval"])] + [(5, validator) for validator in values["validators"]]
         fields += [(6, int(values["emergency_brake"]))]
         fields += [(7 + index, pre_hashes[lock]) for index, lock in enumerate(LOCKS)]
+        if self.release == V6:
+            fields += [(13, self.quota_limit), (14, pre_hashes.get(1007, bytes(33)))]
+            fields += [(15, self.block_limit), (16, pre_hashes.get(1006, bytes(33)))]
+        return encode_message(fields)
+
+    def node_status(self, tweak: Tweak, height: int, peers: list[tuple[bytes, int]]) -> bytes:
+        """common.NodeStatus as controller v6.7.4 fills it (controller.rs get_node_status)."""
+        self_status = encode_message([(1, height), (2, tweak.node_address)])
+        fields: list[tuple[int, Any]] = [(1, int(tweak.is_sync)), (2, "6.7.4"), (3, self_status), (4, len(peers))]
+        for address, peer_height in peers:
+            net = encode_message([(1, "/dns4/localhost/tcp/40000/tls/peer"), (2, int.from_bytes(address[:8], "big"))])
+            fields.append((5, encode_message([(1, peer_height), (2, address), (3, net)])))
+        fields += [(7, 1)]
         return encode_message(fields)
 
     def check_and_apply(self, raw: bytes) -> tuple[bytes, str]:
@@ -142,7 +186,7 @@ class Chain:
         version, pre, output, lock = first_int(utxo, 1), first_bytes(utxo, 2), first_bytes(utxo, 3), first_int(utxo, 4)
         if version != self.version:
             return b"", "Invalid version"
-        if lock not in LOCKS:
+        if lock not in (V6_LOCKS if self.release == V6 else LOCKS):
             return b"", "Invalid lock_id"
         if pre != self.pre_hashes[lock]:
             return b"", "Invalid pre_tx_hash"
@@ -164,15 +208,36 @@ class Chain:
             raise AssertionError(f"the tool must not send lock {lock}")
         self.height += 1  # the block that holds the transaction, finalized: the change applies there
         self.changes.append((self.height, lock, self.pre_hashes[lock], getattr(self, GOVERNED[lock])))
-        if lock == 1002:
+        if self.release == V6:
+            self._apply_v6(lock, output)
+        elif lock == 1002:
             assert len(output) == 20
             self.admin = output
         elif lock == 1004:
             assert output and len(output) % 20 == 0
             self.validators = [output[i : i + 20] for i in range(0, len(output), 20)]
+        elif lock == 1005:
+            self.emergency_brake = bool(output)
+        else:
+            raise AssertionError(f"the tool must not send lock {lock} to a v5.0.0 chain")
+        self.pre_hashes[lock] = tx_hash
+
+    def _apply_v6(self, lock: int, output: bytes) -> None:
+        """system_config.rs match_data: what v6.7.4 applies (a wrong length of 1000/1003/1007 panics it)."""
+        if lock == 1002:
+            assert len(output) == 20
+            self.admin = output
+        elif lock == 1003:
+            assert len(output) == 4, "u32_decode panics every controller"
+            self.block_interval = int.from_bytes(output, "big")
+        elif lock == 1004:
+            size = len(self.validators[0])
+            assert output and len(output) % size == 0
+            entries = [output[i : i + size] for i in range(0, len(output), size)]
+            assert size == 20 or all(is_bls_key(entry) for entry in entries), "overlord panics on a bad key"
+            self.validators = entries
         else:
             self.emergency_brake = bool(output)
-        self.pre_hashes[lock] = tx_hash
 
 
 def block_hash(height: int, fork: bool = False) -> bytes:
@@ -217,17 +282,33 @@ class FakeNode:
             )
             return encode_message([(2, header), (3, b"")])
 
+        v6 = chain.release == V6
+        refusal = grpc.StatusCode.INVALID_ARGUMENT if v6 else grpc.StatusCode.INTERNAL
+
         def send_raw_transaction(request: bytes, context: grpc.ServicerContext) -> bytes:
             if tweak.reject:
-                context.abort(grpc.StatusCode.INTERNAL, tweak.reject)
+                context.abort(refusal, tweak.reject)
             if tweak.answer_hash is not None:
                 return encode_message([(1, tweak.answer_hash)])
             with chain.lock:
                 tx_hash, reason = chain.check_and_apply(request)
             if reason:
-                context.abort(grpc.StatusCode.INTERNAL, reason)
+                context.abort(refusal, V6_REASONS.get(reason, reason) if v6 else reason)
             return encode_message([(1, tx_hash)])
 
+        def get_node_status(request: bytes, context: grpc.ServicerContext) -> bytes:
+            peers = [(other.node_address, chain.height - other.lag) for other in chain.tweaks if other is not tweak]
+            return chain.node_status(tweak, self.height(), peers)
+
+        if v6:
+            return {
+                "GetBlockNumber": get_block_number,
+                "GetBlockHash": get_block_hash,
+                "GetBlockByNumber": get_block_by_number,
+                "GetSystemConfig": lambda request, context: chain.system_config(tweak, self.height()),
+                "GetNodeStatus": get_node_status,
+                "SendRawTransaction": send_raw_transaction,
+            }
         return {
             "GetBlockNumber": get_block_number,
             "GetBlockHash": get_block_hash,
@@ -258,6 +339,7 @@ def _logged(chain: Chain, tweak: Tweak, name: str, handler: Callable[[bytes, grp
 def running(chain: Chain, tweaks: list[Tweak]) -> Iterator[list[str]]:
     """One server per tweak (one per node); yields their addresses."""
     servers, addresses = [], []
+    chain.tweaks = tweaks
     try:
         for tweak in tweaks:
             server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))

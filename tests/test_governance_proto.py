@@ -85,3 +85,48 @@ def test_block_and_small_messages_decode_the_oracles_bytes():
     assert pb.SoftwareVersion.FromString(encode_message([(1, "5.0.0")])).version == "5.0.0"
     assert decode_message(pb.Flag(flag=True).SerializeToString()) == {1: [1]}
     assert pb.Flag(flag=False).SerializeToString() == b""  # GetBlockNumber(latest): the empty message
+
+
+def test_v6_system_config_limits_and_node_status_decode_the_oracles_bytes():
+    """v6.7.4's fields (controller.proto / common.proto at cita_cloud_proto 6.7.4): SystemConfig 13-16 and
+    NodeStatus{1 is_sync, 2 version, 3 self_status, 4 peers_count, 5 peers_status, 6 is_danger,
+    7 init_block_number, 8 waiting_block}, PeerStatus{1 height, 2 address, 3 node_net_info{1 multi_address,
+    2 origin}}."""
+    config = pb.SystemConfig.FromString(
+        encode_message([(4, 3), (13, 1_073_741_824), (14, b"\x0e"), (15, 100), (16, b"\x10")])
+    )
+    assert (config.quota_limit, config.quota_limit_pre_hash, config.block_limit, config.block_limit_pre_hash) == (
+        1_073_741_824,
+        b"\x0e",
+        100,
+        b"\x10",
+    )
+    net = encode_message([(1, "/dns4/localhost/tcp/40000/tls/c-1"), (2, 77)])
+    peer = encode_message([(1, 41), (2, b"p" * 20), (3, net)])
+    wire = encode_message(
+        [
+            (1, 1),
+            (2, "6.7.4"),
+            (3, encode_message([(1, 42), (2, b"s" * 20)])),
+            (4, 3),
+            (5, peer),
+            (6, 1),
+            (7, 9),
+            (8, 2),
+        ]
+    )
+    status = pb.NodeStatus.FromString(wire)
+    assert (status.is_sync, status.version, status.self_status.height, status.self_status.address) == (
+        True,
+        "6.7.4",
+        42,
+        b"s" * 20,
+    )
+    assert (status.peers_count, status.is_danger, status.init_block_number, status.waiting_block) == (3, True, 9, 2)
+    (only,) = status.peers_status
+    assert (only.height, only.address, only.node_net_info.multi_address, only.node_net_info.origin) == (
+        41,
+        b"p" * 20,
+        "/dns4/localhost/tcp/40000/tls/c-1",
+        77,
+    )

@@ -26,17 +26,18 @@ PLANNERS = {
     "releases.v5_0_0.serviceconfig", "releases.v5_0_0.nodefiles", "releases.v5_0_0.syncconfig",
     "releases.v5_0_0.pods", "releases.v5_0_0.manifests", "releases.v5_0_0.inputs", "releases.v5_0_0.chainplan",
     "releases.v6_7_4.accounts", "releases.v6_7_4.keygen", "releases.v6_7_4.serviceconfig", "releases.v6_7_4.config",
-    "releases.v6_7_4.pods", "releases.v6_7_4.manifests", "releases.v6_7_4.chainplan",
+    "releases.v6_7_4.pods", "releases.v6_7_4.manifests", "releases.v6_7_4.chainplan", "releases.v6_7_4.govrules",
     "kube.objects", "kube.images", "kube.resources", "kube.nodes", "kube.storage",
     "create.rules", "create.spec", "create.v6spec", "create.releasechoice", "create.archives", "create.existing",
     "report.reports", "report.nextsteps",
     "day2.chainfiles", "day2.chainload", "day2.membership", "day2.planscript", "day2.memberplan", "day2.newnode",
+    "day2.releasegate",
     "govern.transactions", "govern.adminkeys",
 }  # fmt: skip
 NETWORK = {"govern.rpc", "govern.chainview"}
 VERBS = {
     "create.identities", "create.chain", "create.volumes", "day2.nodeverbs",
-    "govern.governance", "govern.delivery", "govern.status",
+    "govern.governance", "govern.v6plan", "govern.delivery", "govern.status",
 }  # fmt: skip
 WRITER = "write.files"
 # The folders, lowest first: a module imports only from its own folder or a lower one (no arrow up).

@@ -282,6 +282,15 @@ def test_eth_chain_signatures_are_the_kms_eth_ones(tmp_path: Path):
     assert len(bytes.fromhex(signature[2:])) == 65 and chain.emergency_brake  # the fake recovered it with python-ecdsa
 
 
+def test_set_block_interval_is_refused_on_v5_with_the_reason(
+    chain: Chain, nodes: list[str], admin_dir: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert run(*change("set_block_interval", "3", nodes=nodes, admin_dir=admin_dir))[0] == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "refused on v5.0.0" in err and "never applies a new block interval" in err
+    assert not sent(chain) and chain.block_interval == 6
+
+
 def test_no_secret_in_any_output(chain: Chain, nodes: list[str], admin_dir: Path, capsys: pytest.CaptureFixture[str]):
     secret = f"{SECRETS[KmsFlavour.SM]:064x}"
     outputs = []

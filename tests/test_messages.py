@@ -1447,12 +1447,13 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
         "--admin_password is required: give --admin_password, or --admin_password_file FILE ('-' reads standard "
         "input), or run on a terminal to be asked for it",
     ),
-    "set_block_interval": ChainCase(
-        ["set_block_interval", "3"],
+    "set_block_interval on v5.0.0": ChainCase(
+        govern("set_block_interval", "3"),
         1,
-        "set_block_interval is refused: a running v5.0.0 consensus_raft never applies a new block interval (it "
-        "reads the interval once, when its raft store is empty), so the chain would report one interval and keep "
-        "another; choose it when the chain is made (create_k8s_config.py --block_interval)",
+        "set_block_interval is refused on v5.0.0: a running consensus_raft v5.0.0 never applies a new block "
+        "interval (it reads the interval once, when its raft store is empty), so the chain would report one "
+        "interval and keep another; choose it when the chain is made (create_k8s_config.py --block_interval), or "
+        "run v6.7.4; nothing was sent",
     ),
     # --- the admin's account folder (adminkeys.py) ---
     "a wrong admin password": ChainCase(
@@ -2009,7 +2010,7 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
     "a node that takes the transaction under another hash": ChainCase(
         govern("emergency_brake", "on"),
         1,
-        f"node {{n0}} took the transaction as 0x{'42' * 32}, not {{tx}}; it may not be a v5.0.0 controller",
+        f"node {{n0}} took the transaction as 0x{'42' * 32}, not {{tx}}; it may not be a CITA-Cloud controller",
         tweaks=({"answer_hash": b"\x42" * 32},),
         sent=True,
         utxo=(1005, "0x01"),
@@ -3005,3 +3006,102 @@ def test_each_add_node_and_remove_node_line_is_whole(case: str, tmp_path: Path, 
     assert out.splitlines()[: len(message.out)] == [fill_all(line, values) for line in message.out]
     if code:
         assert out == "" and tree_snapshot(work) == before, "nothing may be written"
+
+
+# --- v6.7.4 chains: manage_chain.py's refusals against fake v6 controllers, add_node/remove_node's -------
+
+V6_CHANGE_MESSAGES = {
+    "block interval 0": (
+        ["set_block_interval", "0"],
+        1,
+        "a block interval of 0 s is refused: overlord's round timers would be 0 ms and raft's leader would ask "
+        "for blocks in a busy loop; give 1 to 4294967 seconds; nothing was sent",
+    ),
+    "block interval above the u32 milliseconds": (
+        ["set_block_interval", "4294968", "--yes"],
+        1,
+        "a block interval of 4294968 s is refused: consensus_overlord v6.7.4 counts it in milliseconds in 32 bits, "
+        "which wrap above 4294967 s; give 1 to 4294967 seconds; nothing was sent",
+    ),
+    "block interval above a minute without --yes": (
+        ["set_block_interval", "61"],
+        1,
+        "a block every 61 s: every later change, this one's undo included, waits up to that long for the block "
+        "that applies it; pass --yes to do it anyway (at most 60 s without); nothing was sent",
+    ),
+    "overlord validator without its folder": (
+        ["add_validator", "{n3}", "--node_rpc", "{rpc0}"],
+        1,
+        "this is an overlord chain: its validators are the nodes' BLS keys, not node addresses like {n3}; give the "
+        "node's folder with --node_dir (its validator_address holds the key); nothing was sent",
+    ),
+    "a pasted validator key": (
+        ["add_validator", "0x" + "ab" * 48, "--node_rpc", "{rpc0}"],
+        2,
+        "add_validator takes the node's address (0x and 40 hex digits), not a key: an overlord validator's key is "
+        "read from the node's folder (--node_dir)",
+    ),
+    "a validator that is not one": (
+        ["remove_validator", "0x" + "ab" * 48],
+        1,
+        "0x" + "ab" * 48 + " is not a BLS12-381 public key: an overlord chain's validators are the 48-byte keys of "
+        "the nodes' validator_address files; give the node's folder (--node_dir); nothing was sent",
+    ),
+    "a v5 admin folder": (
+        ["emergency_brake", "on", "--admin_dir", "{v5admin}", "--admin_password", "admin-pass-123"],
+        1,
+        "the chain at --rpc runs v6.7.4, but --admin_dir {v5admin} holds a v5.0.0 account (kms.db); give the admin "
+        "folder of this chain (<chain>-admin/); nothing was sent",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(V6_CHANGE_MESSAGES))
+def test_each_v6_governance_refusal_is_one_whole_line(case: str, tmp_path: Path, capsys):
+    import manage_chain
+    from tests.fakechain import running
+    from tests.test_manage_chain import admin_account, write_account
+    from tests.test_manage_chain_v6 import ADMIN_SECRET, node_address, tweaks, v6_chain, write_v6_account
+
+    admin = write_v6_account(tmp_path / "test-chain-admin", ADMIN_SECRET)
+    v5admin = write_account(tmp_path / "v5-admin", admin_account())
+    argv, code, line = V6_CHANGE_MESSAGES[case]
+    chain = v6_chain()
+    with running(chain, tweaks(3)) as nodes:
+        values = {"{rpc0}": nodes[0], "{n3}": "0x" + node_address(3).hex(), "{v5admin}": str(v5admin)}
+        full = [*argv, "--rpc", ",".join(nodes)]
+        if "--admin_dir" not in argv:
+            full += ["--admin_dir", str(admin)]
+        for key, value in values.items():
+            full = [item.replace(key, value) for item in full]
+            line = line.replace(key, value)
+        capsys.readouterr()
+        assert manage_chain.main(full, fixed_runtime()) == code
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"manage_chain.py: error: {line}\n")
+    assert "SendRawTransaction" not in chain.calls
+
+
+@pytest.mark.parametrize("verb", ["add_node", "remove_node"])
+@pytest.mark.parametrize("kind", ["local_cluster", "multi_cluster"])
+def test_membership_on_a_v6_chain_is_refused_in_one_line(verb: str, kind: str, tmp_path: Path, capsys):
+    from tests.manifest_variants import V6_MULTI, v6_multi_argv
+
+    chain = "tc" if kind == "local_cluster" else V6_MULTI
+    work = tmp_path / "work"
+    made = v6_local("--chain_name", chain) if kind == "local_cluster" else v6_multi_argv(work)
+    assert create_k8s_config.main([fill(arg, tmp_path) for arg in made], fixed_runtime()) == 0, capsys.readouterr()
+    capsys.readouterr()
+    before = tree_snapshot(tmp_path)
+    argv = [verb, "--work_dir", str(work)]
+    argv += ["--kms_password", "pw"] if verb == "add_node" else ["--node", "1", "--rpc", "127.0.0.1:1"]
+    assert create_k8s_config.main(argv, fixed_runtime()) == 1
+    out, err = capsys.readouterr()
+    yaml = "tc.yaml" if kind == "local_cluster" else f"{chain}-0.yaml"
+    assert (out, err) == (
+        "",
+        f"create_k8s_config.py: error: {work}/{yaml}: chain {chain!r} runs CITA-Cloud v6.7.4, and add_node/remove_node "
+        "do not support v6.7.4 membership changes yet (only v5.0.0 chains); its validators can be changed with "
+        "manage_chain.py add_validator/remove_validator\n",
+    )
+    assert tree_snapshot(tmp_path) == before

@@ -16,6 +16,7 @@ from typing import Any
 
 from runner_k8s import names
 from runner_k8s.day2.chainfiles import Chunk, of_kind, read_documents, read_file
+from runner_k8s.day2.releasegate import refuse_v6_membership
 from runner_k8s.errors import InputError
 from runner_k8s.keys.syncthing import verify_identity
 from runner_k8s.kube.nodes import RETIRED_ANNOTATION
@@ -288,6 +289,7 @@ def load_chain(work_dir: Path, chain: str, kind: str) -> LoadedChain:
         return work_dir / (names.chain_yaml(chain) if kind == LOCAL_KIND else names.node_yaml(chain, index))
 
     statefulsets = of_kind(everything, "StatefulSet")
+    refuse_v6_membership(list(statefulsets.values()), where, chain)
     secrets = {name: chunk.parsed() for name, chunk in of_kind(everything, "Secret").items()}
     indices = node_indices(list(statefulsets), chain)
     if not indices:

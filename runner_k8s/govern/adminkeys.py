@@ -1,4 +1,8 @@
-"""The super admin's account folder: its key opened read-only, a successor's address, the chain it names."""
+"""The super admin's account folder: its key opened read-only, a successor's address, the chain it names.
+
+Two kinds: a v5.0.0 account is a kms.db opened with its password; a v6.7.4 account is a plain
+`private_key` file (no password) next to node_address and validator_address.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,10 @@ from runner_k8s.keys.accounts import Account, address_of
 from runner_k8s.keys.keystore import ACCOUNT_ID, SQLITE_INTEGER_MAX, StoredAccount, load_kms_db, password_hash, unlock
 from runner_k8s.plan import KEY_ID, KMS_DB, NODE_ADDRESS
 from runner_k8s.reading import read_bounded
+from runner_k8s.releases.v6_7_4.accounts import PRIVATE_KEY, read_v6_account
+
+V5_RELEASE = "v5.0.0"
+V6_RELEASE = "v6.7.4"
 
 ADMIN_FILE_MAX_BYTES = 1 << 20
 ADMIN_SUFFIX = "-admin"  # create_k8s_config.py local_cluster writes the admin's account to <chain>-admin/
@@ -67,9 +75,21 @@ def load_admin(folder: Path, password: str) -> Account:
     return account
 
 
-def new_admin_address(folder: Path, signer: Account) -> str:
+def admin_release(folder: Path) -> str:
+    """The release an admin account folder is for: v6.7.4 when it holds private_key and no kms.db."""
+    return V6_RELEASE if (folder / PRIVATE_KEY).exists() and not (folder / KMS_DB).exists() else V5_RELEASE
+
+
+def load_v6_admin(folder: Path) -> Account:
+    """A v6.7.4 super admin's account: its private_key, checked against node_address (no password)."""
+    return read_v6_account(folder, "--admin_dir").account
+
+
+def new_admin_address(folder: Path, signer: Account, release: str = V5_RELEASE) -> str:
     """The address of the account in `folder` (no password needed), checked to be of the signer's kms flavour."""
     flag = "--new_admin_dir"
+    if release == V6_RELEASE:
+        return read_v6_account(folder, flag).account.address
     stored = _stored_account(folder, flag, "the new admin's account folder (create_account.py)")
     if stored.flavour is not signer.flavour:
         raise CheckError(

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from runner_k8s.govern.rpc import Block, Controller, NodeError
-from runner_k8s.govern.transactions import Lock, SystemConfig, hex0x
+from runner_k8s.govern.rpc import Block, Controller, NodeError, NodeStatus, Unimplemented
+from runner_k8s.govern.transactions import V5, V6, Lock, SystemConfig, hex0x
+from runner_k8s.keys.accounts import sm3
 
 MAX_PARALLEL_READS = 16  # nodes read at once: a node that does not answer costs one timeout, not one each
 
@@ -24,6 +25,12 @@ class NodeView:
     software_version: str = ""
     config: SystemConfig | None = None
     error: str = ""
+    status: NodeStatus | None = None  # v6.7.4: GetNodeStatus
+
+    @property
+    def release(self) -> str:
+        """v5.0.0 or v6.7.4, as the node's answers tell ("" when it did not answer)."""
+        return self.config.release if self.config is not None else ""
 
     @property
     def answered(self) -> bool:
@@ -49,6 +56,23 @@ class Survey:
     def unreachable(self) -> list[NodeView]:
         """The nodes that did not."""
         return [node for node in self.nodes if not node.answered]
+
+    @property
+    def release(self) -> str:
+        """The release every answering node runs ("" when none answered or they differ)."""
+        found = {node.release for node in self.answering}
+        return found.pop() if len(found) == 1 else ""
+
+    def release_problem(self) -> str:
+        """Which nodes run which release, when they differ; else ""."""
+        seen: dict[str, list[str]] = {}
+        for node in self.answering:
+            seen.setdefault(node.release, []).append(node.address)
+        if len(seen) < 2:
+            return ""
+        return "the nodes run different releases: " + "; ".join(
+            f"{release} on {', '.join(addresses)}" for release, addresses in sorted(seen.items())
+        )
 
     @property
     def top_height(self) -> int:
@@ -86,18 +110,20 @@ class Survey:
         """Why the chain is not `chain_name`'s, or ""."""
         if self.chain_name is None:
             return ""
-        expected = chain_id_of(self.chain_name)
+        release = self.release or V5
+        expected = chain_id_of(self.chain_name, release)
         wrong = [node.address for node in self.answering if node.config and node.config.chain_id != expected]
         if not wrong:
             return ""
         return (
-            f"chain id of {', '.join(wrong)} is not sha256({self.chain_name!r}) = {hex0x(expected)}: "
-            f"these nodes do not run the chain {self.chain_name}"
+            f"chain id of {', '.join(wrong)} is not {CHAIN_ID_HASH[release]}({self.chain_name!r}) = "
+            f"{hex0x(expected)}: these nodes do not run the chain {self.chain_name}"
         )
 
     def problems(self) -> list[str]:
         """Everything that makes the nodes unfit to take a change: unreachable, disagreeing, another chain."""
         found = [f"node {node.address}: {node.error}" for node in self.unreachable]
+        found += [problem for problem in (self.release_problem(),) if problem]
         found += self.config_differences()
         found += [problem for problem in (self.hash_disagreement(), self.chain_id_problem()) if problem]
         return found
@@ -134,24 +160,39 @@ CONFIG_FIELDS = {
 }
 
 
-def chain_id_of(chain_name: str) -> bytes:
-    """The chain id create_k8s_config.py gives a chain: SHA-256 of its name."""
+CHAIN_ID_HASH = {V5: "sha256", V6: "sm3"}
+
+
+def chain_id_of(chain_name: str, release: str = V5) -> bytes:
+    """The chain id create_k8s_config.py gives a chain: SHA-256 (v5.0.0) or SM3 (v6.7.4) of its name."""
+    if release == V6:
+        return sm3(chain_name.encode("utf-8"))
     return hashlib.sha256(chain_name.encode("utf-8")).digest()
 
 
 def read_node(address: str, timeout: float) -> NodeView:
-    """Height, latest block, peers, version and system config of one node (its error instead if it fails)."""
+    """Height, latest block, peers, version and system config of one node (its error instead if it fails).
+
+    The release is the node's own answer: v5.0.0 serves GetVersion, v6.7.4 answers it UNIMPLEMENTED and
+    serves GetNodeStatus instead.
+    """
     try:
         with Controller(address, timeout) as node:
-            config = node.system_config()
+            try:
+                version, status, release = node.software_version(), None, V5
+            except Unimplemented:
+                status = node.node_status()
+                version, release = status.version, V6
+            config = node.system_config(release)
             height = node.block_number()
             return NodeView(
                 address,
                 height=height,
                 latest=node.block(height),
-                peer_count=node.peer_count(),
-                software_version=node.software_version(),
+                peer_count=node.peer_count() if status is None else status.peers_count,
+                software_version=version,
                 config=config,
+                status=status,
             )
     except NodeError as error:
         return NodeView(address, error=error.reason)
@@ -207,7 +248,7 @@ def render_status(view: Survey) -> list[str]:
         lines.append(
             f"node {node.address}: height {node.height}{behind}, block {hex0x(node.latest.hash)} "
             f"by {hex0x(node.latest.proposer)} at {_time(node.latest.timestamp_ms)}, "
-            f"{node.peer_count} peers, controller {node.software_version}"
+            f"{node.peer_count} peers, controller {node.software_version}{_v6_state(node)}"
         )
     config = view.agreed_config()
     if config is not None:
@@ -216,6 +257,9 @@ def render_status(view: Survey) -> list[str]:
         for label, value_of in CONFIG_FIELDS.items():
             if label != "pre_hashes":
                 lines.append(f"  {label:<16}{value_of(config)}{' s' if label == 'block_interval' else ''}")
+        if config.release == V6:
+            lines.append(f"  {'quota_limit':<16}{config.quota_limit}")
+            lines.append(f"  {'block_limit':<16}{config.block_limit}")
     problems = view.problems()
     if problems:
         lines += [f"problem: {problem}" for problem in problems]
@@ -225,8 +269,22 @@ def render_status(view: Survey) -> list[str]:
     return lines
 
 
+def _v6_state(node: NodeView) -> str:
+    """What GetNodeStatus adds to a v6.7.4 node's line: its node address, sync state and peer heights."""
+    status = node.status
+    if status is None:
+        return ""
+    peers = ", ".join(f"{hex0x(peer.address)}@{peer.height}" for peer in status.peers)
+    state = "syncing" if status.is_sync else "in consensus"
+    danger = ", DANGER mode" if status.is_danger else ""
+    return f", node {hex0x(status.address)}, {state}{danger}, peers at [{peers}]"
+
+
 def _config_json(config: SystemConfig) -> dict[str, object]:
+    extra: dict[str, object] = {"quota_limit": config.quota_limit, "block_limit": config.block_limit}
     return {
+        "release": config.release,
+        **(extra if config.release == V6 else {}),
         "version": config.version,
         "chain_id": hex0x(config.chain_id),
         "admin": hex0x(config.admin),
@@ -254,11 +312,22 @@ def status_json(view: Survey) -> dict[str, object]:
                 "software_version": node.software_version,
                 "system_config": _config_json(node.config),
             }
+            if node.status is not None:
+                status = node.status
+                entry["node_status"] = {
+                    "node_address": hex0x(status.address),
+                    "is_sync": status.is_sync,
+                    "is_danger": status.is_danger,
+                    "init_block_number": status.init_block_number,
+                    "waiting_block": status.waiting_block,
+                    "peers": [{"address": hex0x(peer.address), "height": peer.height} for peer in status.peers],
+                }
         else:
             entry["error"] = node.error
         nodes.append(entry)
     config = view.agreed_config()
     return {
+        "release": view.release,
         "nodes": nodes,
         "system_config": None if config is None else _config_json(config),
         "common_height": view.common_height,

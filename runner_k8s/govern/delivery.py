@@ -11,6 +11,7 @@ from runner_k8s.govern.governance import Change, Options, Plan, plan_change
 from runner_k8s.govern.rpc import Controller, NodeError, Rejected
 from runner_k8s.govern.transactions import Lock, hex0x
 from runner_k8s.keys.accounts import Account
+from runner_k8s.releases.v6_7_4 import govrules
 from runner_k8s.runtime import Runtime
 
 POLL_SECONDS = 1.0
@@ -20,6 +21,7 @@ REASON_HINTS = {
     "wait, then run status",
     "Invalid pre_tx_hash": "another change of this lock was applied after the pre-check; run status and decide again",
     "forbidden": "the node does not take this signer as the admin; run status",
+    **govrules.REASON_HINTS,
 }
 
 
@@ -39,7 +41,7 @@ def send(plan: Plan, options: Options) -> str:
         if accepted != plan.signed.tx_hash:
             raise CheckError(
                 f"node {address} took the transaction as {hex0x(accepted)}, not {hex0x(plan.signed.tx_hash)}; "
-                "it may not be a v5.0.0 controller"
+                "it may not be a CITA-Cloud controller"
             )
         return address
     raise CheckError(f"no node took the transaction ({'; '.join(unreachable)}); nothing was sent")
@@ -155,7 +157,8 @@ def wait_blocks_continue(plan: Plan, options: Options, runtime: Runtime) -> dict
         return True
 
     _poll(f"waiting for {BLOCKS_AFTER_CHANGE} more blocks on every node", options, runtime, step)
-    if plan.change.verb == "remove_validator" and found["proposer"] == hex0x(plan.change.address):
+    removed = plan.change.verb == "remove_validator" and plan.config.release != govrules.RELEASE
+    if removed and found["proposer"] == hex0x(plan.change.address):
         plan.warnings.append(
             f"block {found['height']} was still made by the removed {hex0x(plan.change.address)}: it was leading "
             "when the change was applied and v5.0.0 does not step it down; restart its pod"

@@ -1,4 +1,4 @@
-"""The one module that talks to the network: a v5.0.0 controller's RPCService over gRPC (grpcio).
+"""The one module that talks to the network: a v5.0.0 or v6.7.4 controller's RPCService over gRPC (grpcio).
 
 The calls go through grpcio's generic unary-unary channel with the messages of our own
 governance.proto; no generated gRPC stubs. grpc and protobuf are imported here, lazily, so the
@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runner_k8s.errors import RunnerError
-from runner_k8s.govern.transactions import Lock, SystemConfig
+from runner_k8s.govern.transactions import V5, V6, Lock, SystemConfig
 
 if TYPE_CHECKING:
     import grpc
@@ -45,8 +45,12 @@ class NodeError(RunnerError):
         self.reason = reason
 
 
+class Unimplemented(NodeError):
+    """The node does not serve this method: GetVersion on v6.7.4, GetNodeStatus on v5.0.0."""
+
+
 class Rejected(RunnerError):
-    """The controller refused a transaction (SendRawTransaction answered INTERNAL with its reason)."""
+    """The controller refused a transaction (v5.0.0: INTERNAL with its reason; v6.7.4: INVALID_ARGUMENT, a name)."""
 
     def __init__(self, address: str, reason: str) -> None:
         super().__init__(f"node {address} refused the transaction: {reason}")
@@ -63,6 +67,30 @@ def parse_rpc_address(text: str) -> str:
     if not 1 <= port <= MAX_PORT:
         raise ValueError(f"{text!r}: the port must be 1-{MAX_PORT}")
     return f"{match['host']}:{port}"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A peer as a v6.7.4 node last heard of it: its node address and height."""
+
+    address: bytes
+    height: int
+    multi_address: str
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """GetNodeStatus (v6.7.4): what GetVersion and GetPeerCount told on v5.0.0, and more."""
+
+    version: str
+    address: bytes  # this node's node_address
+    height: int
+    is_sync: bool
+    peers_count: int
+    peers: tuple[Peer, ...]
+    is_danger: bool
+    init_block_number: int
+    waiting_block: int
 
 
 @dataclass(frozen=True)
@@ -126,9 +154,12 @@ class Controller:
         try:
             result: Reply = stub(request, timeout=self.timeout)
         except grpc.RpcError as error:
-            rejected = isinstance(error, grpc.Call) and error.code() is grpc.StatusCode.INTERNAL
-            if method == "SendRawTransaction" and rejected:
+            code = error.code() if isinstance(error, grpc.Call) else None
+            rejected = code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+            if method == "SendRawTransaction" and rejected and isinstance(error, grpc.Call):
                 raise Rejected(self.address, " ".join(str(error.details()).split())) from None
+            if code is grpc.StatusCode.UNIMPLEMENTED:
+                raise Unimplemented(self.address, _reason(method, error, self.timeout)) from None
             raise NodeError(self.address, _reason(method, error, self.timeout)) from None
         return result
 
@@ -164,7 +195,25 @@ class Controller:
 
         return self._call("GetVersion", pb.Empty(), pb.SoftwareVersion.FromString).version
 
-    def system_config(self) -> SystemConfig:
+    def node_status(self) -> NodeStatus:
+        """Version, own address, height, sync state and peers (GetNodeStatus, v6.7.4 only)."""
+        from runner_k8s.proto import governance_pb2 as pb  # noqa: PLC0415 - see the module docstring
+
+        found = self._call("GetNodeStatus", pb.Empty(), pb.NodeStatus.FromString)
+        peers = tuple(Peer(peer.address, peer.height, peer.node_net_info.multi_address) for peer in found.peers_status)
+        return NodeStatus(
+            version=found.version,
+            address=found.self_status.address,
+            height=found.self_status.height,
+            is_sync=found.is_sync,
+            peers_count=found.peers_count,
+            peers=peers,
+            is_danger=found.is_danger,
+            init_block_number=found.init_block_number,
+            waiting_block=found.waiting_block,
+        )
+
+    def system_config(self, release: str = V5) -> SystemConfig:
         """The chain's governed values as this node applies them (GetSystemConfig)."""
         from runner_k8s.proto import governance_pb2 as pb  # noqa: PLC0415 - see the module docstring
 
@@ -177,6 +226,9 @@ class Controller:
             validators=tuple(found.validators),
             emergency_brake=found.emergency_brake,
             pre_hashes={lock: getattr(found, name) for lock, name in PRE_HASH_FIELDS.items()},
+            release=release,
+            quota_limit=found.quota_limit if release == V6 else 0,
+            block_limit=found.block_limit if release == V6 else 0,
         )
 
     def send_raw_transaction(self, raw: bytes) -> bytes:

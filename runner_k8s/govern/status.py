@@ -114,4 +114,6 @@ def validator_already(addresses: Sequence[str], validator: bytes, *, chain_name:
     config = view.agreed_config()
     if config is None or view.problems():
         return False
+    if any(len(entry) != len(validator) for entry in config.validators):
+        return False  # a node address on an overlord chain (BLS keys): checked, and refused, as without the flag
     return (validator in config.validators) == present

@@ -1,11 +1,13 @@
-"""Governance transactions of CITA-Cloud v5.0.0, pure: the chain's system config in, signed bytes out.
+"""Governance transactions of CITA-Cloud v5.0.0 and v6.7.4, pure: the chain's system config in, signed bytes out.
 
 Every change is one UtxoTransaction {version, pre_tx_hash, output, lock_id} signed by the super
 admin. The controller re-encodes it (prost: fields in number order, defaults left out, as protobuf
 does), hashes the bytes with the kms's hash (SM3 or Keccak-256) and checks that the hash, the
 signature and the sender (= the current admin) match, and that pre_tx_hash is the hash of the last
 transaction applied to the lock (33 zero bytes before the first). Outputs are not checked at send
-time: the rules below refuse every output the v5.0.0 controller would apply wrongly or crash on.
+time: the rules below refuse every output the v5.0.0 controller would apply wrongly or crash on, and
+releases/v6_7_4/govrules.py holds v6.7.4's. Both releases hash, sign and encode alike (SM3, SM2 with
+the default id, the same field numbers).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from enum import IntEnum
 from runner_k8s.errors import CheckError
 from runner_k8s.keys.accounts import Account, RandBytes, flavour_hash
 from runner_k8s.keys.signing import sign_hash
+from runner_k8s.releases.v6_7_4 import govrules
+
+V5 = "v5.0.0"
+V6 = govrules.RELEASE
 
 ADDRESS_BYTES = 20
 CHAIN_ID_BYTES = 32
@@ -52,6 +58,9 @@ class SystemConfig:
     validators: tuple[bytes, ...]
     emergency_brake: bool
     pre_hashes: dict[Lock, bytes] = field(default_factory=dict)
+    release: str = V5  # V6: the node answered GetNodeStatus
+    quota_limit: int = 0  # v6.7.4 only
+    block_limit: int = 0  # v6.7.4 only
 
     def pre_hash(self, lock: Lock) -> bytes:
         """The hash the next transaction of `lock` must name as its pre_tx_hash."""
@@ -219,7 +228,10 @@ class SignedUtxo:
 
 def build_utxo(config: SystemConfig, lock: Lock, output: bytes, signer: Account, randbytes: RandBytes) -> SignedUtxo:
     """The transaction that sets `lock` to `output` on the chain whose current config is `config`."""
-    check_output(lock, output)
+    if config.release == V6:
+        govrules.check_output(int(lock), output)
+    else:
+        check_output(lock, output)
     sender = bytes.fromhex(signer.address[2:])
     if sender != config.admin:
         raise CheckError(

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10governance.proto\x12\x15runner_k8s.governance\"\x07\n\x05\x45mpty\"\x14\n\x04Hash\x12\x0c\n\x04hash\x18\x01 \x01(\x0c\"\x14\n\x04\x46lag\x12\x0c\n\x04\x66lag\x18\x01 \x01(\x08\"#\n\x0b\x42lockNumber\x12\x14\n\x0c\x62lock_number\x18\x01 \x01(\x04\"\x1f\n\tPeerCount\x12\x12\n\npeer_count\x18\x01 \x01(\x04\"\"\n\x0fSoftwareVersion\x12\x0f\n\x07version\x18\x01 \x01(\t\"\xb2\x02\n\x0cSystemConfig\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\x0c\x12\r\n\x05\x61\x64min\x18\x03 \x01(\x0c\x12\x16\n\x0e\x62lock_interval\x18\x04 \x01(\r\x12\x12\n\nvalidators\x18\x05 \x03(\x0c\x12\x17\n\x0f\x65mergency_brake\x18\x06 \x01(\x08\x12\x18\n\x10version_pre_hash\x18\x07 \x01(\x0c\x12\x19\n\x11\x63hain_id_pre_hash\x18\x08 \x01(\x0c\x12\x16\n\x0e\x61\x64min_pre_hash\x18\t \x01(\x0c\x12\x1f\n\x17\x62lock_interval_pre_hash\x18\n \x01(\x0c\x12\x1b\n\x13validators_pre_hash\x18\x0b \x01(\x0c\x12 \n\x18\x65mergency_brake_pre_hash\x18\x0c \x01(\x0c\"o\n\x0b\x42lockHeader\x12\x10\n\x08prevhash\x18\x01 \x01(\x0c\x12\x11\n\ttimestamp\x18\x02 \x01(\x04\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\x19\n\x11transactions_root\x18\x04 \x01(\x0c\x12\x10\n\x08proposer\x18\x05 \x01(\x0c\"%\n\x10\x43ompactBlockBody\x12\x11\n\ttx_hashes\x18\x01 \x03(\x0c\"\x8a\x01\n\x0c\x43ompactBlock\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x32\n\x06header\x18\x02 \x01(\x0b\x32\".runner_k8s.governance.BlockHeader\x12\x35\n\x04\x62ody\x18\x03 \x01(\x0b\x32\'.runner_k8s.governance.CompactBlockBody\",\n\x07Witness\x12\x11\n\tsignature\x18\x01 \x01(\x0c\x12\x0e\n\x06sender\x18\x02 \x01(\x0c\"X\n\x0fUtxoTransaction\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x13\n\x0bpre_tx_hash\x18\x02 \x01(\x0c\x12\x0e\n\x06output\x18\x03 \x01(\x0c\x12\x0f\n\x07lock_id\x18\x04 \x01(\x04\"\xa5\x01\n\x19UnverifiedUtxoTransaction\x12;\n\x0btransaction\x18\x01 \x01(\x0b\x32&.runner_k8s.governance.UtxoTransaction\x12\x18\n\x10transaction_hash\x18\x02 \x01(\x0c\x12\x31\n\twitnesses\x18\x03 \x03(\x0b\x32\x1e.runner_k8s.governance.Witness\"S\n\x0eRawTransaction\x12\x41\n\x07utxo_tx\x18\x02 \x01(\x0b\x32\x30.runner_k8s.governance.UnverifiedUtxoTransactionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10governance.proto\x12\x15runner_k8s.governance\"\x07\n\x05\x45mpty\"\x14\n\x04Hash\x12\x0c\n\x04hash\x18\x01 \x01(\x0c\"\x14\n\x04\x46lag\x12\x0c\n\x04\x66lag\x18\x01 \x01(\x08\"#\n\x0b\x42lockNumber\x12\x14\n\x0c\x62lock_number\x18\x01 \x01(\x04\"\x1f\n\tPeerCount\x12\x12\n\npeer_count\x18\x01 \x01(\x04\"\"\n\x0fSoftwareVersion\x12\x0f\n\x07version\x18\x01 \x01(\t\"\x98\x03\n\x0cSystemConfig\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\x0c\x12\r\n\x05\x61\x64min\x18\x03 \x01(\x0c\x12\x16\n\x0e\x62lock_interval\x18\x04 \x01(\r\x12\x12\n\nvalidators\x18\x05 \x03(\x0c\x12\x17\n\x0f\x65mergency_brake\x18\x06 \x01(\x08\x12\x18\n\x10version_pre_hash\x18\x07 \x01(\x0c\x12\x19\n\x11\x63hain_id_pre_hash\x18\x08 \x01(\x0c\x12\x16\n\x0e\x61\x64min_pre_hash\x18\t \x01(\x0c\x12\x1f\n\x17\x62lock_interval_pre_hash\x18\n \x01(\x0c\x12\x1b\n\x13validators_pre_hash\x18\x0b \x01(\x0c\x12 \n\x18\x65mergency_brake_pre_hash\x18\x0c \x01(\x0c\x12\x13\n\x0bquota_limit\x18\r \x01(\r\x12\x1c\n\x14quota_limit_pre_hash\x18\x0e \x01(\x0c\x12\x13\n\x0b\x62lock_limit\x18\x0f \x01(\r\x12\x1c\n\x14\x62lock_limit_pre_hash\x18\x10 \x01(\x0c\"4\n\x0bNodeNetInfo\x12\x15\n\rmulti_address\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\x04\"h\n\nPeerStatus\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0c\x12\x39\n\rnode_net_info\x18\x03 \x01(\x0b\x32\".runner_k8s.governance.NodeNetInfo\"\xf9\x01\n\nNodeStatus\x12\x0f\n\x07is_sync\x18\x01 \x01(\x08\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x36\n\x0bself_status\x18\x03 \x01(\x0b\x32!.runner_k8s.governance.PeerStatus\x12\x13\n\x0bpeers_count\x18\x04 \x01(\x04\x12\x37\n\x0cpeers_status\x18\x05 \x03(\x0b\x32!.runner_k8s.governance.PeerStatus\x12\x11\n\tis_danger\x18\x06 \x01(\x08\x12\x19\n\x11init_block_number\x18\x07 \x01(\x04\x12\x15\n\rwaiting_block\x18\x08 \x01(\x04\"o\n\x0b\x42lockHeader\x12\x10\n\x08prevhash\x18\x01 \x01(\x0c\x12\x11\n\ttimestamp\x18\x02 \x01(\x04\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\x19\n\x11transactions_root\x18\x04 \x01(\x0c\x12\x10\n\x08proposer\x18\x05 \x01(\x0c\"%\n\x10\x43ompactBlockBody\x12\x11\n\ttx_hashes\x18\x01 \x03(\x0c\"\x8a\x01\n\x0c\x43ompactBlock\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x32\n\x06header\x18\x02 \x01(\x0b\x32\".runner_k8s.governance.BlockHeader\x12\x35\n\x04\x62ody\x18\x03 \x01(\x0b\x32\'.runner_k8s.governance.CompactBlockBody\",\n\x07Witness\x12\x11\n\tsignature\x18\x01 \x01(\x0c\x12\x0e\n\x06sender\x18\x02 \x01(\x0c\"X\n\x0fUtxoTransaction\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x13\n\x0bpre_tx_hash\x18\x02 \x01(\x0c\x12\x0e\n\x06output\x18\x03 \x01(\x0c\x12\x0f\n\x07lock_id\x18\x04 \x01(\x04\"\xa5\x01\n\x19UnverifiedUtxoTransaction\x12;\n\x0btransaction\x18\x01 \x01(\x0b\x32&.runner_k8s.governance.UtxoTransaction\x12\x18\n\x10transaction_hash\x18\x02 \x01(\x0c\x12\x31\n\twitnesses\x18\x03 \x03(\x0b\x32\x1e.runner_k8s.governance.Witness\"S\n\x0eRawTransaction\x12\x41\n\x07utxo_tx\x18\x02 \x01(\x0b\x32\x30.runner_k8s.governance.UnverifiedUtxoTransactionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,19 +44,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SOFTWAREVERSION']._serialized_start=166
   _globals['_SOFTWAREVERSION']._serialized_end=200
   _globals['_SYSTEMCONFIG']._serialized_start=203
-  _globals['_SYSTEMCONFIG']._serialized_end=509
-  _globals['_BLOCKHEADER']._serialized_start=511
-  _globals['_BLOCKHEADER']._serialized_end=622
-  _globals['_COMPACTBLOCKBODY']._serialized_start=624
-  _globals['_COMPACTBLOCKBODY']._serialized_end=661
-  _globals['_COMPACTBLOCK']._serialized_start=664
-  _globals['_COMPACTBLOCK']._serialized_end=802
-  _globals['_WITNESS']._serialized_start=804
-  _globals['_WITNESS']._serialized_end=848
-  _globals['_UTXOTRANSACTION']._serialized_start=850
-  _globals['_UTXOTRANSACTION']._serialized_end=938
-  _globals['_UNVERIFIEDUTXOTRANSACTION']._serialized_start=941
-  _globals['_UNVERIFIEDUTXOTRANSACTION']._serialized_end=1106
-  _globals['_RAWTRANSACTION']._serialized_start=1108
-  _globals['_RAWTRANSACTION']._serialized_end=1191
+  _globals['_SYSTEMCONFIG']._serialized_end=611
+  _globals['_NODENETINFO']._serialized_start=613
+  _globals['_NODENETINFO']._serialized_end=665
+  _globals['_PEERSTATUS']._serialized_start=667
+  _globals['_PEERSTATUS']._serialized_end=771
+  _globals['_NODESTATUS']._serialized_start=774
+  _globals['_NODESTATUS']._serialized_end=1023
+  _globals['_BLOCKHEADER']._serialized_start=1025
+  _globals['_BLOCKHEADER']._serialized_end=1136
+  _globals['_COMPACTBLOCKBODY']._serialized_start=1138
+  _globals['_COMPACTBLOCKBODY']._serialized_end=1175
+  _globals['_COMPACTBLOCK']._serialized_start=1178
+  _globals['_COMPACTBLOCK']._serialized_end=1316
+  _globals['_WITNESS']._serialized_start=1318
+  _globals['_WITNESS']._serialized_end=1362
+  _globals['_UTXOTRANSACTION']._serialized_start=1364
+  _globals['_UTXOTRANSACTION']._serialized_end=1452
+  _globals['_UNVERIFIEDUTXOTRANSACTION']._serialized_start=1455
+  _globals['_UNVERIFIEDUTXOTRANSACTION']._serialized_end=1620
+  _globals['_RAWTRANSACTION']._serialized_start=1622
+  _globals['_RAWTRANSACTION']._serialized_end=1705
 # @@protoc_insertion_point(module_scope)

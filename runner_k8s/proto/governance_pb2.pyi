@@ -41,7 +41,7 @@ class SoftwareVersion(_message.Message):
     def __init__(self, version: _Optional[str] = ...) -> None: ...
 
 class SystemConfig(_message.Message):
-    __slots__ = ("version", "chain_id", "admin", "block_interval", "validators", "emergency_brake", "version_pre_hash", "chain_id_pre_hash", "admin_pre_hash", "block_interval_pre_hash", "validators_pre_hash", "emergency_brake_pre_hash")
+    __slots__ = ("version", "chain_id", "admin", "block_interval", "validators", "emergency_brake", "version_pre_hash", "chain_id_pre_hash", "admin_pre_hash", "block_interval_pre_hash", "validators_pre_hash", "emergency_brake_pre_hash", "quota_limit", "quota_limit_pre_hash", "block_limit", "block_limit_pre_hash")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     ADMIN_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,10 @@ class SystemConfig(_message.Message):
     BLOCK_INTERVAL_PRE_HASH_FIELD_NUMBER: _ClassVar[int]
     VALIDATORS_PRE_HASH_FIELD_NUMBER: _ClassVar[int]
     EMERGENCY_BRAKE_PRE_HASH_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_LIMIT_PRE_HASH_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_LIMIT_PRE_HASH_FIELD_NUMBER: _ClassVar[int]
     version: int
     chain_id: bytes
     admin: bytes
@@ -66,7 +70,49 @@ class SystemConfig(_message.Message):
     block_interval_pre_hash: bytes
     validators_pre_hash: bytes
     emergency_brake_pre_hash: bytes
-    def __init__(self, version: _Optional[int] = ..., chain_id: _Optional[bytes] = ..., admin: _Optional[bytes] = ..., block_interval: _Optional[int] = ..., validators: _Optional[_Iterable[bytes]] = ..., emergency_brake: _Optional[bool] = ..., version_pre_hash: _Optional[bytes] = ..., chain_id_pre_hash: _Optional[bytes] = ..., admin_pre_hash: _Optional[bytes] = ..., block_interval_pre_hash: _Optional[bytes] = ..., validators_pre_hash: _Optional[bytes] = ..., emergency_brake_pre_hash: _Optional[bytes] = ...) -> None: ...
+    quota_limit: int
+    quota_limit_pre_hash: bytes
+    block_limit: int
+    block_limit_pre_hash: bytes
+    def __init__(self, version: _Optional[int] = ..., chain_id: _Optional[bytes] = ..., admin: _Optional[bytes] = ..., block_interval: _Optional[int] = ..., validators: _Optional[_Iterable[bytes]] = ..., emergency_brake: _Optional[bool] = ..., version_pre_hash: _Optional[bytes] = ..., chain_id_pre_hash: _Optional[bytes] = ..., admin_pre_hash: _Optional[bytes] = ..., block_interval_pre_hash: _Optional[bytes] = ..., validators_pre_hash: _Optional[bytes] = ..., emergency_brake_pre_hash: _Optional[bytes] = ..., quota_limit: _Optional[int] = ..., quota_limit_pre_hash: _Optional[bytes] = ..., block_limit: _Optional[int] = ..., block_limit_pre_hash: _Optional[bytes] = ...) -> None: ...
+
+class NodeNetInfo(_message.Message):
+    __slots__ = ("multi_address", "origin")
+    MULTI_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    multi_address: str
+    origin: int
+    def __init__(self, multi_address: _Optional[str] = ..., origin: _Optional[int] = ...) -> None: ...
+
+class PeerStatus(_message.Message):
+    __slots__ = ("height", "address", "node_net_info")
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    NODE_NET_INFO_FIELD_NUMBER: _ClassVar[int]
+    height: int
+    address: bytes
+    node_net_info: NodeNetInfo
+    def __init__(self, height: _Optional[int] = ..., address: _Optional[bytes] = ..., node_net_info: _Optional[_Union[NodeNetInfo, _Mapping]] = ...) -> None: ...
+
+class NodeStatus(_message.Message):
+    __slots__ = ("is_sync", "version", "self_status", "peers_count", "peers_status", "is_danger", "init_block_number", "waiting_block")
+    IS_SYNC_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SELF_STATUS_FIELD_NUMBER: _ClassVar[int]
+    PEERS_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PEERS_STATUS_FIELD_NUMBER: _ClassVar[int]
+    IS_DANGER_FIELD_NUMBER: _ClassVar[int]
+    INIT_BLOCK_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    WAITING_BLOCK_FIELD_NUMBER: _ClassVar[int]
+    is_sync: bool
+    version: str
+    self_status: PeerStatus
+    peers_count: int
+    peers_status: _containers.RepeatedCompositeFieldContainer[PeerStatus]
+    is_danger: bool
+    init_block_number: int
+    waiting_block: int
+    def __init__(self, is_sync: _Optional[bool] = ..., version: _Optional[str] = ..., self_status: _Optional[_Union[PeerStatus, _Mapping]] = ..., peers_count: _Optional[int] = ..., peers_status: _Optional[_Iterable[_Union[PeerStatus, _Mapping]]] = ..., is_danger: _Optional[bool] = ..., init_block_number: _Optional[int] = ..., waiting_block: _Optional[int] = ...) -> None: ...
 
 class BlockHeader(_message.Message):
     __slots__ = ("prevhash", "timestamp", "height", "transactions_root", "proposer")

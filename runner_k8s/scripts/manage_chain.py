@@ -1,4 +1,8 @@
-"""Look at a running CITA-Cloud v5.0.0 chain and govern it with the super admin's transactions."""
+"""Look at a running CITA-Cloud v5.0.0 or v6.7.4 chain and govern it with the super admin's transactions.
+
+The chain's release is its own answer (v6.7.4 serves GetNodeStatus, v5.0.0 GetVersion); the admin
+folder's kind (kms.db or private_key) must match it.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,13 @@ from runner_k8s.runtime import Runtime
 STATUS = "status"
 CHANGES = {
     "add_validator": "Add one validator: its node must run this chain and have caught up (--node_rpc).",
-    "remove_validator": "Remove one validator (never the last one, nor raft's current leader).",
+    "remove_validator": "Remove one validator (never the last one; on v5.0.0 never raft's current leader).",
     "set_admin": "Hand the super admin's role to another account (--new_admin_dir checks it exists).",
     "emergency_brake": "Switch the emergency brake on (ordinary transactions refused) or off.",
+    "set_block_interval": "Set the seconds between blocks: v6.7.4 applies it from the next block; refused on "
+    "v5.0.0, whose raft never applies it.",
 }
-REFUSED = "set_block_interval"
-BLOCK_INTERVAL_REASON = (
-    "set_block_interval is refused: a running v5.0.0 consensus_raft never applies a new block interval (it "
-    "reads the interval once, when its raft store is empty), so the chain would report one interval and keep "
-    "another; choose it when the chain is made (create_k8s_config.py --block_interval)"
-)
+VALIDATOR_VERBS = ("add_validator", "remove_validator")
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_LAG = 20
 SYNCED_LAG = 2  # blocks: nodes polled one after the other differ by one or two at a 1-second interval
@@ -80,6 +81,21 @@ def address(text: str) -> bytes:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def validator(text: str) -> bytes:
+    """add_validator/remove_validator's ADDRESS: a node address, or (remove only) a validator key as status shows it."""
+    body = text[2:] if text[:2] in ("0x", "0X") else text
+    if len(body) == 96 and all(char in "0123456789abcdefABCDEF" for char in body):
+        return bytes.fromhex(body)
+    return address(text)
+
+
+def block_seconds(text: str) -> int:
+    """set_block_interval's SECONDS: a whole number (its range is checked against the chain's release)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds")
+    return int(text)
+
+
 def add_rpc_flags(parser: argparse.ArgumentParser, *, admin: bool = True) -> None:
     """--rpc and --chain_name: which nodes to ask, and which chain they must run (`admin`: a change's flags)."""
     parser.add_argument(
@@ -108,12 +124,14 @@ def add_change_flags(parser: argparse.ArgumentParser) -> None:
         type=Path,
         required=True,
         help="The super admin's account folder: <chain>-admin/ of local_cluster, or the folder create_account.py "
-        "made (kms.db, key_id, node_address); read only (required).",
+        "made (v5.0.0: kms.db, key_id, node_address; v6.7.4: private_key, node_address, validator_address); "
+        "read only (required).",
     )
     flags.add_password_flag(
         parser,
         "--admin_password",
-        help="Password of the super admin's kms.db (asked without echo on a terminal when not given).",
+        help="Password of the super admin's kms.db (asked without echo on a terminal when not given; a v6.7.4 "
+        "admin's private_key has none).",
         file_help="File holding that password, e.g. the account's key_file (its trailing whitespace is dropped, "
         "as the kms does)",
     )
@@ -146,8 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line of manage_chain.py."""
     parser = cli.Parser(
         prog="manage_chain.py",
-        description="Look at a running CITA-Cloud v5.0.0 chain (status) and govern it with transactions signed by "
-        "its super admin, after checks that refuse what would break it.",
+        description="Look at a running CITA-Cloud v5.0.0 or v6.7.4 chain (status) and govern it with transactions "
+        "signed by its super admin, after checks that refuse what would break it.",
     )
     flags.add_version_flag(parser)
     subparsers = parser.add_subparsers(dest="subcommand", title="subcommands", required=True, metavar="SUBCOMMAND")
@@ -188,6 +206,23 @@ def build_parser() -> argparse.ArgumentParser:
         change = subparsers.add_parser(verb, help=text, description=text)
         if verb == "emergency_brake":
             change.add_argument("state", choices=["on", "off"], help="on: refuse ordinary transactions; off: take them")
+        elif verb == "set_block_interval":
+            change.add_argument("seconds", type=block_seconds, metavar="SECONDS", help="The new interval, in seconds.")
+        elif verb in VALIDATOR_VERBS:
+            change.add_argument(
+                "address",
+                type=validator,
+                metavar="ADDRESS",
+                help="The node's address: 0x and 40 hex digits (remove_validator also takes a validator's BLS key "
+                "as status shows it).",
+            )
+            change.add_argument(
+                "--node_dir",
+                type=Path,
+                default=None,
+                help="The node's folder (node_address, validator_address): an overlord chain's validator is the "
+                "BLS key in its validator_address (needed on v6.7.4 overlord).",
+            )
         else:
             change.add_argument("address", type=address, metavar="ADDRESS", help="The account: 0x and 40 hex digits.")
         add_change_flags(change)
@@ -219,13 +254,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="The new admin's account folder (create_account.py): checked to hold ADDRESS, of the chain's kms "
         "type (no password needed). Without it the change needs --yes.",
     )
-    refused = subparsers.add_parser(
-        REFUSED,
-        help="Refused on v5.0.0: a running chain never applies a new block interval.",
-        description=BLOCK_INTERVAL_REASON,
-    )
-    refused.add_argument("seconds", nargs="?", help="The interval you wanted; v5.0.0 cannot apply it at run time.")
-    refused.set_defaults(handler=_refused)
     return parser
 
 
@@ -250,26 +278,54 @@ def _status(args: argparse.Namespace, runtime: Runtime) -> None:
         show_status(args.rpc, runtime, chain_name=args.chain_name, as_json=args.json)
 
 
+def _validator_entry(args: argparse.Namespace) -> tuple[bytes, bytes]:
+    """(validator entry, node address) of add_validator/remove_validator: from --node_dir when given."""
+    from runner_k8s.releases.v6_7_4.accounts import read_node_folder  # noqa: PLC0415
+
+    given: bytes = args.address
+    if args.node_dir is None:
+        if len(given) != 20 and args.verb == "add_validator":
+            raise UsageError(
+                "add_validator takes the node's address (0x and 40 hex digits), not a key: an overlord validator's "
+                "key is read from the node's folder (--node_dir)"
+            )
+        return given, given if len(given) == 20 else b""
+    node_address, validator_address = read_node_folder(args.node_dir, "--node_dir")
+    if given.hex() not in (node_address, validator_address):
+        raise CheckError(f"--node_dir {args.node_dir} is node 0x{node_address}, not 0x{given.hex()}")
+    return bytes.fromhex(validator_address), bytes.fromhex(node_address)
+
+
 def _change(args: argparse.Namespace, runtime: Runtime) -> None:
-    from runner_k8s.govern.adminkeys import load_admin  # noqa: PLC0415 - grpc and protobuf load only here
+    from runner_k8s.govern.adminkeys import V6_RELEASE, admin_release, load_admin, load_v6_admin  # noqa: PLC0415
     from runner_k8s.govern.delivery import govern  # noqa: PLC0415
     from runner_k8s.govern.governance import Change, Options  # noqa: PLC0415
     from runner_k8s.govern.transactions import Lock  # noqa: PLC0415
     from runner_k8s.keys.keystore import password_from_key_file  # noqa: PLC0415
 
+    if args.verb in VALIDATOR_VERBS:
+        entry, node_address = _validator_entry(args)
+        change = Change(
+            args.verb,
+            Lock.VALIDATORS,
+            address=entry,
+            node_address=node_address,
+            node_dir_given=args.node_dir is not None,
+        )
+    elif args.verb == "emergency_brake":
+        change = Change(args.verb, Lock.EMERGENCY_BRAKE, on=args.state == "on")
+    elif args.verb == "set_block_interval":
+        change = Change(args.verb, Lock.BLOCK_INTERVAL, seconds=args.seconds)
+    else:
+        change = Change(args.verb, Lock.ADMIN, address=args.address)
     if getattr(args, "if_needed", False):
         from runner_k8s.govern.status import validator_already  # noqa: PLC0415
 
         adding = args.verb == "add_validator"
-        if validator_already(args.rpc, args.address, chain_name=args.chain_name, present=adding):
+        if validator_already(args.rpc, change.address, chain_name=args.chain_name, present=adding):
             state = "already a validator" if adding else "no validator"
-            runtime.say(f"nothing to do: 0x{args.address.hex()} is {state} on every node (--if_needed)")
+            runtime.say(f"nothing to do: 0x{change.address.hex()} is {state} on every node (--if_needed)")
             return
-    locks = {"add_validator": Lock.VALIDATORS, "remove_validator": Lock.VALIDATORS, "set_admin": Lock.ADMIN}
-    if args.verb == "emergency_brake":
-        change = Change(args.verb, Lock.EMERGENCY_BRAKE, on=args.state == "on")
-    else:
-        change = Change(args.verb, locks[args.verb], address=args.address)
     options = Options(
         rpc=tuple(args.rpc),
         admin_dir=args.admin_dir,
@@ -279,17 +335,17 @@ def _change(args: argparse.Namespace, runtime: Runtime) -> None:
         yes=args.yes,
         max_lag=getattr(args, "max_lag", DEFAULT_MAX_LAG),
         timeout=args.timeout,
+        admin_release=admin_release(args.admin_dir),
     )
-    password = flags.password_from(args, "--admin_password", runtime, prompt="the super admin's kms password")
-    assert password is not None
-    if args.admin_password_file is not None:
-        password = password_from_key_file(password)  # the kms drops trailing whitespace from its key file too
-    signer = load_admin(args.admin_dir, password)
+    if options.admin_release == V6_RELEASE:
+        signer = load_v6_admin(args.admin_dir)
+    else:
+        password = flags.password_from(args, "--admin_password", runtime, prompt="the super admin's kms password")
+        assert password is not None
+        if args.admin_password_file is not None:
+            password = password_from_key_file(password)  # the kms drops trailing whitespace from its key file too
+        signer = load_admin(args.admin_dir, password)
     govern(change, options, signer, runtime, dry_run=args.dry_run, as_json=args.json)
-
-
-def _refused(args: argparse.Namespace, runtime: Runtime) -> None:
-    raise CheckError(BLOCK_INTERVAL_REASON)
 
 
 def main(argv: Sequence[str] | None = None, runtime: Runtime | None = None) -> int:

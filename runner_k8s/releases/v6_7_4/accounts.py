@@ -179,3 +179,28 @@ def read_v6_account(folder: Path, where: str, consensus: Consensus | None = None
             "the files come from different accounts: give the folder as it was made"
         )
     return V6Account(account, kind, validator)
+
+
+def read_node_folder(folder: Path, where: str) -> tuple[str, str]:
+    """A node folder's node_address and validator_address (no key is there), checked to name one node.
+
+    validator_address is the node address (raft) or a BLS12-381 public key (overlord): taken from here,
+    a validator key is never typed in by hand.
+    """
+    if not folder.is_dir():
+        raise InputError(
+            f"{where} {folder} is not a folder; give the node's folder ({NODE_ADDRESS}, {VALIDATOR_ADDRESS})"
+        )
+    node_address = _hex(_read(folder, NODE_ADDRESS, where), (NODE_ADDRESS_HEX,), folder, NODE_ADDRESS, where)
+    texts = _read(folder, VALIDATOR_ADDRESS, where)
+    validator = _hex(texts, (NODE_ADDRESS_HEX, bls.PUBLIC_KEY_HEX), folder, VALIDATOR_ADDRESS, where)
+    if len(validator) == NODE_ADDRESS_HEX and validator != node_address:
+        raise CheckError(
+            f"{where} {folder}: {VALIDATOR_ADDRESS} is neither {NODE_ADDRESS} (raft) nor a BLS key (overlord); "
+            "give the folder as it was made"
+        )
+    if len(validator) == bls.PUBLIC_KEY_HEX and not bls.is_public_key(bytes.fromhex(validator)):
+        raise CheckError(
+            f"{where} {folder}: {VALIDATOR_ADDRESS} is not a BLS12-381 public key; give the folder as it was made"
+        )
+    return node_address, validator
