@@ -288,7 +288,7 @@ def seeded(three_nodes: tuple[Path, Path], tmp: Path) -> tuple[Path, Path, Path,
     validators = ["0x" + address_of(work, index).hex() for index in range(3)]
     view = ChainView(validators, {"127.0.0.1:1": 500, "127.0.0.1:2": 500}, 500)
     original, called = membership_flags.chain_view, sys.argv[0]
-    membership_flags.chain_view = lambda rpc, seed_rpc: view  # type: ignore[assignment]
+    membership_flags.chain_view = lambda rpc, seed_rpc: view
     sys.argv[0] = str(Path(create_k8s_config.__file__).resolve())  # the plan calls manage_chain.py beside it
     try:
         argv = ["add_node", "--seed_from", "1", "--rpc", "127.0.0.1:1,127.0.0.1:2", "--seed_rpc", "127.0.0.1:3"]
