@@ -75,8 +75,8 @@ def marker(seed: int) -> str:
     return f".seeded-from-node{seed}"
 
 
-def check_seed(chain: LoadedChain, seed_index: int, new_index: int, view: ChainView | None) -> SeedChoice:
-    """Node I can be stopped for the copy without costing quorum and is at the head; seed or sync plainly."""
+def seed_node(chain: LoadedChain, seed_index: int) -> NodeState:
+    """Node I, of a local_cluster chain whose nodes share one claim (checked before the chain is asked)."""
     if not is_local(chain):
         raise UsageError(
             f"--seed_from is for local_cluster chains: node{seed_index} of multi_cluster chain {chain.chain!r} keeps "
@@ -85,10 +85,18 @@ def check_seed(chain: LoadedChain, seed_index: int, new_index: int, view: ChainV
         )
     seed = next((node for node in chain.nodes if node.index == seed_index), None)
     if seed is None:
-        have = ", ".join(f"node{node.index}" for node in chain.nodes)
-        raise UsageError(f"--seed_from {seed_index}: chain {chain.chain!r} has no node{seed_index} (it has {have})")
-    if chain.nodes[-1].pvc_name != seed.pvc_name or any(node.pvc_name != seed.pvc_name for node in chain.nodes):
+        have = ", ".join(str(node.index) for node in chain.nodes)
+        raise UsageError(
+            f"--seed_from {seed_index}: chain {chain.chain!r} has no node {seed_index}; its nodes are {have}"
+        )
+    if any(node.pvc_name != seed.pvc_name for node in chain.nodes):
         raise UsageError(f"--seed_from: the nodes of chain {chain.chain!r} are not on one claim; leave it out")
+    return seed
+
+
+def check_seed(chain: LoadedChain, seed_index: int, new_index: int, view: ChainView | None) -> SeedChoice:
+    """Node I can be stopped for the copy without costing quorum and is at the head; seed or sync plainly."""
+    seed = seed_node(chain, seed_index)
     if view is None:
         return SeedChoice(seed, True, "seeded (the chain was not asked: a dry run without --rpc)", "the seed's checks")
     validators = {address.lower() for address in view.validators}
@@ -270,6 +278,7 @@ def choose_seed(
     dry_run: bool,
 ) -> SeedChoice:
     """Ask the chain (a dry run may go without), then check and decide; the real run needs the answer."""
+    seed_node(chain, seed_index)
     try:
         if ask is None:
             raise UsageError("no --rpc was given")
