@@ -900,7 +900,8 @@ MESSAGES: dict[str, Case] = {
         "create_syncthing_config.py: error: a --release v6.7.4 chain needs no syncthing identity: v6.7.4 syncs "
         "blocks over its own network, not with syncthing; make its accounts with create_account.py --release "
         "v6.7.4",
-    ),  # --- add_node --seed_from (issue 25): the flags, checked before the chain is read ---
+    ),
+    # --- add_node --seed_from (issue 25): the flags, checked before the chain is read ---
     "add_node --rpc without --seed_from": Case(
         "create_k8s_config.py",
         ["add_node", "--rpc", "127.0.0.1:1", "--work_dir", "{tmp}"],
