@@ -278,7 +278,7 @@ class PlanServer:
         replicas = int(call.option("replicas") or "")
         document["spec"]["replicas"] = replicas
         if replicas == 0 and self.cluster.pod_phase(name) is not None:
-            self.cluster.stop_pod(name, grace=5.0)
+            self.cluster.stop_pod(name, grace=30.0)  # the pod's default terminationGracePeriodSeconds
         elif replicas > 0 and self.cluster.pod_phase(name) is None:
             self.cluster.schedule_start(name, self.start_delay)
         return Reply(stdout=f"{kind.lower()}.apps/{name} scaled\n")
