@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +20,8 @@ import pytest
 
 import create_k8s_config
 import create_pvc
-from runner_k8s.day2.seeding import SEED_MIN_HEIGHT, ChainView, marker, seed_script
+from runner_k8s.day2.seeding import SEED_MIN_HEIGHT, ChainView, marker, on_storage, seed_script, storage_has
+from runner_k8s.kube.storage import Storage
 from runner_k8s.runtime import Runtime
 from runner_k8s.scripts import membership_flags
 from tests.chains import make_local_chain
@@ -301,3 +303,30 @@ def test_a_seed_that_never_ran_is_refused_before_anything_changes(tmp_path: Path
     assert done.returncode == 1
     assert done.stderr == "node1/raft-data-dir is missing: node1 has not run as a v5.0.0 node\n"
     assert tree_snapshot(root / "node3") == before
+
+
+@pytest.mark.parametrize(
+    ("storage", "expected"),
+    [
+        (
+            Storage(True, "/export/chains", ("10.0.0.5",)),
+            ["sudo", "mount", "-t", "nfs", "10.0.0.5:/export/chains", "/mnt", "&&", "sudo", "sh", "-c"],
+        ),
+        (Storage(False, "/data/chains", ("node-a",)), ["ssh", "node-a"]),
+        (Storage(False, "/home/docker/cita-cloud-datadir", ("minikube",)), ["minikube", "ssh", "--"]),
+    ],
+    ids=["nfs", "ssh", "minikube"],
+)
+def test_the_copy_reaches_each_kind_of_storage(storage: Storage, expected: list[str]):
+    root = ("/mnt" if storage.nfs else storage.path) + f"/cita-cloud/{CHAIN}"
+    command = on_storage(storage, seed_script(root, 1, 3))
+    words = shlex.split(command)
+    assert words[: len(expected)] == expected
+    inner = words[len(expected)] if storage.nfs else shlex.split(words[len(expected)])[3]
+    assert inner == seed_script(root, 1, 3)  # the script arrives whole, as one argument of sh -c
+    assert subprocess.run(["bash", "-n", "-c", command], check=False).returncode == 0
+    guard = storage_has(storage, f"{root}/node3/{marker(1)}")
+    assert f"test -e {root}/node3/{marker(1)}" in guard
+    assert subprocess.run(["bash", "-n", "-c", guard], check=False).returncode == 0
+    if storage.nfs:
+        assert words[-3:] == ["sudo", "umount", "/mnt"]
