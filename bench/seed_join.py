@@ -102,7 +102,8 @@ def join(chain, plans: PlanServer, env: dict[str, str], new: int) -> str:
     summary = added.stdout.splitlines()[1] if len(added.stdout.splitlines()) > 1 else ""
     return (
         f"height {height}: {summary}\n"
-        f"  seed: {size_of(folder) / 1e6:.1f} MB copied in {times[copy + 1] - times[copy]:.1f} s; node 1 stopped "
+        f"  seed: {size_of(folder) / 1e6:.1f} MB of chain data in the new folder at the end; the copy took "
+        f"{times[copy + 1] - times[copy]:.1f} s; node 1 stopped "
         f"{times[up + 1] - times[down]:.0f} s\n"
         f"  vote: pod start to raft commit of block {voted_at} (the head at the vote) {committed - started:.1f} s; "
         f"vote to that commit {committed - voted:.1f} s"
