@@ -30,7 +30,8 @@ PLANNERS = {
     "kube.objects", "kube.images", "kube.resources", "kube.nodes", "kube.storage",
     "create.rules", "create.spec", "create.v6spec", "create.releasechoice", "create.archives", "create.existing",
     "report.reports", "report.nextsteps",
-    "day2.chainfiles", "day2.chainload", "day2.membership", "day2.planscript", "day2.memberplan", "day2.newnode", "day2.seeding",
+    "day2.chainfiles", "day2.chainload", "day2.membership", "day2.planscript", "day2.memberplan", "day2.newnode",
+    "day2.seeding",
     "govern.transactions", "govern.adminkeys",
 }  # fmt: skip
 NETWORK = {"govern.rpc", "govern.chainview"}
