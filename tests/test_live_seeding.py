@@ -198,7 +198,7 @@ def test_a_seeded_validator_votes_at_once_and_a_plain_one_does_not(
         plan_seconds = time.monotonic() - began
         chain.controllers[f"{CHAIN}-3"] = Controller(rpc_of(chain, 3))
         up = [f"{CHAIN}-{index}" for index in (0, 1, 2, 3) if index != stopped]
-        took, reached = resumed(chain, up, voted_at, 5, 120)
+        took, reached = resumed(chain, up, voted_at, 5, 600)
         gaps = block_gaps(chain.controllers[up[0]], voted_at + 1, reached)
         stamps = dict(zip(plans.log[calls:], plans.times[calls:], strict=True))
         down = [when for call, when in stamps.items() if "scale statefulset/seed-2 --replicas=" in call]
