@@ -162,7 +162,7 @@ def add_node(
         f"Chain {chain.chain}: node{index} added ({who}); {len(changed)} files of the other nodes rewritten, "
         f"{yaml_file} {yaml_done}{dry}",
         *(f"Still to copy by hand: {command}" for command in still),
-        f"The plan: {why}",
+        *([f"The plan: {why}"] if choice else []),
         *([f"Not checked: {choice.unchecked}; the real run asks --rpc"] if choice and choice.unchecked else []),
     ]
     report = Day2Report(
