@@ -1,4 +1,4 @@
-"""add_node --seed_from I: the new node starts on a copy of node I's chain data, so it votes at once (issue 25).
+"""add_node --seed_from I: the new node starts on a copy of node I's chain data, so it votes at any age (issue 25).
 
 A v5.0.0 node keeps its chain state in its folder: consensus_raft's `raft-data-dir/` (raft's log, hard
 and conf state, applied index and the block height it committed), the storage service's `storage.db`,

@@ -99,9 +99,9 @@ def add_add_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
         type=flags.non_negative_int,
         default=None,
         metavar="INDEX",
-        help="local_cluster, v5.0.0: start the new node on a copy of node INDEX's chain data, so that it votes at once "
-        "whatever the chain's age; the plan stops node INDEX for the copy (refused when that would cost the chain "
-        "its quorum, or node INDEX is behind). Needs --rpc and --seed_rpc.",
+        help="local_cluster, v5.0.0: start the new node on a copy of node INDEX's chain data, so that it takes only "
+        "the raft entries made since the copy, whatever the chain's age; the plan stops node INDEX for the copy "
+        "(refused when that would cost the chain its quorum, or node INDEX is behind). Needs --rpc and --seed_rpc.",
     )
     parser.add_argument(
         "--rpc",
