@@ -73,6 +73,12 @@ VERBS: dict[str, dict[str, Flag]] = {
     "rollout status": flags(
         *FILENAMES, Flag("revision"), Flag("selector", "l"), Flag("timeout"), Flag("watch", "w", BOOL)
     ),
+    "scale": flags(
+        *FILENAMES, Flag("all", kind=BOOL), Flag("allow-missing-template-keys", kind=BOOL),
+        Flag("current-replicas"), Flag("dry-run", kind=BARE_DEFAULT), Flag("output", "o"), Flag("replicas"),
+        Flag("resource-version"), Flag("selector", "l"), Flag("show-managed-fields", kind=BOOL), Flag("template"),
+        Flag("timeout"),
+    ),
     "wait": flags(
         *FILENAMES, Flag("all", kind=BOOL), Flag("all-namespaces", "A", BOOL),
         Flag("allow-missing-template-keys", kind=BOOL), Flag("field-selector"), Flag("for"), Flag("local", kind=BOOL),

@@ -32,7 +32,7 @@ import yaml
 from tests.fakesyncthing import DEVICE_FIELDS, DEVICE_ID, SHARE_FIELDS
 from tests.kubectl_cli import Call, KubectlError, parse, targets
 
-PLAN_VERBS = {"apply", "delete", "cp", "exec", "port-forward", "get", "rollout status", "wait"}
+PLAN_VERBS = {"apply", "delete", "cp", "exec", "port-forward", "get", "rollout status", "wait", "scale"}
 SYNC_HOME = "/var/syncthing/config"
 SYNC_FOLDERS = ("blocks", "proposals", "txs")
 FILES_CONTAINER_PATH = "/data/"
@@ -245,6 +245,8 @@ class Played:
     waits: list[str] = field(default_factory=list)  # manage_chain.py status --wait_synced
     replayed: list[str] = field(default_factory=list)  # pods whose replay wait ran
     storage: list[str] = field(default_factory=list)  # the storage commands (copy, rm)
+    scaled: list[tuple[str, int]] = field(default_factory=list)  # (StatefulSet, replicas) of `kubectl scale`
+    gone: list[str] = field(default_factory=list)  # pods waited for until deleted
     order: list[str] = field(default_factory=list)  # a short name of each step, in order
 
 
@@ -270,7 +272,11 @@ def check_plan(text: str, known: Facts) -> Played:
             _manage(step, known, forwards, played, where)
         elif step.program in ("minikube", "scp", "ssh", "sudo") and not step.inner:
             played.storage.append(" ".join(step.words))
-            played.order.append(f"storage {step.words[1] if len(step.words) > 1 else ''}")
+            if step.guard:
+                continue
+            joined = " ".join(step.words)
+            seeding = "sh -c" in joined and "/.seed" in joined
+            played.order.append("seed copy" if seeding else f"storage {step.words[1] if len(step.words) > 1 else ''}")
     return played
 
 
@@ -321,7 +327,7 @@ def _kubectl(
         played.order.append(f"apply {path.name}")
         return
     try:
-        found = targets(call) if call.verb in ("delete", "get", "rollout status", "wait") else []
+        found = targets(call) if call.verb in ("delete", "get", "rollout status", "wait", "scale") else []
     except KubectlError as error:
         raise PlanError(f"{where}: {error}") from None
     if call.verb == "delete":
@@ -333,6 +339,24 @@ def _kubectl(
             ready.discard((context, name))
             played.deleted.append((kind, name))
         played.order.append("delete")
+        return
+    if call.verb == "scale":
+        (kind, name), context = found[0], call.option("context")
+        if kind != "StatefulSet" or (kind, name) not in known.before.get(context, {}):
+            raise PlanError(f"{where}: scales {kind} {name}, which is no running node of the chain")
+        if call.option("replicas") not in ("0", "1"):
+            raise PlanError(f"{where}: a node's StatefulSet runs one pod or none, not {call.option('replicas')}")
+        ready.discard((context, name))  # stopping, or Pending until waited for
+        played.scaled.append((name, int(call.option("replicas") or "0")))
+        played.order.append(f"scale {name} {call.option('replicas')}")
+        return
+    if call.verb == "wait" and call.option("for") == "delete":
+        (kind, name), context = found[0], call.option("context")
+        workload = name.removesuffix("-0")
+        if kind != "Pod" or not played.scaled or played.scaled[-1] != (workload, 0):
+            raise PlanError(f"{where}: waits for {kind} {name} to go, but its StatefulSet was not just scaled to 0")
+        played.gone.append(name)
+        played.order.append(f"gone {name}")
         return
     if call.verb in ("rollout status", "wait"):
         (kind, name), context = found[0], call.option("context")

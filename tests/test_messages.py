@@ -901,6 +901,32 @@ MESSAGES: dict[str, Case] = {
         "blocks over its own network, not with syncthing; make its accounts with create_account.py --release "
         "v6.7.4",
     ),
+    # --- add_node --seed_from (issue 25): the flags, checked before the chain is read ---
+    "add_node --rpc without --seed_from": Case(
+        "create_k8s_config.py",
+        ["add_node", "--rpc", "127.0.0.1:1", "--work_dir", "{tmp}"],
+        2,
+        K8S + "--rpc and --seed_rpc go with --seed_from: leave them out, or say which node seeds",
+    ),
+    "add_node --seed_rpc without --rpc": Case(
+        "create_k8s_config.py",
+        ["add_node", "--seed_from", "1", "--seed_rpc", "127.0.0.1:1", "--work_dir", "{tmp}"],
+        2,
+        K8S + "--seed_from: give both --rpc (the other nodes) and --seed_rpc (the seed node's RPC)",
+    ),
+    "add_node two seed addresses": Case(
+        "create_k8s_config.py",
+        ["add_node", "--seed_from", "1", "--rpc", "127.0.0.1:1", "--seed_rpc", "127.0.0.1:2,127.0.0.1:3"],
+        2,
+        K8S + "--seed_rpc takes one address (node 1's RPC), not 2",
+    ),
+    "add_node --seed_from without the chain's answer": Case(
+        "create_k8s_config.py",
+        ["add_node", "--seed_from", "1", "--work_dir", "{tmp}"],
+        2,
+        K8S + "--seed_from 1 needs --rpc (the other running nodes' RPC) and --seed_rpc (node 1's RPC): the chain is "
+        "asked whether the seed can stop and is at the head (a --dry_run goes without)",
+    ),
 }
 
 

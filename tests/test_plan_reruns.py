@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+import create_k8s_config
 import create_pvc
 from tests.chains import make_local_chain, read_toml
 from tests.conftest import fixed_runtime, run_script
@@ -251,3 +252,98 @@ def read_device(work: Path, index: int) -> str:
     root = ET.parse(work / "cita-cloud" / CHAIN / f"node{index}" / "config" / "config.xml").getroot()
     names = {device.get("name"): device.get("id", "") for device in root.findall("device")}
     return names[f"{CHAIN}-{index}"]
+
+
+# --- issue 25: the seeded plan (add_node --seed_from 1) ------------------------------------------------
+
+SEED_DATA = {
+    "raft-data-dir/raft-wal-log.active": b"raft log of node1",
+    "data/statedb/000001.sst": b"state",
+    "data/nosql/000001.sst": b"nosql",
+    "storage.db": b"sqlite of node1",
+    "storage.db-journal": b"hot journal",
+    "blocks/7": b"block 7",
+    "proposals/8": b"proposal 8",
+    "txs/ab": b"tx",
+    "tx_infos/ab": b"tx info",
+}
+
+
+def seeded(three_nodes: tuple[Path, Path], tmp: Path) -> tuple[Path, Path, Path, str]:
+    """add_node --seed_from 1 in a copy of the chain (the chain asked is a stand-in: three validators at one
+    height), and storage where node1 has run: (work dir, the YAML before, the storage before, the plan)."""
+    from runner_k8s.day2.seeding import ChainView
+    from runner_k8s.scripts import membership_flags
+
+    source, storage_before = three_nodes
+    work, storage = tmp / "work", tmp / "storage-before"
+    shutil.copytree(source, work)
+    shutil.copytree(storage_before, storage)
+    for relative, data in SEED_DATA.items():
+        path = storage / "cita-cloud" / CHAIN / "node1" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    before = tmp / "before.yaml"
+    shutil.copyfile(work / f"{CHAIN}.yaml", before)
+    validators = ["0x" + address_of(work, index).hex() for index in range(3)]
+    view = ChainView(validators, {"127.0.0.1:1": 500, "127.0.0.1:2": 500}, 500)
+    original, called = membership_flags.chain_view, sys.argv[0]
+    membership_flags.chain_view = lambda rpc, seed_rpc: view
+    sys.argv[0] = str(Path(create_k8s_config.__file__).resolve())  # the plan calls manage_chain.py beside it
+    try:
+        argv = ["add_node", "--seed_from", "1", "--rpc", "127.0.0.1:1,127.0.0.1:2", "--seed_rpc", "127.0.0.1:3"]
+        code = create_k8s_config.main([*argv, "--work_dir", str(work)], fixed_runtime("seeded"))
+    finally:
+        membership_flags.chain_view, sys.argv[0] = original, called
+    assert code == 0
+    return work, before, storage, (work / f"{CHAIN}-plan.sh").read_text()
+
+
+def check_seeded(w: World, work: Path) -> None:
+    """node3's folder holds node1's chain data and its own identity; node1 runs again."""
+    check_added(w, work)
+    folder = w.storage / "cita-cloud" / CHAIN / "node3"
+    for relative, data in SEED_DATA.items():
+        assert (folder / relative).read_bytes() == data, relative
+    assert (folder / ".seeded-from-node1").is_file() and not (folder / ".seed").exists()
+    made = work / "cita-cloud" / CHAIN / "node3"
+    for relative in ("node_address", "key_id", "kms.db", "network-config.toml", "config/config.xml", "config/key.pem"):
+        assert (folder / relative).read_bytes() == (made / relative).read_bytes(), relative
+    assert w.cluster.ready(f"{CHAIN}-1")
+
+
+def test_a_seeded_add_node_plan_runs_whole(three_nodes: tuple[Path, Path], tmp_path: Path):
+    work, before, storage, script = seeded(three_nodes, tmp_path)
+    chain = fake_chain(work, [0, 1, 2], [0, 1, 2])
+    with world(tmp_path / "try", storage, before, chain) as w:
+        done = run_bash(script, work, w.env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        check_seeded(w, work)
+        assert w.plans.restarted == []
+        scaled = [call for call in w.plans.log if " scale " in call]
+        assert scaled == [
+            f"kubectl scale statefulset/{CHAIN}-1 --replicas=0",
+            f"kubectl scale statefulset/{CHAIN}-1 --replicas=1",
+        ]
+        again = run_bash(script, work, w.env)  # a second run changes nothing and stops nothing
+        assert again.returncode == 0, again.stdout
+        assert [call for call in w.plans.log if " scale " in call][2:] == [
+            f"kubectl scale statefulset/{CHAIN}-1 --replicas=1"
+        ]
+
+
+def test_a_seeded_plan_stopped_at_any_step_runs_again(three_nodes: tuple[Path, Path], tmp_path: Path):
+    work, before, storage, script = seeded(three_nodes, tmp_path)
+    points = stop_points(script)
+    assert len(points) >= 22  # the control: the plan has its seed steps too
+    for number, after in points:
+        chain = fake_chain(work, [0, 1, 2], [0, 1, 2])
+        with world(tmp_path / f"try{number}{after}", storage, before, chain) as w:
+            stopped = run_bash(stopped_at(script, number, after), work, w.env)
+            assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+            came_back = restart_everything(w.cluster)
+            line = script.splitlines()[number]
+            assert all(came_back.values()), f"stopped at {line!r}: {came_back}; {w.cluster.exited()}"
+            again = run_bash(script, work, w.env)
+            assert again.returncode == 0, f"stopped at {line!r}, then:\n{again.stdout}{again.stderr}"
+            check_seeded(w, work)

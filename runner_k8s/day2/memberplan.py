@@ -203,12 +203,18 @@ def copy_stage(chain: LoadedChain, new: NodeState, work_dir: Path, kubectl: Kube
     )
 
 
-def add_node_stages(chain: LoadedChain, new: NodeState, work_dir: Path, reach: Reach) -> list[Stage]:
-    """From written files to a running chain with one more validator."""
+def add_node_stages(
+    chain: LoadedChain, new: NodeState, work_dir: Path, reach: Reach, seed: Stage | None = None, why: str = ""
+) -> list[Stage]:
+    """From written files to a running chain with one more validator; `seed` fills its folder from a stopped peer."""
     cluster = None if is_local(chain) else new.index
     where = {node.index: (None if is_local(chain) else node.index) for node in chain.nodes}
     new_kubectl = reach.kubectl[new.index]
-    stages = [copy_stage(chain, new, work_dir, new_kubectl, cluster)]
+    copied = copy_stage(chain, new, work_dir, new_kubectl, cluster)
+    notes = (comment(why, cluster),) if why else ()
+    stages = [Stage(copied.title, (*notes, *copied.actions), copied.cluster)]
+    if seed is not None:
+        stages.append(seed)
     learn = [syncthing_add(reach.kubectl[node.index], chain, node, new, where[node.index]) for node in chain.nodes]
     stages.append(Stage(f"the running nodes' syncthing learns node{new.index}'s device (at once)", tuple(learn)))
     yaml_file = names.chain_yaml(chain.chain) if is_local(chain) else names.node_yaml(chain.chain, new.index)
@@ -255,13 +261,13 @@ def add_node_stages(chain: LoadedChain, new: NodeState, work_dir: Path, reach: R
     )
     replayed = new_kubectl("exec", names.pod_name(chain.chain, new.index), "-c", FILES_CONTAINER, "--")
     replayed += f" timeout {CAUGHT_UP_TIMEOUT} sh -c {shell_quote(REPLAYED)}"
-    stages.append(
-        Stage(
-            "a new v5.0.0 validator replays raft's log before it votes: take no node down before this returns",
-            (Action((replayed,), cluster=cluster),),
-            cluster,
-        )
+    title = (
+        f"node{new.index}'s raft takes the entries made since its seed (about 1.8 a second, whatever the chain's age): "
+        "take no node down before this returns"
+        if seed is not None
+        else "a new v5.0.0 validator replays raft's log before it votes: take no node down before this returns"
     )
+    stages.append(Stage(title, (Action((replayed,), cluster=cluster),), cluster))
     return stages
 
 

@@ -27,6 +27,7 @@ from runner_k8s.day2.membership import (
 )
 from runner_k8s.day2.newnode import NewNode, check_fits, check_room, multi_admin, new_node_keys, plan_reach
 from runner_k8s.day2.planscript import script_steps, script_text
+from runner_k8s.day2.seeding import ChainView, choose_seed, seeded_plan
 from runner_k8s.errors import CheckError, InputError, OutputExistsError, RunnerError, UsageError
 from runner_k8s.flags import shell_quote, shown_path
 from runner_k8s.keys.accounts import new_network_key
@@ -44,10 +45,15 @@ __all__ = ["NewNode", "PlanOptions", "add_node", "remove_node", "show_plan"]
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """How the printed plan reaches the chain: kubectl contexts (one per node), the super admin's folder."""
+    """How the printed plan reaches the chain (kubectl contexts, the super admin's folder), and add_node's seed.
+
+    `seed_from` is the node whose data seeds the new one (--seed_from); `ask_chain` asks the running chain about it.
+    """
 
     contexts: tuple[str, ...] | None = None
     admin_dir: Path | None = None
+    seed_from: int | None = None
+    ask_chain: Callable[[], ChainView] | None = None
 
 
 def loaded_chain(work_dir: Path, chain_name: str | None) -> LoadedChain:
@@ -89,6 +95,9 @@ def add_node(
     check_fits(chain, new)
     index = chain.next_index
     check_room(chain, new, index)
+    choice = None
+    if options.seed_from is not None:
+        choice = choose_seed(chain, options.seed_from, index, options.ask_chain, dry_run=dry_run)
     folder = names.node_dir(chain.chain, index)
     yaml_file = names.chain_yaml(chain.chain) if is_local(chain) else names.node_yaml(chain.chain, index)
     for fresh in [folder] + ([] if is_local(chain) else [yaml_file]):
@@ -116,7 +125,8 @@ def add_node(
     # A dry run makes throwaway keys to check everything; it shows none of them (the real run makes others).
     throwaway = dry_run and new.authority is None
     shown = dataclasses.replace(node, address=f"NODE{index}_ADDRESS", device_id=f"NODE{index}_DEVICE_ID")
-    steps = script_steps(add_node_stages(chain, shown if throwaway else node, work_dir, reach))
+    seed_stage, why = seeded_plan(chain, choice, node, work_dir, reach)
+    steps = script_steps(add_node_stages(chain, shown if throwaway else node, work_dir, reach, seed_stage, why))
     nodes = [*chain.nodes, node]
     manifests = plan_manifests(chain, nodes, chain.retired)
     texts = plan_yaml(chain, nodes, chain.retired)
@@ -152,6 +162,8 @@ def add_node(
         f"Chain {chain.chain}: node{index} added ({who}); {len(changed)} files of the other nodes rewritten, "
         f"{yaml_file} {yaml_done}{dry}",
         *(f"Still to copy by hand: {command}" for command in still),
+        *([f"The plan: {why}"] if choice else []),
+        *([f"Not checked: {choice.unchecked}; the real run asks --rpc"] if choice and choice.unchecked else []),
     ]
     report = Day2Report(
         "add_node",

@@ -14,6 +14,7 @@ from runner_k8s.scripts.manage_chain import rpc_list
 
 if TYPE_CHECKING:
     from runner_k8s.day2.nodeverbs import PlanOptions
+    from runner_k8s.day2.seeding import ChainView
 
 ADD_NODE = "add_node"
 REMOVE_NODE = "remove_node"
@@ -93,6 +94,31 @@ def add_add_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
         help="local_cluster: the cluster's NodePort range, which the new node's NodePorts must fit (default: "
         "30000-32767).",
     )
+    parser.add_argument(
+        "--seed_from",
+        type=flags.non_negative_int,
+        default=None,
+        metavar="INDEX",
+        help="local_cluster, v5.0.0: start the new node on a copy of node INDEX's chain data, so that it takes only "
+        "the raft entries made since the copy, whatever the chain's age; the plan stops node INDEX for the copy "
+        "(refused when that would cost the chain its quorum, or node INDEX is behind). Needs --rpc and --seed_rpc.",
+    )
+    parser.add_argument(
+        "--rpc",
+        type=rpc_list,
+        default=None,
+        metavar="ADDR[,ADDR...]",
+        help="With --seed_from: host:port of the other running nodes' controller RPC (50004), asked for the "
+        "validators and their heights (required, but for --dry_run).",
+    )
+    parser.add_argument(
+        "--seed_rpc",
+        type=rpc_list,
+        default=None,
+        metavar="ADDR",
+        help="With --seed_from: host:port of node INDEX's own controller RPC, asked for its height (required with "
+        "--seed_from, but for --dry_run).",
+    )
     add_plan_flags(parser, "the chain's nodes in index order, then the new one")
     parser.set_defaults(handler=_add_node)
 
@@ -142,10 +168,29 @@ def add_show_plan(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
 
 
 def plan_options(args: argparse.Namespace) -> PlanOptions:
-    """The plan's --contexts and --admin_dir."""
+    """The plan's --contexts and --admin_dir (and add_node's seed: --seed_from, asked at --rpc and --seed_rpc)."""
     from runner_k8s.day2.nodeverbs import PlanOptions  # noqa: PLC0415 - the day-2 verbs load only here
 
-    return PlanOptions(tuple(args.contexts) if args.contexts else None, args.admin_dir)
+    seed_from = getattr(args, "seed_from", None)
+    ask = None
+    if seed_from is None:
+        if getattr(args, "seed_rpc", None) is not None or (args.handler is _add_node and args.rpc is not None):
+            raise UsageError("--rpc and --seed_rpc go with --seed_from: leave them out, or say which node seeds")
+    else:
+        if (args.rpc is None) != (args.seed_rpc is None):
+            raise UsageError("--seed_from: give both --rpc (the other nodes) and --seed_rpc (the seed node's RPC)")
+        if args.rpc is None and not args.dry_run:
+            raise UsageError(
+                f"--seed_from {seed_from} needs --rpc (the other running nodes' RPC) and --seed_rpc (node "
+                f"{seed_from}'s RPC): the chain is asked whether the seed can stop and is at the head (a --dry_run "
+                "goes without)"
+            )
+        if args.rpc is not None:
+            rpc, seed_rpc = list(args.rpc), list(args.seed_rpc)
+            if len(seed_rpc) != 1:
+                raise UsageError(f"--seed_rpc takes one address (node {seed_from}'s RPC), not {len(seed_rpc)}")
+            ask = lambda: chain_view(rpc, seed_rpc[0])  # noqa: E731
+    return PlanOptions(tuple(args.contexts) if args.contexts else None, args.admin_dir, seed_from, ask)
 
 
 def _add_node(args: argparse.Namespace, runtime: Runtime) -> None:
@@ -196,6 +241,21 @@ def validators_at(addresses: Sequence[str]) -> Sequence[str]:
                 continue
         return ["0x" + validator.hex() for validator in config.validators]
     raise CheckError(f"cannot ask whether the node is still a validator: {'; '.join(failures)}")
+
+
+def chain_view(rpc: Sequence[str], seed_rpc: str) -> ChainView:
+    """The validators (first answering --rpc), every --rpc node's height, then the seed's own height (asked last)."""
+    from runner_k8s.day2.seeding import ChainView  # noqa: PLC0415
+    from runner_k8s.govern.rpc import Controller  # noqa: PLC0415 - grpc loads only here
+
+    validators = validators_at(rpc)
+    heights = {}
+    for address in rpc:
+        with Controller(address) as controller:
+            heights[address] = controller.block_number()
+    with Controller(seed_rpc) as controller:
+        seed_height = controller.block_number()
+    return ChainView(validators, heights, seed_height)
 
 
 def node_index(args: argparse.Namespace) -> int:

@@ -87,12 +87,14 @@ class PlanServer:
     poll: float = 0.5
     fail_at: int | None = None  # the call number (from 1) that fails
     log: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.time() of each call in `log`
     restarted: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handle(self, tool: str, argv: list[str], cwd: str) -> Reply:
         with self.lock:
             self.log.append(f"{tool} {shlex.join(argv)}")
+            self.times.append(time.time())
             number = len(self.log)
         if self.fail_at is not None and number == self.fail_at:
             return Reply(1, stderr=f"fakecli: call {number} fails here, by the test's choice\n")
@@ -128,6 +130,10 @@ class PlanServer:
             return self.get(call, scope)
         if verb == "rollout status":
             return self.rollout_status(call, scope)
+        if verb == "scale":
+            return self.scale(call, scope)
+        if verb == "wait":
+            return self.wait(call, scope)
         return Reply(1, stderr=f"fakecli: kubectl {verb} is not played here\n")
 
     def scope(self, call: Call) -> Callable[[str], bool]:
@@ -243,6 +249,8 @@ class PlanServer:
         key = re.fullmatch(r"jsonpath=\{\.data\.(.+)\}", output)
         if key is not None:
             return Reply(stdout=document["data"][key.group(1).replace("\\.", ".")])
+        if output == "jsonpath={.spec.replicas}":
+            return Reply(stdout=str(document["spec"].get("replicas", 1)))
         return Reply(stdout=f"{kind.lower()}/{name}\n")
 
     def rollout_status(self, call: Call, scope: Callable[[str], bool]) -> Reply:
@@ -260,6 +268,33 @@ class PlanServer:
                 )
             time.sleep(self.poll)
         return Reply(stdout="partitioned roll out complete: 1 new pods have been updated...\n")
+
+    def scale(self, call: Call, scope: Callable[[str], bool]) -> Reply:
+        """`kubectl scale statefulset/NAME --replicas=N` (0 or 1): the pod goes (stopped) or comes (Pending)."""
+        kind, name = targets(call)[0]
+        document = self.cluster.objects.get((kind, name))
+        if document is None or not scope(name):
+            return not_found(kind, name)
+        replicas = int(call.option("replicas") or "")
+        document["spec"]["replicas"] = replicas
+        if replicas == 0 and self.cluster.pod_phase(name) is not None:
+            self.cluster.stop_pod(name, grace=30.0)  # the pod's default terminationGracePeriodSeconds
+        elif replicas > 0 and self.cluster.pod_phase(name) is None:
+            self.cluster.schedule_start(name, self.start_delay)
+        return Reply(stdout=f"{kind.lower()}.apps/{name} scaled\n")
+
+    def wait(self, call: Call, scope: Callable[[str], bool]) -> Reply:
+        """`kubectl wait --for=delete pod/NAME-0`: returns once the pod is gone (at once when it is not there)."""
+        if call.option("for") != "delete":
+            return Reply(1, stderr=f"fakecli: kubectl wait --for={call.option('for')} is not played here\n")
+        _, name = targets(call)[0]
+        workload = name.removesuffix("-0")
+        deadline = time.monotonic() + parse_duration(call.option("timeout", "30s") or "30s")
+        while self.cluster.pod_phase(workload) is not None and scope(workload):
+            if time.monotonic() >= deadline:
+                return Reply(1, stderr=f"error: timed out waiting for the condition on pods/{name}\n")
+            time.sleep(self.poll)
+        return Reply()
 
     def copy_into_pod(self, source: Path, target: str, container: str | None, scope: Callable[[str], bool]) -> Reply:
         pod_name, _, path = target.partition(":")
@@ -299,6 +334,10 @@ class PlanServer:
             return Reply(stdout=f"{MINIKUBE_IP}\n")
         words = shlex.split(" ".join(command))
         words = words[1:] if words[:1] == ["sudo"] else words
+        if words[:2] == ["test", "-e"] and len(words) == 3:
+            return Reply(0 if self.local(words[2]).exists() else 1)
+        if words[:2] == ["sh", "-c"] and len(words) == 3:
+            return self.storage_shell(words[2])
         if words[:2] == ["mkdir", "-p"]:
             self.local(words[2]).mkdir(parents=True, exist_ok=True)
             return Reply()
@@ -311,6 +350,13 @@ class PlanServer:
             )
             return Reply(owner.returncode, stderr=owner.stderr)
         return Reply(1, stderr=f"fakecli: minikube {shlex.join(argv)} is not played here\n")
+
+    def storage_shell(self, script: str) -> Reply:
+        """A script run as root on the cluster node: by sh here, the storage paths put where the test keeps them."""
+        for prefix, folder in sorted(self.storage.items(), key=lambda item: -len(item[0])):
+            script = script.replace(prefix.rstrip("/"), str(folder))
+        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=600, check=False)
+        return Reply(done.returncode, done.stdout, done.stderr)
 
     def scp(self, argv: list[str], cwd: Path) -> Reply:
         recursive, words = scp_words(argv)

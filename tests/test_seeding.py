@@ -1,0 +1,332 @@
+"""add_node --seed_from (issue 25): what it refuses, at each edge, and what the seed copy does on the storage.
+
+The refusals' edges come from raft's rule (a majority of the validators must vote: with n validators,
+stopping one is safe only when n - 1 >= n // 2 + 1) and from the definition of "at the head" in the
+docs (the seed's height, asked last, is at least every other node's). The copy script runs here with
+sh on a real folder tree, as the storage host runs it; the expectation is the list in the docs
+(what is chain data, what is identity), not the script's own list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import create_k8s_config
+import create_pvc
+from runner_k8s.day2.seeding import SEED_MIN_HEIGHT, ChainView, marker, on_storage, seed_script, storage_has
+from runner_k8s.kube.storage import Storage
+from runner_k8s.runtime import Runtime
+from runner_k8s.scripts import membership_flags
+from tests.chains import make_local_chain
+from tests.conftest import FIXED_NOW, DeterministicRandom, fixed_runtime, output_of, tree_snapshot
+from tests.planparse import Played, check_plan, facts
+from tests.test_plan_text import ADD_MUTATIONS, Case, assert_adds, drop, move_before, replace, yaml_files
+
+CHAIN = "test-chain"
+K8S = "create_k8s_config.py: error: "
+OTHERS = "127.0.0.1:1,127.0.0.1:2"
+# The chain data of a v5.0.0 node (docs: "Seeded join"), and its identity, which is never copied.
+CHAIN_DATA = {
+    "raft-data-dir/raft-wal-log.active": b"raft log",
+    "raft-data-dir/raft-wal-log.backup": b"older raft log",
+    "data/statedb/CURRENT": b"executor state",
+    "data/nosql/CURRENT": b"executor nosql",
+    "storage.db": b"sqlite",
+    "storage.db-journal": b"sqlite journal",
+    "blocks/12": b"block",
+    "blocks/.stfolder/marker": b"",
+    "proposals/13": b"proposal",
+    "txs/aa": b"tx",
+    "tx_infos/aa": b"tx info",
+}
+IDENTITY = ("node_address", "key_id", "kms.db", "network-config.toml", "config/config.xml", "config/key.pem")
+
+
+def run(work: Path, *argv: str) -> tuple[int, str, str]:
+    stderr = io.StringIO()
+    runtime = Runtime(clock=lambda: FIXED_NOW, randbytes=DeterministicRandom("seed"), stdout=io.StringIO())
+    with contextlib.redirect_stderr(stderr):
+        code = create_k8s_config.main([*argv, "--work_dir", str(work)], runtime)
+    return code, output_of(runtime), stderr.getvalue()
+
+
+def addresses(work: Path) -> list[str]:
+    return [(work / "cita-cloud" / CHAIN / f"node{index}" / "node_address").read_text() for index in range(3)]
+
+
+@pytest.fixture
+def chain3(tmp_path: Path) -> Path:
+    make_local_chain(tmp_path, "--peers_count", "3")
+    assert create_pvc.main(["local_pvc", "--work_dir", str(tmp_path)], fixed_runtime()) == 0
+    return tmp_path
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[ChainView]:
+    """What the running chain answers (the test puts one ChainView in)."""
+    answers: list[ChainView] = []
+    monkeypatch.setattr(membership_flags, "chain_view", lambda rpc, seed_rpc: answers[0])
+    return answers
+
+
+def seed_from(work: Path, index: int = 1) -> tuple[int, str, str]:
+    return run(work, "add_node", "--seed_from", str(index), "--rpc", OTHERS, "--seed_rpc", "127.0.0.1:3")
+
+
+# --- refusals, each at its edge -------------------------------------------------------------------------
+
+
+def test_three_validators_can_lose_the_seed_for_the_copy(chain3: Path, asked: list[ChainView]):
+    asked.append(ChainView(addresses(chain3), {"a": 900, "b": 900}, 900))
+    code, out, err = seed_from(chain3)
+    assert code == 0, err
+    assert "The plan: seeded from node1: at height 900 a plain join would replay raft's log for about 500 s" in out
+
+
+def test_two_validators_cannot(chain3: Path, asked: list[ChainView]):
+    asked.append(ChainView(addresses(chain3)[:2], {"a": 900}, 900))
+    before = tree_snapshot(chain3)
+    code, out, err = seed_from(chain3)
+    assert (code, out) == (1, "")
+    assert err == (
+        K8S + "node1 is one of the chain's 2 validators: stopping it for the copy leaves 1, fewer than raft's majority "
+        "of 2, and the chain would stop; seed from a node that is no validator, or leave --seed_from out (the plain "
+        "join)\n"
+    )
+    assert tree_snapshot(chain3) == before
+
+
+def test_a_seed_that_is_no_validator_stops_no_vote(chain3: Path, asked: list[ChainView]):
+    asked.append(ChainView(addresses(chain3)[::2], {"a": 5}, 5))  # nodes 0 and 2 vote; node1 does not
+    code, out, err = seed_from(chain3)
+    assert code == 0, err
+    assert "The plan: seeded from node1, no validator: stopping it costs no vote" in out
+
+
+def test_a_seed_at_the_head_is_taken(chain3: Path, asked: list[ChainView]):
+    asked.append(ChainView(addresses(chain3), {"a": 900, "b": 899}, 900))
+    assert seed_from(chain3)[0] == 0
+
+
+def test_a_seed_one_block_behind_is_refused(chain3: Path, asked: list[ChainView]):
+    asked.append(ChainView(addresses(chain3), {"a": 899, "b": 900}, 899))
+    code, out, err = seed_from(chain3)
+    assert (code, out) == (1, "")
+    assert err == (
+        K8S + "node1 is at height 899, behind the chain's head 900 (asked at --rpc): a seed must be at the head; wait "
+        "until it has caught up, or seed from another node\n"
+    )
+
+
+def test_a_young_chain_syncs_plainly_and_says_why(chain3: Path, asked: list[ChainView]):
+    asked.append(ChainView(addresses(chain3), {"a": SEED_MIN_HEIGHT - 1}, SEED_MIN_HEIGHT - 1))
+    code, out, _ = seed_from(chain3)
+    assert code == 0
+    plan = (chain3 / f"{CHAIN}-plan.sh").read_text()
+    assert "scale" not in plan and "replays raft's log before it votes" in plan
+    assert f"# plain sync: at height {SEED_MIN_HEIGHT - 1} node3 replays raft's log in about" in plan
+    assert "The plan: plain sync" in out
+
+
+def test_from_the_threshold_the_plan_seeds(chain3: Path, asked: list[ChainView]):
+    asked.append(ChainView(addresses(chain3), {"a": SEED_MIN_HEIGHT}, SEED_MIN_HEIGHT))
+    assert seed_from(chain3)[0] == 0
+    plan = (chain3 / f"{CHAIN}-plan.sh").read_text()
+    assert "kubectl scale statefulset/test-chain-1 --replicas=0" in plan
+
+
+def test_a_seed_the_chain_does_not_have(chain3: Path, asked: list[ChainView]):
+    code, _, err = seed_from(chain3, 7)
+    assert code == 2
+    assert err == K8S + f"--seed_from 7: chain '{CHAIN}' has no node 7; its nodes are 0, 1, 2\n"
+
+
+def test_a_real_run_asks_the_chain(chain3: Path):
+    code, _, err = run(chain3, "add_node", "--seed_from", "1")
+    assert code == 2
+    assert err == (
+        K8S + "--seed_from 1 needs --rpc (the other running nodes' RPC) and --seed_rpc (node 1's RPC): the chain is "
+        "asked whether the seed can stop and is at the head (a --dry_run goes without)\n"
+    )
+
+
+def test_a_dry_run_says_what_it_did_not_ask(chain3: Path):
+    code, out, err = run(chain3, "add_node", "--seed_from", "1", "--dry_run")
+    assert code == 0, err
+    assert "Not checked: node1's height and the validators (no --rpc was given); the real run asks --rpc" in out
+
+
+def test_multi_cluster_chains_are_refused_in_one_line(tmp_path: Path):
+    from tests.test_membership import NEW_CLUSTER, premade
+    from tests.test_plan_text import multi_case
+
+    (tmp_path / "made").mkdir()
+    case = multi_case(tmp_path / "made")  # a multi_cluster chain that has had its fourth node added
+    work = case.known.work
+    address, device = premade(work, "password4")
+    argv = [*NEW_CLUSTER, "--authority", address, "--sync_device_id", device, "--kms_password", "password4"]
+    argv = [item.replace("192.0.2.13", "192.0.2.14") for item in argv]
+    folders = ["--accounts_dir", str(work), "--syncthing_dir", str(work)]
+    code, out, err = run(work, "add_node", *argv, *folders, "--seed_from", "0", "--dry_run")
+    assert (code, out) == (2, "")
+    assert err == (
+        K8S + f"--seed_from is for local_cluster chains: node0 of multi_cluster chain '{CHAIN}' keeps its data on its "
+        "own cluster's storage, which the plan reaches only as that cluster's copy commands do; leave --seed_from out "
+        "(the plain join)\n"
+    )
+
+
+# --- the printed plan, played against the cluster model ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seeded_case(tmp_path_factory: pytest.TempPathFactory) -> Case:
+    tmp = tmp_path_factory.mktemp("seeded")
+    work = tmp / "work"
+    make_local_chain(work, "--peers_count", "3")
+    assert create_pvc.main(["local_pvc", "--work_dir", str(work)], fixed_runtime()) == 0
+    before = yaml_files(work, tmp / "before")
+    view = ChainView(addresses(work), {"a": 900, "b": 900}, 900)
+    original = membership_flags.chain_view
+    membership_flags.chain_view = lambda rpc, seed_rpc: view
+    try:
+        assert seed_from(work)[0] == 0
+    finally:
+        membership_flags.chain_view = original
+    known = facts(work, CHAIN, before, 3, True, dict.fromkeys(range(4)))
+    return Case((work / f"{CHAIN}-plan.sh").read_text(), known)
+
+
+def assert_seeds(case: Case, played: Played) -> None:
+    """The plain plan's steps, and before the new node starts: node1 stopped, copied, started and caught up."""
+    assert_adds(case, played)
+    order = played.order
+    stop, gone, copy = order.index("scale test-chain-1 0"), order.index("gone test-chain-1-0"), order.index("seed copy")
+    start, ready = order.index("scale test-chain-1 1"), order.index("wait test-chain-1")
+    assert order.index("wait_synced") < stop, "nothing checks the seed is at the head before it stops"
+    assert stop < gone < copy < start < ready, order
+    assert "wait_synced" in order[ready : order.index("apply test-chain.yaml")], "node1 never waited for"
+    assert ready < order.index("apply test-chain.yaml")
+    assert played.scaled == [("test-chain-1", 0), ("test-chain-1", 1)]
+
+
+def test_the_seeded_plan(seeded_case: Case):
+    assert_seeds(seeded_case, seeded_case.play())
+    assert "# seeded from node1: at height 900" in seeded_case.text
+
+
+SEED_MUTATIONS = {
+    **ADD_MUTATIONS,
+    "no stop": drop(r"--replicas=0"),
+    "no wait until the pod is gone": drop(r"wait --for=delete"),
+    "the copy before the stop": move_before(r"sudo sh -c", r"--replicas=0"),
+    "node1 never started again": drop(r"--replicas=1"),
+    "node1 not waited for": drop(r"rollout status statefulset/test-chain-1 "),
+    "a port-forward to node1 before it is back": move_before(
+        r"node1 has caught up", r"rollout status statefulset/test-chain-1 "
+    ),
+    "no check before the stop": drop(r"node1 is at the head"),
+    "a guard that skips the stop always": replace("|| kubectl scale statefulset/test-chain-1 --replicas=0", "|| true"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEED_MUTATIONS))
+def test_a_broken_seeded_plan_is_caught(seeded_case: Case, name: str):
+    mutated = SEED_MUTATIONS[name](seeded_case.text)
+    assert mutated != seeded_case.text
+    with pytest.raises((AssertionError, ValueError, StopIteration)):
+        assert_seeds(seeded_case, check_plan(mutated, seeded_case.known))
+
+
+# --- the copy on the storage host ---------------------------------------------------------------------------
+
+
+def storage_tree(tmp: Path) -> Path:
+    root = tmp / "cita-cloud" / CHAIN
+    for index in (1, 3):
+        for name in IDENTITY:
+            path = root / f"node{index}" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"node{index}'s {name}")
+        for folder in ("blocks", "proposals", "txs", "tx_infos", "logs"):
+            (root / f"node{index}" / folder).mkdir(exist_ok=True)
+    for relative, data in CHAIN_DATA.items():
+        path = root / "node1" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (root / "node1" / "logs" / "controller-service.log").write_text("node1's log")
+    return root
+
+
+def copy(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", "-c", seed_script(str(root), 1, 3)], capture_output=True, text=True, check=False)
+
+
+def test_the_copy_takes_the_chain_data_and_never_the_identity(tmp_path: Path):
+    root = storage_tree(tmp_path)
+    done = copy(root)
+    assert done.returncode == 0, done.stderr
+    for relative, data in CHAIN_DATA.items():
+        assert (root / "node3" / relative).read_bytes() == data, relative
+    for name in IDENTITY:
+        assert (root / "node3" / name).read_text() == f"node3's {name}", name
+    assert not (root / "node3" / "logs" / "controller-service.log").exists()
+    assert (root / "node3" / marker(1)).is_file()
+    assert sorted(path.name for path in (root / "node3").iterdir() if path.name.startswith(".")) == [marker(1)]
+
+
+def test_a_copy_stopped_midway_is_made_again_whole(tmp_path: Path):
+    root = storage_tree(tmp_path)
+    staged = root / "node3" / ".seed" / "raft-data-dir"
+    staged.mkdir(parents=True)
+    (staged / "raft-wal-log.active").write_bytes(b"half")  # a copy that died in the staging folder
+    (root / "node3" / "storage.db").write_bytes(b"from a copy that died while moving")
+    done = copy(root)
+    assert done.returncode == 0, done.stderr
+    assert (root / "node3" / "raft-data-dir" / "raft-wal-log.active").read_bytes() == b"raft log"
+    assert (root / "node3" / "storage.db").read_bytes() == b"sqlite"
+    assert not (root / "node3" / ".seed").exists()
+
+
+def test_a_seed_that_never_ran_is_refused_before_anything_changes(tmp_path: Path):
+    root = storage_tree(tmp_path)
+    shutil.rmtree(root / "node1" / "raft-data-dir")
+    before = tree_snapshot(root / "node3")
+    done = copy(root)
+    assert done.returncode == 1
+    assert done.stderr == "node1/raft-data-dir is missing: node1 has not run as a v5.0.0 node\n"
+    assert tree_snapshot(root / "node3") == before
+
+
+@pytest.mark.parametrize(
+    ("storage", "expected"),
+    [
+        (
+            Storage(True, "/export/chains", ("10.0.0.5",)),
+            ["sudo", "mount", "-t", "nfs", "10.0.0.5:/export/chains", "/mnt", "&&", "sudo", "sh", "-c"],
+        ),
+        (Storage(False, "/data/chains", ("node-a",)), ["ssh", "node-a"]),
+        (Storage(False, "/home/docker/cita-cloud-datadir", ("minikube",)), ["minikube", "ssh", "--"]),
+    ],
+    ids=["nfs", "ssh", "minikube"],
+)
+def test_the_copy_reaches_each_kind_of_storage(storage: Storage, expected: list[str]):
+    root = ("/mnt" if storage.nfs else storage.path) + f"/cita-cloud/{CHAIN}"
+    command = on_storage(storage, seed_script(root, 1, 3))
+    words = shlex.split(command)
+    assert words[: len(expected)] == expected
+    inner = words[len(expected)] if storage.nfs else shlex.split(words[len(expected)])[3]
+    assert inner == seed_script(root, 1, 3)  # the script arrives whole, as one argument of sh -c
+    assert subprocess.run(["bash", "-n", "-c", command], check=False).returncode == 0
+    guard = storage_has(storage, f"{root}/node3/{marker(1)}")
+    assert f"test -e {root}/node3/{marker(1)}" in guard
+    assert subprocess.run(["bash", "-n", "-c", guard], check=False).returncode == 0
+    if storage.nfs:
+        assert words[-3:] == ["sudo", "umount", "/mnt"]
