@@ -239,8 +239,9 @@ def test_a_guard_is_a_quiet_kubectl_get(tmp_path: Path):
 
 def test_without_the_claims_file_the_plan_says_what_to_do_by_hand(tmp_path: Path):
     lines = local_plan(tmp_path, claim=False).splitlines()
-    first = lines.index("# 1. node3's folder onto its claim's storage (skipped once node3 exists)")
-    assert lines[first + 1 : first + 3] == [
+    first = next(number for number, line in enumerate(lines) if line.startswith("# before this script"))
+    assert lines[first - 2].startswith("# 1. node3's folder onto its claim's storage")
+    assert lines[first : first + 2] == [
         "# before this script: make the claim local-pvc (create_pvc.py nfs_pvc --nfs_server HOST --nfs_path PATH "
         "--pvc_name local-pvc), apply it",
         "# and copy cita-cloud/test-chain/node3 onto its storage as cita-cloud/test-chain/node3",
