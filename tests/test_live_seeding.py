@@ -42,6 +42,7 @@ from tests.test_live_membership import (
     run_plan,
     saved_plan,
     stopped_after,
+    validators_of,
 )
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -203,6 +204,8 @@ def test_a_seeded_validator_votes_at_once_and_a_plain_one_does_not(
         began = time.monotonic()
         calls = len(plans.log)
         run_plan(stopped_after(plan, r"manage_chain\.py add_validator"), env, work, expect=1)
+        address3 = (storage / "node3" / "node_address").read_text()
+        assert address3 in validators_of(node0), "the seeded plan stopped before its vote"
         (stopped,) = followers(chain, [0, 1, 2], 1)
         voted_at = max(safe_heights(chain.controllers).values())
         cluster.stop_pod(f"{CHAIN}-{stopped}")  # at once: the new validator's vote is needed from here
@@ -259,6 +262,8 @@ def test_a_seeded_validator_votes_at_once_and_a_plain_one_does_not(
         before = max(safe_heights(chain.controllers).values())
         pace = pace_before(node0, before)
         run_plan(stopped_after(plan, r"manage_chain\.py add_validator"), env, work, expect=1)
+        address4 = (storage / "node4" / "node_address").read_text()
+        assert address4 in validators_of(node0), "the plain plan stopped before its vote"
         pair = followers(chain, [0, 1, 2], 2)
         voted_at = max(safe_heights(chain.controllers).values())
         for index in pair:
