@@ -261,11 +261,16 @@ def seed_storage(seed: NodeState, work_dir: Path) -> Storage:
     return storage
 
 
-def plain_reason(new_index: int) -> str:
-    """What the plan says when it syncs plainly because no seed was asked for."""
+def plain_reason(new_index: int, local: bool = True) -> str:
+    """What the plan says when it syncs plainly because no seed was asked for (multi_cluster has no seed)."""
+    instead = (
+        f"from height {SEED_MIN_HEIGHT} add it with --seed_from I instead"
+        if local
+        else "a multi_cluster chain has only this join (--seed_from is for local_cluster chains)"
+    )
     return (
         f"plain sync: node{new_index} replays raft's log from its first entry (about {REPLAY_BLOCKS_PER_SECOND} blocks "
-        f"a second) before it votes; from height {SEED_MIN_HEIGHT} add it with --seed_from I instead"
+        f"a second) before it votes; {instead}"
     )
 
 
@@ -296,7 +301,7 @@ def seeded_plan(
 ) -> tuple[Stage | None, str]:
     """The seed stage (None: a plain sync) and the line that says which the plan does and why."""
     if choice is None:
-        return None, plain_reason(new.index)
+        return None, plain_reason(new.index, is_local(chain))
     if not choice.seeded:
         return None, choice.reason
     storage = seed_storage(choice.seed, work_dir)
