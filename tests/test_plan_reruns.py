@@ -115,6 +115,17 @@ def stopped_at(script: str, number: int, after: bool) -> str:
 FAST_SLEEP = "import sys, time\ntime.sleep(min(float(sys.argv[1]) / 10, 0.5))\n"
 
 
+def stop_restart_and_rerun(script: str, number: int, after: bool, work: Path, w: World) -> None:
+    """The plan stopped at one step, every node restarted (each must come back), then the whole plan again."""
+    stopped = run_bash(stopped_at(script, number, after), work, w.env)
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    came_back = restart_everything(w.cluster)
+    line = script.splitlines()[number]
+    assert all(came_back.values()), f"stopped at {line!r}: {came_back}; {w.cluster.exited()}"
+    again = run_bash(script, work, w.env)
+    assert again.returncode == 0, f"stopped at {line!r}, then:\n{again.stdout}{again.stderr}"
+
+
 def restart_everything(cluster: FakeCluster) -> dict[str, bool]:
     """Stop and start every pod there is (a node failure, a rolling restart): which came back Ready."""
     names = [name for name in cluster.pods if cluster.pod_phase(name) is not None]
@@ -182,13 +193,7 @@ def test_an_add_node_plan_stopped_at_any_step_runs_again(three_nodes: tuple[Path
     for number, after in points:
         chain = fake_chain(work, [0, 1, 2], [0, 1, 2])
         with world(tmp_path / f"try{number}{after}", three_nodes[1], before, chain) as w:
-            stopped = run_bash(stopped_at(script, number, after), work, w.env)
-            assert stopped.returncode == 1, stopped.stdout + stopped.stderr
-            came_back = restart_everything(w.cluster)
-            line = script.splitlines()[number]
-            assert all(came_back.values()), f"stopped at {line!r}: {came_back}; {w.cluster.exited()}"
-            again = run_bash(script, work, w.env)
-            assert again.returncode == 0, f"stopped at {line!r}, then:\n{again.stdout}{again.stderr}"
+            stop_restart_and_rerun(script, number, after, work, w)
             check_added(w, work)
 
 
@@ -236,13 +241,7 @@ def test_a_remove_node_plan_stopped_at_any_step_runs_again(three_nodes: tuple[Pa
                 continue
             assert point is not None
             number, after = point
-            stopped = run_bash(stopped_at(script, number, after), work, w.env)
-            assert stopped.returncode == 1, stopped.stdout + stopped.stderr
-            came_back = restart_everything(w.cluster)
-            line = script.splitlines()[number]
-            assert all(came_back.values()), f"stopped at {line!r}: {came_back}; {w.cluster.exited()}"
-            again = run_bash(script, work, w.env)
-            assert again.returncode == 0, f"stopped at {line!r}, then:\n{again.stdout}{again.stderr}"
+            stop_restart_and_rerun(script, number, after, work, w)
             check_removed(w, work, gone_device)
 
 
@@ -346,11 +345,5 @@ def test_a_seeded_plan_stopped_at_any_step_runs_again(three_nodes: tuple[Path, P
     for number, after in points if os.environ.get("RK8S_EVERY_STEP") else own:
         chain = fake_chain(work, [0, 1, 2], [0, 1, 2])
         with world(tmp_path / f"try{number}{after}", storage, before, chain) as w:
-            stopped = run_bash(stopped_at(script, number, after), work, w.env)
-            assert stopped.returncode == 1, stopped.stdout + stopped.stderr
-            came_back = restart_everything(w.cluster)
-            line = script.splitlines()[number]
-            assert all(came_back.values()), f"stopped at {line!r}: {came_back}; {w.cluster.exited()}"
-            again = run_bash(script, work, w.env)
-            assert again.returncode == 0, f"stopped at {line!r}, then:\n{again.stdout}{again.stderr}"
+            stop_restart_and_rerun(script, number, after, work, w)
             check_seeded(w, work)
