@@ -555,7 +555,7 @@ def test_port_forwards_are_quiet_background_jobs(tmp_path: Path):
     ]
     assert len(forwards) == 4
     for index, line in enumerate(forwards):
-        assert line == f"kubectl port-forward pod/{CHAIN}-{index}-0 {50100 + index}:50004 >/dev/null &", line
+        assert line == f"kubectl port-forward pod/{CHAIN}-{index}-0 {28100 + index}:50004 >/dev/null &", line
 
 
 def test_a_namespaced_chains_plan_runs_every_kubectl_in_its_namespace(tmp_path: Path):

@@ -79,7 +79,7 @@ def test_apply_returns_before_the_new_pod_runs(harness: Harness):
     applied = harness.run("kubectl", "apply", "-f", f"{CHAIN}.yaml")
     assert applied.returncode == 0, applied.stderr
     assert harness.cluster.pod_phase("test-chain-1") == "Pending"
-    forward = harness.run("kubectl", "port-forward", "pod/test-chain-1-0", "50199:50004")
+    forward = harness.run("kubectl", "port-forward", "pod/test-chain-1-0", "28199:50004")
     assert (forward.returncode, forward.stderr) == (
         1,
         "error: unable to forward port because pod is not running. Current status=Pending\n",

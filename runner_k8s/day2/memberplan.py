@@ -29,7 +29,9 @@ from runner_k8s.releases.v5_0_0.pods import DATA_PATH, SYNC_PATH
 from runner_k8s.releases.v5_0_0.syncconfig import SYNC_FOLDERS
 from runner_k8s.report.nextsteps import copy_commands, remove_commands, script_command
 
-LOCAL_RPC_PORT = 50100  # kubectl port-forward puts node i's RPC on 127.0.0.1:LOCAL_RPC_PORT + i
+LOCAL_RPC_PORT = 28100  # kubectl port-forward puts node i's RPC on 127.0.0.1:LOCAL_RPC_PORT + i
+# Below every usual ephemeral range (Linux 32768-60999, IANA 49152-65535): a fixed local port in one can be
+# taken at any moment by the source port of some outgoing connection, and the port-forward fails to listen.
 FILES_CONTAINER = "controller"  # a container with the node folder at /data and tar (for kubectl cp)
 SYNCTHING_CLI = f"syncthing cli --home {SYNC_PATH}/{CONFIG_DIR} config"
 CAUGHT_UP_TIMEOUT = 900  # seconds: catching up, and replaying raft's log

@@ -42,7 +42,7 @@ SEEDED_DIRS = ("raft-data-dir", "data", "blocks", "proposals", "txs", "tx_infos"
 SEEDED_DB = "storage.db"  # with its companions (storage.db-journal, -wal, -shm) when there are any
 NEVER_COPIED = ("node_address", "key_id", "kms.db", "config/", "network-config.toml", "*-config.toml")
 STAGING = ".seed"
-SEED_RPC_PORT = 50200  # the seed stage's own port-forwards: node i's RPC on 127.0.0.1:SEED_RPC_PORT + i
+SEED_RPC_PORT = 28200  # the seed stage's own port-forwards: node i's RPC on 127.0.0.1:SEED_RPC_PORT + i
 STOPPED_TIMEOUT = "300s"  # kubectl wait: node I's pod gone (its containers stopped, files closed)
 # Measured (issue 17, docs): a new v5.0.0 validator replays raft's log at about 1.8 blocks a second before
 # it votes. Seeding costs node I stopped for about a minute (measured: docs, "Seeded join"). Below this

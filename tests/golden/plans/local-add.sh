@@ -22,12 +22,12 @@ kubectl cp cita-cloud/test-chain/node1/config/config.xml test-chain-1-0:/data/co
 kubectl cp cita-cloud/test-chain/node2/network-config.toml test-chain-2-0:/data/network-config.toml -c controller
 kubectl cp cita-cloud/test-chain/node2/config/config.xml test-chain-2-0:/data/config/config.xml -c controller
 # 5. wait until node3 has caught up, then make it a validator
-kubectl port-forward pod/test-chain-0-0 50100:50004 >/dev/null &
-kubectl port-forward pod/test-chain-1-0 50101:50004 >/dev/null &
-kubectl port-forward pod/test-chain-2-0 50102:50004 >/dev/null &
-kubectl port-forward pod/test-chain-3-0 50103:50004 >/dev/null &
+kubectl port-forward pod/test-chain-0-0 28100:50004 >/dev/null &
+kubectl port-forward pod/test-chain-1-0 28101:50004 >/dev/null &
+kubectl port-forward pod/test-chain-2-0 28102:50004 >/dev/null &
+kubectl port-forward pod/test-chain-3-0 28103:50004 >/dev/null &
 sleep 2 && test "$(jobs -rp | wc -l)" -eq 4  # every port-forward still runs (one whose local port is taken ends)
-{repo}/manage_chain.py status --rpc 127.0.0.1:50100,127.0.0.1:50101,127.0.0.1:50102,127.0.0.1:50103 --chain_name test-chain --wait_synced --timeout 900
-{repo}/manage_chain.py add_validator 0x131beff33df6ed14c9207cd0c5e814ff3ee908a6 --rpc 127.0.0.1:50100,127.0.0.1:50101,127.0.0.1:50102,127.0.0.1:50103 --chain_name test-chain --node_rpc 127.0.0.1:50103 --admin_dir test-chain-admin --admin_password_file <(kubectl get secret test-chain-kms-secret -o jsonpath='{.data.key_file}' | base64 -d) --if_needed
+{repo}/manage_chain.py status --rpc 127.0.0.1:28100,127.0.0.1:28101,127.0.0.1:28102,127.0.0.1:28103 --chain_name test-chain --wait_synced --timeout 900
+{repo}/manage_chain.py add_validator 0x131beff33df6ed14c9207cd0c5e814ff3ee908a6 --rpc 127.0.0.1:28100,127.0.0.1:28101,127.0.0.1:28102,127.0.0.1:28103 --chain_name test-chain --node_rpc 127.0.0.1:28103 --admin_dir test-chain-admin --admin_password_file <(kubectl get secret test-chain-kms-secret -o jsonpath='{.data.key_file}' | base64 -d) --if_needed
 # 6. a new v5.0.0 validator replays raft's log before it votes: take no node down before this returns
 kubectl exec test-chain-3-0 -c controller -- timeout 900 sh -c 'until [ "$(grep -o "commit_block height [0-9]*" logs/controller-service.log | tail -n 1 | cut -d " " -f 3)" -ge "$(ls blocks | sort -n | tail -n 1)" ] 2>/dev/null; do sleep 2; done'

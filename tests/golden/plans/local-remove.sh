@@ -4,11 +4,11 @@ set -euo pipefail  # stop at the first step that fails; every step is safe to ru
 cd "$(dirname "$0")"  # the paths below are relative to the work dir, where this file is
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # the port-forwards end with the script
 # 1. reach the nodes that stay; node1 must be no validator (nothing to do when it is not)
-kubectl port-forward pod/test-chain-0-0 50100:50004 >/dev/null &
-kubectl port-forward pod/test-chain-2-0 50102:50004 >/dev/null &
+kubectl port-forward pod/test-chain-0-0 28100:50004 >/dev/null &
+kubectl port-forward pod/test-chain-2-0 28102:50004 >/dev/null &
 sleep 2 && test "$(jobs -rp | wc -l)" -eq 2  # every port-forward still runs (one whose local port is taken ends)
-{repo}/manage_chain.py status --rpc 127.0.0.1:50100,127.0.0.1:50102 --chain_name test-chain --wait_synced --timeout 900
-{repo}/manage_chain.py remove_validator 0xd66030e3c3e3743eca3a8bf8718e4ab33694b012 --rpc 127.0.0.1:50100,127.0.0.1:50102 --chain_name test-chain --admin_dir test-chain-admin --admin_password_file <(kubectl get secret test-chain-kms-secret -o jsonpath='{.data.key_file}' | base64 -d) --if_needed
+{repo}/manage_chain.py status --rpc 127.0.0.1:28100,127.0.0.1:28102 --chain_name test-chain --wait_synced --timeout 900
+{repo}/manage_chain.py remove_validator 0xd66030e3c3e3743eca3a8bf8718e4ab33694b012 --rpc 127.0.0.1:28100,127.0.0.1:28102 --chain_name test-chain --admin_dir test-chain-admin --admin_password_file <(kubectl get secret test-chain-kms-secret -o jsonpath='{.data.key_file}' | base64 -d) --if_needed
 # 2. every other node: its peer list without node1 (read at its next start), and syncthing
 kubectl cp cita-cloud/test-chain/node0/network-config.toml test-chain-0-0:/data/network-config.toml -c controller
 kubectl cp cita-cloud/test-chain/node0/config/config.xml test-chain-0-0:/data/config/config.xml -c controller
@@ -22,4 +22,4 @@ kubectl apply -f test-chain.yaml
 # 4. delete node1's folder from the storage: it holds its keys
 minikube ssh -- sudo rm -rf /home/docker/cita-cloud-datadir/cita-cloud/test-chain/node1
 # 5. the chain goes on without node1
-{repo}/manage_chain.py status --rpc 127.0.0.1:50100,127.0.0.1:50102 --chain_name test-chain --wait_synced --timeout 900
+{repo}/manage_chain.py status --rpc 127.0.0.1:28100,127.0.0.1:28102 --chain_name test-chain --wait_synced --timeout 900
