@@ -110,3 +110,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+# Tests that listen on fixed loopback ports (the plans' port-forwards, 28100 + i and 28200 + i) run one
+# after another on one worker when the suite runs in parallel (pytest-xdist, `--dist loadgroup`).
+FIXED_PORT_FILES = ("test_plan_reruns.py", "test_standins.py", "test_live")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name.startswith(FIXED_PORT_FILES):
+            item.add_marker(pytest.mark.xdist_group("fixed-ports"))
