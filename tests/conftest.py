@@ -114,7 +114,7 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 # Tests that listen on fixed loopback ports (the plans' port-forwards, 28100 + i and 28200 + i) run one
 # after another on one worker when the suite runs in parallel (pytest-xdist, `--dist loadgroup`).
-FIXED_PORT_FILES = ("test_plan_reruns.py", "test_standins.py", "test_live")
+FIXED_PORT_FILES = ("test_plan_reruns", "test_standins", "test_live")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
