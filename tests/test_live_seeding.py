@@ -1,17 +1,16 @@
-"""Live (issue 25): a validator seeded from a stopped peer takes only the raft entries made since its seed.
+"""Live (issue 25): a seeded validator votes right after add_validator; a plain one never gets there.
 
 One three-node chain makes RK8S_LIVE_SEED_HISTORY blocks (500) while the super admin sends transactions.
 Then node 3 joins by the seeded plan (`add_node --seed_from 2`), run as printed with the strict stand-ins
-of tests/live/fakecli.py, stopped right after its `add_validator` returns; an old validator is stopped at
-once, and the gap until the three nodes left (one of them the new one) make blocks again is recorded:
-v5.0.0's raft brings a follower up at about 1.8 entries a second, so the new validator first takes the
-entries made since node 2 stopped for the seed. Its copy holds the chain data and never node 2's
-identity. The plan then runs again to its end (its raft wait), an old validator stops, and blocks go on
-within twice the chain's pace. Node 4 joins by the plain plan, stopped right after `add_validator` too;
-two old validators are stopped at once, and the chain stands still until node 4 has replayed raft's
-whole log: longer than the seeded gap. The nodes stopped are ones that did not make the newest block
-(raft's leader proposes it): no election, the gap is the quorum's. Every node has the same hash at
-every height; a restart of every pod keeps the history; no panic in any log.
+of tests/live/fakecli.py, stopped right after its `add_validator` returns; an old validator (one that did
+not make the newest block: no election) is stopped at once, and the longest gap between blocks until the
+three nodes left (one of them the new one) have made five more must stay within twice the chain's pace.
+The copy holds the chain data and never node 2's identity. The plan then runs again to its end (its raft
+wait), an old validator stops again, and blocks go on within twice the pace. Node 4 joins by the plain
+plan on the same chain: its controller stops at the first synced block whose transaction it refused
+(v5.0.0, docs "The plain join on a chain with transactions"), and the plan's wait before the vote times
+out without making it a validator. Every node that votes has the same hash at every height; a restart of
+every pod keeps the history; no panic in any log.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from runner_k8s.day2.memberplan import CAUGHT_UP_TIMEOUT
 from tests.conftest import run_script
 from tests.live.fakecli import PlanServer, stand_ins
 from tests.live.rpc import Controller, Transaction, raw_transaction
@@ -48,6 +48,7 @@ from tests.test_live_membership import (
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 HISTORY = int(os.environ.get("RK8S_LIVE_SEED_HISTORY", "500"))
+PLAIN_BOUND = 180  # seconds the plain join's stall is watched: it outlasts the seeded one many times
 CHAIN = "seed"
 SEEDED = ("raft-data-dir", "data", "blocks", "proposals", "txs", "tx_infos", "storage.db")
 # syncthing rewrites its config.xml and the kms its kms.db: the files nobody writes after they are made
@@ -138,6 +139,12 @@ def followers(chain: LiveChain, among: list[int], count: int) -> list[int]:
     proposer = "0x" + controller.block_proposer(controller.block_number()).hex()
     storage = chain.storage / "cita-cloud" / CHAIN
     return [index for index in among if (storage / f"node{index}" / "node_address").read_text() != proposer][:count]
+
+
+def tx_sync_failures(folder: Path) -> list[str]:
+    """The controller's lines saying a synced block's transaction is not in its pool (v5.0.0: the block waits)."""
+    log = folder / "logs" / "controller-service.log"
+    return [line for line in log.read_text().splitlines() if "find tx in sync block" in line] if log.exists() else []
 
 
 def rpc_of(chain: LiveChain, index: int) -> str:
@@ -234,7 +241,7 @@ def test_a_seeded_validator_votes_at_once_and_a_plain_one_does_not(
             made = work / "cita-cloud" / CHAIN / "node3" / item
             assert (storage / "node3" / item).read_bytes() == made.read_bytes(), item
         assert (storage / "node3" / "node_address").read_text() != (storage / "node2" / "node_address").read_text()
-        seeded_gaps = gaps  # asserted at the end, once the plain join's figures are in too
+        seeded_gaps, seeded_pace = gaps, pace  # asserted at the end, once every other check has run
         cluster.start_pod(f"{CHAIN}-{stopped}")
         run_plan(plan, env, work)  # again to the end: what is done is skipped, the raft wait runs
         first_vote = first_commit_after_start(storage / "node3", voted_at)
@@ -253,34 +260,33 @@ def test_a_seeded_validator_votes_at_once_and_a_plain_one_does_not(
         )
         assert max(ended_gaps.values()) <= PACE_FACTOR * pace, (figures, ended_gaps)
         cluster.start_pod(f"{CHAIN}-{stopped}")
-        # 2. Node 4 by the plain plan: five validators, two old ones stopped at once.
-        wait_until("all back", lambda: min(safe_heights(chain.controllers).values()) >= voted_at + 5, 180, cluster)
+        # 2. Node 4 by the plain plan, on the same chain. v5.0.0's controller takes a synced block only once every
+        # transaction in it is in its pool, and offers a synced transaction to the pool once, when its file
+        # arrives; one whose valid_until_block is more than 100 blocks past the node's height then is refused
+        # and never offered again (docs, "The plain join on a chain with transactions"). Node 4 starts at 0 and
+        # gets every file at once: it stops at the first such block, and the plan's wait never lets it vote.
+        wait_until("all back", lambda: min(safe_heights(chain.controllers).values()) >= ended_at + 5, 180, cluster)
         added = run_script("create_k8s_config.py", "add_node", cwd=work)
         assert added.returncode == 0, added.stderr
         plan = saved_plan(work, CHAIN, plan_of(added.stdout))
         assert "# plain sync: node4 replays raft's log" in plan
         before = max(safe_heights(chain.controllers).values())
-        pace = pace_before(node0, before)
-        run_plan(stopped_after(plan, r"manage_chain\.py add_validator"), env, work, expect=1)
+        short = plan.replace(f"--timeout {CAUGHT_UP_TIMEOUT}", f"--timeout {PLAIN_BOUND}")
+        assert short != plan
+        began = time.monotonic()
+        run_plan(stopped_after(short, r"manage_chain\.py add_validator"), env, work, expect=1)
+        plain_seconds = time.monotonic() - began
         address4 = (storage / "node4" / "node_address").read_text()
-        assert address4 in validators_of(node0), "the plain plan stopped before its vote"
-        pair = followers(chain, [0, 1, 2], 2)
-        voted_at = max(safe_heights(chain.controllers).values())
-        for index in pair:
-            cluster.stop_pod(f"{CHAIN}-{index}")
-        chain.controllers[f"{CHAIN}-4"] = Controller(rpc_of(chain, 4))
-        up = [f"{CHAIN}-{index}" for index in (0, 1, 2, 3, 4) if index not in pair]
-        took, reached = resumed(chain, up, voted_at, 5, 1800)
-        plain_gaps = gaps = block_gaps(chain.controllers[up[0]], voted_at + 1, reached)
-        plain_vote = first_commit_after_start(storage / "node4", voted_at)
+        assert address4 not in validators_of(node0), "the plain plan made a node that had not caught up a validator"
+        node4 = Controller(rpc_of(chain, 4)).block_number()
+        head = max(safe_heights(chain.controllers).values())
+        stuck = tx_sync_failures(storage / "node4")
         figures.append(
-            f"plain join at height {before}: pace {pace:.2f} s; nodes {pair} stopped at height {voted_at}: 5 blocks "
-            f"in {took:.1f} s, longest gap {max(gaps.values()):.2f} s; node 4: pod start to its raft commit of "
-            f"block {voted_at}: {plain_vote:.1f} s"
+            f"plain join at height {before}: after {plain_seconds:.0f} s the plan stopped at its wait before the vote "
+            f"(--timeout {PLAIN_BOUND}); node 4 at height {node4}, the chain at {head}; node 4's controller: "
+            f"{stuck[0].split(' - ')[-1] if stuck else 'no tx-sync line'} ({len(stuck)} times)"
         )
-        for index in pair:
-            cluster.start_pod(f"{CHAIN}-{index}")
-        run_plan(plan, env, work)
+        assert stuck and node4 < head - 100, figures
         # 3. Same blocks everywhere; a restart of every pod keeps the history.
         now = max(safe_heights(chain.controllers).values())
         wait_until("every node at the head", lambda: min(safe_heights(chain.controllers).values()) >= now, 300, cluster)
@@ -301,6 +307,5 @@ def test_a_seeded_validator_votes_at_once_and_a_plain_one_does_not(
         assert service_log_panics(cluster, chain.storage) == []
     with capsys.disabled():
         print("\n" + "\n".join(figures))
-    # Right after add_validator, the seeded validator still takes the raft entries made since its seed (about
-    # 1.8 a second on v5.0.0): far fewer than the plain one, which takes the whole log.
-    assert max(seeded_gaps.values()) < max(plain_gaps.values()), figures
+    # The issue's criterion: right after add_validator returns, the seeded validator's vote keeps the chain at its pace.
+    assert max(seeded_gaps.values()) <= PACE_FACTOR * seeded_pace, figures
