@@ -20,7 +20,7 @@ import pytest
 
 import create_k8s_config
 import create_pvc
-from runner_k8s.day2.seeding import SEED_MIN_HEIGHT, ChainView, marker, on_storage, seed_script, storage_has
+from runner_k8s.day2.seeding import ChainView, marker, on_storage, seed_script, storage_has
 from runner_k8s.kube.storage import Storage
 from runner_k8s.runtime import Runtime
 from runner_k8s.scripts import membership_flags
@@ -87,7 +87,11 @@ def test_three_validators_can_lose_the_seed_for_the_copy(chain3: Path, asked: li
     asked.append(ChainView(addresses(chain3), {"a": 900, "b": 900}, 900))
     code, out, err = seed_from(chain3)
     assert code == 0, err
-    assert "The plan: seeded from node1: at height 900 a plain join would replay raft's log for about 500 s" in out
+    assert (
+        "The plan: seeded from node1: at height 900 a plain join would sync for about 500 s before node3 votes, or "
+        "never once a block carries a transaction its controller refuses; the seed stops node1 for about a minute "
+        "instead"
+    ) in out
 
 
 def test_two_validators_cannot(chain3: Path, asked: list[ChainView]):
@@ -125,21 +129,16 @@ def test_a_seed_one_block_behind_is_refused(chain3: Path, asked: list[ChainView]
     )
 
 
-def test_a_young_chain_syncs_plainly_and_says_why(chain3: Path, asked: list[ChainView]):
-    asked.append(ChainView(addresses(chain3), {"a": SEED_MIN_HEIGHT - 1}, SEED_MIN_HEIGHT - 1))
-    code, out, _ = seed_from(chain3)
-    assert code == 0
-    plan = (chain3 / f"{CHAIN}-plan.sh").read_text()
-    assert "scale" not in plan and "replays raft's log before it votes" in plan
-    assert f"# plain sync: at height {SEED_MIN_HEIGHT - 1} node3 replays raft's log in about" in plan
-    assert "The plan: plain sync" in out
-
-
-def test_from_the_threshold_the_plan_seeds(chain3: Path, asked: list[ChainView]):
-    asked.append(ChainView(addresses(chain3), {"a": SEED_MIN_HEIGHT}, SEED_MIN_HEIGHT))
-    assert seed_from(chain3)[0] == 0
+def test_a_young_chain_is_seeded_too(chain3: Path, asked: list[ChainView]):
+    # A plain join stops for good at a block whose transaction its controller refused (v5.0.0), at any height:
+    # --seed_from seeds from the first block on.
+    asked.append(ChainView(addresses(chain3), {"a": 1}, 1))
+    code, out, err = seed_from(chain3)
+    assert code == 0, err
     plan = (chain3 / f"{CHAIN}-plan.sh").read_text()
     assert "kubectl scale statefulset/test-chain-1 --replicas=0" in plan
+    assert "# seeded from node1: at height 1 a plain join would sync for about 1 s before node3 votes" in plan
+    assert "The plan: seeded from node1: at height 1 " in out
 
 
 def test_a_seed_the_chain_does_not_have(chain3: Path, asked: list[ChainView]):
