@@ -264,8 +264,8 @@ def add_node_stages(
     replayed = new_kubectl("exec", names.pod_name(chain.chain, new.index), "-c", FILES_CONTAINER, "--")
     replayed += f" timeout {CAUGHT_UP_TIMEOUT} sh -c {shell_quote(REPLAYED)}"
     title = (
-        f"node{new.index}'s raft takes the entries made since its seed (about 1.8 a second, whatever the chain's age): "
-        "take no node down before this returns"
+        f"node{new.index}'s raft takes the entries made since its seed (as fast as its controller holds their blocks, "
+        "whatever the chain's age): take no node down before this returns"
         if seed is not None
         else "a new v5.0.0 validator replays raft's log before it votes: take no node down before this returns"
     )
