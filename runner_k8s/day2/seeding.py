@@ -63,10 +63,9 @@ class ChainView:
 
 @dataclass(frozen=True)
 class SeedChoice:
-    """The seed node and whether the plan seeds (else it syncs plainly), with the reason the plan prints."""
+    """The seed node, with the reason the plan prints."""
 
     seed: NodeState
-    seeded: bool
     reason: str
     unchecked: str | None = None  # a dry run without --rpc: what the real run checks
 
@@ -99,7 +98,7 @@ def check_seed(chain: LoadedChain, seed_index: int, new_index: int, view: ChainV
     """Node I can be stopped for the copy without costing quorum and is at the head; the reason the plan seeds."""
     seed = seed_node(chain, seed_index)
     if view is None:
-        return SeedChoice(seed, True, "seeded (the chain was not asked: a dry run without --rpc)", "the seed's checks")
+        return SeedChoice(seed, "seeded (the chain was not asked: a dry run without --rpc)", "the seed's checks")
     validators = {address.lower() for address in view.validators}
     count = len(validators)
     if seed.address.lower() in validators and count - 1 < count // 2 + 1:
@@ -117,10 +116,9 @@ def check_seed(chain: LoadedChain, seed_index: int, new_index: int, view: ChainV
         )
     replay = head / REPLAY_BLOCKS_PER_SECOND
     if seed.address.lower() not in validators:
-        return SeedChoice(seed, True, f"seeded from node{seed_index}, no validator: stopping it costs no vote")
+        return SeedChoice(seed, f"seeded from node{seed_index}, no validator: stopping it costs no vote")
     return SeedChoice(
         seed,
-        True,
         f"seeded from node{seed_index}: at height {head} a plain join would sync for about {replay:.0f} s before "
         f"node{new_index} votes, or never once a block carries a transaction its controller refuses; the seed stops "
         f"node{seed_index} for about a minute instead",
@@ -288,17 +286,15 @@ def choose_seed(
         if not dry_run:
             raise
         choice = check_seed(chain, seed_index, new_index, None)
-        return SeedChoice(choice.seed, True, choice.reason, f"node{seed_index}'s height and the validators ({exc})")
+        return SeedChoice(choice.seed, choice.reason, f"node{seed_index}'s height and the validators ({exc})")
     return check_seed(chain, seed_index, new_index, view)
 
 
 def seeded_plan(
     chain: LoadedChain, choice: SeedChoice | None, new: NodeState, work_dir: Path, reach: Reach
 ) -> tuple[Stage | None, str]:
-    """The seed stage (None: a plain sync) and the line that says which the plan does and why."""
+    """The seed stage (None: a plain sync, no --seed_from) and the line that says which the plan does and why."""
     if choice is None:
         return None, plain_reason(new.index, is_local(chain))
-    if not choice.seeded:
-        return None, choice.reason
     storage = seed_storage(choice.seed, work_dir)
     return seed_stage(chain, choice.seed, new, storage, reach), choice.reason
