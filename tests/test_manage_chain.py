@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -243,6 +244,52 @@ def test_add_validator_checks_the_new_node_then_adds_it(chain: Chain, admin_dir:
         code, out, _ = run(*args)
     assert code == 0, out
     assert chain.validators == [V1, V2, V3, V4]
+
+
+# After add_validator every node must have reached the head of the reading before (delivery.py): a new
+# v5.0.0 voter a controller sync cycle behind has passed the target yet cannot vote (issue 25, live run C).
+# The fake makes a block at each GetBlockNumber, three per reading of three nodes: a node L behind answers
+# c + 5 - L where the reading before had its highest at c + 1, so 4 behind has reached it and 5 has not.
+@pytest.mark.parametrize(("lag", "code"), [(4, 0), (5, 1)])
+def test_add_validator_waits_until_every_node_is_at_the_head(
+    admin_dir: Path, lag: int, code: int, capsys: pytest.CaptureFixture[str]
+):
+    chain = new_chain(auto_advance=True)
+    with running(chain, [Tweak(), Tweak(), Tweak(lag=lag), Tweak()]) as addresses:
+        args = change(
+            "add_validator",
+            hex0x(V4),
+            nodes=addresses[:3],
+            admin_dir=admin_dir,
+            extra=("--node_rpc", addresses[3], "--timeout", "2"),
+        )
+        found, out, _ = run(*args)
+    assert found == code, out
+    assert chain.validators == [V1, V2, V3, V4]  # sent and applied either way: only the wait differs
+    error = capsys.readouterr().err
+    assert (f"{addresses[2]}: height " in error and ", behind " in error) == bool(code), error
+
+
+def test_add_validator_returns_once_a_node_behind_has_caught_up(admin_dir: Path):
+    chain = new_chain(auto_advance=True)
+    late = Tweak(lag=5)  # past the target soon, yet behind the head until it catches up
+    caught_up = threading.Event()
+
+    def catch_up() -> None:
+        late.lag = 0
+        caught_up.set()
+
+    with running(chain, [Tweak(), Tweak(), late, Tweak()]) as addresses:
+        timer = threading.Timer(0.5, catch_up)
+        timer.start()
+        args = change(
+            "add_validator", hex0x(V4), nodes=addresses[:3], admin_dir=admin_dir, extra=("--node_rpc", addresses[3])
+        )
+        code, out, _ = run(*args)
+        returned_after = caught_up.is_set()
+        timer.join()
+    assert code == 0, out
+    assert returned_after  # not before the node behind had caught up
 
 
 @pytest.mark.parametrize(

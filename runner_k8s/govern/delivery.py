@@ -128,7 +128,12 @@ def wait_blocks_continue(plan: Plan, options: Options, runtime: Runtime) -> dict
 
     The target is counted from the heights read now, not from those seen when each node applied the
     change: a node seen early may have gone on since, and a chain that stopped after that would pass.
+    After add_validator every node must also have reached the highest height of the reading before
+    (a second earlier): a new v5.0.0 voter whose controller is a sync cycle (12 s) behind cannot vote
+    yet, though it has passed the target; once this returns, the new validator votes at once.
     """
+    adding = plan.change.verb == "add_validator"
+    heads: list[int] = []  # the highest height of each reading that every node answered
     target: list[int] = []  # set by the first round that reads every node
     found: dict[str, object] = {}
 
@@ -144,7 +149,14 @@ def wait_blocks_continue(plan: Plan, options: Options, runtime: Runtime) -> dict
             target.append(max(heights.values()) + BLOCKS_AFTER_CHANGE)
         goal = f" of {target[0]}" if target else ""
         report.update((address, f"height {height}{goal}") for address, height in heights.items())
+        if answered:
+            heads.append(max(heights.values()))
         if not answered or min(heights.values()) < target[0]:
+            return False
+        before = heads[-2]  # the reading that set the target came first
+        behind = {address: height for address, height in heights.items() if height < before}
+        if adding and behind:
+            report.update((address, f"height {height}, behind {before}") for address, height in behind.items())
             return False
         blocks = {address: node.block(target[0]) for address, node in nodes.items()}
         if len({block.hash for block in blocks.values()}) > 1:
