@@ -11,10 +11,11 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from runner_k8s import names
 from runner_k8s.day2.chainfiles import read_file
-from runner_k8s.day2.chainload import LoadedChain, NodeState, choose_chain, load_chain
+from runner_k8s.day2.chainload import LOCAL_KIND, LoadedChain, NodeState, choose_chain, load_chain
 from runner_k8s.day2.memberplan import add_node_stages, remove_node_stages
 from runner_k8s.day2.membership import (
     NETWORK_CONFIG,
@@ -75,7 +76,7 @@ def rewritten_files(chain: LoadedChain, nodes: Sequence[NodeState], skip: int | 
     ]
 
 
-def plan_file(chain: LoadedChain, title: str, steps: Sequence[Step]) -> tuple[str, File]:
+def plan_file(chain: ChainShown, title: str, steps: Sequence[Step]) -> tuple[str, File]:
     """The plan as a script in the work dir (no secret in it: it reads the admin's password when it runs)."""
     return names.plan_script(chain.chain), File(script_text(title, steps).encode())
 
@@ -274,14 +275,37 @@ def show_plan(work_dir: Path, chain_name: str | None, *, runtime: Runtime) -> No
         runtime.say(line)
 
 
+class ChainShown(Protocol):
+    """What the report shows of a chain of either release (chainload.LoadedChain, v6.7.4's V6State)."""
+
+    @property
+    def chain(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+class NodeShown(Protocol):
+    """What the report shows of a node of either release."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def device_id(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Day2Report:
     """What add_node and remove_node tell the user."""
 
     verb: str
-    chain: LoadedChain
+    chain: ChainShown
     work_dir: Path
-    node: NodeState
+    node: NodeShown
     roots: Sequence[str]
     removed: Sequence[str]
     written: Sequence[FileEntry]
@@ -336,7 +360,7 @@ def say(runtime: Runtime, report: Day2Report, as_json: bool) -> None:
     for step in report.steps:
         if step.node is not None and step.node != cluster:
             runtime.say(f"  # --- in node{step.node}'s cluster ---")
-        elif step.node is None and cluster is not None and not is_local(report.chain):
+        elif step.node is None and cluster is not None and report.chain.kind != LOCAL_KIND:
             runtime.say("  # --- from where every node's RPC is reachable ---")
         cluster = step.node
         runtime.say(f"  {step.command}")

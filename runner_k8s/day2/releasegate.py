@@ -1,8 +1,8 @@
-"""Which release a chain's YAML was made for, and the day-2 verbs that do not handle it yet.
+"""Which release a chain's YAML was made for, and what the day-2 verbs do not handle on it.
 
 A v6.7.4 chain's StatefulSets carry the annotation `runner-k8s/release: v6.7.4` (v5.0.0 ones carry
-none). add_node and remove_node re-plan a chain with the v5.0.0 planners only: on a v6.7.4 chain they
-stop with one line before reading anything else.
+none). add_node and remove_node change v5.0.0 chains of both kinds and v6.7.4 local_cluster chains;
+on a v6.7.4 multi_cluster chain they stop with one line before reading anything else.
 """
 
 from __future__ import annotations
@@ -10,24 +10,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner_k8s.day2.chainfiles import Chunk
+from runner_k8s.day2.chainfiles import YAML_MAX_BYTES, Chunk, read_file
 from runner_k8s.errors import InputError
 
 RELEASE_ANNOTATION = "runner-k8s/release"
 V6_RELEASE = "v6.7.4"
+V6_LINE = f"\n    {RELEASE_ANNOTATION}: {V6_RELEASE}\n".encode()
 
 
 def release_of(statefulsets: Sequence[Chunk]) -> str:
     """v6.7.4 when a node's StatefulSet is annotated so, else v5.0.0."""
-    line = f"\n    {RELEASE_ANNOTATION}: {V6_RELEASE}\n".encode()
-    return V6_RELEASE if any(line in chunk.text for chunk in statefulsets) else "v5.0.0"
+    return V6_RELEASE if any(V6_LINE in chunk.text for chunk in statefulsets) else "v5.0.0"
+
+
+def release_in(yaml_files: Sequence[Path]) -> str:
+    """v6.7.4 when the first of a chain's YAML files holds a StatefulSet annotated so, else v5.0.0."""
+    return V6_RELEASE if yaml_files and V6_LINE in read_file(yaml_files[0], YAML_MAX_BYTES) else "v5.0.0"
 
 
 def refuse_v6_membership(statefulsets: Sequence[Chunk], where: Path, chain: str) -> None:
-    """add_node/remove_node on a v6.7.4 chain: one line saying it is not supported yet, and what works."""
+    """add_node/remove_node on a v6.7.4 chain the v5.0.0 loader was given (multi_cluster): one line."""
     if release_of(statefulsets) == V6_RELEASE:
         raise InputError(
-            f"{where}: chain {chain!r} runs CITA-Cloud v6.7.4, and add_node/remove_node do not support v6.7.4 "
-            "membership changes yet (only v5.0.0 chains); its validators can be changed with manage_chain.py "
-            "add_validator/remove_validator"
+            f"{where}: chain {chain!r} is a v6.7.4 multi_cluster chain, and add_node/remove_node change v6.7.4 "
+            "chains made by local_cluster only (not multi_cluster ones yet); its validators can be changed with "
+            "manage_chain.py add_validator/remove_validator"
         )

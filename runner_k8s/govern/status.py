@@ -61,8 +61,11 @@ def wait_synced(
     interval: float,
     max_lag: int,
     as_json: bool,
+    min_peers: int | None = None,
 ) -> None:
     """Report once every node answers, they agree and none lags more than `max_lag` blocks (caught up).
+
+    With `min_peers` (v6.7.4), also once every node lists at least that many peers in its GetNodeStatus.
 
     Asks again every `interval` seconds (a node not answering yet is waited for); CheckError, with what
     is still awaited, when that does not happen within `timeout` seconds.
@@ -73,7 +76,7 @@ def wait_synced(
         behind = [
             f"{node.address} {view.lag(node)} blocks behind" for node in view.answering if view.lag(node) > max_lag
         ]
-        waiting_for = view.problems() + behind
+        waiting_for = view.problems() + behind + too_few_peers(view, min_peers)
         if not waiting_for:
             show_view(view, runtime, as_json)
             return
@@ -87,6 +90,22 @@ def wait_synced(
             )
         runtime.status_line(f"{elapsed:.0f}s of {timeout:g}s, waiting: {waiting_for[0]}")
         runtime.sleep(interval)
+
+
+def too_few_peers(view: Survey, min_peers: int | None) -> list[str]:
+    """The nodes that list fewer than `min_peers` peers (CheckError at once on a v5.0.0 node, which lists none)."""
+    if min_peers is None:
+        return []
+    waiting = []
+    for node in view.answering:
+        if node.status is None:
+            raise CheckError(
+                f"{node.address} runs CITA-Cloud {node.release}, which does not list its peers (GetNodeStatus is "
+                "v6.7.4's); leave --peers out"
+            )
+        if len(node.status.peers) < min_peers:
+            waiting.append(f"{node.address} lists {len(node.status.peers)} of {min_peers} peers")
+    return waiting
 
 
 def show_view(view: Survey, runtime: Runtime, as_json: bool) -> None:

@@ -201,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT,
         help=f"How long --wait_synced waits, in seconds (default: {DEFAULT_TIMEOUT:g}).",
     )
+    status.add_argument(
+        "--peers",
+        type=flags.non_negative_int,
+        default=None,
+        metavar="N",
+        help="With --wait_synced, v6.7.4: also wait until every node lists at least N peers in its GetNodeStatus "
+        "(the peers of its config.toml it is connected to: after add_node, the sign that it re-read its peers).",
+    )
     status.set_defaults(handler=_status)
     for verb, text in CHANGES.items():
         change = subparsers.add_parser(verb, help=text, description=text)
@@ -262,6 +270,8 @@ def _status(args: argparse.Namespace, runtime: Runtime) -> None:
 
     if args.watch and args.wait_synced:
         raise UsageError("--watch and --wait_synced cannot go together: --watch reports until Ctrl-C")
+    if args.peers is not None and not args.wait_synced:
+        raise UsageError("--peers goes with --wait_synced: it says how many peers every node must list")
     if args.watch:
         watch_status(args.rpc, runtime, chain_name=args.chain_name, interval=args.interval, as_json=args.json)
     elif args.wait_synced:
@@ -273,6 +283,7 @@ def _status(args: argparse.Namespace, runtime: Runtime) -> None:
             interval=args.interval,
             max_lag=SYNCED_LAG,
             as_json=args.json,
+            min_peers=args.peers,
         )
     else:
         show_status(args.rpc, runtime, chain_name=args.chain_name, as_json=args.json)

@@ -216,7 +216,10 @@ def _add_node(args: argparse.Namespace, runtime: Runtime) -> None:
         pvc_name=None if args.pvc_name is None else check_pvc_name(args.pvc_name),
         node_port_range=args.node_port_range,
     )
-    add_node(
+    from runner_k8s.day2.v6nodes import add_v6_node, is_v6_chain  # noqa: PLC0415
+
+    verb = add_v6_node if is_v6_chain(args.work_dir, args.chain_name) else add_node
+    verb(
         args.work_dir,
         args.chain_name,
         new,
@@ -285,7 +288,10 @@ def _remove_node(args: argparse.Namespace, runtime: Runtime) -> None:
             "validator (a --dry_run goes without it)"
         )
     rpc = args.rpc
-    remove_node(
+    from runner_k8s.day2.v6nodes import is_v6_chain, remove_v6_node  # noqa: PLC0415
+
+    verb = remove_v6_node if is_v6_chain(args.work_dir, args.chain_name) else remove_node
+    verb(
         args.work_dir,
         args.chain_name,
         index,
