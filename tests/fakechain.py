@@ -99,6 +99,7 @@ class Tweak:
     answered: dict[str, int] = field(default_factory=dict)  # method -> calls so far
     node_address: bytes = b""  # v6.7.4: what GetNodeStatus names the node by
     is_sync: bool = False
+    peers: Callable[[], list[tuple[bytes, int]]] | None = None  # v6.7.4: GetNodeStatus's peers, when a test models them
 
     def forked(self, height: int) -> bool:
         return self.fork or (self.fork_from is not None and height >= self.fork_from)
@@ -297,6 +298,8 @@ class FakeNode:
             return encode_message([(1, tx_hash)])
 
         def get_node_status(request: bytes, context: grpc.ServicerContext) -> bytes:
+            if tweak.peers is not None:
+                return chain.node_status(tweak, self.height(), tweak.peers())
             peers = [(other.node_address, chain.height - other.lag) for other in chain.tweaks if other is not tweak]
             return chain.node_status(tweak, self.height(), peers)
 
