@@ -408,3 +408,52 @@ def test_if_needed_with_the_node_folder(chain: Chain, nodes: list[str], admin_di
     code, out, _ = run(*argv, "--node_dir", str(node_dir), "--if_needed")
     assert code == 0 and f"nothing to do: {hex0x(entry(3, Consensus.OVERLORD))} is no validator" in out, out
     assert not sent(chain)
+
+
+# --- status --wait_synced --peers (issue 24: the plan of add_node watches the peers reload) ---------------
+
+
+def test_wait_synced_peers_passes_at_the_count_every_node_lists_and_waits_above_it(
+    chain: Chain, nodes: list[str], capsys
+):
+    rpc = ",".join(nodes)  # three nodes: each lists the two others
+    code, out, _ = run("status", "--rpc", rpc, "--wait_synced", "--peers", "2", "--timeout", "5")
+    assert code == 0, out
+    capsys.readouterr()
+    code, _, _ = run("status", "--rpc", rpc, "--wait_synced", "--peers", "3", "--timeout", "0.3")
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"manage_chain.py: error: the nodes did not catch up within 0.3 s: {nodes[0]} lists 2 of 3 peers (and more "
+        "above)"
+    )
+
+
+def test_wait_synced_peers_waits_until_a_node_has_re_read_its_peers(chain: Chain):
+    looks: list[int] = []
+
+    def peers() -> list[tuple[bytes, int]]:  # node0 has not re-read its config for its first three answers
+        looks.append(1)
+        known = [node_address(1), node_address(2)] if len(looks) > 3 else [node_address(1)]
+        return [(address, chain.height) for address in known]
+
+    models = tweaks(3)
+    models[0].peers = peers
+    with running(chain, models) as addresses:
+        code, out, _ = run("status", "--rpc", ",".join(addresses), "--wait_synced", "--peers", "2", "--timeout", "20")
+    assert code == 0, out
+    assert len(looks) == 4  # it looked again until node0 listed both peers, then stopped
+
+
+def test_peers_needs_wait_synced_and_a_v6_chain(chain: Chain, nodes: list[str], capsys):
+    capsys.readouterr()
+    assert run("status", "--rpc", nodes[0], "--peers", "1")[0] == 2
+    assert capsys.readouterr().err.endswith(
+        "manage_chain.py: error: --peers goes with --wait_synced: it says how many peers every node must list\n"
+    )
+    v5 = Chain("sm", CHAIN_ID, b"\x01" * 20, [b"\x02" * 20])
+    with running(v5, [Tweak()]) as addresses:
+        assert run("status", "--rpc", addresses[0], "--wait_synced", "--peers", "0", "--timeout", "5")[0] == 1
+    assert capsys.readouterr().err.endswith(
+        f"manage_chain.py: error: {addresses[0]} runs CITA-Cloud v5.0.0, which does not list its peers (GetNodeStatus "
+        "is v6.7.4's); leave --peers out\n"
+    )

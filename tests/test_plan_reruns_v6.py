@@ -89,6 +89,11 @@ def run_verb(work: Path, *argv: str) -> None:
         sys.argv[0] = called
 
 
+def v6(w: World) -> V6Cluster:
+    assert isinstance(w.cluster, V6Cluster)
+    return w.cluster
+
+
 def fast(script: str) -> str:
     """Time runs faster for the plan's waits: manage_chain.py looks again every 0.2 s instead of every few."""
     return script.replace("--wait_synced", "--wait_synced --interval 0.2")
@@ -123,7 +128,7 @@ def check_added(w: World, work: Path) -> None:
     assert len(w.chain.validators) == 5
     for index in range(5):
         others = {f"{CHAIN}-{other}" for other in range(5) if other != index}
-        assert set(w.cluster.known[f"{CHAIN}-{index}"]) == others
+        assert set(v6(w).known[f"{CHAIN}-{index}"]) == others
     assert all(restart_everything(w.cluster).values())
 
 
@@ -134,7 +139,7 @@ def test_a_v6_add_node_plan_runs_whole_and_restarts_nothing(four_nodes: tuple[Pa
         done = run_bash(script, work, w.env)
         assert done.returncode == 0, done.stdout
         assert w.plans.restarted == []  # no running pod was made again
-        assert sorted(set(w.cluster.reloads)) == [f"{CHAIN}-{index}" for index in range(4)]  # each re-read its peers
+        assert sorted(set(v6(w).reloads)) == [f"{CHAIN}-{index}" for index in range(4)]  # each re-read its peers
         assert [start for start in w.cluster.starts if not start.startswith(f"{CHAIN}-4/")] == [
             f"{CHAIN}-{index}/{container}"
             for index in range(4)
@@ -149,7 +154,7 @@ def test_a_v6_add_node_plan_waits_for_the_reload(four_nodes: tuple[Path, Path], 
     work, before, script = added(four_nodes, tmp_path)
     short = script.replace("--timeout 900", "--timeout 3")
     with world(tmp_path / "try", four_nodes[1], before, fake_chain(work, [0, 1, 2, 3])) as w:
-        w.cluster.refresh = 3600.0
+        v6(w).refresh = 3600.0
         done = run_bash(short, work, w.env)
         assert done.returncode == 1
         assert "lists 3 of 4 peers" in done.stdout
@@ -179,7 +184,7 @@ def check_removed(w: World, work: Path) -> None:
     assert not [key for key in w.cluster.objects if key[1].startswith(f"{CHAIN}-3")]
     assert not (w.storage / "cita-cloud" / CHAIN / "node3").exists()
     for index in range(3):
-        assert set(w.cluster.known[f"{CHAIN}-{index}"]) == {f"{CHAIN}-{other}" for other in range(3) if other != index}
+        assert set(v6(w).known[f"{CHAIN}-{index}"]) == {f"{CHAIN}-{other}" for other in range(3) if other != index}
     assert all(restart_everything(w.cluster).values())
 
 

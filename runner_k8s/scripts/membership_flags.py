@@ -218,16 +218,9 @@ def _add_node(args: argparse.Namespace, runtime: Runtime) -> None:
     )
     from runner_k8s.day2.v6nodes import add_v6_node, is_v6_chain  # noqa: PLC0415
 
+    options = plan_options(args)
     verb = add_v6_node if is_v6_chain(args.work_dir, args.chain_name) else add_node
-    verb(
-        args.work_dir,
-        args.chain_name,
-        new,
-        runtime=runtime,
-        dry_run=args.dry_run,
-        as_json=args.json,
-        options=plan_options(args),
-    )
+    verb(args.work_dir, args.chain_name, new, runtime=runtime, dry_run=args.dry_run, as_json=args.json, options=options)
 
 
 def validators_at(addresses: Sequence[str]) -> Sequence[str]:
@@ -290,6 +283,7 @@ def _remove_node(args: argparse.Namespace, runtime: Runtime) -> None:
     rpc = args.rpc
     from runner_k8s.day2.v6nodes import is_v6_chain, remove_v6_node  # noqa: PLC0415
 
+    options = plan_options(args)
     verb = remove_v6_node if is_v6_chain(args.work_dir, args.chain_name) else remove_node
     verb(
         args.work_dir,
@@ -299,7 +293,7 @@ def _remove_node(args: argparse.Namespace, runtime: Runtime) -> None:
         runtime=runtime,
         dry_run=args.dry_run,
         as_json=args.json,
-        options=plan_options(args),
+        options=options,
     )
 
 
