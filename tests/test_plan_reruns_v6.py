@@ -101,7 +101,7 @@ def fast(script: str) -> str:
 
 def sweep(script: str) -> list[tuple[int, bool]]:
     """Where the tests stop a plan: right after its `kubectl apply` (the point where the running nodes' peers
-    change under them), which keeps the suite short; RK8S_EVERY_STEP=1 stops it at every step (about 90 s)."""
+    change under them), which keeps the suite short; RK8S_EVERY_STEP=1 stops it at every step (about two minutes)."""
     points = stop_points(script)
     if os.environ.get("RK8S_EVERY_STEP"):
         return points
