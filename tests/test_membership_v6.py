@@ -326,3 +326,17 @@ def test_the_new_node_port_must_fit_the_range_at_its_edge(tmp_path: Path, capsys
     )
     assert run(work, "add_node", "--node_port_range", f"30000-{needed}")[0] == 0
     assert objects(work)[("Service", f"{CHAIN}-2-executor")]["spec"]["ports"][0]["nodePort"] == needed
+
+
+def test_the_json_report_names_the_node_and_holds_no_key(chain: tuple[Path, str], tmp_path: Path):
+    import json
+
+    work = copy(chain, tmp_path)
+    code, out = run(work, "add_node", "--json")
+    assert code == 0
+    report = json.loads(out)
+    private = data(objects(work), f"{CHAIN}-4-account")["private_key"]
+    address = (work / "cita-cloud" / CHAIN / "node4" / "node_address").read_text()
+    assert report["node"] == {"index": 4, "address": "0x" + address, "device_id": None}
+    assert report["outputs"] == [f"{work}/cita-cloud/{CHAIN}/node4", f"{work}/{CHAIN}.yaml", f"{work}/{CHAIN}-plan.sh"]
+    assert private not in out and "PRIVATE KEY" not in out
