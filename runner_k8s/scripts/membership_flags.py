@@ -62,7 +62,8 @@ def add_add_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
         "config, a new or pre-made account and syncthing identity), its objects in the chain's YAML (a new YAML "
         "for a multi_cluster node), and the other nodes' network-config.toml and config.xml; then print (and save "
         "as <chain>-plan.sh) the script that starts it without costing quorum and makes it a validator once it "
-        "has caught up.",
+        "has caught up. On a v6.7.4 local_cluster chain: a new key and a certificate signed by <chain>-ca/, and the "
+        "chain's YAML with the new node among the others' peers, which they re-read while they run.",
     )
     add_common(parser)
     parser.add_argument("--authority", default=None, help="A pre-made account (create_account.py) for the node.")
@@ -130,7 +131,8 @@ def add_remove_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
         help="Remove a node that is no longer a validator from a chain this tool wrote.",
         description="Remove node --node_index from the chain in --work_dir: its folder and objects go, the other "
         "nodes' network-config.toml and config.xml are rewritten without it, and its index is never given to "
-        "another node. The running chain is asked first (--rpc) whether the node is still a validator.",
+        "another node. The running chain is asked first (--rpc) whether the node is still a validator (v6.7.4: "
+        "whether it is the only one; the plan votes it out first).",
     )
     add_common(parser)
     parser.add_argument(
