@@ -251,6 +251,18 @@ def other_ca(work: Path, tmp: Path) -> None:
     shutil.copytree(tmp / "other" / f"{CHAIN}-ca", work / f"{CHAIN}-ca")
 
 
+def foreign_certificate(work: Path, tmp: Path) -> None:
+    """node1's TLS certificate and key replaced by another chain's node1 (same name, another CA), in its Secret."""
+    make(tmp / "other", 2, seed="another CA")
+    path = work / f"{CHAIN}.yaml"
+    encoded = objects(work)[("Secret", f"{CHAIN}-1-config")]["data"]["config.toml"]
+    mine, theirs = config(objects(work), 1)["network_zenoh"], config(objects(tmp / "other"), 1)["network_zenoh"]
+    text = base64.b64decode(encoded).decode()
+    for field in ("cert", "priv_key"):
+        text = text.replace(mine[field], theirs[field])
+    path.write_text(path.read_text().replace(encoded, base64.b64encode(text.encode()).decode()))
+
+
 def swapped_keys(work: Path) -> None:
     """node0's and node1's private keys swapped between their account Secrets; every other byte as it was."""
     path = work / f"{CHAIN}.yaml"
@@ -273,6 +285,8 @@ def swapped_keys(work: Path) -> None:
          "demo/node0/node_address does not hold node0's node_address as its Secret does; restore the node folder"),
         (lambda work, tmp: swapped_keys(work), "{work}/demo.yaml: Secret demo-0-config names another account than "
          "the key in Secret demo-0-account; restore the file"),
+        (foreign_certificate, "{work}/demo-ca: node1's certificate in its config Secret: the node certificate is "
+         "not signed by this chain's CA; restore the chain's CA folder and its YAML as they were made"),
     ],
 )  # fmt: skip
 def test_a_chain_that_is_not_as_written_is_refused_in_one_line(tmp_path: Path, capsys, damage: Any, message: str):

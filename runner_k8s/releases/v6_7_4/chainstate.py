@@ -286,7 +286,10 @@ def check_ca(state: V6State, ca: ChainCa, where: str) -> None:
             domain = names.node_name(state.chain, node.index)
             check_node_cert(ca, domain, node.tls.cert_pem.encode(), node.tls.key_pem.encode())
         except ValueError as exc:
-            raise InputError(f"node{node.index}'s Secret: {exc}; restore the chain's YAML") from None
+            raise InputError(
+                f"{where}: node{node.index}'s certificate in its config Secret: {exc}; restore the chain's CA folder "
+                "and its YAML as they were made"
+            ) from None
 
 
 def new_node(state: V6State, ca: ChainCa, index: int, randbytes: Any, now: dt.datetime) -> V6Node:
