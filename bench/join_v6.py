@@ -107,11 +107,15 @@ def main() -> int:
                             break
                 time.sleep(0.5)
             rest.wait(900)
-            rate = head_height / (head - answered) if head and answered and head > answered else float("nan")
+            rate = (
+                f"about {head_height / (head - answered):.0f} blocks/s once it answered"
+                if head and answered and head > answered
+                else "it had synced before its RPC answered"
+            )
             print(
                 f"history {top_at_start} blocks, {client.sent} transactions sent; from the new pod's start: "
-                f"controller answered {answered:.1f} s, at the head {head:.1f} s (about {rate:.0f} blocks/s once "
-                f"it answered), validator {voted_in:.1f} s, first block it proposed {proposed:.1f} s; plan exit "
+                f"controller answered {answered:.1f} s, at the head {head:.1f} s ({rate}), validator "
+                f"{voted_in:.1f} s, first block it proposed {proposed:.1f} s; plan exit "
                 f"{rest.returncode}"
                 if None not in (answered, head, voted_in, proposed)
                 else f"incomplete: answered {answered}, head {head}, validator {voted_in}, proposed {proposed}"
