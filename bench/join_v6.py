@@ -82,7 +82,7 @@ def main() -> int:
             )
             new: Controller | None = None
             answered = head = voted_in = proposed = None
-            head_height = voted_height = 0
+            head_height = voted_height = answered_height = 0
             while proposed is None and time.monotonic() - started < 900:
                 now = time.monotonic() - started
                 if new is None and f"{CHAIN}-3" in chain.cluster.pods:
@@ -94,7 +94,7 @@ def main() -> int:
                     except Exception:
                         mine = -1
                 if mine >= 0 and answered is None:
-                    answered = now
+                    answered, answered_height = now, mine
                 others = [height for height in heights(chain).values() if height >= 0]
                 if head is None and mine >= 0 and others and mine >= min(others) - 1:
                     head, head_height = now, mine
@@ -108,7 +108,7 @@ def main() -> int:
                 time.sleep(0.5)
             rest.wait(900)
             rate = (
-                f"about {head_height / (head - answered):.0f} blocks/s once it answered"
+                f"about {(head_height - answered_height) / (head - answered):.0f} blocks/s once it answered"
                 if head and answered and head > answered
                 else "it had synced before its RPC answered"
             )
