@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,26 +136,33 @@ def rpc_reach(chain: LoadedChain, nodes: Sequence[NodeState], reach: Reach) -> t
             host = f"[{node.host}]" if ":" in node.host else node.host
             found.append(f"{host}:{external_port(MULTI_LAYOUT, node.base_port, Slot.RPC)}")
         return [], found
+    return local_forwards(chain.chain, [node.index for node in nodes], lambda index: reach.kubectl[index])
+
+
+def local_forwards(
+    chain: str, indices: Sequence[int], kubectl_for: Callable[[int], Kubectl]
+) -> tuple[list[Action], list[str]]:
+    """Port-forwards to each node's controller RPC (127.0.0.1:LOCAL_RPC_PORT + i), then a check; the addresses."""
     forwards = [
         Action(
             (
-                reach.kubectl[node.index](
+                kubectl_for(index)(
                     "port-forward",
-                    f"pod/{names.pod_name(chain.chain, node.index)}",
-                    f"{LOCAL_RPC_PORT + node.index}:{int(ContainerPort.CONTROLLER)}",
+                    f"pod/{names.pod_name(chain, index)}",
+                    f"{LOCAL_RPC_PORT + index}:{int(ContainerPort.CONTROLLER)}",
                     ">/dev/null",
                 ),
             ),
             background=True,
         )
-        for node in nodes
+        for index in indices
     ]
     # A port-forward that cannot listen (its local port taken) ends at once: stop here, not in a long wait.
     alive = Action(
         ("sleep 2", f'test "$(jobs -rp | wc -l)" -eq {len(forwards)}'),
         note="every port-forward still runs (one whose local port is taken ends)",
     )
-    return [*forwards, alive], [f"127.0.0.1:{LOCAL_RPC_PORT + node.index}" for node in nodes]
+    return [*forwards, alive], [f"127.0.0.1:{LOCAL_RPC_PORT + index}" for index in indices]
 
 
 def wait_synced(chain: LoadedChain, rpcs: Sequence[str]) -> Action:

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner_k8s import names
-from runner_k8s.day2.memberplan import CAUGHT_UP_TIMEOUT, LOCAL_RPC_PORT, READY_TIMEOUT, claim_storage, manage_chain
+from runner_k8s.day2.memberplan import CAUGHT_UP_TIMEOUT, READY_TIMEOUT, claim_storage, local_forwards, manage_chain
 from runner_k8s.day2.planscript import Action, Kubectl, Stage, comment
 from runner_k8s.flags import shell_quote
-from runner_k8s.ports import ContainerPort
 from runner_k8s.releases.v6_7_4.chainstate import V6Node, V6State
 from runner_k8s.releases.v6_7_4.config import HOT_UPDATE_SECONDS
 from runner_k8s.releases.v6_7_4.pods import CHAIN_USER
@@ -29,26 +28,8 @@ from runner_k8s.report.nextsteps import copy_commands, remove_commands
 
 
 def rpc_forwards(state: V6State, nodes: Sequence[V6Node], kubectl: Kubectl) -> tuple[list[Action], list[str]]:
-    """Port-forwards to every node's controller RPC (127.0.0.1:LOCAL_RPC_PORT + i), and the addresses."""
-    forwards = [
-        Action(
-            (
-                kubectl(
-                    "port-forward",
-                    f"pod/{names.pod_name(state.chain, node.index)}",
-                    f"{LOCAL_RPC_PORT + node.index}:{int(ContainerPort.CONTROLLER)}",
-                    ">/dev/null",
-                ),
-            ),
-            background=True,
-        )
-        for node in nodes
-    ]
-    alive = Action(
-        ("sleep 2", f'test "$(jobs -rp | wc -l)" -eq {len(forwards)}'),
-        note="every port-forward still runs (one whose local port is taken ends)",
-    )
-    return [*forwards, alive], [f"127.0.0.1:{LOCAL_RPC_PORT + node.index}" for node in nodes]
+    """Port-forwards to every node's controller RPC (as on v5.0.0), and the addresses."""
+    return local_forwards(state.chain, [node.index for node in nodes], lambda index: kubectl)
 
 
 def wait_synced(state: V6State, rpcs: Sequence[str], note: str = "") -> Action:
