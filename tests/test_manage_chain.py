@@ -246,6 +246,20 @@ def test_add_validator_checks_the_new_node_then_adds_it(chain: Chain, admin_dir:
     assert chain.validators == [V1, V2, V3, V4]
 
 
+def test_a_new_validator_that_proposes_the_next_blocks_draws_no_warning(chain: Chain, admin_dir: Path):
+    # The "still made by the removed" warning belongs to remove_validator on v5.0.0 only (delivery.py).
+    chain.auto_advance = True
+    chain.leader = V4
+    with running(chain, [Tweak(), Tweak(), Tweak()]) as addresses:
+        args = change(
+            "add_validator", hex0x(V4), nodes=addresses[:2], admin_dir=admin_dir, extra=("--node_rpc", addresses[2])
+        )
+        code, out, rt = run(*args)
+    assert code == 0, out
+    assert f"by {hex0x(V4)}, the same on every node" in out
+    assert "warning" not in out + rt.stderr.getvalue()
+
+
 # After add_validator every node must have reached the head of the reading before (delivery.py): a new
 # v5.0.0 voter a controller sync cycle behind has passed the target yet cannot vote (issue 25, live run C).
 # The fake makes a block at each GetBlockNumber, three per reading of three nodes: a node L behind answers
