@@ -226,6 +226,18 @@ def test_remove_validator_is_applied_and_blocks_must_continue(nodes: list[str], 
     assert chain.validators == [V1, V2, V4]
 
 
+def test_a_bls_key_on_a_v5_chain_is_one_line(admin_dir: Path, capsys: pytest.CaptureFixture[str]):
+    chain = new_chain(validators=[V1, V2, V3, V4])
+    with running(chain, [Tweak(), Tweak()]) as addresses:
+        code, out, _ = run(*change("remove_validator", "0x" + "ab" * 48, nodes=addresses, admin_dir=admin_dir))
+    assert code == 1, out
+    assert capsys.readouterr().err == (
+        "manage_chain.py: error: a v5.0.0 chain's validators are 20-byte node addresses, not BLS keys; give a node "
+        "address; nothing was sent\n"
+    )
+    assert not sent(chain)
+
+
 def test_removing_to_two_validators_goes_with_yes(admin_dir: Path):
     chain = new_chain(auto_advance=True)
     with running(chain, [Tweak()]) as addresses:

@@ -277,8 +277,10 @@ def test_add_validator_refuses_a_node_rpc_of_another_node(
             extra=("--node_dir", str(node_dir), "--node_rpc", addresses[1], "--yes"),
         )  # fmt: skip
         assert run(*argv)[0] == 1
-    err = capsys.readouterr().err
-    assert f"the node at {addresses[1]} is {hex0x(node_address(1))}, not {hex0x(node_address(3))}" in err
+    assert capsys.readouterr().err == (
+        f"manage_chain.py: error: the node at {addresses[1]} is {hex0x(node_address(1))}, not "
+        f"{hex0x(node_address(3))}; give the RPC address of the new validator's own node; nothing was sent\n"
+    )
     assert not sent(chain)
 
 
@@ -382,6 +384,42 @@ def test_an_overlord_node_folder_on_a_raft_chain_is_refused(
         "this is a raft chain: its validators are 20-byte node addresses, but --node_dir's" in capsys.readouterr().err
     )
     assert not sent(chain)
+
+
+@pytest.mark.parametrize("verb", ["add_validator", "remove_validator"])
+def test_a_raft_chain_names_the_node_folder_or_the_key_given(
+    verb: str, admin_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    # remove_validator too says where the BLS key came from: --node_dir's file, or the value typed
+    chain = v6_chain(Consensus.RAFT, count=4)
+    node_dir = write_node_dir(tmp_path / "n3", 3, Consensus.OVERLORD)
+    with running(chain, tweaks(4)) as addresses:
+        argv = change(verb, hex0x(node_address(3)), nodes=addresses[:3], admin_dir=admin_dir)
+        argv += ["--node_rpc", addresses[3]] if verb == "add_validator" else []
+        assert run(*argv, "--node_dir", str(node_dir))[0] == 1
+        if verb == "remove_validator":
+            key = hex0x(entry(3, Consensus.OVERLORD))
+            assert run(*change(verb, key, nodes=addresses[:3], admin_dir=admin_dir))[0] == 1
+    err = capsys.readouterr().err.splitlines()
+    line = "manage_chain.py: error: this is a raft chain: its validators are 20-byte node addresses, but {} is a BLS "
+    line += "key (an overlord node's); give a node of this chain; nothing was sent"
+    assert err[0] == line.format("--node_dir's validator_address")
+    assert err[1:] == ([line.format("the validator given")] if verb == "remove_validator" else [])
+    assert not sent(chain)
+
+
+@pytest.mark.parametrize(("verb", "before", "after"), [("add_validator", 3, 4), ("remove_validator", 4, 3)])
+def test_a_v6_dry_run_counts_the_validators_before_and_after(
+    verb: str, before: int, after: int, admin_dir: Path, tmp_path: Path
+):
+    chain = v6_chain(count=before)
+    node_dir = write_node_dir(tmp_path / "n3", 3, Consensus.OVERLORD)
+    with running(chain, tweaks(4)) as addresses:
+        argv = change(verb, hex0x(node_address(3)), nodes=addresses[:3], admin_dir=admin_dir)
+        argv += ["--node_rpc", addresses[3]] if verb == "add_validator" else []
+        code, out, _ = run(*argv, "--node_dir", str(node_dir), "--dry_run", "--yes")
+    assert code == 0, out
+    assert f"  - one membership change: {before} -> {after} validators" in out.splitlines()
 
 
 def test_the_bls_key_in_the_fake_is_the_one_our_code_derives():
