@@ -28,7 +28,7 @@ PLANNERS = {
     "releases.v6_7_4.accounts", "releases.v6_7_4.keygen", "releases.v6_7_4.serviceconfig", "releases.v6_7_4.config",
     "releases.v6_7_4.pods", "releases.v6_7_4.manifests", "releases.v6_7_4.chainplan", "releases.v6_7_4.govrules",
     "releases.v6_7_4.chainstate",
-    "kube.objects", "kube.images", "kube.resources", "kube.nodes", "kube.storage",
+    "kube.objects", "kube.yamltext", "kube.images", "kube.resources", "kube.nodes", "kube.storage",
     "create.rules", "create.spec", "create.v6spec", "create.releasechoice", "create.archives", "create.existing",
     "report.reports", "report.nextsteps",
     "day2.chainfiles", "day2.chainload", "day2.membership", "day2.planscript", "day2.memberplan", "day2.newnode",

@@ -334,3 +334,29 @@ def test_peer_lines_rendered_once_are_tomli_ws_own_rendering(peers: list[tuple[s
     assert whole["network_zenoh"]["peers"] == [config.peer_table(peer) for peer in zenoh]
     expected = dict(whole)
     assert spliced == tomli_w.dumps(expected, multiline_strings=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    domain=st.from_regex(r"[a-z][a-z0-9-]{0,40}[a-z0-9]", fullmatch=True),
+    pem=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60),
+    validators=st.lists(st.from_regex(r"[0-9a-f]{40,96}", fullmatch=True), min_size=1, max_size=5),
+    consensus=st.sampled_from(list(Consensus)),
+    peers=st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,20}[a-z0-9]", fullmatch=True), max_size=4),
+)
+def test_a_node_config_is_the_bytes_of_one_tomli_w_call(
+    domain: str, pem: str, validators: list[str], consensus: Consensus, peers: list[str]
+):
+    """The chain's part is rendered once and each node's values put in: the same bytes as tomli_w on the whole."""
+    import tomli_w
+
+    from runner_k8s.releases.v6_7_4 import config
+
+    chain = config.ChainConfig("ab" * 32, 7, "cd" * 20, tuple(validators), 3, consensus, "-----CA-----\nMIIB\n")
+    for index in range(3):  # the second and third nodes use the template the first made
+        tls = config.NodeTls(f"CERT {index}\n{pem}\n", f"KEY {index}\n{pem}")
+        zenoh = [config.ZenohPeer(peer, 40000 + index) for peer in peers]
+        own_domain = f"{domain}-{index}"
+        whole = config.node_document(chain, own_domain, tls, [config.peer_table(peer) for peer in zenoh])
+        expected = tomli_w.dumps(whole, multiline_strings=True).encode("utf-8")
+        assert config.render_node_config(chain, own_domain, tls, zenoh) == expected

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from runner_k8s import names
 from runner_k8s.errors import OutputExistsError
-from runner_k8s.kube.objects import Manifest, object_names_in
+from runner_k8s.kube.objects import Manifest
+from runner_k8s.kube.yamltext import object_names_in
 
 
 def force_hint(chain: str) -> str:

@@ -9,7 +9,7 @@ from runner_k8s import names
 from runner_k8s.create.rules import check_host, check_pvc_name
 from runner_k8s.errors import UsageError
 from runner_k8s.flags import shell_quote, shown_path
-from runner_k8s.kube.objects import Manifest, render_yaml
+from runner_k8s.kube.objects import Manifest
 from runner_k8s.kube.storage import (
     DEFAULT_DATA_DIR,
     LOCAL_PVC,
@@ -21,6 +21,7 @@ from runner_k8s.kube.storage import (
     plan_nfs_pvc,
     pvc_file,
 )
+from runner_k8s.kube.yamltext import render_yaml
 from runner_k8s.plan import File
 from runner_k8s.report.reports import FileEntry, Step, files_json, objects_json, steps_json
 from runner_k8s.runtime import Runtime

@@ -15,7 +15,8 @@ import yaml
 
 from runner_k8s.errors import InputError
 from runner_k8s.kube.nodes import MANAGED_BY
-from runner_k8s.kube.objects import Manifest, load_documents
+from runner_k8s.kube.objects import Manifest
+from runner_k8s.kube.yamltext import load_documents
 from runner_k8s.reading import read_bounded
 
 YAML_MAX_BYTES = 256 << 20  # a 1000-node chain's YAML is about 25 MiB

@@ -14,7 +14,8 @@ from runner_k8s import names
 from runner_k8s.day2.chainfiles import read_file
 from runner_k8s.day2.chainload import LOCAL_KIND, LoadedChain, NodeState
 from runner_k8s.errors import InputError
-from runner_k8s.kube.objects import Manifest, render_yaml
+from runner_k8s.kube.objects import Manifest
+from runner_k8s.kube.yamltext import render_yaml
 from runner_k8s.ports import MULTI_LAYOUT, ContainerPort, Slot, external_port
 from runner_k8s.releases.v5_0_0.manifests import local_manifests, multi_node_manifests
 from runner_k8s.releases.v5_0_0.nodefiles import CONFIG_DIR, CONFIG_XML, ChainFiles, NetworkConfigs, Peer

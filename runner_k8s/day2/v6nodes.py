@@ -24,7 +24,7 @@ from runner_k8s.day2.releasegate import V6_RELEASE, release_in
 from runner_k8s.day2.v6memberplan import add_v6_stages, remove_v6_stages
 from runner_k8s.errors import CheckError, InputError, OutputExistsError, RunnerError, UsageError
 from runner_k8s.keys.tls import load_ca
-from runner_k8s.kube.objects import render_yaml
+from runner_k8s.kube.yamltext import render_yaml
 from runner_k8s.plan import NODE_ADDRESS, PlanItems, secret_file
 from runner_k8s.releases.v6_7_4.accounts import VALIDATOR_ADDRESS
 from runner_k8s.releases.v6_7_4.chainplan import CA_CERT, CA_KEY

@@ -1,13 +1,10 @@
-"""Generic Kubernetes object builders: plain dicts, nothing CITA-specific."""
+"""Generic Kubernetes object builders: plain dicts, nothing CITA-specific (their YAML text: yamltext)."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 Manifest = dict[str, Any]
 TCP = "TCP"
@@ -300,52 +297,3 @@ def build_pvc(name: str, size: str, access_mode: str, storage_class: str, volume
     if volume_name is not None:
         spec["volumeName"] = volume_name
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata(name), "spec": spec}
-
-
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    """libyaml when present (same output, faster); never anchors and aliases, even for shared dicts."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def render_yaml(documents: Iterable[Manifest]) -> bytes:
-    """A multi-document YAML file, each document starting with `---`, keys in builder order."""
-    text = yaml.dump_all(
-        list(documents),
-        Dumper=_Dumper,
-        sort_keys=False,
-        explicit_start=True,
-        default_flow_style=False,
-        width=2**16,
-        allow_unicode=True,
-    )
-    return text.encode("utf-8")
-
-
-def load_documents(data: bytes) -> list[Any]:
-    """Every document of a multi-document YAML text; yaml.YAMLError when it is not YAML.
-
-    libyaml's safe loader when present: a large chain's YAML reads ten times faster.
-    """
-    return [doc for doc in yaml.load_all(data, Loader=_Loader) if doc is not None]
-
-
-def object_names_in(path: Path, limit: int = 64 << 20) -> list[tuple[str, str]]:
-    """(kind, name) of every object in a YAML file we wrote; [] when it is missing or not such a file."""
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read(limit)
-        documents = load_documents(data)
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        return []
-    found = []
-    for doc in documents:
-        if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
-            kind, name = doc.get("kind"), doc["metadata"].get("name")
-            if isinstance(kind, str) and isinstance(name, str):
-                found.append((kind, name))
-    return found

@@ -12,7 +12,7 @@ from runner_k8s import names
 from runner_k8s.keys.accounts import account_from_secret, new_network_key, random_scalar, secret_range
 from runner_k8s.keys.keygen import MadeKeys, draw_node_secrets, make_node_keys
 from runner_k8s.keys.keystore import ACCOUNT_ID, plan_kms_account
-from runner_k8s.kube.objects import render_yaml
+from runner_k8s.kube.yamltext import render_yaml
 from runner_k8s.plan import PlanItems, secret_file
 from runner_k8s.ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Slot, external_port
 from runner_k8s.releases.v5_0_0.inputs import LocalClusterSpec, MultiClusterSpec

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from runner_k8s import names
 from runner_k8s.keys.tls import ChainCa, new_ca, new_node_cert
-from runner_k8s.kube.objects import Manifest, render_yaml
+from runner_k8s.kube.objects import Manifest
+from runner_k8s.kube.yamltext import render_yaml
 from runner_k8s.plan import NODE_ADDRESS, PRIVATE_DIR, Dir, File, PlanItems, secret_file
 from runner_k8s.ports import LOCAL_LAYOUT, MULTI_LAYOUT, ContainerPort, Slot, external_port
 from runner_k8s.releases.v6_7_4.accounts import (

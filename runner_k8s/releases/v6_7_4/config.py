@@ -9,6 +9,7 @@ later reader (day 2, an operator) needs to see them.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -83,8 +84,8 @@ def _log(service: str) -> dict[str, object]:
     return {"max_level": LOG_LEVEL, "filter": LOG_LEVEL, "service_name": service}
 
 
-def network_section(chain: ChainConfig, domain: str, tls: NodeTls, peers: Sequence[ZenohPeer]) -> dict[str, object]:
-    """[network_zenoh]: its own TLS identity, the peers it dials, where consensus and controller listen."""
+def network_section(chain: ChainConfig, domain: str, tls: NodeTls) -> dict[str, object]:
+    """[network_zenoh] but its peers and modules: its own TLS identity and the chain's."""
     return {
         "grpc_port": int(ContainerPort.NETWORK),
         "protocol": PROTOCOL,
@@ -99,12 +100,14 @@ def network_section(chain: ChainConfig, domain: str, tls: NodeTls, peers: Sequen
         "hot_update_interval": HOT_UPDATE_SECONDS,
         "enable_metrics": False,
         "log_config": _log("network"),
-        "peers": PEERS_SLOT,  # filled by render_node_config: each peer's line is rendered once per chain
-        "modules": [
-            {"module_name": "consensus", "hostname": "localhost", "port": int(ContainerPort.CONSENSUS)},
-            {"module_name": "controller", "hostname": "localhost", "port": int(ContainerPort.CONTROLLER)},
-        ],
     }
+
+
+# Where network_zenoh finds the services it talks to, in its own pod.
+MODULES = [
+    {"module_name": "consensus", "hostname": "localhost", "port": int(ContainerPort.CONSENSUS)},
+    {"module_name": "controller", "hostname": "localhost", "port": int(ContainerPort.CONTROLLER)},
+]
 
 
 def consensus_section(chain: ChainConfig, domain: str) -> tuple[str, dict[str, object]]:
@@ -152,11 +155,11 @@ def peers_text(peers: Sequence[ZenohPeer]) -> str:
     return "peers = [\n" + "".join(_peer_line(peer) for peer in peers) + "]"
 
 
-def render_node_config(chain: ChainConfig, domain: str, tls: NodeTls, peers: Sequence[ZenohPeer]) -> bytes:
-    """The node's config.toml, sections in the order the release's own generator writes them."""
+def node_document(chain: ChainConfig, domain: str, tls: NodeTls, peers: object) -> dict[str, object]:
+    """The node's config.toml as a document, sections in the order the release's own generator writes them."""
     consensus_name, consensus = consensus_section(chain, domain)
-    document: dict[str, object] = {
-        "network_zenoh": network_section(chain, domain, tls, peers),
+    return {
+        "network_zenoh": {**network_section(chain, domain, tls), "peers": peers, "modules": MODULES},
         consensus_name: consensus,
         "executor_evm": {
             "domain": domain,
@@ -195,5 +198,44 @@ def render_node_config(chain: ChainConfig, domain: str, tls: NodeTls, peers: Seq
             "log_config": _log("controller"),
         },
     }
-    text = tomli_w.dumps(document, multiline_strings=True)
-    return text.replace(f'peers = "{PEERS_SLOT}"', peers_text(peers), 1).encode("utf-8")
+
+
+# What differs between two nodes' files: stand-ins rendered once per chain, then each node's own values.
+DOMAIN_SLOT, CERT_SLOT, KEY_SLOT = "runner-k8s domain", "runner-k8s cert", "runner-k8s key"
+
+
+def _value_text(value: str) -> str:
+    """How tomli_w writes a string value of a table, as in render_node_config's call."""
+    return tomli_w.dumps({"v": value}, multiline_strings=True)[len("v = ") : -1]
+
+
+@functools.cache
+def _slot_texts() -> tuple[str, str, str, str]:
+    """The stand-ins as they appear in the rendered file: domain, cert, key, and the peers line."""
+    domain, cert, key, peers = (_value_text(slot) for slot in (DOMAIN_SLOT, CERT_SLOT, KEY_SLOT, PEERS_SLOT))
+    return domain, cert, key, f"peers = {peers}"
+
+
+@functools.lru_cache(maxsize=4)
+def _template(chain: ChainConfig) -> tuple[str, ...]:
+    """The chain's file cut at the stand-ins: text, stand-in, text, ..., text (tomli_w run once per chain)."""
+    document = node_document(chain, DOMAIN_SLOT, NodeTls(CERT_SLOT, KEY_SLOT), PEERS_SLOT)
+    pattern = "|".join(re.escape(slot) for slot in _slot_texts())
+    return tuple(re.split(f"({pattern})", tomli_w.dumps(document, multiline_strings=True)))
+
+
+def render_node_config(chain: ChainConfig, domain: str, tls: NodeTls, peers: Sequence[ZenohPeer]) -> bytes:
+    """The node's config.toml: the bytes of tomli_w.dumps(node_document(...), multiline_strings=True).
+
+    tomli_w renders the chain's part once (_template); each node's own values are rendered alone and
+    put in its place, in one pass (a value is never searched for a stand-in).
+    """
+    domain_slot, cert_slot, key_slot, peers_slot = _slot_texts()
+    own = {
+        domain_slot: _value_text(domain),
+        cert_slot: _value_text(tls.cert_pem),
+        key_slot: _value_text(tls.key_pem),
+        peers_slot: peers_text(peers),
+    }
+    parts = _template(chain)
+    return "".join(own[part] if index % 2 else part for index, part in enumerate(parts)).encode("utf-8")
