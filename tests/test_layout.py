@@ -22,7 +22,8 @@ FOUNDATION = {
     "write.stops", "write.durable", "write.journal", "write.lock", "write.files",
 }  # fmt: skip
 PLANNERS = {
-    "keys.accounts", "keys.keystore", "keys.keygen", "keys.syncthing", "keys.signing", "keys.bls", "keys.tls",
+    "keys.accounts", "keys.keystore", "keys.keygen", "keys.parallel", "keys.syncthing", "keys.signing", "keys.bls",
+    "keys.tls",
     "releases.v5_0_0.serviceconfig", "releases.v5_0_0.nodefiles", "releases.v5_0_0.syncconfig",
     "releases.v5_0_0.pods", "releases.v5_0_0.manifests", "releases.v5_0_0.inputs", "releases.v5_0_0.chainplan",
     "releases.v6_7_4.accounts", "releases.v6_7_4.keygen", "releases.v6_7_4.serviceconfig", "releases.v6_7_4.config",

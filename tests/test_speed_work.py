@@ -23,6 +23,7 @@ from runner_k8s.keys.accounts import (
     sm2_multiply,
     sm2_multiply_generator,
 )
+from runner_k8s.keys.parallel import PARALLEL_MIN_NODES
 from runner_k8s.keys.syncthing import new_identity
 from runner_k8s.releases.v5_0_0.nodefiles import NetworkConfigs, Peer, render_network_config
 from tests.chains import load_documents
@@ -98,7 +99,7 @@ def test_network_configs_are_the_bytes_of_one_toml_call_per_peer(count: int, ena
 
 def test_parallel_key_work_equals_the_serial_work(monkeypatch: pytest.MonkeyPatch):
     now = dt.datetime.fromtimestamp(FIXED_NOW, tz=dt.UTC)
-    count = keygen.PARALLEL_MIN_NODES + 3
+    count = PARALLEL_MIN_NODES + 3
     secrets = keygen.draw_node_secrets(KmsFlavour.SM, DeterministicRandom("parallel"), count)
     monkeypatch.setattr(keygen, "worker_count", lambda: 2)
     parallel = keygen.make_node_keys(KmsFlavour.SM, "pw", now, secrets)
@@ -111,7 +112,7 @@ def test_parallel_key_work_equals_the_serial_work(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize("kms", ["sm", "eth"])
 def test_keys_take_the_same_random_bytes_as_one_key_at_a_time(tmp_path: Path, kms: str):
     """Replay the random source through the one-key-at-a-time functions, in the order the chain always drew."""
-    count = keygen.PARALLEL_MIN_NODES + 2  # enough nodes for the table and the worker processes
+    count = PARALLEL_MIN_NODES + 2  # enough nodes for the table and the worker processes
     config = (Path(create_k8s_config.__file__).parent / "service-config.toml").read_text()
     service_config = tmp_path / "service-config.toml"
     service_config.write_text(config.replace("citacloud/kms_sm:v5.0.0", f"citacloud/kms_{kms}:v5.0.0"))

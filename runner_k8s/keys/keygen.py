@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import multiprocessing
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from runner_k8s.keys.accounts import (
@@ -21,10 +18,8 @@ from runner_k8s.keys.accounts import (
     secret_range,
 )
 from runner_k8s.keys.keystore import render_kms_db
+from runner_k8s.keys.parallel import PARALLEL_MIN_NODES, in_workers, worker_count
 from runner_k8s.keys.syncthing import SyncIdentity, draw_identity, identity_from
-
-PARALLEL_MIN_NODES = 16  # below this, starting worker processes costs more than it saves
-CHUNKS_PER_WORKER = 4  # small enough chunks that both cores finish together
 
 
 @dataclass(frozen=True)
@@ -67,14 +62,6 @@ def _make_chunk(flavour: KmsFlavour, password: str, now: dt.datetime, chunk: Seq
     return made
 
 
-def worker_count() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def make_node_keys(
     flavour: KmsFlavour,
     password: str,
@@ -90,13 +77,4 @@ def make_node_keys(
         made = _make_chunk(flavour, password, now, secrets)
         advance(len(made))
         return made
-    size = max(1, -(-len(secrets) // (workers * CHUNKS_PER_WORKER)))
-    chunks = [secrets[start : start + size] for start in range(0, len(secrets), size)]
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    result: list[MadeKeys] = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for made in pool.map(functools.partial(_make_chunk, flavour, password, now), chunks):
-            result.extend(made)
-            advance(len(result))
-    return result
+    return in_workers(functools.partial(_make_chunk, flavour, password, now), secrets, workers, advance)

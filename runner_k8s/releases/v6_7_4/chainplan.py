@@ -139,6 +139,7 @@ def plan_local(
         ca_cert_pem=ca.cert_pem.decode("ascii"),
     )
     pods = [NodePod(chain, index, images, consensus, pvc_name, need_debug) for index in range(count)]
+    everyone = [ZenohPeer(domain, int(ContainerPort.P2P)) for domain in domains]
     secrets = [
         node_secrets(
             shared,
@@ -146,7 +147,7 @@ def plan_local(
             keys.account,
             keys.account.validator_address,
             NodeTls(keys.cert.cert_pem.decode("ascii"), keys.cert.key_pem.decode("ascii")),
-            [ZenohPeer(domain, int(ContainerPort.P2P)) for domain in domains if domain != domains[index]],
+            everyone[:index] + everyone[index + 1 :],  # every other node (the domains are distinct)
         )
         for index, keys in enumerate(made)
     ]

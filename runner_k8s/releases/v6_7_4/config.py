@@ -143,16 +143,16 @@ def peer_table(peer: ZenohPeer) -> dict[str, object]:
 
 
 @functools.cache
-def _peer_line(peer: ZenohPeer) -> str:
+def _peer_line(domain: str, port: int) -> str:
     """tomli_w's own line for one entry of an array of inline tables (`    { ... },` and a newline)."""
-    return tomli_w.dumps({"peers": [peer_table(peer)]}).splitlines(keepends=True)[1]
+    return tomli_w.dumps({"peers": [peer_table(ZenohPeer(domain, port))]}).splitlines(keepends=True)[1]
 
 
 def peers_text(peers: Sequence[ZenohPeer]) -> str:
     """`peers = [...]` exactly as tomli_w renders the list, from lines rendered once per peer."""
     if not peers:
         return "peers = []"
-    return "peers = [\n" + "".join(_peer_line(peer) for peer in peers) + "]"
+    return "peers = [\n" + "".join(_peer_line(peer.domain, peer.port) for peer in peers) + "]"
 
 
 def node_document(chain: ChainConfig, domain: str, tls: NodeTls, peers: object) -> dict[str, object]:

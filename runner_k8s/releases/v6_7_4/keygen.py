@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from runner_k8s.keys.accounts import TABLE_WORTH_IT, RandBytes, prepare_sm2_table
-from runner_k8s.keys.keygen import CHUNKS_PER_WORKER, PARALLEL_MIN_NODES, worker_count
+from runner_k8s.keys.parallel import PARALLEL_MIN_NODES, in_workers, worker_count
 from runner_k8s.keys.tls import ChainCa, NodeCert, check_domain, draw_key, load_ca, node_cert_from
 from runner_k8s.releases.v6_7_4.accounts import Consensus, V6Account, draw_secret, v6_account_from_secret
 
@@ -87,16 +85,7 @@ def make_v6_node_keys(
         made = _make_chunk(consensus, ca, now, work)
         advance(len(made))
         return made
-    size = max(1, -(-len(work) // (workers * CHUNKS_PER_WORKER)))
-    chunks = [work[start : start + size] for start in range(0, len(work), size)]
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    result: list[V6NodeKeys] = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for made in pool.map(functools.partial(_make_chunk, consensus, ca, now), chunks):
-            result.extend(made)
-            advance(len(result))
-    return result
+    return in_workers(functools.partial(_make_chunk, consensus, ca, now), work, workers, advance)
 
 
 def new_v6_node_keys(
