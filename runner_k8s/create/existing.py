@@ -8,7 +8,6 @@ from pathlib import Path
 from runner_k8s import names
 from runner_k8s.errors import OutputExistsError
 from runner_k8s.kube.objects import Manifest
-from runner_k8s.kube.yamltext import object_names_in
 
 
 def force_hint(chain: str) -> str:
@@ -47,6 +46,8 @@ def ensure_not_mixed(work_dir: Path, chain: str, *, local: bool, count: int) -> 
 
 def gone_objects(work_dir: Path, old_files: Sequence[str], new: Sequence[Manifest]) -> list[str]:
     """`Kind name` of each object in the outputs about to be replaced that the new ones do not make again."""
+    from runner_k8s.kube.yamltext import object_names_in  # noqa: PLC0415 - only --force reads old YAML (and --help never)
+
     made = {(doc["kind"], doc["metadata"]["name"]) for doc in new}
     old = [item for name in old_files for item in object_names_in(work_dir / name)]
     return [f"{kind} {name}" for kind, name in old if (kind, name) not in made]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runner_k8s import cli, flags
-from runner_k8s.create.chain import local_cluster, multi_cluster
+from runner_k8s.create.chain import local_cluster, multi_cluster, v6_local_cluster, v6_multi_cluster
 from runner_k8s.create.releasechoice import CONSENSUS_CHOICES, DEFAULT_RELEASE, RELEASES, V6, check_release_flags
 from runner_k8s.create.rules import (
     BLOCK_DELAY_MAX,
@@ -20,10 +20,7 @@ from runner_k8s.create.rules import (
     block_delay_problem,
     block_interval_problem,
 )
-from runner_k8s.create.spec import build_local_spec, build_multi_spec
-from runner_k8s.create.v6spec import build_v6_local_spec, build_v6_multi_spec
 from runner_k8s.errors import UsageError
-from runner_k8s.releases.v6_7_4.accounts import Consensus
 from runner_k8s.runtime import Runtime
 from runner_k8s.scripts.membership_flags import add_add_node, add_remove_node, add_show_plan
 
@@ -173,6 +170,8 @@ def shared_chain_args(args: argparse.Namespace, runtime: Runtime) -> dict[str, A
 
 def v6_chain_args(args: argparse.Namespace) -> dict[str, Any]:
     """The values of the flags add_chain_flags defines, as v6.7.4 spec keyword arguments."""
+    from runner_k8s.releases.v6_7_4.accounts import Consensus  # noqa: PLC0415 - a v5 chain never loads v6 modules
+
     return {
         "chain_name": args.chain_name,
         "block_interval": args.block_interval,
@@ -300,6 +299,8 @@ def _multi_cluster(args: argparse.Namespace, runtime: Runtime) -> None:
     check_release(args)
     required_lists(args)
     if args.release == V6:
+        from runner_k8s.create.v6spec import build_v6_multi_spec  # noqa: PLC0415 - each release loads its own
+
         v6_spec = build_v6_multi_spec(
             **v6_chain_args(args),
             timestamp_ms=args.timestamp,
@@ -311,10 +312,12 @@ def _multi_cluster(args: argparse.Namespace, runtime: Runtime) -> None:
             pvc_names=args.pvc_names,
             accounts_dir=args.accounts_dir,
         )
-        multi_cluster(
+        v6_multi_cluster(
             v6_spec, work_dir=args.work_dir, force=args.force, runtime=runtime, dry_run=args.dry_run, as_json=args.json
         )
         return
+    from runner_k8s.create.spec import build_multi_spec  # noqa: PLC0415 - each release loads its own
+
     prompts = [f"kms password of node {index} ({address})" for index, address in enumerate(args.authorities)]
     spec = build_multi_spec(
         **shared_chain_args(args, runtime),
@@ -338,6 +341,8 @@ def _multi_cluster(args: argparse.Namespace, runtime: Runtime) -> None:
 def _local_cluster(args: argparse.Namespace, runtime: Runtime) -> None:
     check_release(args)
     if args.release == V6:
+        from runner_k8s.create.v6spec import build_v6_local_spec  # noqa: PLC0415 - each release loads its own
+
         v6_spec = build_v6_local_spec(
             **v6_chain_args(args),
             peers_count=args.peers_count,
@@ -345,10 +350,12 @@ def _local_cluster(args: argparse.Namespace, runtime: Runtime) -> None:
             node_port_range=args.node_port_range,
             pvc_name=args.pvc_name,
         )
-        local_cluster(
+        v6_local_cluster(
             v6_spec, work_dir=args.work_dir, force=args.force, runtime=runtime, dry_run=args.dry_run, as_json=args.json
         )
         return
+    from runner_k8s.create.spec import build_local_spec  # noqa: PLC0415 - each release loads its own
+
     kms_password = flags.password_from(args, "--kms_password", runtime, prompt="kms password", confirm=True)
     assert kms_password is not None  # asked for when not given
     spec = build_local_spec(
