@@ -5,9 +5,7 @@ A thin shim: the command lives in runner_k8s/scripts/create_account.py (installe
 This file must stay parseable by old Pythons, so that they get one clear line instead of a traceback.
 """
 
-import sys
-
-from runner_k8s.launch import missing_dependency, require_python, run_command
+from runner_k8s.launch import finish, missing_dependency, require_python, run_command
 
 require_python("create_account.py")
 
@@ -20,4 +18,4 @@ except ImportError as error:  # a missing package: one line, not a traceback
 __all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
-    sys.exit(run_command("create_account.py", main))
+    finish(run_command("create_account.py", main))  # exits

@@ -5,11 +5,9 @@ A thin shim: the command lives in runner_k8s/scripts/create_k8s_config.py (insta
 This file must stay parseable by old Pythons, so that they get one clear line instead of a traceback.
 """
 
-import sys
+from runner_k8s.launch import finish, missing_dependency, require_runtime, run_command
 
-from runner_k8s.launch import missing_dependency, require_python, run_command
-
-require_python("create_k8s_config.py")
+require_runtime("create_k8s_config.py")  # before any import: a chain loads most packages only when it needs them
 
 try:
     from runner_k8s.scripts.create_k8s_config import build_parser, main
@@ -20,4 +18,4 @@ except ImportError as error:  # a missing package: one line, not a traceback
 __all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
-    sys.exit(run_command("create_k8s_config.py", main))
+    finish(run_command("create_k8s_config.py", main))  # exits

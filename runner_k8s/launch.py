@@ -98,8 +98,30 @@ def run_command(prog, main):
         raise
 
 
-def _run(prog, module):
-    # type: (str, str) -> int
+def finish(code):
+    # type: (int) -> NoReturn
+    """End a command's process with `code` once its output is flushed, without the interpreter's teardown.
+
+    When a command's main() returns, its outputs are already on disk (the writer syncs and closes every
+    file) and no thread or worker process is left; the ordinary exit would still free every object and
+    clear every module one at a time, 15 ms of a 4-node chain's run and 65 ms of a 100-node one's. Under
+    a profiler or a tracer (coverage), or when the flush fails (a closed pipe), the ordinary exit runs
+    instead, and reports as before.
+    """
+    import os
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        sys.exit(code)
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        sys.exit(code)
+    os._exit(code)
+
+
+def _run(prog, module, quick_exit=False):
+    # type: (str, str, bool) -> int
     require_python(prog)
     import importlib
 
@@ -109,31 +131,34 @@ def _run(prog, module):
     except ImportError as error:
         missing_dependency(prog, error)
         raise
-    return run_command(prog, command.main)
+    code = run_command(prog, command.main)
+    if quick_exit:
+        finish(code)
+    return code
 
 
 def create_k8s_config():
     # type: () -> int
     """Console entry point of create_k8s_config.py."""
-    return _run("create_k8s_config.py", "create_k8s_config")
+    return _run("create_k8s_config.py", "create_k8s_config", quick_exit=True)
 
 
 def create_pvc():
     # type: () -> int
     """Console entry point of create_pvc.py."""
-    return _run("create_pvc.py", "create_pvc")
+    return _run("create_pvc.py", "create_pvc", quick_exit=True)
 
 
 def create_account():
     # type: () -> int
     """Console entry point of create_account.py."""
-    return _run("create_account.py", "create_account")
+    return _run("create_account.py", "create_account", quick_exit=True)
 
 
 def create_syncthing_config():
     # type: () -> int
     """Console entry point of create_syncthing_config.py."""
-    return _run("create_syncthing_config.py", "create_syncthing_config")
+    return _run("create_syncthing_config.py", "create_syncthing_config", quick_exit=True)
 
 
 def manage_chain():

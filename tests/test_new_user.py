@@ -199,6 +199,8 @@ def test_a_block_interval_at_the_edges_is_written(tmp_path: Path, value: str):
 
 LOADED = """
 import runpy, sys
+import runner_k8s.launch  # loaded by every script anyway
+runner_k8s.launch.finish = sys.exit  # the ordinary exit (SystemExit), so that the run's modules can be listed after it
 sys.argv = [{script!r}, *{args!r}]
 try:
     runpy.run_path({script!r}, run_name="__main__")

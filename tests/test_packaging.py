@@ -242,3 +242,38 @@ def test_what_pip_install_leaves_in_the_checkout_is_ignored(left_by_pip: str):
         pytest.skip("needs a git checkout")
     result = subprocess.run(["git", "check-ignore", "-q", left_by_pip], cwd=REPO, check=False, timeout=60)
     assert result.returncode == 0, f"{left_by_pip} is not ignored by .gitignore"
+
+
+FINISH = """
+import sys
+from runner_k8s.launch import finish
+sys.stdout.write('x' * 200000)
+sys.stderr.write('e')
+finish(3)
+"""
+
+
+def test_finish_flushes_the_output_then_ends_the_process_with_its_code(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-c", FINISH + "print('not reached')"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (3, "x" * 200000, "e")
+
+
+def test_finish_takes_the_ordinary_exit_under_a_tracer():
+    from runner_k8s.launch import finish
+
+    previous = sys.gettrace()
+    sys.settrace(lambda *args: None)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            finish(5)
+    finally:
+        sys.settrace(previous)
+    assert stopped.value.code == 5
