@@ -11,9 +11,11 @@ config files and Kubernetes YAML of every node, each in a fresh folder on a tmpf
 - cloud-config: `create` (accounts, CA, certificates, every node's config.toml) and then
   `update-yaml` once per node (its Kubernetes YAML), as its README does it; the figure is the sum.
 
-Printed: the median wall time of the repetitions (interpreter start included for ours) and the
-largest peak RSS of any one process. The machine's load is printed too: numbers taken while
-other work runs are not comparable with numbers of an idle machine.
+`--baseline DIR` times another checkout of runner_k8s in the same loop (say, main before a change), so
+that before and after are measured under the same load. Printed: the median wall time of the
+repetitions (interpreter start included for ours) and the largest peak RSS of any one process. The
+machine's load is printed too, before and after: numbers taken while other work runs are not
+comparable with numbers of an idle machine, only with each other.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def timed(argv: Sequence[str], cwd: Path) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
-def ours(nodes: int, work: Path) -> tuple[float, int]:
-    argv = [sys.executable, str(REPO / "create_k8s_config.py"), "local_cluster", "--release", "v6.7.4"]
+def ours(nodes: int, work: Path, repo: Path = REPO) -> tuple[float, int]:
+    argv = [sys.executable, str(repo / "create_k8s_config.py"), "local_cluster", "--release", "v6.7.4"]
     argv += ["--peers_count", str(nodes), "--pvc_name", "local-pvc", "--work_dir", str(work)]
     argv += ["--node_port", "30000", "--node_port_range", "30000-32767"]
     return timed(argv, work.parent)
@@ -71,26 +73,32 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--nodes", type=int, nargs="+", default=[4, 100])
+    parser.add_argument("--baseline", type=Path, default=None, help="another checkout, timed in the same loop")
     args = parser.parse_args()
     binary = os.environ.get("CLOUD_CONFIG")
     if not binary or not Path(binary).is_file():
         print("set CLOUD_CONFIG to a cloud-config binary built from its sources", file=sys.stderr)
         return 2
-    compileall.compile_dir(REPO / "runner_k8s", quiet=1)  # as pip install does (bench/run.py says why)
+    repos = {"runner_k8s": REPO} if args.baseline is None else {"runner_k8s": REPO, "baseline": args.baseline}
+    for repo in repos.values():
+        compileall.compile_dir(repo / "runner_k8s", quiet=1)  # as pip install does (bench/run.py says why)
     print(f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores, {args.repeat} runs each")
-    print(f"{'nodes':>5}  {'runner_k8s':>12}  {'cloud-config':>12}  ratio  peak RSS (ours / theirs)")
+    print(f"{'nodes':>5}  {'who':>12}  {'time':>9}  {'cloud-config':>12}  ratio  peak RSS (ours / theirs)")
     for nodes in args.nodes:
-        figures: dict[str, list[tuple[float, int]]] = {"ours": [], "theirs": []}
+        figures: dict[str, list[tuple[float, int]]] = {who: [] for who in [*repos, "cloud-config"]}
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory(dir=SCRATCH) as scratch:
-                figures["ours"].append(ours(nodes, Path(scratch) / "ours"))
-                figures["theirs"].append(theirs(binary, nodes, Path(scratch) / "theirs"))
+                for who, repo in repos.items():
+                    figures[who].append(ours(nodes, Path(scratch) / who, repo))
+                figures["cloud-config"].append(theirs(binary, nodes, Path(scratch) / "theirs"))
                 shutil.rmtree(scratch, ignore_errors=True)
-        mine = statistics.median(run[0] for run in figures["ours"])
-        peer = statistics.median(run[0] for run in figures["theirs"])
-        mine_rss, peer_rss = (max(run[1] for run in figures[who]) // 1024 for who in ("ours", "theirs"))
-        memory = f"{mine_rss} MiB / {peer_rss} MiB"
-        print(f"{nodes:>5}  {mine:>10.3f} s  {peer:>10.3f} s  {mine / peer:5.2f}  {memory}")
+        peer = statistics.median(run[0] for run in figures["cloud-config"])
+        peer_rss = max(run[1] for run in figures["cloud-config"]) // 1024
+        for who in repos:
+            mine = statistics.median(run[0] for run in figures[who])
+            memory = f"{max(run[1] for run in figures[who]) // 1024} MiB / {peer_rss} MiB"
+            print(f"{nodes:>5}  {who:>12}  {mine:>7.3f} s  {peer:>10.3f} s  {mine / peer:5.2f}  {memory}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 
