@@ -360,3 +360,19 @@ def test_a_node_config_is_the_bytes_of_one_tomli_w_call(
         whole = config.node_document(chain, own_domain, tls, [config.peer_table(peer) for peer in zenoh])
         expected = tomli_w.dumps(whole, multiline_strings=True).encode("utf-8")
         assert config.render_node_config(chain, own_domain, tls, zenoh) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=80),
+        st.text(st.sampled_from('ab"\\\t\n\r\x00\x08\x0b\x1f\x7f\x80é🙂 -='), max_size=30),
+    )
+)
+def test_a_string_value_is_written_as_tomli_w_writes_it(value: str):
+    """The short cut for text that needs no escape gives tomli_w's own bytes, and the rest goes to tomli_w."""
+    import tomli_w
+
+    from runner_k8s.releases.v6_7_4 import config
+
+    assert config._value_text(value) == tomli_w.dumps({"v": value}, multiline_strings=True)[len("v = ") : -1]

@@ -204,8 +204,15 @@ def node_document(chain: ChainConfig, domain: str, tls: NodeTls, peers: object) 
 DOMAIN_SLOT, CERT_SLOT, KEY_SLOT = "runner-k8s domain", "runner-k8s cert", "runner-k8s key"
 
 
+# A string with none of the characters tomli_w escapes (a quote, a backslash, a control character but
+# tab and newline) it writes as it is, between """ and a newline when it has a newline, else between ".
+_AS_IT_IS = re.compile(r'[^"\\\x00-\x08\x0b-\x1f\x7f]*')
+
+
 def _value_text(value: str) -> str:
-    """How tomli_w writes a string value of a table, as in render_node_config's call."""
+    """How tomli_w writes a string value of a table, as render_node_config calls it (PEM text in one regex)."""
+    if _AS_IT_IS.fullmatch(value):
+        return f'"""\n{value}"""' if "\n" in value else f'"{value}"'
     return tomli_w.dumps({"v": value}, multiline_strings=True)[len("v = ") : -1]
 
 
