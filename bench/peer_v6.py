@@ -11,6 +11,11 @@ config files and Kubernetes YAML of every node, each in a fresh folder on a tmpf
 - cloud-config: `create` (accounts, CA, certificates, every node's config.toml) and then
   `update-yaml` once per node (its Kubernetes YAML), as its README does it; the figure is the sum.
 
+Two floors are timed in the same loop, for the small chain: `python -c pass` (the interpreter's start
+and exit, with this installation's site packages) and a process that only imports the libraries a
+v6.7.4 chain needs (cryptography's X.509 and EC, PyYAML, tomli-w, the BLS library). No Python program
+that makes these files can start faster than the second.
+
 `--baseline DIR` times another checkout of runner_k8s in the same loop (say, main before a change), so
 that before and after are measured under the same load. Printed: the median wall time of the
 repetitions (interpreter start included for ours) and the largest peak RSS of any one process. The
@@ -35,6 +40,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
 ADMIN = "0x" + "ab" * 20
+LIBRARIES = (
+    "import cryptography.x509, yaml, tomli_w, py_arkworks_bls12381; "
+    "from cryptography.hazmat.primitives.asymmetric import ec"
+)
+FLOORS = {"python -c pass": "pass", "imports only": LIBRARIES}
 
 
 def timed(argv: Sequence[str], cwd: Path) -> tuple[float, int]:
@@ -83,21 +93,24 @@ def main() -> int:
     for repo in repos.values():
         compileall.compile_dir(repo / "runner_k8s", quiet=1)  # as pip install does (bench/run.py says why)
     print(f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores, {args.repeat} runs each")
-    print(f"{'nodes':>5}  {'who':>12}  {'time':>9}  {'cloud-config':>12}  ratio  peak RSS (ours / theirs)")
+    print(f"{'nodes':>5}  {'who':>14}  {'time':>9}  {'cloud-config':>12}  ratio  peak RSS (ours / theirs)")
     for nodes in args.nodes:
-        figures: dict[str, list[tuple[float, int]]] = {who: [] for who in [*repos, "cloud-config"]}
+        floors = FLOORS if nodes == min(args.nodes) else {}
+        figures: dict[str, list[tuple[float, int]]] = {who: [] for who in [*repos, *floors, "cloud-config"]}
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory(dir=SCRATCH) as scratch:
                 for who, repo in repos.items():
                     figures[who].append(ours(nodes, Path(scratch) / who, repo))
+                for who, code in floors.items():
+                    figures[who].append(timed([sys.executable, "-c", code], Path(scratch)))
                 figures["cloud-config"].append(theirs(binary, nodes, Path(scratch) / "theirs"))
                 shutil.rmtree(scratch, ignore_errors=True)
         peer = statistics.median(run[0] for run in figures["cloud-config"])
         peer_rss = max(run[1] for run in figures["cloud-config"]) // 1024
-        for who in repos:
+        for who in [*repos, *floors]:
             mine = statistics.median(run[0] for run in figures[who])
             memory = f"{max(run[1] for run in figures[who]) // 1024} MiB / {peer_rss} MiB"
-            print(f"{nodes:>5}  {who:>12}  {mine:>7.3f} s  {peer:>10.3f} s  {mine / peer:5.2f}  {memory}")
+            print(f"{nodes:>5}  {who:>14}  {mine:>7.3f} s  {peer:>10.3f} s  {mine / peer:5.2f}  {memory}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
