@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # The image reference grammar of container registries (distribution's reference package):
@@ -17,6 +18,7 @@ IMAGE_REFERENCE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=64)  # a chain asks about its few images once per container
 def _reference(image: str) -> re.Match[str]:
     match = IMAGE_REFERENCE.fullmatch(image)
     if match is None:

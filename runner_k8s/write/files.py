@@ -237,8 +237,9 @@ def _stage(new: Path, roots: list[str], items: PlanItems, removed: Sequence[int]
             os.mkdir(directory, PUBLIC_DIR)
             made.add(directory)
 
+    root_parts = [PurePosixPath(root).parts for root in roots]
     for rel, entry in items:
-        index, rest = _root_of(rel, roots)
+        index, rest = _root_of(rel, roots, root_parts)
         if index in removed:
             raise ValueError(f"the plan wrote {rel!r} into the output {roots[index]!r}, which it removes")
         target = new / str(index) / rest
@@ -258,12 +259,11 @@ def _stage(new: Path, roots: list[str], items: PlanItems, removed: Sequence[int]
     sync_tree(new)
 
 
-def _root_of(path: str, roots: Sequence[str]) -> tuple[int, PurePosixPath]:
+def _root_of(path: str, roots: Sequence[str], root_parts: Sequence[tuple[str, ...]]) -> tuple[int, PurePosixPath]:
     pure = check_relative(path)
-    for index, root in enumerate(roots):
-        root_parts = PurePosixPath(root).parts
-        if pure.parts[: len(root_parts)] == root_parts:
-            return index, PurePosixPath(*pure.parts[len(root_parts) :])
+    for index, parts in enumerate(root_parts):
+        if pure.parts[: len(parts)] == parts:
+            return index, PurePosixPath(*pure.parts[len(parts) :])
     raise ValueError(f"planned path {path!r} lies outside the outputs {list(roots)}")
 
 
