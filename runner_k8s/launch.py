@@ -104,7 +104,7 @@ def finish(code):
 
     When a command's main() returns, its outputs are already on disk (the writer syncs and closes every
     file) and no thread or worker process is left; the ordinary exit would still free every object and
-    clear every module one at a time, 15 ms of a 4-node chain's run and 65 ms of a 100-node one's. Under
+    clear every module one at a time: 15-30 ms of a 4-node chain's run, 65-75 ms of a 100-node one's. Under
     a profiler or a tracer (coverage), or when the flush fails (a closed pipe), the ordinary exit runs
     instead, and reports as before.
     """
