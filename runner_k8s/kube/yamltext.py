@@ -100,9 +100,10 @@ def _emit_documents(dumper: Any, documents: list[Any]) -> None:
             emit(sequence_end)
         else:
             try:
-                emit(seen[kind, data])
+                event = seen[kind, data]
             except (KeyError, TypeError):  # not seen yet, or unhashable (a set, a bytearray: unsupported)
-                emit(scalar(data))
+                event = scalar(data)
+            emit(event)
 
     emit(StreamStartEvent())
     for document in documents:
