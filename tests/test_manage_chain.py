@@ -269,6 +269,7 @@ def test_a_new_validator_that_proposes_the_next_blocks_draws_no_warning(chain: C
         code, out, rt = run(*args)
     assert code == 0, out
     assert f"by {hex0x(V4)}, the same on every node" in out
+    assert isinstance(rt.stderr, io.StringIO)
     assert "warning" not in out + rt.stderr.getvalue()
 
 
