@@ -81,7 +81,12 @@ def quorum(count: int, consensus: Consensus) -> tuple[int, str]:
 
 
 def v6_seed_node(state: V6State, seed_index: int) -> V6Node:
-    """Node I of the chain (one whole line naming the nodes there are, when it is none)."""
+    """Node I of a local_cluster chain (one whole line naming the nodes there are, when it is none)."""
+    if state.kind != "local_cluster":
+        raise UsageError(
+            f"--seed_from is for local_cluster chains: node{seed_index} of multi_cluster chain {state.chain!r} keeps "
+            "its data on its own cluster's storage; leave --seed_from out (the plain join)"
+        )
     seed = next((node for node in state.nodes if node.index == seed_index), None)
     if seed is None:
         have = ", ".join(str(node.index) for node in state.nodes)
