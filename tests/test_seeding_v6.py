@@ -206,7 +206,7 @@ def test_the_plain_plan_says_it_syncs_and_when_a_seed_pays(made: dict[str, Path]
     code, out, err = run(work, "add_node")
     assert code == 0, err
     plan = (work / f"{CHAIN}-plan.sh").read_text()
-    said = f"blocks a second) and stops no node; a seed (--seed_from I) stops node I for about {SEED_SECONDS} s"
+    said = f"blocks a second) and stops no node; a seed (--seed_from I) adds about {SEED_SECONDS} s (node I"
     assert f"# plain sync: node5 syncs the chain from its peers (measured: about {SYNC_BLOCKS_PER_SECOND} " in plan
     assert said in plan and "The plan: plain sync" in out
     assert " scale " not in plan
@@ -275,3 +275,30 @@ def test_a_seed_that_never_ran_is_refused_before_anything_changes(tmp_path: Path
     assert done.returncode == 1
     assert done.stderr == f"node1/{missing} is missing: node1 has not run as a v6.7.4 node\n"
     assert tree_snapshot(root / "node3") == before
+
+
+@pytest.mark.parametrize("above", [0, 1], ids=["at the break-even", "one block above"])
+def test_the_plan_says_whether_the_seed_pays_at_this_height(
+    made: dict[str, Path], tmp_path: Path, asked: list[ChainView], above: int
+):
+    """The measured figures (a plain sync's blocks a second, the seed stage's seconds) give the break-even height:
+    at it a plain join is no slower, one block above it the seed is faster; the plan says which, and still seeds."""
+    from runner_k8s.day2.v6seeding import SEED_SECONDS, SYNC_BLOCKS_PER_SECOND
+
+    work = chain_of(made, "overlord", tmp_path)
+    height = SYNC_BLOCKS_PER_SECOND * SEED_SECONDS + above
+    asked.append(ChainView(validators(work, [0, 2, 3]), {"a": height}, height))
+    code, out, err = seed_from(work)
+    assert code == 0, err
+    edge = SYNC_BLOCKS_PER_SECOND * SEED_SECONDS
+    verdict = (
+        "the seed is faster" if above else f"a plain join would be faster here (above about {edge} blocks the seed is)"
+    )
+    line = (
+        f"seeded from node1 (stopping it costs no vote): at height {height} a plain sync takes about "
+        f"{height / SYNC_BLOCKS_PER_SECOND:.0f} s (measured: {SYNC_BLOCKS_PER_SECOND} blocks a second), the seed "
+        f"about {SEED_SECONDS} s: {verdict}"
+    )
+    assert f"The plan: {line}\n" in out
+    plan = (work / f"{CHAIN}-plan.sh").read_text()
+    assert f"# {line}\n" in plan and f"scale statefulset/{CHAIN}-1 --replicas=0" in plan

@@ -47,11 +47,12 @@ from runner_k8s.report.nextsteps import NFS_MOUNT
 # What cloud-op's backup copies (src/backup/mod.rs:43-75), by the names our config.toml gives them.
 SEEDED = (STORAGE_ROOT, f"{EXECUTOR_DB}/statedb", f"{EXECUTOR_DB}/nosql")
 CONSENSUS_STATE = (WAL_DIR, RAFT_DIR)  # never copied; the new node's own (if any) is cleared
-# Measured (docs/adding-and-removing-nodes.md, "Seeded join on v6.7.4"): a plain join syncs at about
-# SYNC_BLOCKS_PER_SECOND once its controller answers; a seed costs about SEED_SECONDS of the plan (node I
-# stopped, the copy, node I back at the head) before the new node starts at the head.
-SYNC_BLOCKS_PER_SECOND = 100
-SEED_SECONDS = 60
+# Measured (docs/adding-and-removing-nodes.md, "Seeded join on v6.7.4"; bench/join_v6.py on one two-core
+# machine running every node): a plain join syncs about SYNC_BLOCKS_PER_SECOND once its controller answers
+# (at the head 7.6 s after its pod's start at 302 blocks, 39.6 s at 3,003); the seed stage takes about
+# SEED_SECONDS (node I down about 5 s of it, then back at the head) and the new node answers at the head.
+SYNC_BLOCKS_PER_SECOND = 85
+SEED_SECONDS = 12
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,8 @@ def plain_reason(new_index: int) -> str:
     """What the plan says when it syncs plainly (no --seed_from): the measured break-even."""
     return (
         f"plain sync: node{new_index} syncs the chain from its peers (measured: about {SYNC_BLOCKS_PER_SECOND} "
-        f"blocks a second) and stops no node; a seed (--seed_from I) stops node I for about {SEED_SECONDS} s, so it "
-        f"pays only above about {break_even()} blocks"
+        f"blocks a second) and stops no node; a seed (--seed_from I) adds about {SEED_SECONDS} s (node I stopped for "
+        f"part of it), so it pays only above about {break_even()} blocks"
     )
 
 
