@@ -33,7 +33,7 @@ PLANNERS = {
     "create.rules", "create.spec", "create.v6spec", "create.releasechoice", "create.archives", "create.existing",
     "report.reports", "report.nextsteps",
     "day2.chainfiles", "day2.chainload", "day2.membership", "day2.planscript", "day2.memberplan", "day2.newnode",
-    "day2.releasegate", "day2.seeding", "day2.v6memberplan",
+    "day2.releasegate", "day2.seeding", "day2.v6memberplan", "day2.v6seeding",
     "govern.transactions", "govern.adminkeys",
 }  # fmt: skip
 NETWORK = {"govern.rpc", "govern.chainview"}

@@ -309,8 +309,7 @@ def test_a_chain_that_is_not_as_written_is_refused_in_one_line(tmp_path: Path, c
          "here (a fresh key); leave it out"),
         (["--pvc_name", "other"], "--pvc_name is not for a v6.7.4 chain: local_cluster nodes share the chain's "
          "claim; leave it out"),
-        (["--seed_from", "0", "--dry_run"], "--seed_from is for v5.0.0 chains; a new v6.7.4 node syncs from its "
-         "peers over the network (leave it out)"),
+        (["--seed_from", "1", "--dry_run"], "--seed_from 1: chain 'demo' has no node 1; its nodes are 0"),
         (["--admin_dir", "x"], "--admin_dir is for multi_cluster chains; a local_cluster plan signs with "
          "<chain>-admin/"),
         (["--contexts", "a,b"], "chain 'demo' runs in one cluster: give --contexts one context, not 2"),

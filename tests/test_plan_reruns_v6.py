@@ -248,3 +248,88 @@ def test_a_v6_remove_node_plan_stops_where_the_vote_would_leave_a_fragile_chain(
         assert "pass --yes to do it anyway; nothing was sent" in done.stdout
         assert len(w.chain.validators) == 4 and w.cluster.ready(f"{CHAIN}-3")
         assert not [call for call in w.plans.log if " apply " in call or " delete " in call]
+
+
+# --- add_node --seed_from 1: node1 stopped, its chain data copied into node4's folder, node1 back --------------
+
+SEED_DATA = {
+    "chain_data/1/blocks": b"node1's storage",
+    "data/statedb/CURRENT": b"node1's executor state",
+    "data/nosql/CURRENT": b"node1's executor nosql",
+}
+NOT_SEEDED = {"overlord_wal/wal": b"node1's votes", "logs/consensus.log": b"node1's log"}
+
+
+def seeded(four_nodes: tuple[Path, Path], tmp: Path) -> tuple[Path, Path, Path, str]:
+    """add_node --seed_from 1 in a copy of the chain (asked: four validators at one height), and storage where
+    node1 has run: (work dir, the YAML before, the storage before, the plan)."""
+    from runner_k8s.day2.seeding import ChainView
+    from runner_k8s.scripts import membership_flags
+
+    source, storage_before = four_nodes
+    work, storage = tmp / "work", tmp / "storage-before"
+    shutil.copytree(source, work)
+    shutil.copytree(storage_before, storage)
+    for relative, data in {**SEED_DATA, **NOT_SEEDED}.items():
+        path = storage / "cita-cloud" / CHAIN / "node1" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    before = tmp / "before.yaml"
+    shutil.copyfile(work / f"{CHAIN}.yaml", before)
+    keys = ["0x" + folder_value(work, index, "validator_address").hex() for index in range(4)]
+    original = membership_flags.chain_view
+    membership_flags.chain_view = lambda rpc, seed_rpc: ChainView(keys, {"127.0.0.1:1": 500}, 500)
+    try:
+        run_verb(work, "add_node", "--seed_from", "1", "--rpc", "127.0.0.1:1", "--seed_rpc", "127.0.0.1:2")
+    finally:
+        membership_flags.chain_view = original
+    return work, before, storage, fast((work / f"{CHAIN}-plan.sh").read_text())
+
+
+def check_seeded(w: World, work: Path) -> None:
+    """node4 runs on node1's chain data with its own identity and no consensus state of node1's; node1 runs."""
+    folder = w.storage / "cita-cloud" / CHAIN / "node4"
+    for relative, data in SEED_DATA.items():
+        assert (folder / relative).read_bytes() == data, relative
+    assert not (folder / "overlord_wal").exists() and not (folder / "logs").exists()
+    assert (folder / ".seeded-from-node1").is_file() and not (folder / ".seed").exists()
+    for name in ("node_address", "validator_address"):
+        assert (folder / name).read_bytes() == (work / "cita-cloud" / CHAIN / "node4" / name).read_bytes()
+    assert w.cluster.ready(f"{CHAIN}-1")
+    check_added(w, work)
+
+
+def test_a_seeded_v6_plan_runs_whole_and_again(four_nodes: tuple[Path, Path], tmp_path: Path):
+    work, before, storage, script = seeded(four_nodes, tmp_path)
+    with world(tmp_path / "try", storage, before, fake_chain(work, [0, 1, 2, 3])) as w:
+        done = run_bash(script, work, w.env)
+        assert done.returncode == 0, done.stdout
+        check_seeded(w, work)
+        scaled = [call for call in w.plans.log if " scale " in call]
+        assert scaled == [f"kubectl scale statefulset/{CHAIN}-1 --replicas={count}" for count in (0, 1)]
+        again = run_bash(script, work, w.env)  # a second run stops nothing
+        assert again.returncode == 0, again.stdout
+        assert [call for call in w.plans.log if " scale " in call][2:] == [
+            f"kubectl scale statefulset/{CHAIN}-1 --replicas=1"
+        ]
+
+
+def test_a_seeded_v6_plan_stopped_in_its_seed_stage_runs_again(four_nodes: tuple[Path, Path], tmp_path: Path):
+    """Stopped with node1 down and nothing copied, and with the copy done and node1 still down (after a restart of
+    every pod there is, node1 stays down: its StatefulSet has none); RK8S_EVERY_STEP=1 stops it at every step."""
+    work, before, storage, script = seeded(four_nodes, tmp_path)
+    lines = script.splitlines()
+    points = stop_points(script)
+    if not os.environ.get("RK8S_EVERY_STEP"):
+        chosen = ("--replicas=0", "sudo sh -c")
+        points = [(number, after) for number, after in points if after and any(c in lines[number] for c in chosen)]
+        assert len(points) == 2, points  # the control: the seed stage has these steps
+    for number, after in points:
+        with world(tmp_path / f"try{number}{after}", storage, before, fake_chain(work, [0, 1, 2, 3])) as w:
+            stopped = run_bash(stopped_at(script, number, after), work, w.env)
+            assert stopped.returncode == 1, stopped.stdout
+            came_back = restart_everything(w.cluster)
+            assert all(came_back.values()), f"stopped at {lines[number]!r}: {came_back}"
+            again = run_bash(script, work, w.env)
+            assert again.returncode == 0, f"stopped at {lines[number]!r}, then:\n{again.stdout}"
+            check_seeded(w, work)

@@ -23,7 +23,7 @@ from runner_k8s.runtime import Runtime
 from runner_k8s.scripts import membership_flags
 from tests.chains import make_local_chain
 from tests.conftest import fixed_runtime, output_of
-from tests.planparse import Facts, Node, PlanError, Played, check_plan, facts, node_of_folder
+from tests.planparse import Facts, Node, PlanError, Played, check_plan, documents, facts, node_of_folder
 
 CHAIN = "test-chain"
 
@@ -323,3 +323,104 @@ def test_the_parser_reads_the_words_bash_passes():
 def test_a_node_read_from_its_folder(local_add: Case):
     node: Node = local_add.known.nodes[3]
     assert node.sync_address == f"tcp://{CHAIN}-3:22000" and node.peer_host == f"{CHAIN}-3"
+
+
+# --- v6.7.4 (issue 24): the plain and the seeded add plan ------------------------------------------------------
+
+
+def v6_case(tmp: Path, *argv: str, view: tuple[list[int], int] | None = None) -> Case:
+    """add_node on a four-node v6.7.4 overlord chain; `view`: the validators' indices and the height the chain
+    answers --seed_from's question with."""
+    from runner_k8s.day2.seeding import ChainView
+
+    work = tmp / "work"
+    make = ["local_cluster", "--release", "v6.7.4", "--chain_name", CHAIN, "--peers_count", "4", "--pvc_name", "pvc"]
+    assert create_k8s_config.main([*make, "--work_dir", str(work)], fixed_runtime("v6 plans")) == 0
+    assert create_pvc.main(["local_pvc", "--pvc_name", "pvc", "--work_dir", str(work)], fixed_runtime()) == 0
+    before = yaml_files(work, tmp / "before")
+    folder = work / "cita-cloud" / CHAIN
+    if view is not None:
+        keys = ["0x" + (folder / f"node{index}" / "validator_address").read_text() for index in view[0]]
+        original = membership_flags.chain_view
+        membership_flags.chain_view = lambda rpc, seed_rpc: ChainView(keys, {"a": view[1]}, view[1])
+        try:
+            run(work, "add_node", *argv)
+        finally:
+            membership_flags.chain_view = original
+    else:
+        run(work, "add_node", *argv)
+    nodes = {
+        index: Node(index, "0x" + (folder / f"node{index}" / "node_address").read_text(), "", f"{CHAIN}-{index}", "")
+        for index in range(5)
+    }
+    objects = {(doc["kind"], doc["metadata"]["name"]): doc for path in before.values() for doc in documents(path)}
+    known = Facts(CHAIN, work, dict.fromkeys(range(5)), {None: objects}, nodes, 4, True)
+    return Case((work / f"{CHAIN}-plan.sh").read_text(), known)
+
+
+def assert_v6_adds(case: Case, played: Played) -> None:
+    """One apply, the new pod waited for, a wait that sees every peer list before the vote, no exec and no cp."""
+    order = played.order
+    assert played.strict
+    assert played.applied == [f"{CHAIN}.yaml"], "the chain's YAML is applied once"
+    apply_at, wait_at = order.index(f"apply {CHAIN}.yaml"), order.index(f"wait {CHAIN}-4")
+    assert any(step.startswith("storage") for step in order[:apply_at]), "node4's folder is not on the storage"
+    assert apply_at < wait_at < order.index("wait_synced", wait_at) < order.index("add_validator")
+    assert played.votes == [("add_validator", case.known.nodes[4].address)]
+    assert "wait_synced" in order[order.index("add_validator") :], "nothing checks the chain goes on"
+    assert played.copied == {} and played.replayed == [] and played.deleted == []
+
+
+def assert_v6_seeds(case: Case, played: Played) -> None:
+    """The plain plan's steps, and before node4 starts: node1 checked, stopped, copied, started and caught up."""
+    assert_v6_adds(case, played)
+    order = played.order
+    stop, gone, copy = order.index(f"scale {CHAIN}-1 0"), order.index(f"gone {CHAIN}-1-0"), order.index("seed copy")
+    start, ready = order.index(f"scale {CHAIN}-1 1"), order.index(f"wait {CHAIN}-1")
+    assert order.index("wait_synced") < stop, "nothing checks the seed is at the head before it stops"
+    assert stop < gone < copy < start < ready, order
+    assert "wait_synced" in order[ready : order.index(f"apply {CHAIN}.yaml")], "node1 never waited for"
+    assert played.scaled == [(f"{CHAIN}-1", 0), (f"{CHAIN}-1", 1)]
+
+
+@pytest.fixture(scope="module")
+def v6_seeded(tmp_path_factory: pytest.TempPathFactory) -> Case:
+    argv = ("--seed_from", "1", "--rpc", "127.0.0.1:1", "--seed_rpc", "127.0.0.1:2")
+    return v6_case(tmp_path_factory.mktemp("v6-seeded"), *argv, view=([0, 1, 2, 3], 5000))
+
+
+def test_the_v6_add_plan(tmp_path: Path):
+    case = v6_case(tmp_path)
+    played = case.play()
+    assert_v6_adds(case, played)
+    assert played.scaled == [] and "seed copy" not in played.order
+
+
+def test_the_seeded_v6_add_plan(v6_seeded: Case):
+    assert_v6_seeds(v6_seeded, v6_seeded.play())
+    assert "# seeded from node1 (3 of 4 validators keep voting): at height 5000" in v6_seeded.text
+
+
+V6_SEED_MUTATIONS: dict[str, Callable[[str], str]] = {
+    "no kubectl apply": drop(rf"^kubectl apply -f {CHAIN}\.yaml"),
+    "the vote as a comment": lambda text: re.sub(r"^(\S*manage_chain\.py add_validator)", r"# \1", text, flags=re.M),
+    "a vote without --if_needed": replace(" --if_needed", ""),
+    "no stop": drop(r"--replicas=0"),
+    "no wait until the pod is gone": drop(r"wait --for=delete"),
+    "the copy before the stop": move_before(r"sudo sh -c", r"--replicas=0"),
+    "node1 never started again": drop(r"--replicas=1"),
+    "node1 not waited for": drop(rf"rollout status statefulset/{CHAIN}-1 "),
+    "a port-forward to node1 before it is back": move_before(r"node1 has caught up", rf"statefulset/{CHAIN}-1 --t"),
+    "no check before the stop": drop(r"node1 is at the head"),
+    "scales a node the chain lacks": replace(
+        f"scale statefulset/{CHAIN}-1 --replicas=0", f"scale statefulset/{CHAIN}-9 --replicas=0"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(V6_SEED_MUTATIONS))
+def test_a_broken_seeded_v6_plan_is_caught(v6_seeded: Case, name: str):
+    mutated = V6_SEED_MUTATIONS[name](v6_seeded.text)
+    assert mutated != v6_seeded.text
+    with pytest.raises((PlanError, AssertionError, ValueError, StopIteration)):
+        assert_v6_seeds(v6_seeded, v6_seeded.play(mutated))

@@ -63,10 +63,19 @@ def copy_stage(state: V6State, new: V6Node, work_dir: Path, kubectl: Kubectl) ->
     return Stage(title, tuple(actions))
 
 
-def add_v6_stages(state: V6State, new: V6Node, work_dir: Path, kubectl: Kubectl, address: str) -> list[Stage]:
+def add_v6_stages(
+    state: V6State,
+    new: V6Node,
+    work_dir: Path,
+    kubectl: Kubectl,
+    address: str,
+    seed: Stage | None = None,
+    why: str = "",
+) -> list[Stage]:
     """From written files to a running chain with one more validator, no running node restarted.
 
-    `address` is the new node's address as the plan shows it (a dry run's placeholder).
+    `address` is the new node's address as the plan shows it (a dry run's placeholder); `seed` fills its
+    folder from a stopped peer (day2.v6seeding), `why` says which join the plan uses.
     """
     yaml_file = shell_quote(names.chain_yaml(state.chain))
     name = names.node_name(state.chain, new.index)
@@ -84,8 +93,11 @@ def add_v6_stages(state: V6State, new: V6Node, work_dir: Path, kubectl: Kubectl,
         f"{manage_chain()} add_validator {address} --rpc {','.join(rpcs)} --chain_name {shell_quote(state.chain)} "
         f"{admin_flags(state)} --node_dir {node_dir} --node_rpc {rpcs[-1]} --if_needed"
     )
+    copied = copy_stage(state, new, work_dir, kubectl)
+    notes = (comment(why),) if why else ()
     return [
-        copy_stage(state, new, work_dir, kubectl),
+        Stage(copied.title, (*notes, *copied.actions)),
+        *([seed] if seed is not None else []),
         Stage(
             f"apply the chain's YAML: node{new.index}'s Secrets, Service and StatefulSet, and the other nodes' config "
             f"Secrets with node{new.index} among their peers (nothing restarts), then wait for node{new.index}",

@@ -22,6 +22,7 @@ from runner_k8s.day2.nodeverbs import Day2Report, PlanOptions, finish, plan_file
 from runner_k8s.day2.planscript import Kubectl, script_steps
 from runner_k8s.day2.releasegate import V6_RELEASE, release_in
 from runner_k8s.day2.v6memberplan import add_v6_stages, remove_v6_stages
+from runner_k8s.day2.v6seeding import choose_v6_seed, v6_seeded_plan
 from runner_k8s.errors import CheckError, InputError, OutputExistsError, RunnerError, UsageError
 from runner_k8s.keys.tls import load_ca
 from runner_k8s.kube.yamltext import render_yaml
@@ -93,10 +94,6 @@ def check_new_flags(new: NewNode, options: PlanOptions) -> None:
     for field, (flag, why) in NOT_FOR_V6.items():
         if getattr(new, field) is not None:
             raise UsageError(f"{flag} is not for a v6.7.4 chain: {why}; leave it out")
-    if options.seed_from is not None:
-        raise UsageError(
-            "--seed_from is for v5.0.0 chains; a new v6.7.4 node syncs from its peers over the network (leave it out)"
-        )
     if options.admin_dir is not None:
         raise UsageError("--admin_dir is for multi_cluster chains; a local_cluster plan signs with <chain>-admin/")
 
@@ -153,12 +150,16 @@ def add_v6_node(
     except ValueError as exc:
         raise InputError(f"{ca_folder}: {exc}; restore the chain's CA folder") from None
     check_ca(state, ca, str(ca_folder))
+    choice = None
+    if options.seed_from is not None:
+        choice = choose_v6_seed(state, options.seed_from, index, options.ask_chain, dry_run=dry_run)
     node = new_node(state, ca, index, runtime.randbytes, utc_now(runtime))
+    seed, why = v6_seeded_plan(state, choice, node, work_dir, kubectl)
     nodes = [*state.nodes, node]
     yaml_file = names.chain_yaml(state.chain)
     text = render_yaml(state_manifests(state, nodes, state.retired))
     shown = f"NODE{index}_ADDRESS" if dry_run else node.address  # a dry run's key is thrown away
-    steps = script_steps(add_v6_stages(state, node, work_dir, kubectl, shown))
+    steps = script_steps(add_v6_stages(state, node, work_dir, kubectl, shown, seed, why))
     title = f"add node{index} to chain {state.chain} (create_k8s_config.py add_node, v6.7.4)"
     script = plan_file(state, title, steps)
 
@@ -177,6 +178,8 @@ def add_v6_node(
         f"{names.ca_dir(state.chain)}/); "
         f"{yaml_file} rewritten: node{index}'s objects, and the other {len(state.nodes)} nodes' config.toml with "
         f"node{index} among their peers{dry}",
+        f"The plan: {why}",
+        *([f"Not checked: {choice.unchecked}; the real run asks --rpc"] if choice and choice.unchecked else []),
     ]
     manifests = {yaml_file: state_manifests(state, nodes, state.retired)}
     report = Day2Report("add_node", state, work_dir, node, roots, [], written, manifests, steps, summary, dry_run)

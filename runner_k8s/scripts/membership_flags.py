@@ -100,9 +100,10 @@ def add_add_node(subparsers: argparse._SubParsersAction[cli.Parser]) -> None:
         type=flags.non_negative_int,
         default=None,
         metavar="INDEX",
-        help="local_cluster, v5.0.0: start the new node on a copy of node INDEX's chain data, so that it takes only "
-        "the raft entries made since the copy, whatever the chain's age; the plan stops node INDEX for the copy "
-        "(refused when that would cost the chain its quorum, or node INDEX is behind). Needs --rpc and --seed_rpc.",
+        help="local_cluster: start the new node on a copy of node INDEX's chain data (v5.0.0: so that it takes only "
+        "the raft entries made since the copy, whatever the chain's age; v6.7.4: the executor's and storage's data, "
+        "instead of syncing every block); the plan stops node INDEX for the copy (refused when that would cost the "
+        "chain its quorum, or node INDEX is behind). Needs --rpc and --seed_rpc.",
     )
     parser.add_argument(
         "--rpc",
