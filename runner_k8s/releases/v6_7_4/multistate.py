@@ -175,22 +175,30 @@ def read_multi_state(chain: str, files: Mapping[int, tuple[str, Sequence[Manifes
                 "namespace": statefulset["metadata"].get("namespace"),
                 "retired": tuple(int(item) for item in str(retired_text).split(",") if item.isdigit()),
             }
+    if len(indices) == 1:
+        raise InputError(
+            f"{files[indices[0]][0]}: chain {chain!r} has one node, and its LoadBalancer address is written only in "
+            "the other nodes' files; add_node and remove_node change multi_cluster v6.7.4 chains of two nodes or more"
+        )
     for index in indices:
-        seen = {hosts[other][index] for other in indices if other != index and index in hosts[other]}
-        if len(indices) == 1:
+        given = {other: hosts[other].get(index) for other in indices if other != index}
+        for other, host in given.items():
+            if host is None:
+                raise InputError(
+                    f"{files[other][0]} does not say where node{index}'s LoadBalancer is (its peer objects are not "
+                    "whole); restore the file as multi_cluster wrote it"
+                )
+        if len(set(given.values())) != 1:
+            first_other, *rest = given
+            odd = next(other for other in rest if given[other] != given[first_other])
             raise InputError(
-                f"{files[index][0]}: chain {chain!r} has one node, and its LoadBalancer address is written only in "
-                "the other nodes' files; add_node and remove_node change multi_cluster v6.7.4 chains of two nodes "
-                "or more"
+                f"node{index}'s LoadBalancer is {given[first_other]} in {files[first_other][0]} but {given[odd]} in "
+                f"{files[odd][0]}; restore the files as multi_cluster wrote them"
             )
-        if len(seen) != 1:
-            raise InputError(
-                f"{files[index][0]}: the other nodes' files give node{index}'s LoadBalancer "
-                f"{'no address' if not seen else 'different addresses (' + ', '.join(sorted(seen)) + ')'}; "
-                "restore the files as multi_cluster wrote them"
-            )
+        host = given[next(iter(given))]
+        assert host is not None
         seat = seats[index]
-        seats[index] = Seat(seen.pop(), seat.base_port, seat.lb_token, seat.pvc_name)
+        seats[index] = Seat(host, seat.base_port, seat.lb_token, seat.pvc_name)
     return V6MultiState(
         chain=chain,
         consensus=first["consensus"],
