@@ -222,9 +222,8 @@ def test_a_v6_multi_remove_node_plan_runs_whole_then_again_after_a_stop(
         next((number, True) for number, _ in stop_points(script) if " apply -f " in lines[number])
     ]  # fmt: skip
     for number, after in points:
-        with world(
-            tmp_path / f"try{number}", storage, applied, fake_chain(source, found[3], [0, 1, 2], OUTSIDERS)
-        ) as w:
+        chain = fake_chain(source, found[3], [0, 1, 2], OUTSIDERS)
+        with world(tmp_path / f"try{number}{after}", storage, applied, chain) as w:
             stopped = run_bash(stopped_at(script, number, after), work, w.env)
             assert stopped.returncode == 1, stopped.stdout
             assert all(restart_everything(w.cluster).values())
