@@ -381,3 +381,29 @@ def test_an_account_of_the_chain_is_refused_as_the_new_node_or_admin(
     assert code == 1
     assert capsys.readouterr() == ("", f"create_k8s_config.py: error: {line}\n")
     assert tree_snapshot(tmp_path) == before
+
+
+PLANS = Path(__file__).resolve().parent / "golden" / "plans"
+
+
+@pytest.mark.parametrize("case", ["v6-multi-add", "v6-multi-remove"])
+def test_the_v6_multi_cluster_plans_are_the_reviewed_ones(
+    case: str, made: tuple[Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, update_golden: bool
+):
+    """Every line of both plans, as reviewed in tests/golden/plans/ (regenerate with --update-golden, then review)."""
+    from tests.conftest import REPO
+
+    monkeypatch.setattr(membership_flags, "validators_at", lambda addresses: [])
+    monkeypatch.chdir(REPO)  # manage_chain.py is the checkout's, by its absolute path
+    work = copy(made, tmp_path)
+    if case == "v6-multi-add":
+        code, out = add(work, made)
+    else:
+        code, out = run(work, "remove_node", "--node_index", "1", "--rpc", "127.0.0.1:9", "--contexts", "r,g,b")
+    assert code == 0, out
+    text = (work / f"{CHAIN}-plan.sh").read_text().replace(str(work.absolute()), "{work}").replace(str(REPO), "{repo}")
+    expected = PLANS / f"{case}.sh"
+    if update_golden:
+        expected.write_text(text)
+        pytest.skip(f"rewrote {expected}")
+    assert text == expected.read_text()
