@@ -236,6 +236,20 @@ def test_remove_node_takes_the_node_out_everywhere_and_its_index_is_never_given_
     assert (work / f"{CHAIN}-3.yaml").is_file() and not (work / f"{CHAIN}-1.yaml").exists()
 
 
+def test_the_index_of_a_removed_last_node_is_not_given_again(
+    made: tuple[Path, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """node2, the highest, removed: the next node is node3 (the NetworkPolicies record 2), never node2 again."""
+    work = copy(made, tmp_path)
+    monkeypatch.setattr(membership_flags, "validators_at", lambda rpc: ["0x00"])
+    assert run(work, "remove_node", "--node_index", "2", "--rpc", "127.0.0.1:1")[0] == 0
+    code, out = add(work, made)
+    assert code == 0, out
+    assert sorted(path.name for path in work.glob(f"{CHAIN}-*.yaml")) == [f"{CHAIN}-0.yaml", f"{CHAIN}-1.yaml",
+                                                                          f"{CHAIN}-3.yaml"]  # fmt: skip
+    assert [peer["domain"] for peer in config(work, 3)["network_zenoh"]["peers"]] == [f"{CHAIN}-0", f"{CHAIN}-1"]
+
+
 def test_a_dry_run_writes_nothing(made: tuple[Path, list[str]], tmp_path: Path):
     work = copy(made, tmp_path)
     before = tree_snapshot(work)
