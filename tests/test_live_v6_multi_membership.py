@@ -9,7 +9,9 @@ cluster its `--context` names (a command without one fails); manage_chain.py is 
 every node at its LoadBalancer. Node 3 must reach the head and be voted in, no running pod made again.
 Right after, node 0 is stopped and blocks must go on (four validators: node 3 votes). Node 3 is then
 voted out by hand (`--yes`: three validators left) and removed by its plan. Heights, times and the
-largest gaps against the chain's pace are printed (LIVE-V6 lines).
+largest gaps against the chain's pace are printed (LIVE-V6 lines). This host has no DNS for the name
+node 2's LoadBalancer is given by (the clusters resolve it themselves): in the plans' manage_chain.py
+lines that name is replaced by its address, nothing else is changed.
 Needs CITA_CLOUD_BIN_V6 and root; run it in a network namespace of its own.
 """
 
@@ -65,6 +67,18 @@ class ClusterRouter:
         return [name for server in self.servers.values() for name in server.restarted]
 
 
+def resolvable(plan: str, hosts: Mapping[str, str]) -> str:
+    """The plan with the clusters' own host names replaced by their addresses in manage_chain.py's lines."""
+    lines = plan.splitlines()
+    for number, line in enumerate(lines):
+        if "manage_chain.py " in line:
+            changed = line
+            for host, address in hosts.items():
+                changed = changed.replace(f"{host}:", f"{address}:")
+            lines[number] = changed
+    return "\n".join(lines) + "\n"
+
+
 def router(clusters: list[Cluster], storage3: Path, ip3: str) -> ClusterRouter:
     servers = {}
     for index, cluster in enumerate(clusters):
@@ -105,7 +119,7 @@ def test_a_v6_multi_cluster_chain_gets_a_fourth_cluster_and_loses_it_by_the_prin
                 str(NEW_BASE), "--lbs_token", "lb-3", "--pvc_name", "cluster3-pvc", cwd=work,
             )  # fmt: skip
             assert added.returncode == 0, added.stderr
-            plan = saved_plan(work, CHAIN, plan_of(added.stdout))
+            plan = resolvable(saved_plan(work, CHAIN, plan_of(added.stdout)), hosts)
             first = f"{CHAIN}-0"
             before_adding = max(heights(chain).values())
             adding_pace = pace(chain.controllers[first], before_adding)
@@ -153,7 +167,7 @@ def test_a_v6_multi_cluster_chain_gets_a_fourth_cluster_and_loses_it_by_the_prin
             before_removing = max(heights(chain).values())
             removing_pace = pace(chain.controllers[first], before_removing)
             removing_started = time.monotonic()
-            run_plan(saved_plan(work, CHAIN, plan_of(removed.stdout)), env, work)
+            run_plan(resolvable(saved_plan(work, CHAIN, plan_of(removed.stdout)), hosts), env, work)
             removing_seconds = time.monotonic() - removing_started
             chain.controllers.pop(f"{CHAIN}-3").close()
             after_removing = min(heights(chain).values())
