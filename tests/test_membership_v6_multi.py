@@ -339,9 +339,8 @@ NEEDS = "(its account made by create_account.py --release v6.7.4, its cluster's 
          "account's key is in its folder); leave it out"),
         (["--node_port_range", "30000-32767"], "--node_port_range is not for a v6.7.4 multi_cluster chain: a "
          "multi_cluster node is reached at its LoadBalancer, not a NodePort; leave it out"),
-        (["--seed_from", "0", "--dry_run", ""], "--seed_from is for v5.0.0 chains; a new v6.7.4 node syncs from its "
-         "peers "
-"over the network (leave it out)"),
+        (["--seed_from", "0", "--dry_run", ""], "--seed_from is for local_cluster chains: node0 of multi_cluster chain "
+         "'mc' keeps its data on its own cluster's storage; leave --seed_from out (the plain join)"),
         (["--lbs_token", "lb-b"], "--lbs_token 'lb-b' is node1's LoadBalancer already; give the new cluster's own"),
         (["--contexts", "a,b,c"], "--contexts needs one kubectl context per node (node0, node1, node2, node3), not 3"),
         (["--node", None], f"chain 'mc' is a v6.7.4 multi_cluster chain: its new node needs --node {NEEDS}"),

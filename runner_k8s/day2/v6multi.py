@@ -118,7 +118,8 @@ def check_new_multi(state: V6MultiState, new: NewNode, options: PlanOptions, ind
             raise UsageError(f"{flag} is not for a v6.7.4 multi_cluster chain: {why}; leave it out")
     if options.seed_from is not None:
         raise UsageError(
-            "--seed_from is for v5.0.0 chains; a new v6.7.4 node syncs from its peers over the network (leave it out)"
+            f"--seed_from is for local_cluster chains: node{options.seed_from} of multi_cluster chain {state.chain!r} "
+            "keeps its data on its own cluster's storage; leave --seed_from out (the plain join)"
         )
     missing = [flag for field, flag in NEEDED.items() if getattr(new, field) is None]
     if missing:
