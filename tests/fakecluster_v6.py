@@ -124,9 +124,13 @@ class V6Cluster(FakeCluster):
             for method, handler in FakeNode(self.chain, tweak).handlers().items()
         }
         server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("controller.RPCService", handlers)])
-        pod.rpc_port = server.add_insecure_port("127.0.0.1:0")
+        pod.rpc_port = server.add_insecure_port(self.rpc_address(name))
         server.start()
         pod.server = server
+
+    def rpc_address(self, name: str) -> str:
+        """Where a pod's controller listens: any free loopback port (a multi_cluster test fixes them)."""
+        return "127.0.0.1:0"
 
     def peers_of(self, name: str) -> list[tuple[bytes, int]]:
         """GetNodeStatus's peers: those of the node's config it is connected to (their network runs)."""

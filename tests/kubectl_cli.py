@@ -97,6 +97,9 @@ KINDS = {
         "networkpolicy", "networkpolicies", "netpol", "networkpolicy.networking.k8s.io",
         "networkpolicies.networking.k8s.io",
     ),
+    "EndpointSlice": (
+        "endpointslice", "endpointslices", "endpointslice.discovery.k8s.io", "endpointslices.discovery.k8s.io",
+    ),
     "Pod": ("pod", "pods", "po"),
     "PersistentVolumeClaim": ("persistentvolumeclaim", "persistentvolumeclaims", "pvc"),
     "PersistentVolume": ("persistentvolume", "persistentvolumes", "pv"),

@@ -28,17 +28,17 @@ PLANNERS = {
     "releases.v5_0_0.pods", "releases.v5_0_0.manifests", "releases.v5_0_0.inputs", "releases.v5_0_0.chainplan",
     "releases.v6_7_4.accounts", "releases.v6_7_4.keygen", "releases.v6_7_4.serviceconfig", "releases.v6_7_4.config",
     "releases.v6_7_4.pods", "releases.v6_7_4.manifests", "releases.v6_7_4.chainplan", "releases.v6_7_4.govrules",
-    "releases.v6_7_4.chainstate",
+    "releases.v6_7_4.chainstate", "releases.v6_7_4.multistate",
     "kube.objects", "kube.yamltext", "kube.images", "kube.resources", "kube.nodes", "kube.storage",
     "create.rules", "create.spec", "create.v6spec", "create.releasechoice", "create.archives", "create.existing",
     "report.reports", "report.nextsteps",
     "day2.chainfiles", "day2.chainload", "day2.membership", "day2.planscript", "day2.memberplan", "day2.newnode",
-    "day2.releasegate", "day2.seeding", "day2.v6memberplan", "day2.v6seeding",
+    "day2.releasegate", "day2.seeding", "day2.v6memberplan", "day2.v6seeding", "day2.v6multiplan",
     "govern.transactions", "govern.adminkeys",
 }  # fmt: skip
 NETWORK = {"govern.rpc", "govern.chainview"}
 VERBS = {
-    "create.identities", "create.chain", "create.volumes", "day2.nodeverbs", "day2.v6nodes",
+    "create.identities", "create.chain", "create.volumes", "day2.nodeverbs", "day2.v6nodes", "day2.v6multi",
     "govern.governance", "govern.v6plan", "govern.delivery", "govern.status",
 }  # fmt: skip
 WRITER = "write.files"

@@ -3109,22 +3109,27 @@ def test_each_v6_governance_refusal_is_one_whole_line(case: str, tmp_path: Path,
 
 
 @pytest.mark.parametrize("verb", ["add_node", "remove_node"])
-def test_membership_on_a_v6_multi_cluster_chain_is_refused_in_one_line(verb: str, tmp_path: Path, capsys):
-    from tests.manifest_variants import V6_MULTI, v6_multi_argv
+def test_a_multi_cluster_chain_of_both_releases_is_refused_in_one_line(verb: str, tmp_path: Path, capsys):
+    """A v5.0.0 chain by its first file whose node1 file holds a v6.7.4 StatefulSet: neither loader can change it."""
+    from tests.manifest_variants import make_multi_chain
 
     work = tmp_path / "work"
-    made = v6_multi_argv(work)
-    assert create_k8s_config.main([fill(arg, tmp_path) for arg in made], fixed_runtime()) == 0, capsys.readouterr()
+    make_multi_chain(work)
+    second = next(path for path in sorted(work.glob("*-1.yaml")))
+    text = second.read_text()
+    marker = "kind: StatefulSet\nmetadata:\n"
+    assert marker in text
+    second.write_text(text.replace(marker, marker + "  annotations:\n    runner-k8s/release: v6.7.4\n"))
     capsys.readouterr()
     before = tree_snapshot(tmp_path)
     argv = [verb, "--work_dir", str(work)]
-    argv += [] if verb == "add_node" else ["--node", "1", "--rpc", "127.0.0.1:1"]
+    argv += [] if verb == "add_node" else ["--node_index", "1", "--rpc", "127.0.0.1:1"]
     assert create_k8s_config.main(argv, fixed_runtime()) == 1
-    out, err = capsys.readouterr()
-    assert (out, err) == (
+    first = second.with_name(second.name.replace("-1.yaml", "-0.yaml"))
+    chain = first.name.removesuffix("-0.yaml")
+    assert capsys.readouterr() == (
         "",
-        f"create_k8s_config.py: error: {work}: chain {V6_MULTI!r} is a v6.7.4 multi_cluster chain, and "
-        "add_node/remove_node change v6.7.4 chains made by local_cluster only (not multi_cluster ones yet); its "
-        "validators can be changed with manage_chain.py add_validator/remove_validator\n",
+        f"create_k8s_config.py: error: {first}: chain {chain!r} mixes v5.0.0 and v6.7.4 node files (its first file "
+        "is v5.0.0, another is v6.7.4); restore the files multi_cluster wrote\n",
     )
     assert tree_snapshot(tmp_path) == before

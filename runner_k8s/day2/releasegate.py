@@ -1,8 +1,8 @@
 """Which release a chain's YAML was made for, and what the day-2 verbs do not handle on it.
 
 A v6.7.4 chain's StatefulSets carry the annotation `runner-k8s/release: v6.7.4` (v5.0.0 ones carry
-none). add_node and remove_node change v5.0.0 chains of both kinds and v6.7.4 local_cluster chains;
-on a v6.7.4 multi_cluster chain they stop with one line before reading anything else.
+none). add_node and remove_node send a chain to the v5.0.0 or the v6.7.4 code by its first YAML file;
+a multi_cluster chain whose other files hold v6.7.4 nodes is refused by the v5.0.0 loader in one line.
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ def release_in(yaml_files: Sequence[Path]) -> str:
 
 
 def refuse_v6_membership(statefulsets: Sequence[Chunk], where: Path, chain: str) -> None:
-    """add_node/remove_node on a v6.7.4 chain the v5.0.0 loader was given (multi_cluster): one line."""
+    """A v5.0.0 multi_cluster chain (by its first file) whose other files hold v6.7.4 nodes: one line."""
     if release_of(statefulsets) == V6_RELEASE:
         raise InputError(
-            f"{where}: chain {chain!r} is a v6.7.4 multi_cluster chain, and add_node/remove_node change v6.7.4 "
-            "chains made by local_cluster only (not multi_cluster ones yet); its validators can be changed with "
-            "manage_chain.py add_validator/remove_validator"
+            f"{where}: chain {chain!r} mixes v5.0.0 and v6.7.4 node files (its first file is v5.0.0, another is "
+            "v6.7.4); restore the files multi_cluster wrote"
         )

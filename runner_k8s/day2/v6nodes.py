@@ -1,5 +1,7 @@
 """add_node and remove_node on a v6.7.4 local_cluster chain: read it back, check it, change it, print the plan.
 
+(A multi_cluster v6.7.4 chain is handed to day2.v6multi at the top of each verb.)
+
 The chain is read from its YAML (releases.v6_7_4.chainstate), its node folders and its CA folder, and
 must plan back to exactly its own YAML and folders before anything is written. add_node makes the new
 node's account (a fresh key) and a TLS certificate signed by `<chain>-ca/`, writes its folder and the
@@ -22,6 +24,7 @@ from runner_k8s.day2.nodeverbs import Day2Report, PlanOptions, finish, plan_file
 from runner_k8s.day2.planscript import Kubectl, script_steps
 from runner_k8s.day2.releasegate import V6_RELEASE, release_in
 from runner_k8s.day2.v6memberplan import add_v6_stages, remove_v6_stages
+from runner_k8s.day2.v6multi import add_v6_multi_node, remove_v6_multi_node
 from runner_k8s.day2.v6seeding import choose_v6_seed, v6_seeded_plan
 from runner_k8s.errors import CheckError, InputError, OutputExistsError, RunnerError, UsageError
 from runner_k8s.keys.tls import load_ca
@@ -60,12 +63,8 @@ def load_v6(work_dir: Path, chain_name: str | None) -> V6State:
     """The chain in work_dir, read back and checked to plan back to its own YAML and node folders."""
     check_writable(work_dir)
     chain, kind = choose_chain(work_dir, chain_name)
-    if kind != LOCAL_KIND:
-        raise InputError(
-            f"{work_dir}: chain {chain!r} is a v6.7.4 multi_cluster chain, and add_node/remove_node change v6.7.4 "
-            "chains made by local_cluster only (not multi_cluster ones yet); its validators can be changed with "
-            "manage_chain.py add_validator/remove_validator"
-        )
+    if kind != LOCAL_KIND:  # the verbs hand a multi_cluster chain to day2.v6multi first
+        raise InputError(f"{work_dir}: chain {chain!r} is a multi_cluster chain; day2.v6multi reads it")
     path = work_dir / names.chain_yaml(chain)
     chunks = read_documents(path, chain)
     documents = [chunk.parsed() for chunk in chunks]
@@ -133,6 +132,11 @@ def add_v6_node(
 ) -> None:
     """Write a new node's folder and the chain's YAML with it, print the plan that starts it and votes it in."""
     options = options or PlanOptions()
+    chain, kind = choose_chain(work_dir, chain_name)
+    if kind != LOCAL_KIND:
+        check_writable(work_dir)
+        add_v6_multi_node(work_dir, chain, new, runtime=runtime, dry_run=dry_run, as_json=as_json, options=options)
+        return
     check_new_flags(new, options)
     state = load_v6(work_dir, chain_name)
     index = state.next_index
@@ -204,6 +208,13 @@ def remove_v6_node(
     `validators` asks the running chain (None: a dry run without --rpc): the node must not be its last validator.
     """
     options = options or PlanOptions()
+    chain, kind = choose_chain(work_dir, chain_name)
+    if kind != LOCAL_KIND:
+        check_writable(work_dir)
+        remove_v6_multi_node(
+            work_dir, chain, index, validators, runtime=runtime, dry_run=dry_run, as_json=as_json, options=options
+        )
+        return
     if options.admin_dir is not None:
         raise UsageError("--admin_dir is for multi_cluster chains; a local_cluster plan signs with <chain>-admin/")
     state = load_v6(work_dir, chain_name)

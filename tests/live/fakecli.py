@@ -31,6 +31,7 @@ import socketserver
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -117,7 +118,7 @@ class PlanServer:
         scope = self.scope(call)
         verb = call.verb
         if verb == "apply":
-            return self.apply(cwd / str(call.option("filename")), scope)
+            return self.apply(cwd / str(call.option("filename")), scope, call.option("selector"))
         if verb == "delete":
             return self.delete(call, scope)
         if verb == "cp":
@@ -167,9 +168,16 @@ class PlanServer:
             )
         return container
 
-    def apply(self, path: Path, scope: Callable[[str], bool]) -> Reply:
+    def apply(self, path: Path, scope: Callable[[str], bool], selector: str | None = None) -> Reply:
         before = set(self.cluster.pods)
         documents = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        if selector is not None:  # `-l key=value`: only the file's objects that carry the label
+            key, _, value = selector.partition("=")
+            documents = [doc for doc in documents if (doc["metadata"].get("labels") or {}).get(key) == value]
+            with tempfile.TemporaryDirectory() as scratch:
+                selected = Path(scratch) / path.name
+                selected.write_text(yaml.safe_dump_all(documents))
+                return self.apply(selected, scope)
         named = {doc["metadata"]["name"] for doc in documents if doc["kind"] in WORKLOADS}
         outside = sorted(name for name in named if not scope(name))
         if outside:

@@ -17,7 +17,7 @@ import datetime as dt
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from runner_k8s import names
 from runner_k8s.errors import InputError
@@ -274,7 +274,23 @@ def state_manifests(state: V6State, nodes: Sequence[V6Node], retired: Sequence[i
     return list(local_manifests(pods, secrets, node_port=state.node_port, namespace=state.namespace, retired=retired))
 
 
-def check_ca(state: V6State, ca: ChainCa, where: str) -> None:
+class ChainNodes(Protocol):
+    """What check_ca reads of a loaded chain of either kind (V6State, multistate.V6MultiState)."""
+
+    @property
+    def chain(self) -> str:
+        """The chain's name."""
+
+    @property
+    def config(self) -> ChainConfig:
+        """What every node's config.toml holds alike (the CA's certificate among it)."""
+
+    @property
+    def nodes(self) -> tuple[V6Node, ...]:
+        """The chain's nodes."""
+
+
+def check_ca(state: ChainNodes, ca: ChainCa, where: str) -> None:
     """The CA folder's CA is the one every node trusts, and it signed each node's certificate."""
     if ca.cert_pem.decode("ascii", errors="replace") != state.config.ca_cert_pem:
         raise InputError(
