@@ -482,7 +482,7 @@ def _manage(step: Invocation, known: Facts, forwards: dict[str, str], played: Pl
             raise PlanError(f"{where}: status without --wait_synced waits for nothing")
         played.waits.append(",".join(args.rpc))
         played.order.append("wait_synced")
-        if args.in_step is not None:
+        if getattr(args, "in_step", None) is not None:
             played.in_step.append(tuple(forwards.get(address, address) for address in args.rpc))
             played.order.append("in_step")
         return
