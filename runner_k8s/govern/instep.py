@@ -2,7 +2,7 @@
 
 A v5.0.0 node whose controller is behind takes blocks only from the files syncthing copies into its
 `blocks/` folder, on a 12-second cycle (controller a5691cd src/controller.rs:254-273). Meanwhile it
-refuses every new proposal file as too high (src/chain.rs:266-269) and deletes it (src/controller.rs:
+refuses every new proposal file as too high (src/chain.rs:268-271) and deletes it (src/controller.rs:
 246-248); the leader writes a proposal once and keeps proposing the same block, so a voter that
 deleted it cannot accept that block even once it has caught up. Such a node is at the head right
 after its cycle and falls behind until the next one; a node in step is never below the head of the
