@@ -243,6 +243,8 @@ class Played:
     deleted: list[tuple[str, str]] = field(default_factory=list)
     votes: list[tuple[str, str]] = field(default_factory=list)  # (verb, address)
     waits: list[str] = field(default_factory=list)  # manage_chain.py status --wait_synced
+    in_step: list[tuple[str, ...]] = field(default_factory=list)  # status --in_step: the pods (or addresses) asked
+    votes_in_step: list[float | None] = field(default_factory=list)  # each vote's --in_step
     replayed: list[str] = field(default_factory=list)  # pods whose replay wait ran
     storage: list[str] = field(default_factory=list)  # the storage commands (copy, rm)
     scaled: list[tuple[str, int]] = field(default_factory=list)  # (StatefulSet, replicas) of `kubectl scale`
@@ -480,6 +482,9 @@ def _manage(step: Invocation, known: Facts, forwards: dict[str, str], played: Pl
             raise PlanError(f"{where}: status without --wait_synced waits for nothing")
         played.waits.append(",".join(args.rpc))
         played.order.append("wait_synced")
+        if getattr(args, "in_step", None) is not None:
+            played.in_step.append(tuple(forwards.get(address, address) for address in args.rpc))
+            played.order.append("in_step")
         return
     address = "0x" + args.address.hex()
     changed = known.nodes.get(known.changed)
@@ -488,4 +493,5 @@ def _manage(step: Invocation, known: Facts, forwards: dict[str, str], played: Pl
     if args.subcommand == "add_validator" and local and forwards.get(args.node_rpc) != f"{known.chain}-{known.changed}":
         raise PlanError(f"{where}: --node_rpc {args.node_rpc} does not reach node{known.changed}")
     played.votes.append((args.subcommand, address))
+    played.votes_in_step.append(getattr(args, "in_step", None))
     played.order.append(args.subcommand)

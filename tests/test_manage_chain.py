@@ -319,6 +319,99 @@ def test_add_validator_returns_once_a_node_behind_has_caught_up(admin_dir: Path)
     assert returned_after  # not before the node behind had caught up
 
 
+class CycleLag:
+    """The chain makes a block every `block` seconds; one node takes blocks only every `cycle` seconds, as a
+    v5.0.0 controller that lags (its 12-s block-file sync): at the head right after each cycle, then frozen
+    while the chain goes on (issue 25, live run D). It keeps up until a transaction was sent."""
+
+    def __init__(self, chain: Chain, tweak: Tweak, cycle: float, block: float = 0.1) -> None:
+        self.chain, self.tweak, self.cycle, self.block = chain, tweak, cycle, block
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        frozen, synced = None, 0.0
+        while not self.stop.wait(self.block):
+            with self.chain.lock:
+                self.chain.height += 1
+                if frozen is None and not sent(self.chain):
+                    continue
+                if frozen is None or time.monotonic() - synced >= self.cycle:
+                    frozen, synced = self.chain.height, time.monotonic()
+                self.tweak.lag = self.chain.height - frozen
+
+
+@pytest.mark.parametrize("in_step", [None, "1"])
+def test_add_validator_with_in_step_waits_for_a_node_that_keeps_up(
+    admin_dir: Path, in_step: str | None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setattr(delivery, "POLL_SECONDS", 0.1)
+    chain = new_chain()
+    late = Tweak()
+    cycling = CycleLag(chain, late, cycle=1.0)
+    with running(chain, [Tweak(), Tweak(), late, Tweak()]) as addresses:
+        cycling.thread.start()
+        steps = () if in_step is None else ("--in_step", in_step)
+        args = change(
+            "add_validator",
+            hex0x(V4),
+            nodes=addresses[:3],
+            admin_dir=admin_dir,
+            extra=("--node_rpc", addresses[3], "--timeout", "4", *steps),
+        )
+        code, out, _ = run(*args)
+        cycling.stop.set()
+        cycling.thread.join()
+    error = capsys.readouterr().err
+    # Without --in_step one reading right after a cycle lets it return (the control); with it, never.
+    assert code == (0 if in_step is None else 1), out + error
+    if in_step is not None:
+        assert f"{addresses[2]} at height " in error and "not in step yet" in error, error
+
+
+@pytest.mark.parametrize(("cycling", "in_step", "code"), [(False, "1.5", 0), (True, None, 0), (True, "1.5", 1)])
+def test_status_in_step_waits_for_every_node_to_keep_up(
+    cycling: bool, in_step: str | None, code: int, capsys: pytest.CaptureFixture[str]
+):
+    chain = new_chain()
+    if cycling:
+        chain.calls.append("SendRawTransaction")  # the node lags from the start
+    late = Tweak()
+    lagging = CycleLag(chain, late, cycle=1.0)
+    with running(chain, [Tweak(), Tweak(), late]) as addresses:
+        lagging.thread.start()
+        argv = ["status", "--rpc", ",".join(addresses), "--wait_synced", "--interval", "0.1", "--timeout", "4"]
+        found, out, _ = run(*argv, *(("--in_step", in_step) if in_step else ()))
+        lagging.stop.set()
+        lagging.thread.join()
+    error = capsys.readouterr().err
+    # Without --in_step a look right after a cycle passes (the control); with it the lagging node is named.
+    assert found == code, out + error
+    if code:
+        assert error.startswith("manage_chain.py: error: the nodes did not catch up within 4 s: "), error
+        assert addresses[2] in error, error
+
+
+def test_add_validator_with_in_step_returns_once_every_node_kept_up_that_long(
+    admin_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(delivery, "POLL_SECONDS", 0.1)
+    chain = new_chain(auto_advance=True)
+    with running(chain, [Tweak(), Tweak(), Tweak(), Tweak()]) as addresses:
+        args = change(
+            "add_validator",
+            hex0x(V4),
+            nodes=addresses[:3],
+            admin_dir=admin_dir,
+            extra=("--node_rpc", addresses[3], "--in_step", "1.5"),
+        )
+        began = time.monotonic()
+        code, out, _ = run(*args)
+    assert code == 0, out
+    assert time.monotonic() - began >= 1.5  # not before the window was whole
+    assert chain.validators == [V1, V2, V3, V4]
+
+
 @pytest.mark.parametrize(
     "argv",
     [

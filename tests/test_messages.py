@@ -1332,6 +1332,12 @@ CHAIN_MESSAGES: dict[str, ChainCase] = {
         "--watch and --wait_synced cannot go together: --watch reports until Ctrl-C",
         tweaks=({},),
     ),
+    "status --in_step without --wait_synced": ChainCase(
+        ["status", "--rpc", "{rpc}", "--in_step", "15"],
+        2,
+        "--in_step goes with --wait_synced: it says how long every node must keep up",
+        tweaks=({},),
+    ),
     "status --wait_synced until a node is 2 behind": ChainCase(
         ["status", "--rpc", "{rpc}", "--wait_synced"],
         0,

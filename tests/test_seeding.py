@@ -214,6 +214,10 @@ def assert_seeds(case: Case, played: Played) -> None:
     assert "wait_synced" in order[ready : order.index("apply test-chain.yaml")], "node1 never waited for"
     assert ready < order.index("apply test-chain.yaml")
     assert played.scaled == [("test-chain-1", 0), ("test-chain-1", 1)]
+    # Issue 25: node1 keeps up block by block before the stop and once restarted; the vote returns once node3 does.
+    assert "in_step" in order[:stop] and "in_step" in order[ready : order.index("apply test-chain.yaml")]
+    assert played.in_step[0] == played.in_step[1] == ("test-chain-0", "test-chain-1", "test-chain-2")
+    assert played.votes_in_step == [15]
 
 
 def test_the_seeded_plan(seeded_case: Case):
@@ -233,6 +237,10 @@ SEED_MUTATIONS = {
     ),
     "no check before the stop": drop(r"node1 is at the head"),
     "a guard that skips the stop always": replace("|| kubectl scale statefulset/test-chain-1 --replicas=0", "|| true"),
+    "no in-step wait once node1 is back": lambda text: text.replace(
+        "--wait_synced --interval 1 --in_step 15", "--wait_synced", 2
+    ),
+    "a vote that returns before node3 keeps up": replace(" --in_step 15 --timeout 900 --admin_dir", " --admin_dir"),
 }
 
 

@@ -36,6 +36,10 @@ FILES_CONTAINER = "controller"  # a container with the node folder at /data and 
 SYNCTHING_CLI = f"syncthing cli --home {SYNC_PATH}/{CONFIG_DIR} config"
 CAUGHT_UP_TIMEOUT = 900  # seconds: catching up, and replaying raft's log
 READY_TIMEOUT = "600s"  # kubectl rollout status: pulling the images and passing the probes
+# Seconds every node must keep up with the chain block by block (manage_chain.py --in_step, govern/instep.py): a
+# v5.0.0 node whose controller lags takes blocks only on its 12-s block-file cycle and deletes each new proposal
+# file; the leader sends a proposal once, so two such voters stop the chain (docs, "Seeded join").
+IN_STEP_SECONDS = 15
 # In the new node's controller container: its last committed height against the newest block it synced.
 REPLAYED = (
     'until [ "$(grep -o "commit_block height [0-9]*" logs/controller-service.log | tail -n 1 | cut -d " " -f 3)" '
@@ -165,14 +169,16 @@ def local_forwards(
     return [*forwards, alive], [f"127.0.0.1:{LOCAL_RPC_PORT + index}" for index in indices]
 
 
-def wait_synced(chain: LoadedChain, rpcs: Sequence[str]) -> Action:
-    """Every node answers, they agree, none is behind (a new node: it has caught up)."""
+def wait_synced(chain: LoadedChain, rpcs: Sequence[str], note: str = "", *, in_step: bool = False) -> Action:
+    """Every node answers, they agree, none is behind (a new node: it has caught up); in_step: and keeps up."""
     manage = manage_chain()
+    steps = f" --interval 1 --in_step {IN_STEP_SECONDS}" if in_step else ""
     return Action(
         (
-            f"{manage} status --rpc {','.join(rpcs)} --chain_name {chain.chain} --wait_synced "
+            f"{manage} status --rpc {','.join(rpcs)} --chain_name {chain.chain} --wait_synced{steps} "
             f"--timeout {CAUGHT_UP_TIMEOUT}",
-        )
+        ),
+        note=note,
     )
 
 
@@ -261,11 +267,19 @@ def add_node_stages(
         )
     )
     forwards, rpcs = rpc_reach(chain, [*chain.nodes, new], reach)
-    vote_in = vote(chain, "add_validator", new, rpcs, reach.admin, f" --node_rpc {rpcs[-1]}")
+    # Seeded, the new node is at the head: add_validator returns once it keeps up too, so it votes from then on.
+    voted = f" --in_step {IN_STEP_SECONDS} --timeout {CAUGHT_UP_TIMEOUT}" if seed is not None else ""
+    vote_in = vote(chain, "add_validator", new, rpcs, reach.admin, f" --node_rpc {rpcs[-1]}{voted}")
+    in_step = wait_synced(
+        chain,
+        rpcs[:-1],
+        f"every old node keeps up block by block: node{new.index} does not yet when the vote makes it a voter",
+        in_step=True,
+    )
     stages.append(
         Stage(
             f"wait until node{new.index} has caught up, then make it a validator",
-            (*forwards, wait_synced(chain, rpcs), vote_in),
+            (*forwards, in_step, wait_synced(chain, rpcs), vote_in),
         )
     )
     replayed = new_kubectl("exec", names.pod_name(chain.chain, new.index), "-c", FILES_CONTAINER, "--")

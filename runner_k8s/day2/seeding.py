@@ -24,6 +24,7 @@ from runner_k8s import names
 from runner_k8s.day2.chainload import LoadedChain, NodeState
 from runner_k8s.day2.memberplan import (
     CAUGHT_UP_TIMEOUT,
+    IN_STEP_SECONDS,
     READY_TIMEOUT,
     Reach,
     claim_storage,
@@ -174,7 +175,10 @@ def seed_script(root: str, seed: int, new: int) -> str:
 
 
 def synced_now(chain: LoadedChain, kubectl: Kubectl, nodes: Sequence[NodeState], note: str) -> Action:
-    """In a subshell with its own port-forwards (ended with it): every node answers, they agree, none is behind."""
+    """In a subshell with its own port-forwards (ended with it): the nodes agree, none is behind, each keeps up.
+
+    Keeping up block by block is what a restarted seed may not do for a while (docs, "Seeded join").
+    """
     forwards = [
         kubectl(
             "port-forward",
@@ -186,7 +190,8 @@ def synced_now(chain: LoadedChain, kubectl: Kubectl, nodes: Sequence[NodeState],
     ]
     rpcs = ",".join(f"127.0.0.1:{SEED_RPC_PORT + node.index}" for node in nodes)
     wait = (
-        f"{manage_chain()} status --rpc {rpcs} --chain_name {chain.chain} --wait_synced --timeout {CAUGHT_UP_TIMEOUT}"
+        f"{manage_chain()} status --rpc {rpcs} --chain_name {chain.chain} --wait_synced --interval 1 "
+        f"--in_step {IN_STEP_SECONDS} --timeout {CAUGHT_UP_TIMEOUT}"
     )
     body = (
         "( trap 'kill $(jobs -p) 2>/dev/null || true' EXIT; "
@@ -211,7 +216,7 @@ def seed_stage(chain: LoadedChain, seed: NodeState, new: NodeState, storage: Sto
         Action(
             synced_now(chain, kubectl, chain.nodes, "").commands,
             f"{seeded} || {stopped}",
-            note=f"every node answers and none is behind: node{seed.index} is at the head, the others can vote",
+            note=f"every node answers, none is behind, each keeps up: node{seed.index} is at the head, the others vote",
         ),
         Action((kubectl("scale", seed_sts, "--replicas=0"),), seeded, note=f"node{seed.index} stops, all at once"),
         Action(
@@ -229,7 +234,7 @@ def seed_stage(chain: LoadedChain, seed: NodeState, new: NodeState, storage: Sto
             (kubectl("rollout", "status", seed_sts, f"--timeout={READY_TIMEOUT}"),),
             note="its pod runs and is ready",
         ),
-        synced_now(chain, kubectl, chain.nodes, f"node{seed.index} has caught up"),
+        synced_now(chain, kubectl, chain.nodes, f"node{seed.index} has caught up and keeps up block by block"),
     )
     return Stage(
         f"seed node{new.index} from node{seed.index}: stop it, copy its chain data, start it again "

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from runner_k8s.errors import CheckError, ExitCode, Interrupted, RunnerError, Stopped
 from runner_k8s.govern.chainview import every_node
 from runner_k8s.govern.governance import Change, Options, Plan, plan_change
+from runner_k8s.govern.instep import InStep
 from runner_k8s.govern.rpc import Controller, NodeError, Rejected
 from runner_k8s.govern.transactions import Lock, hex0x
 from runner_k8s.keys.accounts import Account
@@ -73,7 +74,9 @@ def _poll(
             elapsed = runtime.monotonic() - start
             if elapsed >= options.timeout:
                 runtime.status_line("", final=False)
-                states = "; ".join(f"{address}: {report[address]}" for address in options.rpc if address in report)
+                listed = [address for address in options.rpc if address in report]
+                listed += [key for key in report if key not in options.rpc]  # e.g. "in step"
+                states = "; ".join(f"{key}: {report[key]}" for key in listed)
                 raise CheckError(f"{what}: not done within {options.timeout:g}s ({states})")
             runtime.status_line(f"{what}: {elapsed:.0f}s of {options.timeout:g}s")
             runtime.sleep(POLL_SECONDS)
@@ -130,12 +133,15 @@ def wait_blocks_continue(plan: Plan, options: Options, runtime: Runtime) -> dict
     change: a node seen early may have gone on since, and a chain that stopped after that would pass.
     After add_validator every node must also have reached the highest height of the reading before
     (a second earlier): a new v5.0.0 voter whose controller is a sync cycle (12 s) behind cannot vote
-    yet, though it has passed the target; once this returns, the new validator votes at once.
+    yet, though it has passed the target. With --in_step (options.in_step seconds) every node must also
+    have kept up block by block for that long (govern/instep.py): once this returns, the new validator
+    votes at once.
     """
     adding = plan.change.verb == "add_validator"
     heads: list[int] = []  # the highest height of each reading that every node answered
     target: list[int] = []  # set by the first round that reads every node
     found: dict[str, object] = {}
+    steps = InStep(options.in_step) if adding and options.in_step > 0 else None
 
     def step(nodes: dict[str, Controller], report: dict[str, str]) -> bool:
         heights = {}
@@ -145,6 +151,9 @@ def wait_blocks_continue(plan: Plan, options: Options, runtime: Runtime) -> dict
             except NodeError as error:
                 report[address] = error.reason
         answered = len(heights) == len(nodes)
+        waiting = [] if steps is None else steps.look(runtime.monotonic(), heights, answered)
+        if waiting:
+            report["in step"] = waiting[0]
         if answered and not target:
             target.append(max(heights.values()) + BLOCKS_AFTER_CHANGE)
         goal = f" of {target[0]}" if target else ""
@@ -157,6 +166,8 @@ def wait_blocks_continue(plan: Plan, options: Options, runtime: Runtime) -> dict
         behind = {address: height for address, height in heights.items() if height < before}
         if adding and behind:
             report.update((address, f"height {height}, behind {before}") for address, height in behind.items())
+            return False
+        if waiting:
             return False
         blocks = {address: node.block(target[0]) for address, node in nodes.items()}
         if len({block.hash for block in blocks.values()}) > 1:

@@ -69,6 +69,7 @@ class Options:
     max_lag: int = 20
     timeout: float = 120.0
     rpc_timeout: float = DEFAULT_TIMEOUT
+    in_step: float = 0.0  # add_validator: seconds every node must then keep up block by block (0: not asked)
     admin_release: str = V5  # the release of the --admin_dir account: kms.db (v5.0.0) or private_key (v6.7.4)
 
 

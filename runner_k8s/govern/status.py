@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from runner_k8s.errors import CheckError
 from runner_k8s.govern.chainview import Survey, render_status, status_json, survey
+from runner_k8s.govern.instep import InStep
 from runner_k8s.govern.rpc import DEFAULT_TIMEOUT
 from runner_k8s.runtime import Runtime
 
@@ -62,21 +63,28 @@ def wait_synced(
     max_lag: int,
     as_json: bool,
     min_peers: int | None = None,
+    in_step: float = 0.0,
 ) -> None:
     """Report once every node answers, they agree and none lags more than `max_lag` blocks (caught up).
 
     With `min_peers` (v6.7.4), also once every node lists at least that many peers in its GetNodeStatus.
+    With `in_step` seconds, also once every node has kept up with the chain block by block for that long
+    (runner_k8s/govern/instep.py: a v5.0.0 node taking blocks only from synced files is not in step).
 
     Asks again every `interval` seconds (a node not answering yet is waited for); CheckError, with what
     is still awaited, when that does not happen within `timeout` seconds.
     """
     start = runtime.monotonic()
+    steps = InStep(in_step) if in_step > 0 else None
     while True:
         view = survey(addresses, DEFAULT_TIMEOUT, chain_name)
         behind = [
             f"{node.address} {view.lag(node)} blocks behind" for node in view.answering if view.lag(node) > max_lag
         ]
         waiting_for = view.problems() + behind + too_few_peers(view, min_peers)
+        if steps is not None:
+            heights = {node.address: node.height for node in view.answering}
+            waiting_for += steps.look(runtime.monotonic(), heights, len(heights) == len(addresses))
         if not waiting_for:
             show_view(view, runtime, as_json)
             return

@@ -209,6 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="With --wait_synced, v6.7.4: also wait until every node lists at least N peers in its GetNodeStatus "
         "(the peers of its config.toml it is connected to: after add_node, the sign that it re-read its peers).",
     )
+    status.add_argument(
+        "--in_step",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help="With --wait_synced, also wait until every node has kept up with the chain block by block for SECONDS "
+        "(never below the head of the look before, while the chain makes 2 blocks): a v5.0.0 node that takes "
+        "blocks only from synced files, every 12 s, is not in step and deletes the proposals it will need.",
+    )
     status.set_defaults(handler=_status)
     for verb, text in CHANGES.items():
         change = subparsers.add_parser(verb, help=text, description=text)
@@ -248,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_LAG,
         help=f"How many blocks the new validator's node may be behind the chain (default: {DEFAULT_MAX_LAG}).",
     )
+    subparsers.choices["add_validator"].add_argument(
+        "--in_step",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help="Return only once every --rpc node has also kept up with the chain block by block for SECONDS after "
+        "the change (as status --in_step): the new validator then votes at once. Within --timeout.",
+    )
     for verb in ("add_validator", "remove_validator"):
         subparsers.choices[verb].add_argument(
             "--if_needed",
@@ -272,6 +289,8 @@ def _status(args: argparse.Namespace, runtime: Runtime) -> None:
         raise UsageError("--watch and --wait_synced cannot go together: --watch reports until Ctrl-C")
     if args.peers is not None and not args.wait_synced:
         raise UsageError("--peers goes with --wait_synced: it says how many peers every node must list")
+    if args.in_step is not None and not args.wait_synced:
+        raise UsageError("--in_step goes with --wait_synced: it says how long every node must keep up")
     if args.watch:
         watch_status(args.rpc, runtime, chain_name=args.chain_name, interval=args.interval, as_json=args.json)
     elif args.wait_synced:
@@ -284,6 +303,7 @@ def _status(args: argparse.Namespace, runtime: Runtime) -> None:
             max_lag=SYNCED_LAG,
             as_json=args.json,
             min_peers=args.peers,
+            in_step=args.in_step or 0.0,
         )
     else:
         show_status(args.rpc, runtime, chain_name=args.chain_name, as_json=args.json)
@@ -346,6 +366,7 @@ def _change(args: argparse.Namespace, runtime: Runtime) -> None:
         yes=args.yes,
         max_lag=getattr(args, "max_lag", DEFAULT_MAX_LAG),
         timeout=args.timeout,
+        in_step=getattr(args, "in_step", None) or 0.0,
         admin_release=admin_release(args.admin_dir),
     )
     if options.admin_release == V6_RELEASE:

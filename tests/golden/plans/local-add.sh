@@ -27,6 +27,7 @@ kubectl port-forward pod/test-chain-1-0 28101:50004 >/dev/null &
 kubectl port-forward pod/test-chain-2-0 28102:50004 >/dev/null &
 kubectl port-forward pod/test-chain-3-0 28103:50004 >/dev/null &
 sleep 2 && test "$(jobs -rp | wc -l)" -eq 4  # every port-forward still runs (one whose local port is taken ends)
+{repo}/manage_chain.py status --rpc 127.0.0.1:28100,127.0.0.1:28101,127.0.0.1:28102 --chain_name test-chain --wait_synced --interval 1 --in_step 15 --timeout 900  # every old node keeps up block by block: node3 does not yet when the vote makes it a voter
 {repo}/manage_chain.py status --rpc 127.0.0.1:28100,127.0.0.1:28101,127.0.0.1:28102,127.0.0.1:28103 --chain_name test-chain --wait_synced --timeout 900
 {repo}/manage_chain.py add_validator 0x131beff33df6ed14c9207cd0c5e814ff3ee908a6 --rpc 127.0.0.1:28100,127.0.0.1:28101,127.0.0.1:28102,127.0.0.1:28103 --chain_name test-chain --node_rpc 127.0.0.1:28103 --admin_dir test-chain-admin --admin_password_file <(kubectl get secret test-chain-kms-secret -o jsonpath='{.data.key_file}' | base64 -d) --if_needed
 # 6. a new v5.0.0 validator replays raft's log before it votes: take no node down before this returns

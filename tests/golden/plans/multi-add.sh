@@ -22,6 +22,7 @@ kubectl --context green cp cita-cloud/test-chain/node1/config/config.xml test-ch
 kubectl --context blue cp cita-cloud/test-chain/node2/network-config.toml test-chain-2-0:/data/network-config.toml -c controller
 kubectl --context blue cp cita-cloud/test-chain/node2/config/config.xml test-chain-2-0:/data/config/config.xml -c controller
 # 5. wait until node3 has caught up, then make it a validator
+{repo}/manage_chain.py status --rpc 192.0.2.10:30002,192.0.2.11:30002,192.0.2.12:30002 --chain_name test-chain --wait_synced --interval 1 --in_step 15 --timeout 900  # every old node keeps up block by block: node3 does not yet when the vote makes it a voter
 {repo}/manage_chain.py status --rpc 192.0.2.10:30002,192.0.2.11:30002,192.0.2.12:30002,192.0.2.13:30002 --chain_name test-chain --wait_synced --timeout 900
 {repo}/manage_chain.py add_validator {premade address} --rpc 192.0.2.10:30002,192.0.2.11:30002,192.0.2.12:30002,192.0.2.13:30002 --chain_name test-chain --node_rpc 192.0.2.13:30002 --admin_dir {work}/0x76d1ed8d0c3f52def2e867ef226b80710cdf9f2e --admin_password_file {work}/0x76d1ed8d0c3f52def2e867ef226b80710cdf9f2e/key_file --if_needed
 # 6. a new v5.0.0 validator replays raft's log before it votes: take no node down before this returns
