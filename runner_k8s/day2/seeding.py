@@ -243,17 +243,17 @@ def seed_stage(chain: LoadedChain, seed: NodeState, new: NodeState, storage: Sto
     )
 
 
-def seed_storage(seed: NodeState, work_dir: Path) -> Storage:
-    """The storage of the seed's and the new node's folders (one host, or an NFS export), as the work dir says."""
-    storage = claim_storage(work_dir, seed.pvc_name)
+def seed_storage(pvc_name: str, work_dir: Path) -> Storage:
+    """The storage of the seed's and the new node's claim (one host, or an NFS export), as the work dir says."""
+    storage = claim_storage(work_dir, pvc_name)
     if storage is None:
         raise UsageError(
-            f"--seed_from needs the claim's file {seed.pvc_name}.yaml in the work dir (create_pvc.py wrote it): the "
+            f"--seed_from needs the claim's file {pvc_name}.yaml in the work dir (create_pvc.py wrote it): the "
             "plan copies node data on the storage it describes"
         )
     if not storage.nfs and len(storage.hosts) != 1:
         raise UsageError(
-            f"--seed_from: claim {seed.pvc_name} is a local path on {len(storage.hosts)} hosts, and node data lies "
+            f"--seed_from: claim {pvc_name} is a local path on {len(storage.hosts)} hosts, and node data lies "
             "on the host where its pod ran; seed on one host or an NFS export, or leave --seed_from out"
         )
     return storage
@@ -301,5 +301,5 @@ def seeded_plan(
     """The seed stage (None: a plain sync, no --seed_from) and the line that says which the plan does and why."""
     if choice is None:
         return None, plain_reason(new.index, is_local(chain))
-    storage = seed_storage(choice.seed, work_dir)
+    storage = seed_storage(choice.seed.pvc_name, work_dir)
     return seed_stage(chain, choice.seed, new, storage, reach), choice.reason

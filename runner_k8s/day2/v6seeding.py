@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from runner_k8s import names
-from runner_k8s.day2.memberplan import CAUGHT_UP_TIMEOUT, READY_TIMEOUT, claim_storage, manage_chain
+from runner_k8s.day2.memberplan import CAUGHT_UP_TIMEOUT, READY_TIMEOUT, manage_chain
 from runner_k8s.day2.planscript import Action, Kubectl, Stage
 from runner_k8s.day2.seeding import (
     SEED_RPC_PORT,
@@ -32,6 +32,7 @@ from runner_k8s.day2.seeding import (
     ChainView,
     marker,
     on_storage,
+    seed_storage,
     storage_has,
 )
 from runner_k8s.errors import CheckError, RunnerError, UsageError
@@ -247,27 +248,11 @@ def v6_seed_stage(state: V6State, seed: V6Node, new: V6Node, storage: Storage, k
     )
 
 
-def v6_seed_storage(state: V6State, work_dir: Path) -> Storage:
-    """The storage of the chain's claim (one host, or an NFS export), as the work dir's claim file says."""
-    storage = claim_storage(work_dir, state.pvc_name)
-    if storage is None:
-        raise UsageError(
-            f"--seed_from needs the claim's file {state.pvc_name}.yaml in the work dir (create_pvc.py wrote it): the "
-            "plan copies node data on the storage it describes"
-        )
-    if not storage.nfs and len(storage.hosts) != 1:
-        raise UsageError(
-            f"--seed_from: claim {state.pvc_name} is a local path on {len(storage.hosts)} hosts, and node data lies "
-            "on the host where its pod ran; seed on one host or an NFS export, or leave --seed_from out"
-        )
-    return storage
-
-
 def v6_seeded_plan(
     state: V6State, choice: V6SeedChoice | None, new: V6Node, work_dir: Path, kubectl: Kubectl
 ) -> tuple[Stage | None, str]:
     """The seed stage (None: the plain sync, no --seed_from) and the line that says which join the plan uses and why."""
     if choice is None:
         return None, plain_reason(new.index)
-    storage = v6_seed_storage(state, work_dir)
+    storage = seed_storage(state.pvc_name, work_dir)
     return v6_seed_stage(state, choice.seed, new, storage, kubectl), choice.reason
