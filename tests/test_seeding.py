@@ -20,7 +20,8 @@ import pytest
 
 import create_k8s_config
 import create_pvc
-from runner_k8s.day2.seeding import ChainView, marker, on_storage, seed_script, storage_has
+from runner_k8s.day2.onstorage import on_storage, storage_has
+from runner_k8s.day2.seeding import ChainView, marker, seed_script
 from runner_k8s.kube.storage import Storage
 from runner_k8s.runtime import Runtime
 from runner_k8s.scripts import membership_flags

@@ -219,9 +219,18 @@ def copy_stage(chain: LoadedChain, new: NodeState, work_dir: Path, kubectl: Kube
 
 
 def add_node_stages(
-    chain: LoadedChain, new: NodeState, work_dir: Path, reach: Reach, seed: Stage | None = None, why: str = ""
+    chain: LoadedChain,
+    new: NodeState,
+    work_dir: Path,
+    reach: Reach,
+    seed: Stage | None = None,
+    why: str = "",
+    keep: Callable[[str], str] | None = None,
 ) -> list[Stage]:
-    """From written files to a running chain with one more validator; `seed` fills its folder from a stopped peer."""
+    """From written files to a running chain with one more validator; `seed` fills its folder from a stopped peer.
+
+    `keep` runs the vote's wait beside the loop that offers the new node its proposals again (day2/keepup.py).
+    """
     cluster = None if is_local(chain) else new.index
     where = {node.index: (None if is_local(chain) else node.index) for node in chain.nodes}
     new_kubectl = reach.kubectl[new.index]
@@ -270,6 +279,8 @@ def add_node_stages(
     # Seeded, the new node is at the head: add_validator returns once it keeps up too, so it votes from then on.
     voted = f" --in_step {IN_STEP_SECONDS} --timeout {CAUGHT_UP_TIMEOUT}" if seed is not None else ""
     vote_in = vote(chain, "add_validator", new, rpcs, reach.admin, f" --node_rpc {rpcs[-1]}{voted}")
+    if keep is not None and not vote_in.commands[0].startswith("#"):
+        vote_in = Action((keep(vote_in.commands[0]),), note=f"node{new.index} is offered its proposals again meanwhile")
     in_step = wait_synced(
         chain,
         rpcs[:-1],

@@ -126,8 +126,9 @@ def add_node(
     # A dry run makes throwaway keys to check everything; it shows none of them (the real run makes others).
     throwaway = dry_run and new.authority is None
     shown = dataclasses.replace(node, address=f"NODE{index}_ADDRESS", device_id=f"NODE{index}_DEVICE_ID")
-    seed_stage, why = seeded_plan(chain, choice, node, work_dir, reach)
-    steps = script_steps(add_node_stages(chain, shown if throwaway else node, work_dir, reach, seed_stage, why))
+    seed_stage, why, keep = seeded_plan(chain, choice, node, work_dir, reach)
+    stages = add_node_stages(chain, shown if throwaway else node, work_dir, reach, seed_stage, why, keep)
+    steps = script_steps(stages)
     nodes = [*chain.nodes, node]
     manifests = plan_manifests(chain, nodes, chain.retired)
     texts = plan_yaml(chain, nodes, chain.retired)

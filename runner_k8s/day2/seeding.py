@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from runner_k8s import names
 from runner_k8s.day2.chainload import LoadedChain, NodeState
+from runner_k8s.day2.keepup import chain_root, kept_up
 from runner_k8s.day2.memberplan import (
     CAUGHT_UP_TIMEOUT,
     IN_STEP_SECONDS,
@@ -31,12 +32,12 @@ from runner_k8s.day2.memberplan import (
     manage_chain,
 )
 from runner_k8s.day2.membership import is_local
+from runner_k8s.day2.onstorage import on_storage, storage_has
 from runner_k8s.day2.planscript import Action, Kubectl, Stage
 from runner_k8s.errors import CheckError, RunnerError, UsageError
 from runner_k8s.flags import shell_quote
 from runner_k8s.kube.storage import Storage
 from runner_k8s.ports import ContainerPort
-from runner_k8s.report.nextsteps import MINIKUBE, NFS_MOUNT
 
 # What is copied: the chain's data of the four services that keep any. Never the identity files.
 SEEDED_DIRS = ("raft-data-dir", "data", "blocks", "proposals", "txs", "tx_infos")
@@ -44,6 +45,7 @@ SEEDED_DB = "storage.db"  # with its companions (storage.db-journal, -wal, -shm)
 NEVER_COPIED = ("node_address", "key_id", "kms.db", "config/", "network-config.toml", "*-config.toml")
 STAGING = ".seed"
 SEED_RPC_PORT = 28200  # the seed stage's own port-forwards: node i's RPC on 127.0.0.1:SEED_RPC_PORT + i
+KEEP_MARGIN = 60  # seconds the keep-up loop may outlive its wait's time-out (the plan stops it at once)
 STOPPED_TIMEOUT = "300s"  # kubectl wait: node I's pod gone (its containers stopped, files closed)
 # Measured (issue 17, docs): a plain join's controller syncs the chain's blocks at about 1.8 a second. And on a chain
 # whose blocks carry transactions it may never finish: v5.0.0's controller offers a synced transaction to its pool
@@ -126,27 +128,6 @@ def check_seed(chain: LoadedChain, seed_index: int, new_index: int, view: ChainV
     )
 
 
-def on_storage(storage: Storage, script: str) -> str:
-    """Run a shell script as root on the storage host (the paths in it are the host's)."""
-    wrapped = shell_quote("sudo sh -c " + shell_quote(script))
-    if storage.nfs:
-        mount = f"sudo mount -t nfs {shell_quote(storage.hosts[0] + ':' + storage.path)} {NFS_MOUNT}"
-        return f"{mount} && sudo sh -c {shell_quote(script)} && sudo umount {NFS_MOUNT}"
-    if storage.hosts == (MINIKUBE,):
-        return f"minikube ssh -- {wrapped}"
-    return f"ssh {storage.hosts[0]} {wrapped}"
-
-
-def storage_has(storage: Storage, path: str) -> str:
-    """A guard: succeeds when the path (on the storage host) exists."""
-    if storage.nfs:
-        mount = f"sudo mount -t nfs {shell_quote(storage.hosts[0] + ':' + storage.path)} {NFS_MOUNT}"
-        return f"( {mount} && trap 'sudo umount {NFS_MOUNT}' EXIT && test -e {shell_quote(path)} )"
-    if storage.hosts == (MINIKUBE,):
-        return f"minikube ssh -- test -e {shell_quote(path)}"
-    return f"ssh {storage.hosts[0]} test -e {shell_quote(path)}"
-
-
 def seed_script(root: str, seed: int, new: int) -> str:
     """Copy node I's data into the new node's folder: staged, then moved into place, the marker last.
 
@@ -174,10 +155,17 @@ def seed_script(root: str, seed: int, new: int) -> str:
     )
 
 
-def synced_now(chain: LoadedChain, kubectl: Kubectl, nodes: Sequence[NodeState], note: str) -> Action:
+def synced_now(
+    chain: LoadedChain,
+    kubectl: Kubectl,
+    nodes: Sequence[NodeState],
+    note: str,
+    keep: Callable[[str], str] | None = None,
+) -> Action:
     """In a subshell with its own port-forwards (ended with it): the nodes agree, none is behind, each keeps up.
 
-    Keeping up block by block is what a restarted seed may not do for a while (docs, "Seeded join").
+    Keeping up block by block is what a restarted seed may not do for a while (docs, "Seeded join"): `keep`
+    runs the wait beside the keep-up loop that offers it its proposals again (day2/keepup.py).
     """
     forwards = [
         kubectl(
@@ -193,6 +181,8 @@ def synced_now(chain: LoadedChain, kubectl: Kubectl, nodes: Sequence[NodeState],
         f"{manage_chain()} status --rpc {rpcs} --chain_name {chain.chain} --wait_synced --interval 1 "
         f"--in_step {IN_STEP_SECONDS} --timeout {CAUGHT_UP_TIMEOUT}"
     )
+    if keep is not None:
+        wait = keep(wait)
     body = (
         "( trap 'kill $(jobs -p) 2>/dev/null || true' EXIT; "
         + " & ".join(forwards)
@@ -204,7 +194,7 @@ def synced_now(chain: LoadedChain, kubectl: Kubectl, nodes: Sequence[NodeState],
 def seed_stage(chain: LoadedChain, seed: NodeState, new: NodeState, storage: Storage, reach: Reach) -> Stage:
     """Stop node I, copy its data into the new node's folder on the storage, start node I again, wait for it."""
     kubectl = reach.kubectl[seed.index]
-    root = str(PurePosixPath(storage.path if not storage.nfs else NFS_MOUNT) / names.chain_dir(chain.chain))
+    root = chain_root(storage, names.chain_dir(chain.chain))
     done = storage_has(storage, f"{root}/node{new.index}/{marker(seed.index)}")
     new_exists = kubectl.exists("statefulset", names.node_name(chain.chain, new.index))
     seed_sts = f"statefulset/{names.node_name(chain.chain, seed.index)}"
@@ -234,13 +224,25 @@ def seed_stage(chain: LoadedChain, seed: NodeState, new: NodeState, storage: Sto
             (kubectl("rollout", "status", seed_sts, f"--timeout={READY_TIMEOUT}"),),
             note="its pod runs and is ready",
         ),
-        synced_now(chain, kubectl, chain.nodes, f"node{seed.index} has caught up and keeps up block by block"),
+        synced_now(
+            chain,
+            kubectl,
+            chain.nodes,
+            f"node{seed.index} has caught up and keeps up block by block (offered its proposals again meanwhile)",
+            keeper(storage, root, chain, seed.index),
+        ),
     )
     return Stage(
         f"seed node{new.index} from node{seed.index}: stop it, copy its chain data, start it again "
         f"(skipped once node{new.index}'s folder is seeded)",
         actions,
     )
+
+
+def keeper(storage: Storage, root: str, chain: LoadedChain, target: int) -> Callable[[str], str]:
+    """A wait on the chain, run beside the keep-up loop for node `target`, fed by the first other old node."""
+    source = next((node.index for node in chain.nodes if node.index != target), target)
+    return lambda command: kept_up(storage, root, source, target, CAUGHT_UP_TIMEOUT + KEEP_MARGIN, command)
 
 
 def seed_storage(pvc_name: str, work_dir: Path) -> Storage:
@@ -297,9 +299,14 @@ def choose_seed(
 
 def seeded_plan(
     chain: LoadedChain, choice: SeedChoice | None, new: NodeState, work_dir: Path, reach: Reach
-) -> tuple[Stage | None, str]:
-    """The seed stage (None: a plain sync, no --seed_from) and the line that says which the plan does and why."""
+) -> tuple[Stage | None, str, Callable[[str], str] | None]:
+    """The seed stage (None: a plain sync), why the plan seeds or syncs, and the new node's keep-up (None: plain).
+
+    The keep-up wraps the vote's wait: it runs beside the loop that offers the new node its proposals again.
+    """
     if choice is None:
-        return None, plain_reason(new.index, is_local(chain))
+        return None, plain_reason(new.index, is_local(chain)), None
     storage = seed_storage(choice.seed.pvc_name, work_dir)
-    return seed_stage(chain, choice.seed, new, storage, reach), choice.reason
+    root = chain_root(storage, names.chain_dir(chain.chain))
+    keep = keeper(storage, root, chain, new.index)
+    return seed_stage(chain, choice.seed, new, storage, reach), choice.reason, keep

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from runner_k8s import names
 from runner_k8s.day2.memberplan import CAUGHT_UP_TIMEOUT, READY_TIMEOUT, manage_chain
+from runner_k8s.day2.onstorage import on_storage, storage_has
 from runner_k8s.day2.planscript import Action, Kubectl, Stage
 from runner_k8s.day2.seeding import (
     SEED_RPC_PORT,
@@ -31,9 +32,7 @@ from runner_k8s.day2.seeding import (
     STOPPED_TIMEOUT,
     ChainView,
     marker,
-    on_storage,
     seed_storage,
-    storage_has,
 )
 from runner_k8s.errors import CheckError, RunnerError, UsageError
 from runner_k8s.flags import shell_quote
