@@ -85,6 +85,7 @@ class Tweak:
     """How one node departs from the chain: behind it, on a fork, with another config, refusing txs."""
 
     lag: int = 0  # negative: ahead of the chain
+    lag_answers: int | None = None  # the lag holds for this many GetBlockNumber answers, then the node is level
     fork: bool = False  # every block another one
     fork_from: int | None = None  # the blocks from this height on another one
     config: dict[str, Any] = field(default_factory=dict)
@@ -252,7 +253,8 @@ class FakeNode:
         self.chain, self.tweak = chain, tweak
 
     def height(self) -> int:
-        return self.chain.height - self.tweak.lag
+        asked, until = self.tweak.answered.get("GetBlockNumber", 0), self.tweak.lag_answers
+        return self.chain.height - (self.tweak.lag if until is None or asked <= until else 0)
 
     def handlers(self) -> dict[str, Callable[[bytes, grpc.ServicerContext], bytes]]:
         chain, tweak = self.chain, self.tweak

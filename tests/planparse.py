@@ -250,6 +250,8 @@ class Played:
     scaled: list[tuple[str, int]] = field(default_factory=list)  # (StatefulSet, replicas) of `kubectl scale`
     gone: list[str] = field(default_factory=list)  # pods waited for until deleted
     order: list[str] = field(default_factory=list)  # a short name of each step, in order
+    keep_ups: list[tuple[int, int, int]] = field(default_factory=list)  # keep-up loops: (target, source, plan line)
+    keep_stops: list[tuple[int, int]] = field(default_factory=list)  # an EXIT trap stops node's loop: (node, line)
 
 
 def check_plan(text: str, known: Facts) -> Played:
@@ -272,11 +274,22 @@ def check_plan(text: str, known: Facts) -> Played:
             _kubectl(call, step, known, cluster, ready, forwards, played, where)
         elif step.program == "manage_chain.py":
             _manage(step, known, forwards, played, where)
+        elif step.program == "trap" and len(step.words) == 3 and step.words[2] == "EXIT":
+            stop = re.search(r"node(\d+)/\.keepup/stop", step.words[1])
+            if stop:
+                played.keep_stops.append((int(stop[1]), step.line))
         elif step.program in ("minikube", "scp", "ssh", "sudo") and not step.inner:
             played.storage.append(" ".join(step.words))
             if step.guard:
                 continue
             joined = " ".join(step.words)
+            loop = re.search(r"k=node(\d+)/\.keepup;.* for f in node(\d+)/proposals/", joined)
+            if loop:
+                if not step.background:
+                    raise PlanError(f"{where}: the keep-up loop runs in the foreground: the wait beside it never starts")
+                played.keep_ups.append((int(loop[1]), int(loop[2]), step.line))
+                played.order.append(f"keep-up node{loop[1]}")
+                continue
             seeding = "sh -c" in joined and "/.seed" in joined
             played.order.append("seed copy" if seeding else f"storage {step.words[1] if len(step.words) > 1 else ''}")
     return played

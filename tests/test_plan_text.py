@@ -246,7 +246,9 @@ ADD_MUTATIONS: dict[str, Callable[[str], str]] = {
         r"network-config\.toml", r"^kubectl (--context \S+ )?apply -f test-chain"
     ),
     "no set -e": drop(r"^set -euo pipefail"),
-    "the vote as a comment": lambda text: re.sub(r"^(?!#)(.*manage_chain\.py add_validator)", r"# \1", text, flags=re.M),
+    "the vote as a comment": lambda text: re.sub(
+        r"^(?!#)(.*manage_chain\.py add_validator)", r"# \1", text, flags=re.M
+    ),
     "a vote without --if_needed": replace(" --if_needed", ""),
     "a kubectl flag kubectl lacks": replace(" -c controller", " --containr controller"),
     "another node's address in the vote": lambda text: re.sub(
@@ -273,7 +275,9 @@ MULTI_MUTATIONS: dict[str, Callable[[str], str]] = {
     "the claim made in another cluster": replace(
         "--context black apply -f cluster3-pvc.yaml", "--context red apply -f cluster3-pvc.yaml"
     ),
-    "the vote as a comment": lambda text: re.sub(r"^(?!#)(.*manage_chain\.py add_validator)", r"# \1", text, flags=re.M),
+    "the vote as a comment": lambda text: re.sub(
+        r"^(?!#)(.*manage_chain\.py add_validator)", r"# \1", text, flags=re.M
+    ),
     "another cluster's context": replace("kubectl --context red exec", "kubectl --context green exec"),
     "no kubectl apply": drop(r"apply -f test-chain-3\.yaml"),
     "no replay wait": drop(r"timeout 900 sh -c"),
@@ -414,7 +418,9 @@ def test_the_seeded_v6_add_plan(v6_seeded: Case):
 
 V6_SEED_MUTATIONS: dict[str, Callable[[str], str]] = {
     "no kubectl apply": drop(rf"^kubectl apply -f {CHAIN}\.yaml"),
-    "the vote as a comment": lambda text: re.sub(r"^(?!#)(.*manage_chain\.py add_validator)", r"# \1", text, flags=re.M),
+    "the vote as a comment": lambda text: re.sub(
+        r"^(?!#)(.*manage_chain\.py add_validator)", r"# \1", text, flags=re.M
+    ),
     "a vote without --if_needed": replace(" --if_needed", ""),
     "no stop": drop(r"--replicas=0"),
     "no wait until the pod is gone": drop(r"wait --for=delete"),

@@ -213,6 +213,15 @@ def assert_seeds(case: Case, played: Played) -> None:
     assert order.index("wait_synced") < stop, "nothing checks the seed is at the head before it stops"
     assert stop < gone < copy < start < ready, order
     assert "wait_synced" in order[ready : order.index("apply test-chain.yaml")], "node1 never waited for"
+    # The waits for a node that may lag run beside the keep-up loop (day2/keepup.py), fed by an old node in step,
+    # and stopped when the wait's subshell ends; the wait before node1 stops has none (node1 is in step then).
+    keep1, keep3 = order.index("keep-up node1"), order.index("keep-up node3")
+    assert ready < keep1 and order[keep1 + 1] == "wait_synced", "node1's wait after its restart has no keep-up"
+    assert order[keep3 + 1] == "add_validator", "the vote's wait for node3 has no keep-up"
+    assert [(target, source) for target, source, _ in played.keep_ups] == [(1, 0), (3, 0)]
+    assert sorted((target, line) for target, _, line in played.keep_ups) == sorted(played.keep_stops), (
+        "a keep-up loop is not stopped when its wait ends"
+    )
     assert ready < order.index("apply test-chain.yaml")
     assert played.scaled == [("test-chain-1", 0), ("test-chain-1", 1)]
     # Issue 25: node1 keeps up block by block before the stop and once restarted; the vote returns once node3 does.
@@ -242,6 +251,10 @@ SEED_MUTATIONS = {
         "--wait_synced --interval 1 --in_step 15", "--wait_synced", 2
     ),
     "a vote that returns before node3 keeps up": replace(" --in_step 15 --timeout 900 --admin_dir", " --admin_dir"),
+    "the keep-up loop in the foreground": replace(">/dev/null & keep=$!;", ">/dev/null; keep=$!;"),
+    "a keep-up loop never stopped": replace("/.keepup/stop", "/.keepup/halt"),
+    "the keep-up fed by a lagging node": replace("for f in node0/proposals/", "for f in node3/proposals/"),
+    "the keep-up for another node than the vote's": replace("k=node3/.keepup", "k=node2/.keepup"),
 }
 
 

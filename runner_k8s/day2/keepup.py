@@ -3,7 +3,7 @@
 Why (controller a5691cd, docs/adding-and-removing-nodes.md, "Seeded join"): a node that has just started
 takes blocks only on its 12-s block-file cycle (`controller.rs:254-273`); a proposal file arriving while
 its height is more than 2 below is "too high" and deleted (`chain.rs:268-271`, `controller.rs:246-248`);
-every node deletes a proposal once its height is committed (`chain.rs:194-200`), and nothing writes it
+every node deletes a proposal once its height is committed (`chain.rs:195-200`, `712-717`), and nothing writes it
 again. Its raft takes an append only when the controller holds every proposal in it
 (consensus_raft `peer.rs:390-440`), so after each cycle the node lacks the proposals of the last blocks,
 and it stays a cycle behind - for minutes when the chain's pace divides 12 s (bench/seed_join.py).
@@ -38,8 +38,8 @@ def keepup_script(root: str, source: int, target: int, limit: int) -> str:
             "set -e",
             f"cd {shell_quote(root)}",
             f"k={keep}",
+            'rm -rf "$k"',  # a loop left by an earlier run of the plan: its kept proposals are old, its stop file too
             'mkdir -p "$k/seen"',
-            'rm -f "$k/stop"',
             ': > "$k/tick"',
             f"end=$(( $(date +%s) + {limit} ))",
             "i=0",

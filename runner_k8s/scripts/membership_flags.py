@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 ADD_NODE = "add_node"
 REMOVE_NODE = "remove_node"
 SHOW_PLAN = "show_plan"
+# A node commits a block up to about half a second after another (each controller takes the proposal on its own
+# 1-s tick): a seed asked just after the others may still be committing their head. It is asked again, a second
+# apart, before add_node calls it behind (live run F: 500 against 501).
+SEED_ASKS = 4
+SEED_ASK_PAUSE = 1.0
 
 
 def add_common(parser: argparse.ArgumentParser, *, output: bool = True) -> None:
@@ -243,7 +249,10 @@ def validators_at(addresses: Sequence[str]) -> Sequence[str]:
 
 
 def chain_view(rpc: Sequence[str], seed_rpc: str) -> ChainView:
-    """The validators (first answering --rpc), every --rpc node's height, then the seed's own height (asked last)."""
+    """The validators (first answering --rpc), every --rpc node's height, then the seed's own height (asked last).
+
+    The seed is asked up to SEED_ASKS times, SEED_ASK_PAUSE apart, while it is below the others' head.
+    """
     from runner_k8s.day2.seeding import ChainView  # noqa: PLC0415
     from runner_k8s.govern.rpc import Controller  # noqa: PLC0415 - grpc loads only here
 
@@ -252,8 +261,13 @@ def chain_view(rpc: Sequence[str], seed_rpc: str) -> ChainView:
     for address in rpc:
         with Controller(address) as controller:
             heights[address] = controller.block_number()
-    with Controller(seed_rpc) as controller:
-        seed_height = controller.block_number()
+    head = max(heights.values(), default=0)
+    for ask in range(1, SEED_ASKS + 1):
+        with Controller(seed_rpc) as controller:
+            seed_height = controller.block_number()
+        if seed_height >= head or ask == SEED_ASKS:
+            break
+        time.sleep(SEED_ASK_PAUSE)
     return ChainView(validators, heights, seed_height)
 
 
