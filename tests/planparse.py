@@ -286,7 +286,7 @@ def check_plan(text: str, known: Facts) -> Played:
             loop = re.search(r"k=node(\d+)/\.keepup;.* for f in node(\d+)/proposals/", joined)
             if loop:
                 if not step.background:
-                    raise PlanError(f"{where}: the keep-up loop runs in the foreground: the wait beside it never starts")
+                    raise PlanError(f"{where}: the keep-up loop runs in the foreground: the wait never starts")
                 played.keep_ups.append((int(loop[1]), int(loop[2]), step.line))
                 played.order.append(f"keep-up node{loop[1]}")
                 continue
