@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +17,12 @@ import pytest
 from hypothesis import settings
 
 from runner_k8s.runtime import Runtime
+
+# A suite started as a background job (`cmd &` in a script) inherits SIGINT ignored, as POSIX shells set it for such
+# jobs, and so would every program the tests start: the tests that send SIGINT would see it ignored. Restore the
+# default handler (an `exec` then resets it to the default action in the programs started).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # CI runs hypothesis derandomised (examples fixed by each test's source), so a red CI run replays
 # exactly on any machine; elsewhere it explores, and prints the blob that reproduces a failure.
