@@ -252,6 +252,8 @@ class Played:
     order: list[str] = field(default_factory=list)  # a short name of each step, in order
     keep_ups: list[tuple[int, int, int]] = field(default_factory=list)  # keep-up loops: (target, source, plan line)
     keep_stops: list[tuple[int, int]] = field(default_factory=list)  # an EXIT trap stops node's loop: (node, line)
+    pod_keep_ups: list[tuple[str, int]] = field(default_factory=list)  # keep-up loops inside a pod: (pod, plan line)
+    pod_keep_stops: list[tuple[str, int]] = field(default_factory=list)  # an EXIT trap stops a pod's loop
 
 
 def check_plan(text: str, known: Facts) -> Played:
@@ -278,6 +280,9 @@ def check_plan(text: str, known: Facts) -> Played:
             stop = re.search(r"node(\d+)/\.keepup/stop", step.words[1])
             if stop:
                 played.keep_stops.append((int(stop[1]), step.line))
+            in_pod = re.search(r"exec (\S+) -c controller -- sh -c .*\.keepup/stop", step.words[1])
+            if in_pod:
+                played.pod_keep_stops.append((in_pod[1], step.line))
         elif step.program in ("minikube", "scp", "ssh", "sudo") and not step.inner:
             played.storage.append(" ".join(step.words))
             if step.guard:
@@ -437,6 +442,10 @@ def _exec(call: Call, known: Facts, pod: str, played: Played, where: str) -> Non
         for words in shell_script(command[2], command[3:]):
             _syncthing(words, known, pod, played, where)
         played.order.append(f"syncthing {pod}")
+        return
+    if call.option("container") == "controller" and command[:2] == ["sh", "-c"] and "k=.keepup;" in command[2]:
+        played.pod_keep_ups.append((pod, int(where.split()[1]) - 1))
+        played.order.append(f"keep-up {pod}")
         return
     if call.option("container") == "controller" and command[:1] == ["timeout"] and "until" in " ".join(command):
         played.replayed.append(pod)

@@ -72,6 +72,9 @@ def pack_script(root: str, seed: int, out: str) -> str:
             f'for item in {items} {SEEDED_DB}; do test -e "$item" || {{ echo "node{seed}/$item is missing: '
             f'node{seed} has not run as a v5.0.0 node" >&2; exit 1; }}; done',
             f"tar -cf {out} {items} $(ls -d {SEEDED_DB} {SEEDED_DB}-* 2>/dev/null)",
+            # Its checksum beside it: the unpack checks the copy it got is the whole of it (a tar cut at a block
+            # boundary unpacks without an error).
+            f"sha256sum < {out} | cut -d ' ' -f 1 > {out}.sha256",
         ]
     )
 
@@ -83,6 +86,8 @@ def unpack_script(root: str, seed: int, new: int, tar: str) -> str:
     return "; ".join(
         [
             "set -e",
+            f'test "$(sha256sum < {tar} | cut -d " " -f 1)" = "$(cat {tar}.sha256)" || {{ echo "the copy of '
+            f"node{seed}'s chain data is damaged (its checksum differs): run the plan again\" >&2; exit 1; }}",
             f"cd {shell_quote(root)}",
             f"rm -rf {target}/{STAGING}",
             f"mkdir {target}/{STAGING}",
@@ -104,14 +109,13 @@ def fetch_command(storage: Storage, chain: str, seed: int, new: int) -> str:
         mount = f"sudo mount -t nfs {shell_quote(storage.hosts[0] + ':' + storage.path)} {NFS_MOUNT}"
         script = shell_quote(pack_script(root, seed, ARG))
         pack = f'sudo sh -c {script} "$PWD/{part}"'
-        return f"{mount} && {pack} && sudo umount {NFS_MOUNT} && mv {part} {here}"
+        return f"{mount} && {pack} && sudo umount {NFS_MOUNT} && mv {part}.sha256 {here}.sha256 && mv {part} {here}"
     remote = remote_tar(chain, new)
     packed = on_storage(storage, pack_script(root, seed, remote))
-    if storage.hosts == (MINIKUBE,):
-        down = f"scp -i $(minikube ssh-key) docker@$(minikube ip):{remote} {part}"
-    else:
-        down = f"scp {storage.hosts[0]}:{remote} {part}"
-    cleaned = on_storage(storage, f"rm -f {remote}")
+    host = "docker@$(minikube ip)" if storage.hosts == (MINIKUBE,) else storage.hosts[0]
+    key = "-i $(minikube ssh-key) " if storage.hosts == (MINIKUBE,) else ""
+    down = f"scp {key}{host}:{remote} {part} && scp {key}{host}:{remote}.sha256 {here}.sha256"
+    cleaned = on_storage(storage, f"rm -f {remote} {remote}.sha256")
     return f"{packed} && {down} && {cleaned} && mv {part} {here}"
 
 
@@ -124,11 +128,11 @@ def push_command(storage: Storage, chain: str, seed: int, new: int) -> str:
         unpack = f'sudo sh -c {script} "$PWD/{here}"'
         return f"{mount} && {unpack} && sudo umount {NFS_MOUNT}"
     remote = remote_tar(chain, new)
-    if storage.hosts == (MINIKUBE,):
-        up = f"scp -i $(minikube ssh-key) {here} docker@$(minikube ip):{remote}"
-    else:
-        up = f"scp {here} {storage.hosts[0]}:{remote}"
-    return f"{up} && {on_storage(storage, unpack_script(root, seed, new, remote) + f'; rm -f {remote}')}"
+    host = "docker@$(minikube ip)" if storage.hosts == (MINIKUBE,) else storage.hosts[0]
+    key = "-i $(minikube ssh-key) " if storage.hosts == (MINIKUBE,) else ""
+    up = f"scp {key}{here} {host}:{remote} && scp {key}{here}.sha256 {host}:{remote}.sha256"
+    unpacked = on_storage(storage, unpack_script(root, seed, new, remote) + f"; rm -f {remote} {remote}.sha256")
+    return f"{up} && {unpacked}"
 
 
 def in_step(chain: LoadedChain, rpcs: Sequence[str], note: str) -> Action:
@@ -201,7 +205,9 @@ def multi_seed_stage(
             seeded,
             note=f"the chain data into node{new.index}'s folder on its claim's storage, the marker last",
         ),
-        Action((f"rm -f {local_tar(new.index)}",), note="the copy here is no longer needed"),
+        Action(
+            (f"rm -f {local_tar(new.index)} {local_tar(new.index)}.sha256",), note="the copy here is no longer needed"
+        ),
     )
     return Stage(
         f"seed node{new.index} from node{seed.index}: stop it, bring its chain data here, start it again, put the "
