@@ -163,7 +163,7 @@ def test_a_dry_run_says_what_it_did_not_ask(chain3: Path):
     assert "Not checked: node1's height and the validators (no --rpc was given); the real run asks --rpc" in out
 
 
-def test_multi_cluster_chains_are_refused_in_one_line(tmp_path: Path):
+def test_a_multi_cluster_seed_without_its_claims_file_is_refused_in_one_line(tmp_path: Path):
     from tests.test_membership import NEW_CLUSTER, premade
     from tests.test_plan_text import multi_case
 
@@ -177,9 +177,8 @@ def test_multi_cluster_chains_are_refused_in_one_line(tmp_path: Path):
     code, out, err = run(work, "add_node", *argv, *folders, "--seed_from", "0", "--dry_run")
     assert (code, out) == (2, "")
     assert err == (
-        K8S + f"--seed_from is for local_cluster chains: node0 of multi_cluster chain '{CHAIN}' keeps its data on its "
-        "own cluster's storage, which the plan reaches only as that cluster's copy commands do; leave --seed_from out "
-        "(the plain join)\n"
+        K8S + "--seed_from needs the claim's file cluster0-pvc.yaml in the work dir (create_pvc.py wrote it): the plan "
+        "copies node data on the storage it describes\n"
     )
 
 
