@@ -25,7 +25,7 @@ from runner_k8s.runtime import Runtime
 from runner_k8s.scripts import membership_flags
 from tests.conftest import fixed_runtime
 from tests.planparse import check_plan, facts
-from tests.test_plan_text import CHAIN, Case, run, yaml_files
+from tests.test_plan_text import CHAIN, Case, drop, move_before, replace, run, yaml_files
 
 SEED_DATA = {
     "raft-data-dir/raft-wal-log.active": b"raft log of node1",
@@ -167,3 +167,30 @@ def test_the_multi_seeded_plan_runs_each_step_in_its_nodes_cluster(multi_seeded:
     assert "kubectl --context green exec test-chain-1-0" in lines[back]
     assert "kubectl --context black exec test-chain-3-0" in lines[vote]
     assert back < next(n for n, line in enumerate(lines) if "tar -C" in line)
+
+
+def check_multi_seeded(case: Case, text: str) -> None:
+    """What test_the_multi_seeded_plan_runs_each_step_in_its_nodes_cluster checks, for a plan text."""
+    test_the_multi_seeded_plan_runs_each_step_in_its_nodes_cluster(Case(text, case.known))
+
+
+MULTI_SEED_MUTATIONS = {
+    "the pack before the stop": move_before(r"tar -cf", r"--replicas=0"),
+    "node1 never started again": drop(r"--replicas=1"),
+    "the seed's stop in another cluster": replace(
+        "kubectl --context green scale statefulset/test-chain-1 --replicas=0",
+        "kubectl --context red scale statefulset/test-chain-1 --replicas=0",
+    ),
+    "no keep-up beside node1's wait": replace("exec test-chain-1-0 -c controller", "exec test-chain-1-0 -c syncthing"),
+    "a keep-up loop never stopped": replace(".keepup/stop", ".keepup/halt"),
+    "the data unpacked before node1 is back": move_before(r"tar -C", r"rollout status statefulset/test-chain-1 "),
+    "a vote that returns before node3 keeps up": replace(" --in_step 15 --timeout 900 --admin_dir", " --admin_dir"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MULTI_SEED_MUTATIONS))
+def test_a_broken_multi_seeded_plan_is_caught(multi_seeded: Case, name: str):
+    mutated = MULTI_SEED_MUTATIONS[name](multi_seeded.text)
+    assert mutated != multi_seeded.text
+    with pytest.raises((AssertionError, ValueError, StopIteration)):
+        check_multi_seeded(multi_seeded, mutated)
