@@ -194,3 +194,32 @@ def test_a_broken_multi_seeded_plan_is_caught(multi_seeded: Case, name: str):
     assert mutated != multi_seeded.text
     with pytest.raises((AssertionError, ValueError, StopIteration)):
         check_multi_seeded(multi_seeded, mutated)
+
+
+# --- the keep-up loop inside a pod (multi_cluster): its source is the node's own proposals/ ---------------------
+
+
+def test_the_in_pod_keep_up_gives_back_a_proposal_the_node_deleted(tmp_path: Path):
+    from runner_k8s.day2.keepup import KEEP, pod_script, stop_script
+    from tests.test_keepup import IN_CREATE, IN_MOVED_TO, wait_for, watched
+
+    folder = tmp_path / "node3"
+    (folder / "proposals").mkdir(parents=True)
+    (folder / "blocks").mkdir()
+    loop = subprocess.Popen(["sh", "-c", pod_script(str(folder), 60)])
+    try:
+        arrived = tmp_path / "incoming"
+        arrived.write_bytes(b"proposal 9")
+        proposal = folder / "proposals" / "9a9a"
+        arrived.rename(proposal)  # as syncthing delivers it
+        assert wait_for(lambda: any(path.name.endswith(".9a9a") for path in (folder / KEEP).glob("*.*")))
+        with watched(folder / "proposals") as events:
+            proposal.unlink()  # the controller: too high, deleted
+            assert wait_for(proposal.exists, 4.0), "the proposal never came back"
+        assert proposal.read_bytes() == b"proposal 9"
+        assert (IN_MOVED_TO, "9a9a") in events and not [e for e in events if e[0] & IN_CREATE]
+    finally:
+        subprocess.run(["sh", "-c", stop_script(str(folder), None)], check=True)
+        loop.wait(timeout=10)
+    assert loop.returncode == 0 and not (folder / KEEP).exists()
+    assert sorted(path.name for path in folder.iterdir()) == ["blocks", "proposals"]
