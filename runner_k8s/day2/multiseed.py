@@ -101,38 +101,43 @@ def unpack_script(root: str, seed: int, new: int, tar: str) -> str:
     )
 
 
-def fetch_command(storage: Storage, chain: str, seed: int, new: int) -> str:
-    """Node I's chain data from its storage into the local tar (complete, or not there at all)."""
+def fetch_command(storage: Storage, chain: str, seed: int, new: int) -> tuple[str, ...]:
+    """Node I's chain data from its storage into the local tar (complete, or not there at all).
+
+    Several commands, so that the step's guard skips them as a whole (`guard || { a && b; }`: without the
+    braces, `guard || a && b` runs b once the guard holds).
+    """
     root, here = storage_root(storage, chain), local_tar(new)
     part = f"{here}.part"
     if storage.nfs:
         mount = f"sudo mount -t nfs {shell_quote(storage.hosts[0] + ':' + storage.path)} {NFS_MOUNT}"
         script = shell_quote(pack_script(root, seed, ARG))
         pack = f'sudo sh -c {script} "$PWD/{part}"'
-        return f"{mount} && {pack} && sudo umount {NFS_MOUNT} && mv {part}.sha256 {here}.sha256 && mv {part} {here}"
+        return (mount, pack, f"sudo umount {NFS_MOUNT}", f"mv {part}.sha256 {here}.sha256", f"mv {part} {here}")
     remote = remote_tar(chain, new)
     packed = on_storage(storage, pack_script(root, seed, remote))
     host = "docker@$(minikube ip)" if storage.hosts == (MINIKUBE,) else storage.hosts[0]
     key = "-i $(minikube ssh-key) " if storage.hosts == (MINIKUBE,) else ""
-    down = f"scp {key}{host}:{remote} {part} && scp {key}{host}:{remote}.sha256 {here}.sha256"
+    down = f"scp {key}{host}:{remote} {part}"
+    checksum = f"scp {key}{host}:{remote}.sha256 {here}.sha256"
     cleaned = on_storage(storage, f"rm -f {remote} {remote}.sha256")
-    return f"{packed} && {down} && {cleaned} && mv {part} {here}"
+    return (packed, down, checksum, cleaned, f"mv {part} {here}")
 
 
-def push_command(storage: Storage, chain: str, seed: int, new: int) -> str:
+def push_command(storage: Storage, chain: str, seed: int, new: int) -> tuple[str, ...]:
     """The local tar onto the new node's storage, unpacked into its folder (staged, the marker last)."""
     root, here = storage_root(storage, chain), local_tar(new)
     if storage.nfs:
         mount = f"sudo mount -t nfs {shell_quote(storage.hosts[0] + ':' + storage.path)} {NFS_MOUNT}"
         script = shell_quote(unpack_script(root, seed, new, ARG))
         unpack = f'sudo sh -c {script} "$PWD/{here}"'
-        return f"{mount} && {unpack} && sudo umount {NFS_MOUNT}"
+        return (mount, unpack, f"sudo umount {NFS_MOUNT}")
     remote = remote_tar(chain, new)
     host = "docker@$(minikube ip)" if storage.hosts == (MINIKUBE,) else storage.hosts[0]
     key = "-i $(minikube ssh-key) " if storage.hosts == (MINIKUBE,) else ""
-    up = f"scp {key}{here} {host}:{remote} && scp {key}{here}.sha256 {host}:{remote}.sha256"
+    up, checksum = f"scp {key}{here} {host}:{remote}", f"scp {key}{here}.sha256 {host}:{remote}.sha256"
     unpacked = on_storage(storage, unpack_script(root, seed, new, remote) + f"; rm -f {remote} {remote}.sha256")
-    return f"{up} && {unpacked}"
+    return (up, checksum, unpacked)
 
 
 def in_step(chain: LoadedChain, rpcs: Sequence[str], note: str) -> Action:
@@ -186,7 +191,7 @@ def multi_seed_stage(
             note="its pod is gone: every container stopped, every file closed",
         ),
         Action(
-            (fetch_command(seed_storage, chain.chain, seed.index, new.index),),
+            fetch_command(seed_storage, chain.chain, seed.index, new.index),
             f"{seeded} || {fetched}",
             note=f"node{seed.index}'s chain data packed on its storage and brought here, never its identity",
         ),
@@ -201,13 +206,11 @@ def multi_seed_stage(
             note=f"node{seed.index} has caught up and keeps up block by block (offered its proposals again meanwhile)",
         ),
         Action(
-            (push_command(new_storage, chain.chain, seed.index, new.index),),
+            push_command(new_storage, chain.chain, seed.index, new.index),
             seeded,
             note=f"the chain data into node{new.index}'s folder on its claim's storage, the marker last",
         ),
-        Action(
-            (f"rm -f {local_tar(new.index)} {local_tar(new.index)}.sha256",), note="the copy here is no longer needed"
-        ),
+        Action((f"rm -f {local_tar(new.index)} {local_tar(new.index)}.sha256",), note="not needed now"),
     )
     return Stage(
         f"seed node{new.index} from node{seed.index}: stop it, bring its chain data here, start it again, put the "
