@@ -15,6 +15,7 @@ import io
 import json
 import re
 import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -235,6 +236,40 @@ def test_a_guard_is_a_quiet_kubectl_get(tmp_path: Path):
     for line in guarded:
         guard = line.split(" || ", 1)[0]
         assert re.fullmatch(r"kubectl get statefulset/test-chain-3 >/dev/null 2>&1", guard), line
+
+
+@pytest.mark.parametrize("exists", [True, False], ids=["node3 runs", "control: node3 not there yet"])
+def test_a_guard_skips_an_nfs_copy_whole(tmp_path: Path, exists: bool):
+    """On NFS a copy step is one line of several commands (mount, mkdir, cp, umount): once node3 exists, none runs.
+
+    Each guarded line is run by bash with stand-ins that record their calls: kubectl (the guard) answers as the
+    cluster would, sudo only records. `guard || a && b` (the old line) ran b after a guard that held.
+    """
+    work = tmp_path / "work"
+    make_local_chain(work, "--peers_count", "3", "--pvc_name", "nfs-pvc")
+    made = ["nfs_pvc", "--nfs_server", "192.0.2.9", "--nfs_path", "/exports/cita", "--work_dir", str(work)]
+    assert create_pvc.main(made, fixed_runtime()) == 0
+    code, _, err = day2(work, "add_node")
+    assert code == 0, err
+    lines = [line for line in (work / f"{CHAIN}-plan.sh").read_text().splitlines() if "sudo mount -t nfs" in line]
+    guarded = [line for line in lines if line.startswith("kubectl get statefulset/test-chain-3 ")]
+    assert guarded, lines
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    calls = tmp_path / "calls"
+    for tool, status in (("kubectl", 0 if exists else 1), ("sudo", 0)):
+        (tools / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\nexit {status}\n')
+        (tools / tool).chmod(0o755)
+    for line in guarded:
+        calls.write_text("")
+        env = {"PATH": f"{tools}:/usr/bin:/bin"}
+        done = subprocess.run(["bash", "-c", line], cwd=work, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        ran = [call for call in calls.read_text().splitlines() if call.startswith("sudo ")]
+        if exists:
+            assert ran == [], f"{line}: ran {ran} though node3 exists"
+        else:
+            assert ran and ran[0].startswith("sudo mount -t nfs") and ran[-1] == "sudo umount /mnt", ran
 
 
 def test_without_the_claims_file_the_plan_says_what_to_do_by_hand(tmp_path: Path):

@@ -35,7 +35,10 @@ class Action:
         """The action as one line of bash."""
         body = " && ".join(self.commands)
         if self.skip_if is not None:
-            body = f"{self.skip_if} || " + (f"{{ {body}; }}" if len(self.commands) > 1 else body)
+            # `guard || a && b` runs b once the guard holds: a step of more than one command (or one holding an
+            # operator, as an NFS mount, copy and unmount do) is grouped, so that the guard skips it whole.
+            grouped = len(self.commands) > 1 or "&&" in body or "||" in body
+            body = f"{self.skip_if} || " + (f"{{ {body}; }}" if grouped else body)
         if self.background:
             body += " &"
         return f"{body}  # {self.note}" if self.note else body
