@@ -20,23 +20,30 @@ the plan touches its stop file, or after its time limit.
 from __future__ import annotations
 
 from runner_k8s.day2.onstorage import on_storage
+from runner_k8s.day2.planscript import Kubectl
 from runner_k8s.flags import shell_quote
 from runner_k8s.kube.storage import Storage
+from runner_k8s.releases.v5_0_0.pods import DATA_PATH
 from runner_k8s.report.nextsteps import NFS_MOUNT
 
 KEEP = ".keepup"  # in the lagging node's folder, outside every syncthing folder
 STEP = "0.5"  # seconds between two looks at the source's proposals
 OFFER_EVERY = 4  # steps: the kept proposals are moved back every 2 s
 KEPT_STEPS = 40  # steps: a proposal is kept 20 s (more than one 12-s cycle)
+# Inside the lagging node's own pod (multi_cluster: no storage host sees another node's folder) the source is the
+# node's own proposals/, where each file stays only until the controller's next 1-s tick: looked at every 0.1 s.
+POD_STEP = "0.1"
+POD_OFFER_EVERY = 20
+POD_KEPT_STEPS = 200
 
 
-def keepup_script(root: str, source: int, target: int, limit: int) -> str:
-    """The loop, for `sh` as root on the storage host (paths under the chain's folder `root`)."""
-    src, dst, keep = f"node{source}", f"node{target}", f"node{target}/{KEEP}"
+def _loop(cd: str, src: str, dst: str, keep: str, limit: int, step: str, offer: int, kept: int, settle: bool) -> str:
+    """The loop's script: keep each new file of `src`/proposals, move back into `dst`/proposals what it lacks."""
+    settled = ' && [ ! "$f" -nt "$k/tick" ]' if settle else ""
     return "; ".join(
         [
             "set -e",
-            f"cd {shell_quote(root)}",
+            f"cd {shell_quote(cd)}",
             f"k={keep}",
             'rm -rf "$k"',  # a loop left by an earlier run of the plan: its kept proposals are old, its stop file too
             'mkdir -p "$k/seen"',
@@ -45,24 +52,34 @@ def keepup_script(root: str, source: int, target: int, limit: int) -> str:
             "i=0",
             'while [ ! -e "$k/stop" ] && [ "$(date +%s)" -lt "$end" ]; do i=$((i + 1))',
             # Keep each proposal of the source once it has stopped changing (the leader writes its own in place).
-            f'for f in {src}/proposals/*; do n=${{f##*/}}; if [ -f "$f" ] && [ ! -e "$k/seen/$n" ] && '
-            '[ ! "$f" -nt "$k/tick" ] && cp -p "$f" "$k/.part" 2>/dev/null; then mv "$k/.part" "$k/$i.$n"; '
-            ': > "$k/seen/$n"; fi; done',
-            f'if [ $((i % {OFFER_EVERY})) -eq 0 ]; then for f in "$k"/*.*; do [ -f "$f" ] || continue; b=${{f##*/}}; '
-            f'if [ "${{b%%.*}}" -lt $((i - {KEPT_STEPS})) ]; then rm -f "$f"; continue; fi; n=${{b#*.}}; '
+            f'for f in {src}/proposals/*; do n=${{f##*/}}; if [ -f "$f" ] && [ ! -e "$k/seen/$n" ]{settled} && '
+            'cp -p "$f" "$k/.part" 2>/dev/null; then mv "$k/.part" "$k/$i.$n"; : > "$k/seen/$n"; fi; done',
+            f'if [ $((i % {offer})) -eq 0 ]; then for f in "$k"/*.*; do [ -f "$f" ] || continue; b=${{f##*/}}; '
+            f'if [ "${{b%%.*}}" -lt $((i - {kept})) ]; then rm -f "$f"; continue; fi; n=${{b#*.}}; '
             f'if [ ! -e {dst}/proposals/"$n" ]; then cp -p "$f" "$k/.part" && mv "$k/.part" {dst}/proposals/"$n"; fi; '
             "done; fi",
             ': > "$k/tick"',
-            f"sleep {STEP}",
+            f"sleep {step}",
             "done",
             'rm -rf "$k"',
         ]
     )
 
 
-def stop_script(root: str, target: int) -> str:
-    """Touch the loop's stop file, when the loop runs (its folder is there)."""
-    keep = f"{root}/node{target}/{KEEP}"
+def keepup_script(root: str, source: int, target: int, limit: int) -> str:
+    """The loop, for `sh` as root on the storage host (paths under the chain's folder `root`)."""
+    keep = f"node{target}/{KEEP}"
+    return _loop(root, f"node{source}", f"node{target}", keep, limit, STEP, OFFER_EVERY, KEPT_STEPS, True)
+
+
+def pod_script(folder: str, limit: int) -> str:
+    """The loop inside the lagging node's pod: its own proposals kept as they arrive, and moved back."""
+    return _loop(folder, ".", ".", KEEP, limit, POD_STEP, POD_OFFER_EVERY, POD_KEPT_STEPS, False)
+
+
+def stop_script(root: str, target: int | None) -> str:
+    """Touch the loop's stop file, when the loop runs (its folder is there); target None: `root` is the node's."""
+    keep = f"{root}/{KEEP}" if target is None else f"{root}/node{target}/{KEEP}"
     return f"if [ -d {shell_quote(keep)} ]; then touch {shell_quote(keep + '/stop')}; fi"
 
 
@@ -76,6 +93,15 @@ def kept_up(storage: Storage, root: str, source: int, target: int, limit: int, c
         stop = f"sudo sh -c {shell_quote(stop_script(root, target))}"
     else:
         stop = on_storage(storage, stop_script(root, target))
+    trap = f'{stop} || true; if [ -n "${{keep:-}}" ]; then wait "$keep" || true; fi'
+    return f"( trap {shell_quote(trap)} EXIT; {{ {start} >/dev/null & keep=$!; }}; {command} )"
+
+
+def kept_up_in_pod(kubectl: Kubectl, pod: str, container: str, limit: int, command: str) -> str:
+    """`command` with the keep-up loop running inside the pod (through kubectl exec), stopped when it ends."""
+    run = kubectl("exec", pod, "-c", container, "--", "sh", "-c")
+    start = f"{run} {shell_quote(pod_script(DATA_PATH, limit))}"
+    stop = f"{run} {shell_quote(stop_script(DATA_PATH, None))}"
     trap = f'{stop} || true; if [ -n "${{keep:-}}" ]; then wait "$keep" || true; fi'
     return f"( trap {shell_quote(trap)} EXIT; {{ {start} >/dev/null & keep=$!; }}; {command} )"
 

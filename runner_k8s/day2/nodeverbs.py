@@ -26,6 +26,7 @@ from runner_k8s.day2.membership import (
     plan_node_files,
     plan_yaml,
 )
+from runner_k8s.day2.multiseed import local_tar, multi_seeded_plan
 from runner_k8s.day2.newnode import NewNode, check_fits, check_room, multi_admin, new_node_keys, plan_reach
 from runner_k8s.day2.planscript import script_steps, script_text
 from runner_k8s.day2.seeding import ChainView, choose_seed, seeded_plan
@@ -101,7 +102,8 @@ def add_node(
         choice = choose_seed(chain, options.seed_from, index, options.ask_chain, dry_run=dry_run)
     folder = names.node_dir(chain.chain, index)
     yaml_file = names.chain_yaml(chain.chain) if is_local(chain) else names.node_yaml(chain.chain, index)
-    for fresh in [folder] + ([] if is_local(chain) else [yaml_file]):
+    seeding_here = [local_tar(index)] if options.seed_from is not None and not is_local(chain) else []
+    for fresh in [folder] + ([] if is_local(chain) else [yaml_file, *seeding_here]):
         if (work_dir / fresh).exists():
             raise OutputExistsError(
                 f"{work_dir / fresh} already exists though the chain has no node{index}; move it away (an old "
@@ -126,7 +128,8 @@ def add_node(
     # A dry run makes throwaway keys to check everything; it shows none of them (the real run makes others).
     throwaway = dry_run and new.authority is None
     shown = dataclasses.replace(node, address=f"NODE{index}_ADDRESS", device_id=f"NODE{index}_DEVICE_ID")
-    seed_stage, why, keep = seeded_plan(chain, choice, node, work_dir, reach)
+    planner = seeded_plan if is_local(chain) else multi_seeded_plan
+    seed_stage, why, keep = planner(chain, choice, node, work_dir, reach)
     stages = add_node_stages(chain, shown if throwaway else node, work_dir, reach, seed_stage, why, keep)
     steps = script_steps(stages)
     nodes = [*chain.nodes, node]

@@ -79,20 +79,14 @@ def marker(seed: int) -> str:
 
 
 def seed_node(chain: LoadedChain, seed_index: int) -> NodeState:
-    """Node I, of a local_cluster chain whose nodes share one claim (checked before the chain is asked)."""
-    if not is_local(chain):
-        raise UsageError(
-            f"--seed_from is for local_cluster chains: node{seed_index} of multi_cluster chain {chain.chain!r} keeps "
-            "its data on its own cluster's storage, which the plan reaches only as that cluster's copy commands do; "
-            "leave --seed_from out (the plain join)"
-        )
+    """Node I of the chain; on a local_cluster chain the nodes share one claim (checked before the chain is asked)."""
     seed = next((node for node in chain.nodes if node.index == seed_index), None)
     if seed is None:
         have = ", ".join(str(node.index) for node in chain.nodes)
         raise UsageError(
             f"--seed_from {seed_index}: chain {chain.chain!r} has no node {seed_index}; its nodes are {have}"
         )
-    if any(node.pvc_name != seed.pvc_name for node in chain.nodes):
+    if is_local(chain) and any(node.pvc_name != seed.pvc_name for node in chain.nodes):
         raise UsageError(f"--seed_from: the nodes of chain {chain.chain!r} are not on one claim; leave it out")
     return seed
 
@@ -261,13 +255,9 @@ def seed_storage(pvc_name: str, work_dir: Path) -> Storage:
     return storage
 
 
-def plain_reason(new_index: int, local: bool = True) -> str:
-    """What the plan says when it syncs plainly because no seed was asked for (multi_cluster has no seed)."""
-    instead = (
-        "add it with --seed_from I instead"
-        if local
-        else "a multi_cluster chain has only this join (--seed_from is for local_cluster chains)"
-    )
+def plain_reason(new_index: int) -> str:
+    """What the plan says when it syncs plainly because no seed was asked for."""
+    instead = "add it with --seed_from I instead"
     return (
         f"plain sync: node{new_index} syncs the chain from block 1 (about {REPLAY_BLOCKS_PER_SECOND} blocks a "
         "second) before it votes, and on v5.0.0 never gets past a block carrying a transaction its controller refused "
@@ -305,7 +295,7 @@ def seeded_plan(
     The keep-up wraps the vote's wait: it runs beside the loop that offers the new node its proposals again.
     """
     if choice is None:
-        return None, plain_reason(new.index, is_local(chain)), None
+        return None, plain_reason(new.index), None
     storage = seed_storage(choice.seed.pvc_name, work_dir)
     root = chain_root(storage, names.chain_dir(chain.chain))
     keep = keeper(storage, root, chain, new.index)
