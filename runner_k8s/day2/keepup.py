@@ -23,7 +23,6 @@ from runner_k8s.day2.onstorage import on_storage
 from runner_k8s.day2.planscript import Kubectl
 from runner_k8s.flags import shell_quote
 from runner_k8s.kube.storage import Storage
-from runner_k8s.releases.v5_0_0.pods import DATA_PATH
 from runner_k8s.report.nextsteps import NFS_MOUNT
 
 KEEP = ".keepup"  # in the lagging node's folder, outside every syncthing folder
@@ -100,8 +99,9 @@ def kept_up(storage: Storage, root: str, source: int, target: int, limit: int, c
 def kept_up_in_pod(kubectl: Kubectl, pod: str, container: str, limit: int, command: str) -> str:
     """`command` with the keep-up loop running inside the pod (through kubectl exec), stopped when it ends."""
     run = kubectl("exec", pod, "-c", container, "--", "sh", "-c")
-    start = f"{run} {shell_quote(pod_script(DATA_PATH, limit))}"
-    stop = f"{run} {shell_quote(stop_script(DATA_PATH, None))}"
+    # The containers' working directory is the node's folder (the harness runs an exec there as well): relative paths.
+    start = f"{run} {shell_quote(pod_script('.', limit))}"
+    stop = f"{run} {shell_quote(stop_script('.', None))}"
     trap = f'{stop} || true; if [ -n "${{keep:-}}" ]; then wait "$keep" || true; fi'
     return f"( trap {shell_quote(trap)} EXIT; {{ {start} >/dev/null & keep=$!; }}; {command} )"
 

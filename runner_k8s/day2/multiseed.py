@@ -96,15 +96,19 @@ def unpack_script(root: str, seed: int, new: int, tar: str) -> str:
     )
 
 
-def fetch_command(storage: Storage, chain: str, seed: int, new: int) -> str:
-    """Node I's chain data from its storage into the local tar (complete, or not there at all)."""
+def fetch_command(storage: Storage, chain: str, seed: int, new: int) -> tuple[str, ...]:
+    """Node I's chain data from its storage into the local tar (complete, or not there at all).
+
+    Several commands, so that the step's guard skips them as a whole (`guard || { a && b; }`: without the
+    braces, `guard || a && b` runs b once the guard holds).
+    """
     root, here = storage_root(storage, chain), local_tar(new)
     part = f"{here}.part"
     if storage.nfs:
         mount = f"sudo mount -t nfs {shell_quote(storage.hosts[0] + ':' + storage.path)} {NFS_MOUNT}"
         script = shell_quote(pack_script(root, seed, ARG))
         pack = f'sudo sh -c {script} "$PWD/{part}"'
-        return f"{mount} && {pack} && sudo umount {NFS_MOUNT} && mv {part} {here}"
+        return (mount, pack, f"sudo umount {NFS_MOUNT}", f"mv {part} {here}")
     remote = remote_tar(chain, new)
     packed = on_storage(storage, pack_script(root, seed, remote))
     if storage.hosts == (MINIKUBE,):
@@ -112,23 +116,23 @@ def fetch_command(storage: Storage, chain: str, seed: int, new: int) -> str:
     else:
         down = f"scp {storage.hosts[0]}:{remote} {part}"
     cleaned = on_storage(storage, f"rm -f {remote}")
-    return f"{packed} && {down} && {cleaned} && mv {part} {here}"
+    return (packed, down, cleaned, f"mv {part} {here}")
 
 
-def push_command(storage: Storage, chain: str, seed: int, new: int) -> str:
+def push_command(storage: Storage, chain: str, seed: int, new: int) -> tuple[str, ...]:
     """The local tar onto the new node's storage, unpacked into its folder (staged, the marker last)."""
     root, here = storage_root(storage, chain), local_tar(new)
     if storage.nfs:
         mount = f"sudo mount -t nfs {shell_quote(storage.hosts[0] + ':' + storage.path)} {NFS_MOUNT}"
         script = shell_quote(unpack_script(root, seed, new, ARG))
         unpack = f'sudo sh -c {script} "$PWD/{here}"'
-        return f"{mount} && {unpack} && sudo umount {NFS_MOUNT}"
+        return (mount, unpack, f"sudo umount {NFS_MOUNT}")
     remote = remote_tar(chain, new)
     if storage.hosts == (MINIKUBE,):
         up = f"scp -i $(minikube ssh-key) {here} docker@$(minikube ip):{remote}"
     else:
         up = f"scp {here} {storage.hosts[0]}:{remote}"
-    return f"{up} && {on_storage(storage, unpack_script(root, seed, new, remote) + f'; rm -f {remote}')}"
+    return (up, on_storage(storage, unpack_script(root, seed, new, remote) + f"; rm -f {remote}"))
 
 
 def in_step(chain: LoadedChain, rpcs: Sequence[str], note: str) -> Action:
@@ -182,7 +186,7 @@ def multi_seed_stage(
             note="its pod is gone: every container stopped, every file closed",
         ),
         Action(
-            (fetch_command(seed_storage, chain.chain, seed.index, new.index),),
+            fetch_command(seed_storage, chain.chain, seed.index, new.index),
             f"{seeded} || {fetched}",
             note=f"node{seed.index}'s chain data packed on its storage and brought here, never its identity",
         ),
@@ -197,7 +201,7 @@ def multi_seed_stage(
             note=f"node{seed.index} has caught up and keeps up block by block (offered its proposals again meanwhile)",
         ),
         Action(
-            (push_command(new_storage, chain.chain, seed.index, new.index),),
+            push_command(new_storage, chain.chain, seed.index, new.index),
             seeded,
             note=f"the chain data into node{new.index}'s folder on its claim's storage, the marker last",
         ),
