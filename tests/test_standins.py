@@ -149,6 +149,38 @@ def test_scp_of_a_folder_needs_r(harness: Harness):
     assert done.returncode == 1
 
 
+def test_scp_brings_a_remote_file_here_and_fails_for_a_missing_one(tmp_path: Path):
+    """`scp -i KEY docker@IP:/remote local`: the remote path through the storage map, /tmp of the node included."""
+    vm_tmp, storage = tmp_path / "vm-tmp", tmp_path / "storage"
+    vm_tmp.mkdir()
+    (storage / "x").mkdir(parents=True)
+    (tmp_path / "work").mkdir()
+    plans = PlanServer(None, {STORAGE: storage, "/tmp": vm_tmp})
+    packed = plans.storage_shell(f"cd {STORAGE}/x && echo data > f && tar -cf /tmp/a.tar f")
+    assert packed.code == 0, packed.stderr
+    with stand_ins(plans, tmp_path / "cli") as env:
+        run = Harness(tmp_path, None, plans, env, storage).run  # type: ignore[arg-type]
+        assert run("scp", "-i", "/dev/null", "docker@192.0.2.254:/tmp/a.tar", "here.tar").returncode == 0
+        missing = run("scp", "-i", "/dev/null", "docker@192.0.2.254:/tmp/b.tar", "there.tar")
+        folder = run("scp", f"docker@192.0.2.254:{STORAGE}/x", "y")
+    assert (tmp_path / "work" / "here.tar").read_bytes() == (vm_tmp / "a.tar").read_bytes()
+    assert (missing.returncode, missing.stderr) == (1, "scp: /tmp/b.tar: No such file or directory\n")
+    assert not (tmp_path / "work" / "there.tar").exists()
+    assert folder.returncode == 1 and not (tmp_path / "work" / "y").exists()
+
+
+def test_a_storage_script_has_each_path_replaced_once(tmp_path: Path):
+    """The test's folders lie under /tmp themselves: a replaced path is not rewritten again by the /tmp prefix."""
+    storage, vm_tmp = tmp_path / "s", tmp_path / "t"
+    storage.mkdir()
+    vm_tmp.mkdir()
+    plans = PlanServer(None, {STORAGE: storage, "/tmp": vm_tmp})
+    done = plans.storage_shell(f"echo one > {STORAGE}/f; echo two > '/tmp/g'; echo /tmpx")
+    assert done.code == 0, done.stderr
+    assert (storage / "f").read_text() == "one\n" and (vm_tmp / "g").read_text() == "two\n"
+    assert done.stdout == "/tmpx\n"
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

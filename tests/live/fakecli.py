@@ -361,14 +361,22 @@ class PlanServer:
 
     def storage_shell(self, script: str) -> Reply:
         """A script run as root on the cluster node: by sh here, the storage paths put where the test keeps them."""
-        for prefix, folder in sorted(self.storage.items(), key=lambda item: -len(item[0])):
-            script = script.replace(prefix.rstrip("/"), str(folder))
+        # One pass, longest prefix first, and only where a path starts: a replaced path (the test's folder, itself
+        # under /tmp) is never rewritten again by a shorter prefix such as /tmp.
+        prefixes = sorted((prefix.rstrip("/") for prefix in self.storage), key=len, reverse=True)
+        folders = {prefix.rstrip("/"): str(folder) for prefix, folder in self.storage.items()}
+        pattern = re.compile(r"(?<![\w./-])(" + "|".join(re.escape(prefix) for prefix in prefixes) + r")(?![\w.-])")
+        script = pattern.sub(lambda found: folders[found[1]], script)
         done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=600, check=False)
         return Reply(done.returncode, done.stdout, done.stderr)
 
     def scp(self, argv: list[str], cwd: Path) -> Reply:
         recursive, words = scp_words(argv)
+        if len(words) < 2:
+            return Reply(1, stderr="usage: scp [-346ABCOpqRrsTv] [-c cipher] ... source ... target\n")
         *sources, target = words
+        if ":" not in target:  # from the cluster node here: `scp [-r] user@host:/remote/path local`
+            return self.scp_down(sources, cwd / target, recursive)
         _, _, remote = target.partition(":")
         destination = self.local(remote)
         for source in sources:
@@ -377,6 +385,27 @@ class PlanServer:
             if path.is_dir():
                 if not recursive:
                     return Reply(1, stderr=f"scp: {source}: not a regular file\n")
+                shutil.copytree(path, into, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(path, into)
+        return Reply()
+
+
+    def scp_down(self, sources: list[str], target: Path, recursive: bool) -> Reply:
+        """Remote files here, as OpenSSH's scp copies them: a missing one fails, a folder needs -r."""
+        if len(sources) > 1 and not target.is_dir():
+            return Reply(1, stderr=f"scp: {target}: Not a directory\n")
+        for source in sources:
+            host, colon, remote = source.partition(":")
+            if not colon or "/" in host:
+                return Reply(1, stderr=f"fakecli: scp {source} {target}: one side must be the cluster node\n")
+            path = self.local(remote)
+            into = target / path.name if target.is_dir() else target
+            if not path.exists():
+                return Reply(1, stderr=f"scp: {remote}: No such file or directory\n")
+            if path.is_dir():
+                if not recursive:
+                    return Reply(1, stderr=f"scp: {remote}: not a regular file\n")
                 shutil.copytree(path, into, dirs_exist_ok=True)
             else:
                 shutil.copyfile(path, into)
