@@ -390,7 +390,6 @@ class PlanServer:
                 shutil.copyfile(path, into)
         return Reply()
 
-
     def scp_down(self, sources: list[str], target: Path, recursive: bool) -> Reply:
         """Remote files here, as OpenSSH's scp copies them: a missing one fails, a folder needs -r."""
         if len(sources) > 1 and not target.is_dir():
