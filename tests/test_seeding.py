@@ -163,7 +163,8 @@ def test_a_dry_run_says_what_it_did_not_ask(chain3: Path):
     assert "Not checked: node1's height and the validators (no --rpc was given); the real run asks --rpc" in out
 
 
-def test_multi_cluster_chains_are_refused_in_one_line(tmp_path: Path):
+def test_a_multi_cluster_seed_without_its_claims_file_is_refused_in_one_line(tmp_path: Path):
+    """multi_cluster: the plan packs node I's data on its own cluster's storage, which only its claim's file names."""
     from tests.test_membership import NEW_CLUSTER, premade
     from tests.test_plan_text import multi_case
 
@@ -177,9 +178,8 @@ def test_multi_cluster_chains_are_refused_in_one_line(tmp_path: Path):
     code, out, err = run(work, "add_node", *argv, *folders, "--seed_from", "0", "--dry_run")
     assert (code, out) == (2, "")
     assert err == (
-        K8S + f"--seed_from is for local_cluster chains: node0 of multi_cluster chain '{CHAIN}' keeps its data on its "
-        "own cluster's storage, which the plan reaches only as that cluster's copy commands do; leave --seed_from out "
-        "(the plain join)\n"
+        K8S + "--seed_from needs the claim's file cluster0-pvc.yaml in the work dir (create_pvc.py wrote it): the "
+        "plan copies node data on the storage it describes\n"
     )
 
 
@@ -351,3 +351,54 @@ def test_the_copy_reaches_each_kind_of_storage(storage: Storage, expected: list[
     assert subprocess.run(["bash", "-n", "-c", guard], check=False).returncode == 0
     if storage.nfs:
         assert words[-3:] == ["sudo", "umount", "/mnt"]
+
+
+# --- multi_cluster: the seed's data carried between two clusters' storage (day2/multiseed.py) -------------------
+
+
+def multi_seeded_plan_text(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The plan of `add_node --seed_from 1` on a three-cluster chain whose claims of clusters 1 and 3 are made."""
+    from tests.test_golden import multi_seed_example
+    from tests.test_membership import NEW_CLUSTER, premade
+
+    work = tmp / "work"
+    work.mkdir()
+    assert create_k8s_config.main(multi_seed_example(work), Runtime(stdout=io.StringIO())) == 0
+    for index in (1, 3):
+        claim = ["local_pvc", "--pvc_name", f"cluster{index}-pvc", "--data_dir", f"/srv/cluster{index}"]
+        assert create_pvc.main([*claim, "--work_dir", str(work)], fixed_runtime()) == 0
+    view = ChainView(addresses(work), {"a": 900, "b": 900}, 900)
+    monkeypatch.setattr(membership_flags, "chain_view", lambda rpc, seed_rpc: view)
+    address, device = premade(work, "password3")
+    flags = [*NEW_CLUSTER, "--authority", address, "--sync_device_id", device, "--kms_password", "password3"]
+    folders = ["--accounts_dir", str(work), "--syncthing_dir", str(work)]
+    seed = ["--seed_from", "1", "--rpc", OTHERS, "--seed_rpc", "1.2.3.4:5"]
+    code, _, err = run(work, "add_node", *flags, *folders, *seed)
+    assert code == 0, err
+    return (work / f"{CHAIN}-plan.sh").read_text()
+
+
+def test_a_seeded_multi_cluster_plan_skips_its_copies_whole_once_node3_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Re-run after the seed: the guard (node3's StatefulSet is there) skips each seed step entirely.
+
+    The tools are stubs that log their calls; `kubectl get` succeeds, so nothing but that guard may run.
+    """
+    plan = multi_seeded_plan_text(tmp_path, monkeypatch)
+    lines = [line for line in plan.splitlines() if "/.seeded-from-node1 ||" in line]
+    assert len(lines) == 5, lines  # the wait, the stop, its wait, the fetch (pack, scp, clean, rename), the push
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for tool in ("kubectl", "minikube", "scp"):
+        stub = tools / tool
+        stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> "$CALLS"\n[ "$1 $3" = "--context get" ] && exit 0\nexit 1\n')
+        stub.chmod(0o755)
+    calls = tmp_path / "calls"
+    env = {"PATH": f"{tools}:/usr/bin:/bin", "CALLS": str(calls)}
+    for line in lines:
+        done = subprocess.run(["bash", "-c", f"set -euo pipefail\n{line}"], env=env, cwd=tmp_path, check=False)
+        assert done.returncode == 0
+    assert [line.split()[:4] for line in calls.read_text().splitlines()] == [
+        ["kubectl", "--context", "test-chain-3", "get"]
+    ] * 5
