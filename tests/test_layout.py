@@ -34,7 +34,7 @@ PLANNERS = {
     "report.reports", "report.nextsteps",
     "day2.chainfiles", "day2.chainload", "day2.membership", "day2.planscript", "day2.memberplan", "day2.newnode",
     "day2.releasegate", "day2.seeding", "day2.onstorage", "day2.keepup", "day2.v6memberplan", "day2.v6seeding",
-    "day2.v6multiplan",
+    "day2.v6multiplan", "day2.multiseed",
     "govern.transactions", "govern.adminkeys", "govern.instep",
 }  # fmt: skip
 NETWORK = {"govern.rpc", "govern.chainview"}
