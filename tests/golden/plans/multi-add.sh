@@ -3,7 +3,7 @@
 set -euo pipefail  # stop at the first step that fails; every step is safe to run again from the top
 cd "$(dirname "$0")"  # the paths below are relative to the work dir, where this file is
 # 1. node3's folder onto its claim's storage (skipped once node3 exists)
-# plain sync: node3 syncs the chain from block 1 (about 1.8 blocks a second) before it votes, and on v5.0.0 never gets past a block carrying a transaction its controller refused (the plan's wait then times out without the vote); a multi_cluster chain has only this join (--seed_from is for local_cluster chains)
+# plain sync: node3 syncs the chain from block 1 (about 1.8 blocks a second) before it votes, and on v5.0.0 never gets past a block carrying a transaction its controller refused (the plan's wait then times out without the vote); add it with --seed_from I instead
 kubectl --context black apply -f cluster3-pvc.yaml  # the claim cluster3-pvc
 kubectl --context black get statefulset/test-chain-3 >/dev/null 2>&1 || minikube ssh -- mkdir -p /srv/cluster3/cita-cloud/test-chain
 kubectl --context black get statefulset/test-chain-3 >/dev/null 2>&1 || scp -i $(minikube ssh-key) -r cita-cloud/test-chain/node3 docker@$(minikube ip):/srv/cluster3/cita-cloud/test-chain/
