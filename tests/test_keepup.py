@@ -175,3 +175,23 @@ def test_a_seed_one_block_behind_is_asked_again(no_pause: None, behind_for: int,
     assert chain.tweaks[2].answered["GetBlockNumber"] == min(behind_for + 1, membership_flags.SEED_ASKS)
     assert view.seed_height == (501 if level else 500)
     assert view.heights == {one: 501, two: 501}
+
+
+def test_the_in_pod_loop_works_in_the_node_folder_it_is_started_in(tmp_path: Path):
+    """`kept_up_in_pod`'s loop and stop use relative paths: run where a pod's exec runs (the node's folder), a
+    proposal the node deletes comes back, and the stop ends the loop and removes its folder."""
+    from runner_k8s.day2.keepup import pod_script
+
+    (tmp_path / "proposals").mkdir()
+    loop = subprocess.Popen(["sh", "-c", pod_script(".", 60)], cwd=tmp_path)
+    try:
+        assert wait_for((tmp_path / KEEP / "seen").is_dir)
+        proposal = tmp_path / "proposals" / "cd34"
+        proposal.write_bytes(b"proposal 9")
+        assert wait_for((tmp_path / KEEP / "seen" / "cd34").exists)
+        proposal.unlink()  # the controller's tick deletes it
+        assert wait_for(proposal.exists) and proposal.read_bytes() == b"proposal 9"
+    finally:
+        subprocess.run(["sh", "-c", stop_script(".", None)], cwd=tmp_path, check=True)
+        assert loop.wait(timeout=10) == 0
+    assert not (tmp_path / KEEP).exists()

@@ -402,3 +402,39 @@ def test_a_seeded_multi_cluster_plan_skips_its_copies_whole_once_node3_exists(
     assert [line.split()[:4] for line in calls.read_text().splitlines()] == [
         ["kubectl", "--context", "test-chain-3", "get"]
     ] * 5
+
+
+def test_the_multi_cluster_copy_goes_through_here_with_the_stand_ins(tmp_path: Path):
+    """fetch_command then push_command, run by bash against the strict minikube/scp stand-ins: node 1's chain data
+    on storage 1 reaches node 3's folder on storage 3 through the work dir, never its identity, no tar left."""
+    from runner_k8s.day2.multiseed import fetch_command, push_command
+    from tests.live.fakecli import PlanServer, stand_ins
+
+    tree = storage_tree(tmp_path / "both")  # node1 and node3 folders: split them onto two storages
+    one, three, vm_tmp, work = (tmp_path / name for name in ("one", "three", "vm-tmp", "work"))
+    for folder, index in ((one, 1), (three, 3)):
+        (folder / "cita-cloud" / CHAIN).mkdir(parents=True)
+        shutil.move(tree / f"node{index}", folder / "cita-cloud" / CHAIN / f"node{index}")
+    vm_tmp.mkdir()
+    work.mkdir()
+    at1, at3 = Storage(False, "/srv/cluster1", ("minikube",)), Storage(False, "/srv/cluster3", ("minikube",))
+    plans = PlanServer(None, {"/srv/cluster1": one, "/srv/cluster3": three, "/tmp": vm_tmp})
+    with stand_ins(plans, tmp_path / "cli") as env:
+        for command in (fetch_command(at1, CHAIN, 1, 3), push_command(at3, CHAIN, 1, 3)):
+            line = " && ".join(command)
+            done = subprocess.run(["bash", "-c", f"set -euo pipefail; {line}"], cwd=work, env=env, check=False)
+            assert done.returncode == 0, (line, plans.log)
+    node3 = three / "cita-cloud" / CHAIN / "node3"
+    for relative, data in CHAIN_DATA.items():
+        assert (node3 / relative).read_bytes() == data, relative
+    for name in IDENTITY:
+        assert (node3 / name).read_text() == f"node3's {name}", name
+    assert not (node3 / "logs" / "controller-service.log").exists()
+    assert (node3 / marker(1)).is_file() and not (node3 / ".seed").exists()
+    assert sorted(path.name for path in work.iterdir()) == [".seed-node3.tar", ".seed-node3.tar.sha256"]  # removed next
+    assert list(vm_tmp.iterdir()) == []
+    tools = [call.split()[:2] for call in plans.log]
+    scp = [["minikube", "ssh-key"], ["minikube", "ip"], ["scp", "-i"]]
+    down = [["minikube", "ssh"], *scp, *scp, ["minikube", "ssh"]]  # the tar, then its checksum
+    up = [*scp, *scp, ["minikube", "ssh"]]
+    assert tools == down + up, plans.log
