@@ -14,7 +14,9 @@ node's `proposals/` each kept one the node no longer has (a rename: the controll
 `IN_MOVED_TO`, `sync.rs:179`). The files are the ones syncthing delivered, byte for byte; a proposal
 below the node's height is refused as "too low" and deleted again. After its next cycle the node holds
 the blocks up to the head and the proposals above them, and raft's next append passes. The loop ends when
-the plan touches its stop file, or after its time limit.
+the plan touches its stop file, or after its time limit. On a multi_cluster chain no storage host sees two
+nodes' folders: the loop runs inside the lagging node's own pod (`kept_up_in_pod`), fed by its own
+`proposals/`, looked at every 0.1 s (a file stays there only until the controller's next 1-s tick).
 """
 
 from __future__ import annotations
