@@ -25,19 +25,9 @@ from runner_k8s.runtime import Runtime
 from runner_k8s.scripts import membership_flags
 from tests.conftest import fixed_runtime
 from tests.planparse import check_plan, facts
+from tests.test_plan_reruns import SEED_DATA  # node1's chain data, as the seeded re-run tests have it
 from tests.test_plan_text import CHAIN, Case, drop, move_before, replace, run, yaml_files
 
-SEED_DATA = {
-    "raft-data-dir/raft-wal-log.active": b"raft log of node1",
-    "data/statedb/000001.sst": b"state",
-    "data/nosql/000001.sst": b"nosql",
-    "storage.db": b"sqlite of node1",
-    "storage.db-journal": b"hot journal",
-    "blocks/7": b"block 7",
-    "proposals/8": b"proposal 8",
-    "txs/ab": b"tx",
-    "tx_infos/ab": b"tx info",
-}
 IDENTITY = ("node_address", "key_id", "kms.db", "network-config.toml", "controller-config.toml", "config/key.pem")
 
 

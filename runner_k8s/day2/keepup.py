@@ -25,7 +25,6 @@ from runner_k8s.day2.onstorage import on_storage
 from runner_k8s.day2.planscript import Kubectl
 from runner_k8s.flags import shell_quote
 from runner_k8s.kube.storage import Storage
-from runner_k8s.report.nextsteps import NFS_MOUNT
 
 KEEP = ".keepup"  # in the lagging node's folder, outside every syncthing folder
 STEP = "0.5"  # seconds between two looks at the source's proposals
@@ -87,7 +86,7 @@ def stop_script(root: str, target: int | None) -> str:
 def kept_up(storage: Storage, root: str, source: int, target: int, limit: int, command: str) -> str:
     """`command` with the keep-up loop beside it: a subshell that stops the loop and waits for it when it ends.
 
-    On NFS the loop holds the export mounted on this machine (at NFS_MOUNT), so the stop is a local touch.
+    On NFS the loop holds the export mounted on this machine (at /mnt), so the stop is a local touch.
     """
     start = on_storage(storage, keepup_script(root, source, target, limit))
     if storage.nfs:
@@ -106,9 +105,3 @@ def kept_up_in_pod(kubectl: Kubectl, pod: str, container: str, limit: int, comma
     stop = f"{run} {shell_quote(stop_script('.', None))}"
     trap = f'{stop} || true; if [ -n "${{keep:-}}" ]; then wait "$keep" || true; fi'
     return f"( trap {shell_quote(trap)} EXIT; {{ {start} >/dev/null & keep=$!; }}; {command} )"
-
-
-def chain_root(storage: Storage, chain_dir: str) -> str:
-    """The chain's folder as the storage commands see it (the host's path, or the NFS export's mount)."""
-    base = NFS_MOUNT if storage.nfs else storage.path
-    return f"{base.rstrip('/')}/{chain_dir}"

@@ -27,9 +27,10 @@ from runner_k8s.day2.memberplan import (
     manage_chain,
     rpc_reach,
 )
-from runner_k8s.day2.onstorage import on_storage, storage_has
+from runner_k8s.day2.onstorage import chain_root, nfs_mount, on_storage, storage_has
 from runner_k8s.day2.planscript import Action, Kubectl, Stage
 from runner_k8s.day2.seeding import (
+    KEEP_MARGIN,
     SEEDED_DB,
     SEEDED_DIRS,
     STAGING,
@@ -44,7 +45,6 @@ from runner_k8s.kube.storage import Storage
 from runner_k8s.report.nextsteps import MINIKUBE, NFS_MOUNT
 
 ARG = '"$0"'  # the tar's local path, given to `sh -c` after its script (NFS: the script runs here, as root)
-KEEP_MARGIN = 60  # seconds a keep-up loop may outlive its wait's time-out
 
 
 def local_tar(new: int) -> str:
@@ -57,9 +57,11 @@ def remote_tar(chain: str, new: int) -> str:
     return f"/tmp/{chain}-seed-node{new}.tar"
 
 
-def storage_root(storage: Storage, chain: str) -> str:
-    """The chain's folder on the storage as its commands see it (the host's path, or the NFS mount here)."""
-    return f"{(NFS_MOUNT if storage.nfs else storage.path).rstrip('/')}/{names.chain_dir(chain)}"
+def scp_to(storage: Storage) -> tuple[str, str]:
+    """Scp's key option (with a trailing space, or nothing) and the host of a storage reached by minikube or ssh."""
+    if storage.hosts == (MINIKUBE,):
+        return "-i $(minikube ssh-key) ", "docker@$(minikube ip)"
+    return "", storage.hosts[0]
 
 
 def pack_script(root: str, seed: int, out: str) -> str:
@@ -107,17 +109,16 @@ def fetch_command(storage: Storage, chain: str, seed: int, new: int) -> tuple[st
     Several commands, so that the step's guard skips them as a whole (`guard || { a && b; }`: without the
     braces, `guard || a && b` runs b once the guard holds).
     """
-    root, here = storage_root(storage, chain), local_tar(new)
+    root, here = chain_root(storage, names.chain_dir(chain)), local_tar(new)
     part = f"{here}.part"
     if storage.nfs:
-        mount = f"sudo mount -t nfs {shell_quote(storage.hosts[0] + ':' + storage.path)} {NFS_MOUNT}"
+        mount = nfs_mount(storage)
         script = shell_quote(pack_script(root, seed, ARG))
         pack = f'sudo sh -c {script} "$PWD/{part}"'
         return (mount, pack, f"sudo umount {NFS_MOUNT}", f"mv {part}.sha256 {here}.sha256", f"mv {part} {here}")
     remote = remote_tar(chain, new)
     packed = on_storage(storage, pack_script(root, seed, remote))
-    host = "docker@$(minikube ip)" if storage.hosts == (MINIKUBE,) else storage.hosts[0]
-    key = "-i $(minikube ssh-key) " if storage.hosts == (MINIKUBE,) else ""
+    key, host = scp_to(storage)
     down = f"scp {key}{host}:{remote} {part}"
     checksum = f"scp {key}{host}:{remote}.sha256 {here}.sha256"
     cleaned = on_storage(storage, f"rm -f {remote} {remote}.sha256")
@@ -126,15 +127,14 @@ def fetch_command(storage: Storage, chain: str, seed: int, new: int) -> tuple[st
 
 def push_command(storage: Storage, chain: str, seed: int, new: int) -> tuple[str, ...]:
     """The local tar onto the new node's storage, unpacked into its folder (staged, the marker last)."""
-    root, here = storage_root(storage, chain), local_tar(new)
+    root, here = chain_root(storage, names.chain_dir(chain)), local_tar(new)
     if storage.nfs:
-        mount = f"sudo mount -t nfs {shell_quote(storage.hosts[0] + ':' + storage.path)} {NFS_MOUNT}"
+        mount = nfs_mount(storage)
         script = shell_quote(unpack_script(root, seed, new, ARG))
         unpack = f'sudo sh -c {script} "$PWD/{here}"'
         return (mount, unpack, f"sudo umount {NFS_MOUNT}")
     remote = remote_tar(chain, new)
-    host = "docker@$(minikube ip)" if storage.hosts == (MINIKUBE,) else storage.hosts[0]
-    key = "-i $(minikube ssh-key) " if storage.hosts == (MINIKUBE,) else ""
+    key, host = scp_to(storage)
     up, checksum = f"scp {key}{here} {host}:{remote}", f"scp {key}{here}.sha256 {host}:{remote}.sha256"
     unpacked = on_storage(storage, unpack_script(root, seed, new, remote) + f"; rm -f {remote} {remote}.sha256")
     return (up, checksum, unpacked)
@@ -163,7 +163,8 @@ def multi_seed_stage(
     """Stop node I in its cluster, bring its chain data here, start it again, put the data on the new storage."""
     kubectl, new_kubectl = reach.kubectl[seed.index], reach.kubectl[new.index]
     _, rpcs = rpc_reach(chain, chain.nodes, reach)
-    done = storage_has(new_storage, f"{storage_root(new_storage, chain.chain)}/node{new.index}/{marker(seed.index)}")
+    new_root = chain_root(new_storage, names.chain_dir(chain.chain))
+    done = storage_has(new_storage, f"{new_root}/node{new.index}/{marker(seed.index)}")
     seeded = f"{new_kubectl.exists('statefulset', names.node_name(chain.chain, new.index))} || {done}"
     seed_sts = f"statefulset/{names.node_name(chain.chain, seed.index)}"
     seed_pod = names.pod_name(chain.chain, seed.index)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from runner_k8s import names
 from runner_k8s.day2.chainload import LoadedChain, NodeState
-from runner_k8s.day2.keepup import chain_root, kept_up
+from runner_k8s.day2.keepup import kept_up
 from runner_k8s.day2.memberplan import (
     CAUGHT_UP_TIMEOUT,
     IN_STEP_SECONDS,
@@ -32,7 +32,7 @@ from runner_k8s.day2.memberplan import (
     manage_chain,
 )
 from runner_k8s.day2.membership import is_local
-from runner_k8s.day2.onstorage import on_storage, storage_has
+from runner_k8s.day2.onstorage import chain_root, on_storage, storage_has
 from runner_k8s.day2.planscript import Action, Kubectl, Stage
 from runner_k8s.errors import CheckError, RunnerError, UsageError
 from runner_k8s.flags import shell_quote

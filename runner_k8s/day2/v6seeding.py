@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from runner_k8s import names
 from runner_k8s.day2.memberplan import CAUGHT_UP_TIMEOUT, READY_TIMEOUT, manage_chain
-from runner_k8s.day2.onstorage import on_storage, storage_has
+from runner_k8s.day2.onstorage import chain_root, on_storage, storage_has
 from runner_k8s.day2.planscript import Action, Kubectl, Stage
 from runner_k8s.day2.seeding import (
     SEED_RPC_PORT,
@@ -42,7 +42,6 @@ from runner_k8s.releases.v6_7_4.accounts import Consensus
 from runner_k8s.releases.v6_7_4.chainstate import V6Node, V6State
 from runner_k8s.releases.v6_7_4.config import EXECUTOR_DB, RAFT_DIR, STORAGE_ROOT, WAL_DIR
 from runner_k8s.releases.v6_7_4.pods import CHAIN_USER
-from runner_k8s.report.nextsteps import NFS_MOUNT
 
 # What cloud-op's backup copies (src/backup/mod.rs:43-75), by the names our config.toml gives them.
 SEEDED = (STORAGE_ROOT, f"{EXECUTOR_DB}/statedb", f"{EXECUTOR_DB}/nosql")
@@ -210,7 +209,7 @@ def synced_now(state: V6State, kubectl: Kubectl, note: str) -> Action:
 
 def v6_seed_stage(state: V6State, seed: V6Node, new: V6Node, storage: Storage, kubectl: Kubectl) -> Stage:
     """Stop node I, copy its chain data into the new node's folder on the storage, start node I, wait for it."""
-    root = str(PurePosixPath(storage.path if not storage.nfs else NFS_MOUNT) / names.chain_dir(state.chain))
+    root = chain_root(storage, names.chain_dir(state.chain))
     done = storage_has(storage, f"{root}/node{new.index}/{marker(seed.index)}")
     seeded = f"{kubectl.exists('statefulset', names.node_name(state.chain, new.index))} || {done}"
     seed_sts = f"statefulset/{names.node_name(state.chain, seed.index)}"
