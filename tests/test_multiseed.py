@@ -100,12 +100,11 @@ def test_an_unpack_stopped_midway_leaves_no_marker(tmp_path: Path):
 # --- the printed plan, played in each cluster's context --------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def multi_seeded(tmp_path_factory: pytest.TempPathFactory) -> Case:
+def multi_chain(tmp: Path) -> tuple[Path, dict[str, Path], list[str]]:
+    """Three clusters, node1's and the fourth cluster's claims: (work dir, its YAML before, add_node's args)."""
     from tests.test_golden import multi_seed_example
     from tests.test_membership import NEW_CLUSTER, premade
 
-    tmp = tmp_path_factory.mktemp("multi-seeded")
     work = tmp / "work"
     work.mkdir()
     assert create_k8s_config.main(multi_seed_example(work), Runtime(stdout=io.StringIO())) == 0
@@ -114,18 +113,50 @@ def multi_seeded(tmp_path_factory: pytest.TempPathFactory) -> Case:
         made = ["local_pvc", "--pvc_name", claim, "--data_dir", folder, "--work_dir", str(work)]
         assert create_pvc.main(made, fixed_runtime()) == 0
     address, device = premade(work, "password3")
+    flags = [*NEW_CLUSTER, "--authority", address, "--sync_device_id", device, "--kms_password", "password3"]
+    seed = ["--seed_from", "1", "--rpc", "192.0.2.10:30002,192.0.2.12:30002", "--seed_rpc", "192.0.2.11:30002"]
+    folders = ["--accounts_dir", str(work), "--syncthing_dir", str(work)]
+    return work, before, [*flags, *seed, *folders, "--contexts", "red,green,blue,black"]
+
+
+@pytest.fixture
+def chain_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chain answers add_node's question: three validators, every node at 700."""
+
+    def view(rpc: object, seed_rpc: object) -> ChainView:
+        return ChainView([f"0x{index:040x}" for index in range(3)], {"a": 700, "b": 700}, 700)
+
+    monkeypatch.setattr(membership_flags, "chain_view", view)
+
+
+@pytest.fixture(scope="module")
+def multi_seeded(tmp_path_factory: pytest.TempPathFactory) -> Case:
+    work, before, argv = multi_chain(tmp_path_factory.mktemp("multi-seeded"))
     validators = ["0x" + (work / "cita-cloud" / CHAIN / f"node{i}" / "node_address").read_text()[2:] for i in range(3)]
     original = membership_flags.chain_view
     membership_flags.chain_view = lambda rpc, seed_rpc: ChainView(validators, {"a": 700, "b": 700}, 700)
     try:
-        flags = [*NEW_CLUSTER, "--authority", address, "--sync_device_id", device, "--kms_password", "password3"]
-        seed = ["--seed_from", "1", "--rpc", "192.0.2.10:30002,192.0.2.12:30002", "--seed_rpc", "192.0.2.11:30002"]
-        folders = ["--accounts_dir", str(work), "--syncthing_dir", str(work)]
-        run(work, "add_node", *flags, *seed, *folders, "--contexts", "red,green,blue,black")
+        run(work, "add_node", *argv)
     finally:
         membership_flags.chain_view = original
     contexts = {0: "red", 1: "green", 2: "blue", 3: "black"}
     return Case((work / f"{CHAIN}-plan.sh").read_text(), facts(work, CHAIN, before, 3, True, contexts))
+
+
+def test_a_tar_left_by_an_earlier_seed_is_refused_and_nothing_written(tmp_path: Path, chain_asked: None):
+    from tests.test_seeding import K8S
+    from tests.test_seeding import run as add_node
+
+    work, _, argv = multi_chain(tmp_path)
+    (work / ".seed-node3.tar").write_bytes(b"node1's data from an add_node given up")
+    files = {path: path.read_bytes() for path in work.rglob("*") if path.is_file()}
+    code, out, err = add_node(work, "add_node", *argv)
+    assert (code, out) == (1, "")
+    assert err == (
+        K8S + f"{work / '.seed-node3.tar'} already exists though the chain has no node3; move it away (an old copy?) "
+        "and run again\n"
+    )
+    assert {path: path.read_bytes() for path in work.rglob("*") if path.is_file()} == files
 
 
 def test_the_multi_seeded_plan_runs_each_step_in_its_nodes_cluster(multi_seeded: Case):
